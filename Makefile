@@ -1,0 +1,40 @@
+# The provenance ledger: `make run` and `make test` are all a new user needs.
+# Every target installs what is missing first (tools/bootstrap.sh, idempotent).
+
+SHELL := /bin/bash
+export SOLCX_BINARY_PATH := $(CURDIR)/.venv/toolchain/solcx
+export PATH := $(CURDIR)/.venv/toolchain/bin:$(CURDIR)/.venv/bin:$(PATH)
+# brownie's throwaway test chain listens here; make refuses to reuse whatever already does.
+BROWNIE_TEST_PORT := 8545
+
+.PHONY: install compile artifacts test run bench-gas bench-write bench-index clean
+
+install:
+	@tools/bootstrap.sh
+
+compile: install
+	@brownie compile
+
+# Compile and refresh the committed ABI/bytecode copy the Python client loads.
+artifacts: compile
+	@python tools/export_artifacts.py
+
+test: install
+	@python tools/port_free.py $(BROWNIE_TEST_PORT) "brownie's test chain"
+	brownie test tests/contracts
+	python -m pytest -p no:pytest-brownie tests --ignore=tests/contracts
+
+run: install
+	provenance run
+
+bench-gas: install
+	python bench/gas.py
+
+bench-write: install
+	python bench/write.py
+
+bench-index: install
+	python bench/index.py
+
+clean:
+	rm -rf build reports .pytest_cache .hypothesis

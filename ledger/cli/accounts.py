@@ -1,0 +1,45 @@
+"""`provenance account`: encrypted keystores for signing."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from ledger.cli.common import OPTIONS, JsonOption, console, emit, handles_errors
+from ledger.keys import PASSWORD_ENV, Keystore
+
+app = typer.Typer(help="Signing accounts (encrypted keystores in the data directory).", no_args_is_help=True)
+
+
+@app.command("new")
+@handles_errors
+def new(
+    name: Annotated[str, typer.Argument(help="A name for the account, e.g. finca-la-esperanza.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Create a new key, stored encrypted. The password comes from $PROVENANCE_KEYSTORE_PASSWORD
+    or a prompt; the key itself is never shown."""
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    entry = Keystore(OPTIONS.settings().keystore_dir).create(name, password)
+    emit(
+        as_json,
+        {"name": entry.name, "address": entry.address, "keystore": str(entry.path)},
+        lambda: console.print(f"Created account {entry.name}: {entry.address}\nKeystore {entry.path} (encrypted)"),
+    )
+
+
+@app.command("list")
+@handles_errors
+def list_accounts(as_json: JsonOption = False) -> None:
+    """List the keystore accounts (names and addresses)."""
+    entries = Keystore(OPTIONS.settings().keystore_dir).entries()
+
+    def human() -> None:
+        if not entries:
+            console.print("No accounts yet: create one with `provenance account new NAME`.")
+        for entry in entries:
+            console.print(f"{entry.name:24}  {entry.address}")
+
+    emit(as_json, {"accounts": [{"name": e.name, "address": e.address} for e in entries]}, human)

@@ -1,0 +1,224 @@
+"""`provenance index`, `history`, `lineage`, `claims`: the auditor's view, read from the index."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from ledger.cli.common import (
+    OPTIONS,
+    JsonOption,
+    address_of,
+    connection,
+    console,
+    emit,
+    handles_errors,
+    parse_time,
+    show_time,
+)
+from ledger.documents import DocumentStore
+from ledger.errors import InvalidInputError
+from ledger.identifiers import batch_id as derive_batch_id
+from ledger.indexer.scanner import ScanReport, Scanner
+from ledger.indexer.store import IndexStore
+from ledger.queries import DEFAULT_DEPTH, ReadModel
+
+BatchArgs = Annotated[list[str], typer.Argument(help="A batch id (0x...), or GTIN and LOT.")]
+
+
+def _store() -> IndexStore:
+    settings = OPTIONS.settings()
+    return IndexStore.open(settings.database_url, settings.data_dir)
+
+
+def _read_model() -> ReadModel:
+    settings = OPTIONS.settings()
+    return ReadModel(_store(), DocumentStore(settings.documents_dir))
+
+
+def _batch_id(args: list[str]) -> str:
+    if len(args) == 1 and args[0].startswith("0x") and len(args[0]) == 66:
+        return args[0].lower()
+    if len(args) == 2:
+        return "0x" + derive_batch_id(args[0], args[1]).hex()
+    raise InvalidInputError("name a batch by its id (0x and 64 hex digits) or by GTIN and LOT")
+
+
+def _require(model: ReadModel, batch_id: str) -> dict[str, Any]:
+    batch = model.batch(batch_id)
+    if batch is None:
+        raise InvalidInputError(
+            f"batch {batch_id} is not in the index: check the GTIN and lot, or run `provenance index` to catch up"
+        )
+    return batch
+
+
+@handles_errors
+def index(
+    follow: Annotated[bool, typer.Option(help="Keep following the chain until Ctrl-C.")] = False,
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and rebuild it from the chain.")] = False,
+    max_blocks: Annotated[int, typer.Option(help="Most blocks per eth_getLogs request (providers cap it).")] = 50_000,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring the index up to date with the chain (catch up and exit, or --follow)."""
+    conn = connection()
+    store = IndexStore.open(conn.settings.database_url, conn.settings.data_dir)
+    if rebuild:
+        store.drop_all()
+    scanner = Scanner(conn.w3, conn.address, conn.deploy_block, store, conn.settings.confirmations, max_range=max_blocks)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=as_json, transient=True) as progress:
+        task = progress.add_task("Indexing", total=None)
+        first = conn.deploy_block
+
+        def show(report: ScanReport) -> None:
+            progress.update(
+                task,
+                total=max(1, report.head - first + 1),
+                completed=max(0, report.cursor - first + 1),
+                description=f"Indexing blocks ({report.events_added:,} events)",
+            )
+
+        report = scanner.sync(show)
+    summary = {"events_added": report.events_added, "cursor": report.cursor, "head": report.head, "reorgs": report.reorgs,
+               "events_dropped": report.events_dropped, "database": store.url.split("@")[-1]}  # fmt: skip
+    emit(as_json, summary, lambda: console.print(
+        f"Indexed up to block {report.cursor:,} (head {report.head:,}): {report.events_added:,} new events"
+        + (f"; {report.reorgs} reorganisation(s) rewound" if report.reorgs else "")))  # fmt: skip
+    if follow:
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        console.print("Following the chain; Ctrl-C stops.", style="dim")
+        while not stop.is_set():
+            report = scanner.sync()
+            if report.events_added or report.reorgs:
+                console.print(f"block {report.cursor:,}: {report.events_added} new events" + (f", {report.reorgs} reorg(s)" if report.reorgs else ""))
+            stop.wait(1.0)
+
+
+def _describe(event: dict[str, Any], names: dict[str, str]) -> str:
+    a = event["args"]
+    name = event["name"]
+    who = lambda address: names.get(address) or address  # noqa: E731
+    if name == "BatchRegistered":
+        return f"registered {a['quantity']} {a['unit']}"
+    if name == "CustodyTransferProposed":
+        return f"offered to {who(a['to'])}"
+    if name == "CustodyTransferAccepted":
+        return f"handed over from {who(a['from'])} to {who(a['to'])}"
+    if name == "CustodyTransferCancelled":
+        return "hand-over cancelled"
+    if name == "StepRecorded":
+        return f"{a['bizStep']} at {a['location']}"
+    if name == "TransformationRecorded":
+        kinds = {0: "split", 1: "merge", 2: "processing"}
+        return f"{kinds[a['kind']]}: {len(a['inputs'])} input(s) into {len(a['outputs'])} output(s)"
+    if name == "BatchRecalled":
+        return "RECALLED"
+    if name == "Attested":
+        return f"claim {a['claim']} attested"
+    return name
+
+
+@handles_errors
+def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Include the inputs' history.")] = True,
+            as_json: JsonOption = False) -> None:  # fmt: skip
+    """Every event of a batch and of everything it was made from, with transaction hashes."""
+    model = _read_model()
+    bid = _batch_id(batch)
+    head = _require(model, bid)
+    events = model.history(bid, include_ancestors=ancestors)
+
+    def human() -> None:
+        console.print(f"[bold]{head.get('product') or 'Batch'}[/], lot {head['lot']} of GTIN {head['gtin']}")
+        names = model.actor_names({e["actor"] for e in events if e["actor"]} | {e["args"].get("from", "") for e in events} | {e["args"].get("to", "") for e in events})
+        table = Table(box=None)
+        for column in ("when (UTC)", "lot", "what", "who"):
+            table.add_column(column)
+        table.add_column("transaction", overflow="fold", min_width=66)  # whole: it is the proof
+        table.add_column("block", justify="right")
+        for e in events:
+            table.add_row(show_time(e["timestamp"])[:16], e["lot"] or "", _describe(e, names), e["actor_name"] or (e["actor"] or ""),
+                          e["tx_hash"], str(e["block_number"]))  # fmt: skip
+        console.print(table)
+
+    emit(as_json, {"batch": head, "events": events}, human)
+
+
+def _tree(node: dict[str, Any], tree: Tree, key: str) -> None:
+    for child in node.get(key, []):
+        label = f"lot {child.get('lot')} of {child.get('gtin')}: {child.get('product') or ''} ({child.get('supplier_name') or child.get('supplier')})"
+        if "quantity_used" in child:
+            label = f"{child['quantity_used']} {child.get('unit', '')} of " + label
+        if child.get("recalled"):
+            label += " [bold red]RECALLED[/]"
+        _tree(child, tree.add(label), key)
+
+
+@handles_errors
+def lineage(
+    batch: BatchArgs,
+    depth: Annotated[int, typer.Option(help="How many transformations to follow.")] = DEFAULT_DEPTH,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a batch came from (inputs, recursively) and where it went (descendants)."""
+    model = _read_model()
+    bid = _batch_id(batch)
+    head = _require(model, bid)
+    up, down = model.lineage_up(bid, depth), model.lineage_down(bid, depth)
+
+    def human() -> None:
+        title = f"lot {head['lot']} of {head['gtin']}: {head.get('product') or ''}" + (" [red]RECALLED[/]" if head["recalled"] else "")
+        made_of = Tree(f"[bold]{title}[/] is made from")
+        _tree(up, made_of, "inputs")
+        console.print(made_of if up.get("inputs") else f"{title} was not made from other batches")
+        went = Tree(f"[bold]{title}[/] went into")
+        _tree(down, went, "outputs")
+        console.print(went if down.get("outputs") else f"{title} has not gone into other batches")
+
+    emit(as_json, {"up": up, "down": down}, human)
+
+
+@handles_errors
+def claims(
+    subject: Annotated[list[str], typer.Argument(help="A batch (id, or GTIN LOT) or an organisation (address, node:N, keystore name).")],
+    at: Annotated[str | None, typer.Option(help="Status at this time (YYYY-MM-DD...); default now.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ethical-sourcing claims about a batch or an organisation, with their status."""
+    model = _read_model()
+    moment = parse_time(at) or int(time.time())
+    coverage: dict[str, float] = {}
+    if len(subject) == 2 or (subject[0].startswith("0x") and len(subject[0]) == 66):
+        key = _batch_id(subject)
+        _require(model, key)
+        coverage = model.coverage(key, moment)
+    else:
+        key = address_of(connection(), subject[0]) if not subject[0].startswith("0x") else subject[0]
+    found = model.claims(key, moment)
+
+    def human() -> None:
+        if not found:
+            console.print("No claims are attested about this subject.")
+        table = Table(box=None)
+        for column in ("claim", "status", "issuer", "valid from", "valid until"):
+            table.add_column(column)
+        table.add_column("attestation", overflow="fold", min_width=66)
+        for c in found:
+            colour = "green" if c["status"] == "valid" else "red"
+            table.add_row(c["claim"], f"[{colour}]{c['status'].replace('_', ' ')}[/]", c["issuer_name"] or c["issuer"],
+                          show_time(c["valid_from"])[:10], show_time(c["valid_until"])[:10], c["uid"])  # fmt: skip
+        if found:
+            console.print(table)
+        for claim, share in coverage.items():
+            console.print(f"{claim}: {share:.0%} of the raw-material input quantity")
+
+    emit(as_json, {"subject": key, "at": moment, "claims": found, "coverage": coverage}, human)

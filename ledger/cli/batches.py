@@ -1,0 +1,445 @@
+"""`provenance batch`: register, hand over, record steps, transform and recall batches."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.cbv import check_business_step
+from ledger.cli.common import (
+    AccountOption,
+    JsonOption,
+    address_of,
+    connection,
+    console,
+    emit,
+    handles_errors,
+    parse_batch_id,
+    print_fields,
+    writer,
+)
+from ledger.connection import LedgerConnection
+from ledger.documents import DocumentStore
+from ledger.errors import InvalidInputError, LedgerError
+from ledger.identifiers import digital_link, lot_from_bytes, parse_gtin
+from ledger.models import ZERO_HASH, BatchCreate, DocumentRef, RegistrationResult, TransformationKind
+from ledger.qr import write_qr
+from ledger.writer import LedgerWriter, hex0x
+
+app = typer.Typer(help="Batches: register, hand over, record steps, split/merge/transform, recall.", no_args_is_help=True)
+
+GtinArgument = Annotated[str, typer.Argument(help="GTIN of the batch (or its 0x batch id).")]
+LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
+
+
+def _store_documents(store: DocumentStore, paths: list[Path]) -> tuple[DocumentRef, ...]:
+    return tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
+
+
+def _note_hash(store: DocumentStore, document: dict[str, Any]) -> bytes:
+    """Anchor a small JSON note (stored off chain, hash on chain); zero when empty."""
+    document = {k: v for k, v in document.items() if v}
+    return store.put_json(document) if document else ZERO_HASH
+
+
+def _print_registration(result: RegistrationResult) -> None:
+    verb = "Registered" if result.status == "registered" else "Already registered (nothing sent)"
+    print_fields(
+        [
+            (verb, f"lot {result.lot} of GTIN {result.gtin}"),
+            ("Batch id", result.batch_id),
+            ("Transaction", result.tx_hash),
+            ("Block", result.block_number),
+            ("Page", result.url),
+        ]
+    )
+
+
+@app.command("register")
+@handles_errors
+def register(
+    gtin: Annotated[str, typer.Option(help="GTIN-8/12/13/14 with a valid check digit.")],
+    lot: Annotated[str, typer.Option(help="Lot number, up to 20 characters (GS1 AI 10).")],
+    quantity: Annotated[int, typer.Option(help="Amount in the base unit, e.g. 60000 for 60,000 kg.")],
+    unit: Annotated[str, typer.Option(help="UN/ECE Rec 20 unit code: KGM, GRM, LTR, H87 (piece)...")],
+    product: Annotated[str, typer.Option(help="What the product is, e.g. 'Green coffee, washed Caturra'.")],
+    origin: Annotated[str | None, typer.Option(help="Where it comes from, e.g. 'Finca La Esperanza, Huila, CO'.")] = None,
+    doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor (certificate, photo); repeatable.")] = None,
+    qr: Annotated[Path | None, typer.Option(help="Write the QR code of the batch's page to this .svg or .png.")] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a batch; prints its id, transaction, block and the Digital Link URL of its page."""
+    if qr is not None and qr.suffix.lower() not in (".svg", ".png"):
+        raise InvalidInputError(f"--qr {qr} must end in .svg or .png")
+    batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin)
+    w = writer(account)
+    batch = batch.model_copy(update={"documents": _store_documents(w.documents, doc or [])})
+    result = w.register_batch(batch)
+    if qr is not None:
+        write_qr(result.url, qr)
+    emit(
+        as_json,
+        {**result.model_dump(), "qr": str(qr) if qr else None},
+        lambda: (_print_registration(result), qr and console.print(f"QR code     {qr}")),
+    )
+
+
+def _read_rows(path: Path) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
+    """Valid rows (with their CSV line numbers) and per-row errors."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        required = {"gtin", "lot", "quantity", "unit", "product"}
+        missing = required - set(reader.fieldnames or [])
+        if missing:
+            raise InvalidInputError(
+                f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
+                "expected a header like gtin,lot,quantity,unit,product,origin"
+            )
+        rows: list[tuple[int, BatchCreate]] = []
+        errors: list[tuple[int, str]] = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                quantity_text = (row.get("quantity") or "").strip()
+                if not quantity_text.lstrip("-").isdigit():
+                    raise InvalidInputError(f"quantity {quantity_text!r} is not a whole number")
+                rows.append(
+                    (
+                        line,
+                        BatchCreate(
+                            gtin=row["gtin"].strip(),
+                            lot=row["lot"].strip(),
+                            quantity=int(quantity_text),
+                            unit=row["unit"].strip(),
+                            product=row["product"].strip(),
+                            origin=(row.get("origin") or "").strip() or None,
+                        ),
+                    )
+                )
+            except LedgerError as exc:
+                errors.append((line, str(exc)))
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                errors.append((line, str(exc).splitlines()[-1].strip()))
+    return rows, errors
+
+
+@app.command("import")
+@handles_errors
+def import_csv(
+    path: Annotated[Path, typer.Argument(help="CSV with columns gtin,lot,quantity,unit,product[,origin].")],
+    chunk_size: Annotated[int, typer.Option(help="Registrations per transaction.")] = 200,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register every row of a CSV in bulk. Safe to re-run after a crash: rows already
+    registered are skipped (never duplicated), the rest are registered (never skipped)."""
+    rows, errors = _read_rows(path)
+    w = writer(account)
+    batches = [batch for _, batch in rows]
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=as_json,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("Registering", total=len(batches))
+        report = w.register_batches(batches, progress=lambda n: progress.advance(task, n), chunk_size=chunk_size)
+    errors += [(rows[i][0], message) for i, message in report.failed]
+    errors.sort()
+    summary = {
+        "rows": len(rows) + len(errors) - len(report.failed),
+        "registered": len(report.registered),
+        "already_registered": len(report.already_registered),
+        "failed": len(errors),
+        "transactions": report.transactions,
+        "errors": [{"line": line, "error": message} for line, message in errors],
+    }
+
+    def human() -> None:
+        console.print(
+            f"{summary['registered']} registered, {summary['already_registered']} already registered "
+            f"(skipped), {summary['failed']} failed; {summary['transactions']} transaction(s)"
+        )
+        if errors:
+            table = Table("line", "error", title="Rows not registered")
+            for line, message in errors:
+                table.add_row(str(line), message)
+            console.print(table)
+
+    emit(as_json, summary, human)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _registration_args(conn: LedgerConnection, batch_id: bytes) -> dict[str, Any]:
+    logs = conn.logs("BatchRegistered", batchId=batch_id)
+    if not logs:
+        raise InvalidInputError(f"batch 0x{batch_id.hex()} is not registered on this ledger: check the GTIN and lot")
+    return dict(logs[0]["args"])
+
+
+def _metadata(conn: LedgerConnection, metadata_hash: bytes) -> dict[str, Any]:
+    try:
+        return json.loads(DocumentStore(conn.settings.documents_dir).get(metadata_hash))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+@app.command("show")
+@handles_errors
+def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False) -> None:
+    """Show a batch as the contract sees it now (custodian, quantities, status)."""
+    conn = connection()
+    batch_id = parse_batch_id(gtin, lot)
+    args = _registration_args(conn, batch_id)
+    supplier, custodian, pending, registered, remaining, status, recalled = conn.contract.functions.getBatch(batch_id).call()
+    meta = _metadata(conn, bytes(args["metadataHash"]))
+    unit = bytes(args["unit"]).rstrip(b"\0").decode()
+    lot_text = lot_from_bytes(args["lot"])
+    data = {
+        "batch_id": hex0x(batch_id),
+        "gtin": f"{args['gtin']:014d}",
+        "lot": lot_text,
+        "product": meta.get("product"),
+        "origin": meta.get("origin"),
+        "supplier": supplier,
+        "custodian": custodian,
+        "pending_custodian": None if int(pending, 16) == 0 else pending,
+        "registered_quantity": registered,
+        "remaining_quantity": remaining,
+        "unit": unit,
+        "status": {1: "active", 2: "consumed"}.get(status, "unknown"),
+        "recalled": recalled,
+        "url": digital_link(f"{args['gtin']:014d}", lot_text).url(conn.settings.public_base_url),
+    }
+    emit(
+        as_json,
+        data,
+        lambda: print_fields(
+            [
+                ("Batch", f"lot {lot_text} of GTIN {data['gtin']}"),
+                ("Product", data["product"]),
+                ("Origin", data["origin"]),
+                ("Supplier", conn.names.actor(supplier)),
+                ("Custodian", conn.names.actor(custodian)),
+                ("Offered to", data["pending_custodian"] and conn.names.actor(pending)),
+                ("Quantity", f"{remaining} of {registered} {unit} left"),
+                ("Status", data["status"] + (", RECALLED" if recalled else "")),
+                ("Page", data["url"]),
+            ]
+        ),
+    )
+
+
+def _tx_output(as_json: bool, what: str, receipt: Any, **extra: Any) -> None:
+    emit(as_json, {**extra, **receipt.model_dump()}, lambda: console.print(f"{what}; tx {receipt.tx_hash}, block {receipt.block_number}"))
+
+
+@app.command("transfer")
+@handles_errors
+def transfer(
+    gtin: GtinArgument,
+    lot: LotArgument,
+    to: Annotated[str, typer.Option(help="Next custodian: address, keystore name or node:N.")],
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Offer a batch you hold to another organisation; it moves when they accept."""
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    recipient = address_of(w.connection, to)
+    receipt = w.transfer_custody(batch_id, recipient)
+    _tx_output(as_json, f"Offered {w.connection.names.batch(batch_id)} to {w.connection.names.actor(recipient)}", receipt,
+               batch_id=hex0x(batch_id), to=recipient)  # fmt: skip
+
+
+@app.command("accept")
+@handles_errors
+def accept(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
+    """Accept a batch offered to you: you become its custodian."""
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    receipt = w.accept_custody(batch_id)
+    _tx_output(as_json, f"Accepted {w.connection.names.batch(batch_id)}", receipt, batch_id=hex0x(batch_id))
+
+
+@app.command("cancel")
+@handles_errors
+def cancel(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
+    """Withdraw a hand-over you offered, or decline one offered to you."""
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    receipt = w.cancel_custody_transfer(batch_id)
+    _tx_output(as_json, f"Cancelled the hand-over of {w.connection.names.batch(batch_id)}", receipt, batch_id=hex0x(batch_id))
+
+
+@app.command("step")
+@handles_errors
+def step(
+    gtin: GtinArgument,
+    lot: LotArgument,
+    step_name: Annotated[str, typer.Option("--step", help="CBV business step: shipping, receiving, inspecting...")],
+    location: Annotated[str, typer.Option(help="Where: a place (business, town, country) or a GLN.")],
+    note: Annotated[str | None, typer.Option(help="A note kept off chain, anchored by hash.")] = None,
+    doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor; repeatable.")] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a business step (CBV vocabulary) for a batch you hold."""
+    biz_step = check_business_step(step_name)
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    documents = [d.model_dump() for d in _store_documents(w.documents, doc or [])]
+    data_hash = _note_hash(w.documents, {"note": note, "documents": documents})
+    receipt = w.record_step(batch_id, biz_step, location, data_hash)
+    _tx_output(as_json, f"Recorded {biz_step} at {location} for {w.connection.names.batch(batch_id)}", receipt,
+               batch_id=hex0x(batch_id), step=biz_step, location=location)  # fmt: skip
+
+
+def _parse_input(spec: str, conn: LedgerConnection) -> tuple[bytes, int, dict[str, Any]]:
+    """GTIN:LOT[:QUANTITY] -> (batch id, quantity (default: all that remains), registration args)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise InvalidInputError(f"input {spec!r} must be GTIN:LOT or GTIN:LOT:QUANTITY")
+    batch_id = parse_batch_id(parts[0], parts[1])
+    args = _registration_args(conn, batch_id)
+    remaining = conn.contract.functions.getBatch(batch_id).call()[4]
+    quantity = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else remaining
+    if len(parts) == 3 and not parts[2].isdigit():
+        raise InvalidInputError(f"quantity in {spec!r} must be a whole number")
+    return batch_id, quantity, args
+
+
+def _parse_output(spec: str) -> BatchCreate:
+    """GTIN:LOT:QUANTITY:UNIT:PRODUCT -> BatchCreate."""
+    parts = spec.split(":", 4)
+    if len(parts) != 5 or not parts[2].isdigit():
+        raise InvalidInputError(f"output {spec!r} must be GTIN:LOT:QUANTITY:UNIT:PRODUCT")
+    return BatchCreate(gtin=parts[0], lot=parts[1], quantity=int(parts[2]), unit=parts[3], product=parts[4])
+
+
+def _print_transformation(what: str, transformation_id: str, results: list[RegistrationResult], receipt: Any) -> None:
+    console.print(f"{what}; transformation {transformation_id}, tx {receipt.tx_hash}, block {receipt.block_number}")
+    for result in results:
+        console.print(f"  created lot {result.lot} of GTIN {result.gtin}  {result.url}")
+
+
+def _run_transformation(
+    w: LedgerWriter, kind: TransformationKind, inputs: list[tuple[bytes, int]], outputs: list[BatchCreate],
+    process: str | None, as_json: bool, what: str,
+) -> None:  # fmt: skip
+    data_hash = _note_hash(w.documents, {"process": process, "kind": kind.name.lower()} if process else {})
+    transformation_id, results, receipt = w.transform(kind, inputs, outputs, data_hash)
+    emit(
+        as_json,
+        {
+            "transformation_id": transformation_id,
+            "kind": kind.name.lower(),
+            "inputs": [{"batch_id": hex0x(b), "quantity": q} for b, q in inputs],
+            "outputs": [r.model_dump() for r in results],
+            **receipt.model_dump(),
+        },
+        lambda: _print_transformation(what, transformation_id, results, receipt),
+    )
+
+
+@app.command("split")
+@handles_errors
+def split(
+    gtin: GtinArgument,
+    lot: LotArgument,
+    into: Annotated[list[str], typer.Option(help="NEW_LOT=QUANTITY; repeatable. Same GTIN, unit and product.")],
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Split a batch you hold into new lots (what is not split off stays in the original)."""
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    args = _registration_args(w.connection, batch_id)
+    meta = _metadata(w.connection, bytes(args["metadataHash"]))
+    unit = bytes(args["unit"]).rstrip(b"\0").decode()
+    outputs = []
+    for spec in into:
+        new_lot, _, quantity = spec.partition("=")
+        if not quantity.isdigit():
+            raise InvalidInputError(f"--into {spec!r} must be NEW_LOT=QUANTITY")
+        outputs.append(
+            BatchCreate(gtin=f"{args['gtin']:014d}", lot=new_lot, quantity=int(quantity), unit=unit,
+                        product=meta.get("product") or f"Part of lot {lot_from_bytes(args['lot'])}",
+                        origin=meta.get("origin"))  # fmt: skip
+        )
+    total = sum(o.quantity for o in outputs)
+    _run_transformation(w, TransformationKind.SPLIT, [(batch_id, total)], outputs, None, as_json,
+                        f"Split {total} {unit} off {w.connection.names.batch(batch_id)}")  # fmt: skip
+
+
+@app.command("merge")
+@handles_errors
+def merge(
+    input_specs: Annotated[list[str], typer.Option("--input", help="GTIN:LOT[:QUANTITY]; repeatable (2 or more).")],
+    gtin: Annotated[str, typer.Option(help="GTIN of the merged batch.")],
+    lot: Annotated[str, typer.Option(help="Lot of the merged batch.")],
+    product: Annotated[str | None, typer.Option(help="Product (default: that of the first input).")] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Merge batches you hold into one new lot (its quantity is the sum of the inputs)."""
+    w = writer(account)
+    parsed = [_parse_input(spec, w.connection) for spec in input_specs]
+    units = {bytes(args["unit"]).rstrip(b"\0").decode() for _, _, args in parsed}
+    if len(units) > 1:
+        raise InvalidInputError(f"merged inputs must share one unit, got {', '.join(sorted(units))}; use `batch transform`")
+    first_meta = _metadata(w.connection, bytes(parsed[0][2]["metadataHash"]))
+    output = BatchCreate(gtin=parse_gtin(gtin), lot=lot, quantity=sum(q for _, q, _ in parsed), unit=units.pop(),
+                         product=product or first_meta.get("product") or "Merged lot")  # fmt: skip
+    _run_transformation(w, TransformationKind.MERGE, [(b, q) for b, q, _ in parsed], [output], None, as_json,
+                        f"Merged {len(parsed)} batches into lot {lot}")  # fmt: skip
+
+
+@app.command("transform")
+@handles_errors
+def transform(
+    input_specs: Annotated[list[str], typer.Option("--input", help="GTIN:LOT[:QUANTITY] consumed; repeatable.")],
+    output_specs: Annotated[list[str], typer.Option("--output", help="GTIN:LOT:QUANTITY:UNIT:PRODUCT created; repeatable.")],
+    process: Annotated[str | None, typer.Option(help="What was done, e.g. 'roasting'.")] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Process inputs you hold into new products (e.g. green coffee into roasted coffee)."""
+    w = writer(account)
+    parsed = [_parse_input(spec, w.connection) for spec in input_specs]
+    outputs = [_parse_output(spec) for spec in output_specs]
+    _run_transformation(w, TransformationKind.PROCESSING, [(b, q) for b, q, _ in parsed], outputs, process, as_json,
+                        f"Processed {len(parsed)} input(s) into {len(outputs)} output(s)")  # fmt: skip
+
+
+@app.command("recall")
+@handles_errors
+def recall(
+    gtin: GtinArgument,
+    lot: LotArgument,
+    reason: Annotated[str, typer.Option(help="Why (kept off chain, anchored by hash).")],
+    doc: Annotated[list[Path] | None, typer.Option(help="The recall notice; repeatable.")] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recall a batch (its supplier or the admin)."""
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    documents = [d.model_dump() for d in _store_documents(w.documents, doc or [])]
+    reason_hash = _note_hash(w.documents, {"reason": reason, "documents": documents})
+    receipt = w.recall_batch(batch_id, reason_hash)
+    _tx_output(as_json, f"Recalled {w.connection.names.batch(batch_id)}", receipt, batch_id=hex0x(batch_id), reason=reason)

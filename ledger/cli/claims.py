@@ -1,0 +1,222 @@
+"""`provenance claim`: certifiers attest, revoke, sign offline; anyone submits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.cli.common import (
+    OPTIONS,
+    AccountOption,
+    JsonOption,
+    address_of,
+    connection,
+    console,
+    emit,
+    handles_errors,
+    parse_batch_id,
+    parse_time,
+    print_fields,
+    show_time,
+    writer,
+)
+from ledger.connection import LedgerConnection
+from ledger.deploy import read_deployment
+from ledger.documents import DocumentStore
+from ledger.errors import InvalidInputError, SigningKeyError
+from ledger.models import AttestationCreate, AttestationStatus, SignedAttestation, SubjectKind, short_string
+from ledger.signers import LocalKeySigner, resolve_signer
+from ledger.writer import hex0x, now, sign_attestation
+
+app = typer.Typer(help="Ethical-sourcing claims: attest, revoke, sign offline, submit.", no_args_is_help=True)
+
+BatchOption = Annotated[
+    tuple[str, str] | None, typer.Option(help="The batch the claim is about: GTIN LOT.", show_default=False)
+]
+ActorOption = Annotated[str | None, typer.Option("--actor", help="The organisation the claim is about.")]
+ClaimOption = Annotated[str, typer.Option(help="Claim type: FAIRTRADE, ORGANIC, DEFORESTATION_FREE, ...")]
+FromOption = Annotated[str | None, typer.Option("--valid-from", help="Start, YYYY-MM-DD (default: now).")]
+UntilOption = Annotated[str | None, typer.Option("--valid-until", help="End, YYYY-MM-DD (default: open-ended).")]
+EvidenceOption = Annotated[Path | None, typer.Option(help="The certificate or audit report (stored off chain).")]
+
+
+def _request(
+    store: DocumentStore,
+    subject: str,
+    kind: SubjectKind,
+    claim: str,
+    valid_from: str | None,
+    valid_until: str | None,
+    evidence: Path | None,
+) -> AttestationCreate:
+    evidence_hash = hex0x(store.put_file(evidence)) if evidence else "0x" + "00" * 32
+    return AttestationCreate(
+        subject_kind=kind,
+        subject=subject,
+        claim=claim.upper(),
+        valid_from=parse_time(valid_from),
+        valid_until=parse_time(valid_until),
+        evidence_hash=evidence_hash,
+    )
+
+
+def _subject(conn: LedgerConnection | None, batch: tuple[str, str] | None, actor: str | None) -> tuple[str, SubjectKind]:
+    if (batch is None) == (actor is None):
+        raise InvalidInputError("say what the claim is about: either --batch GTIN LOT or --actor WHO")
+    if batch is not None:
+        return hex0x(parse_batch_id(*batch)), SubjectKind.BATCH
+    if conn is None:
+        from web3 import Web3
+
+        if not Web3.is_address(actor):
+            raise InvalidInputError("offline, --actor must be a 0x address")
+        return "0x" + actor.lower().removeprefix("0x").rjust(64, "0"), SubjectKind.ACTOR  # type: ignore[union-attr]
+    return "0x" + address_of(conn, actor).lower().removeprefix("0x").rjust(64, "0"), SubjectKind.ACTOR  # type: ignore[arg-type]
+
+
+@app.command("attest")
+@handles_errors
+def attest(
+    claim: ClaimOption,
+    batch: BatchOption = None,
+    actor: ActorOption = None,
+    valid_from: FromOption = None,
+    valid_until: UntilOption = None,
+    evidence: EvidenceOption = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Attest a claim about a batch or an organisation, as an accredited certifier."""
+    w = writer(account)
+    subject, kind = _subject(w.connection, batch, actor)
+    request = _request(w.documents, subject, kind, claim, valid_from, valid_until, evidence)
+    uid, receipt = w.attest(request)
+    emit(
+        as_json,
+        {"uid": uid, "claim": request.claim, "subject": subject, "subject_kind": kind.name.lower(), **receipt.model_dump()},
+        lambda: console.print(f"Attested {request.claim} for {w.connection.names.batch(bytes.fromhex(subject[2:])) if kind is SubjectKind.BATCH else subject}"
+                              f"; attestation {uid}, tx {receipt.tx_hash}"),  # fmt: skip
+    )
+
+
+@app.command("revoke")
+@handles_errors
+def revoke(
+    uid: Annotated[str, typer.Argument(help="The attestation id (0x...).")],
+    reason: Annotated[str, typer.Option(help="Why (kept off chain, anchored by hash).")],
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an attestation (its issuer or the admin)."""
+    if not (uid.startswith("0x") and len(uid) == 66):
+        raise InvalidInputError(f"{uid!r} is not an attestation id (0x and 64 hex digits)")
+    w = writer(account)
+    reason_hash = w.documents.put_json({"reason": reason})
+    receipt = w.revoke_attestation(bytes.fromhex(uid[2:]), reason_hash)
+    emit(as_json, {"uid": uid, "reason": reason, **receipt.model_dump()}, lambda: console.print(f"Revoked {uid}; tx {receipt.tx_hash}"))
+
+
+@app.command("sign")
+@handles_errors
+def sign(
+    claim: ClaimOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the signed attestation (JSON).")],
+    batch: BatchOption = None,
+    actor: ActorOption = None,
+    valid_from: FromOption = None,
+    valid_until: UntilOption = None,
+    evidence: EvidenceOption = None,
+    deadline: Annotated[str | None, typer.Option(help="Last moment it may be submitted (default: in 7 days).")] = None,
+    nonce: Annotated[int | None, typer.Option(help="Your next nonce; give it to sign with no connection at all.")] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign an attestation offline (EIP-712) for anyone to submit with `claim submit`."""
+    settings = OPTIONS.settings()
+    if nonce is None:
+        conn = connection()
+        signer = resolve_signer(settings, conn.w3, account)
+        contract = conn.address
+        if not isinstance(signer, LocalKeySigner):
+            raise SigningKeyError("signing offline needs a key of your own: use --account NAME (a keystore)")
+        nonce = conn.contract.functions.nonces(signer.address).call()
+    else:
+        conn = None
+        from ledger.keys import Keystore, account_from_env
+
+        choice = account or settings.account
+        local = Keystore(settings.keystore_dir).unlock(choice) if choice else account_from_env()
+        if local is None:
+            raise SigningKeyError("signing offline needs a key: use --account NAME (a keystore) or PROVENANCE_PRIVATE_KEY")
+        signer = LocalKeySigner(local)
+        deployment = read_deployment(settings.deployment_file)
+        contract = settings.contract_address or (deployment.address if deployment else None)
+        if not contract:
+            raise InvalidInputError("offline signing needs the ledger's address: set PROVENANCE_CONTRACT_ADDRESS")
+    subject, kind = _subject(conn, batch, actor)
+    request = _request(DocumentStore(settings.documents_dir), subject, kind, claim, valid_from, valid_until, evidence)
+    signed = sign_attestation(signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400)
+    output.write_text(signed.model_dump_json(indent=2) + "\n")
+    emit(
+        as_json,
+        {"output": str(output), "issuer": signed.issuer, "nonce": signed.nonce, "deadline": signed.deadline},
+        lambda: console.print(f"Signed {request.claim} as {signed.issuer} (nonce {nonce}, valid until {show_time(signed.deadline)}): {output}"),
+    )
+
+
+@app.command("submit")
+@handles_errors
+def submit(
+    path: Annotated[Path, typer.Argument(help="A signed attestation from `claim sign`.")],
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Submit an attestation a certifier signed offline (anyone may pay for it)."""
+    try:
+        signed = SignedAttestation.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path} is not a signed attestation from `claim sign`: {exc}") from exc
+    w = writer(account)
+    uid, receipt = w.submit_signed_attestation(signed)
+    emit(as_json, {"uid": uid, "issuer": signed.issuer, **receipt.model_dump()},
+         lambda: console.print(f"Submitted {signed.request.claim} by {w.connection.names.actor(signed.issuer)}; attestation {uid}, tx {receipt.tx_hash}"))  # fmt: skip
+
+
+@app.command("define")
+@handles_errors
+def define(
+    claim: Annotated[str, typer.Argument(help="The new claim type, e.g. RAINFOREST_ALLIANCE.")],
+    account: AccountOption = None, as_json: JsonOption = False) -> None:
+    """Define a new claim type certifiers can be accredited for (admin)."""
+    w = writer(account)
+    receipt = w.define_claim_type(claim.upper())
+    emit(as_json, {"claim": claim.upper(), **receipt.model_dump()}, lambda: console.print(f"Defined {claim.upper()}; tx {receipt.tx_hash}"))
+
+
+@app.command("status")
+@handles_errors
+def status(uid: Annotated[str, typer.Argument(help="The attestation id (0x...).")], as_json: JsonOption = False) -> None:
+    """Whether an attestation holds now, as the contract answers it."""
+    conn = connection()
+    raw = bytes.fromhex(uid.removeprefix("0x"))
+    state = AttestationStatus(conn.contract.functions.attestationStatus(raw).call())
+    issuer, claim, kind, valid_from, valid_until, revoked_at = conn.contract.functions.getAttestation(raw).call()
+    data = {
+        "uid": uid,
+        "status": state.name.lower(),
+        "issuer": issuer,
+        "claim": short_string(claim),
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "revoked_at": revoked_at or None,
+    }
+    emit(as_json, data, lambda: print_fields([
+        ("Status", state.name.lower().replace("_", " ")),
+        ("Claim", data["claim"]),
+        ("Issuer", conn.names.actor(issuer)),
+        ("Valid", f"{show_time(valid_from)} to {show_time(valid_until)}"),
+        ("Revoked", show_time(revoked_at) if revoked_at else None),
+    ]))  # fmt: skip

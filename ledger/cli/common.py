@@ -1,0 +1,146 @@
+"""What every command shares: global options, output (human or --json), error handling."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+
+from ledger.config import Settings
+from ledger.connection import LedgerConnection
+from ledger.errors import InvalidInputError, LedgerError
+from ledger.identifiers import batch_id
+from ledger.signers import resolve_address, resolve_signer
+from ledger.writer import LedgerWriter
+
+# Piped into a file or another program, tables keep whole rows (names, transaction
+# hashes) instead of wrapping at rich's default 80 columns.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+console = Console(soft_wrap=True, highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+AccountOption = Annotated[
+    str | None,
+    typer.Option("--account", "-a", help="Who signs: keystore name or node:N (default: settings)."),
+]
+
+
+@dataclass
+class GlobalOptions:
+    """Options given before the command (`provenance --rpc-url ... batch register ...`)."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        return Settings.from_env(**self.overrides)
+
+
+OPTIONS = GlobalOptions()
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print `message` as an error and exit with `code`."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the client's errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except LedgerError as exc:
+            fail(str(exc))
+        except ValidationError as exc:
+            fail("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def connection() -> LedgerConnection:
+    """A checked connection with the current settings."""
+    return LedgerConnection.open(OPTIONS.settings())
+
+
+def writer(account: str | None) -> LedgerWriter:
+    """A writer signing as `account` (or the settings' default signer)."""
+    conn = connection()
+    return LedgerWriter(conn, resolve_signer(conn.settings, conn.w3, account))
+
+
+def address_of(conn: LedgerConnection, who: str) -> str:
+    """Resolve an address, `node:N` or keystore name to an address."""
+    return resolve_address(conn.settings, conn.w3, who)
+
+
+def parse_batch_id(gtin: str, lot: str) -> bytes:
+    """The batch id of GTIN + lot, or of a 0x batch id passed as GTIN with an empty lot."""
+    if gtin.startswith("0x") and len(gtin) == 66:
+        return bytes.fromhex(gtin[2:])
+    return batch_id(gtin, lot)
+
+
+def parse_time(text: str | None) -> int:
+    """Unix seconds from an ISO date/time (UTC when no zone), unix seconds, or 0 for None."""
+    if not text:
+        return 0
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{text!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def show_time(seconds: int) -> str:
+    """ISO UTC time of unix `seconds` (or 'open' for 0)."""
+    return "open" if seconds == 0 else datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Models, bytes and containers as plain JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def emit(as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
+    """Print `data` as JSON, or call `human` to print for a person."""
+    if as_json:
+        print(json.dumps(to_jsonable(data), indent=2))
+    else:
+        human()
+
+
+def print_fields(rows: list[tuple[str, Any]]) -> None:
+    """Aligned 'label   value' lines."""
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        if value is not None:
+            console.print(f"{label.ljust(width)}  {value}")

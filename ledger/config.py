@@ -1,0 +1,136 @@
+"""Settings: where the chain is, which key signs, where data lives.
+
+Each setting comes from, in rising priority: its default, a TOML config file
+(`$PROVENANCE_CONFIG`, else `<data dir>/config.toml` if present), a `PROVENANCE_<NAME>`
+environment variable, then explicit overrides (command-line options). The defaults
+describe the local chain that `make run` starts, so a real network (a testnet, an L2, a
+consortium chain) is only other settings, never other code.
+
+Why not pydantic-settings: every release of it needs python-dotenv >= 0.21, and
+eth-brownie 1.22.2, which shares this environment, pins python-dotenv 0.16.0.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, Field, field_validator
+
+from ledger.errors import ConfigurationError
+
+ENV_PREFIX = "PROVENANCE_"
+
+
+class Settings(BaseModel):
+    """The client's settings. Build with :meth:`Settings.from_env`."""
+
+    data_dir: Path = Field(
+        default=Path(".provenance"),
+        description="Where the local chain's state, the deployment record and documents live.",
+    )
+    rpc_url: str = Field(
+        default="http://127.0.0.1:8546",
+        description="JSON-RPC endpoint of the chain. The local chain listens here too.",
+    )
+    chain_id: int = Field(default=31337, description="Expected chain id; a mismatch is refused.")
+    admin_transfer_delay: int = Field(
+        default=2 * 24 * 3600,
+        description="Seconds a new admin must wait before accepting the role (deploy only).",
+    )
+    contract_address: str | None = Field(
+        default=None, description="Ledger contract address; default: the local deployment record."
+    )
+    deploy_block: int | None = Field(default=None, description="Block the ledger was deployed in.")
+    account: str | None = Field(
+        default=None,
+        description="Who signs: a keystore name (`provenance account new`), or `node:N` for the local "
+        "chain's unlocked account N. Default: $PROVENANCE_PRIVATE_KEY if set, else node:0 on the local chain.",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public address of the resolver: Digital Link URLs and QR codes point here.",
+    )
+    database_url: str | None = Field(
+        default=None, description="Index database; default: SQLite in the data directory."
+    )
+    confirmations: int = Field(default=0, ge=0, description="Blocks a transaction must be buried under.")
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url_is_http(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"rpc_url must look like http://host:port, not {value!r}")
+        return value
+
+    @property
+    def rpc_host(self) -> str:
+        """Host part of the RPC URL."""
+        return urlparse(self.rpc_url).hostname or "127.0.0.1"
+
+    @property
+    def rpc_port(self) -> int:
+        """Port part of the RPC URL (80/443 when absent)."""
+        parsed = urlparse(self.rpc_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    @property
+    def chain_dir(self) -> Path:
+        """Directory of the local chain's persisted state and pid file."""
+        return self.data_dir / "chain"
+
+    @property
+    def deployment_file(self) -> Path:
+        """JSON record of the deployed ledger contract."""
+        return self.data_dir / "deployment.json"
+
+    @property
+    def keystore_dir(self) -> Path:
+        """Encrypted keystores."""
+        return self.data_dir / "keystore"
+
+    @property
+    def documents_dir(self) -> Path:
+        """Content-addressed document store."""
+        return self.data_dir / "documents"
+
+    @property
+    def is_local_chain(self) -> bool:
+        """Whether the settings point at a loopback chain with the local chain id."""
+        return self.rpc_host in ("127.0.0.1", "localhost") and self.chain_id == 31337
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Settings from the config file, `PROVENANCE_*` environment variables, then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        data_dir = overrides.get("data_dir") or env.get(ENV_PREFIX + "DATA_DIR") or ".provenance"
+        config_path = Path(env.get(ENV_PREFIX + "CONFIG") or Path(str(data_dir)) / "config.toml")
+        if config_path.exists() or ENV_PREFIX + "CONFIG" in env:
+            values.update(_read_config_file(config_path))
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid settings: {exc}") from exc
+
+
+def _read_config_file(path: Path) -> dict[str, object]:
+    """The settings in a TOML file (top-level keys named like the settings)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"config file {path} does not exist (named by {ENV_PREFIX}CONFIG)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigurationError(f"config file {path} has unknown settings: {', '.join(unknown)}")
+    return data

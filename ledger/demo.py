@@ -1,0 +1,163 @@
+"""A realistic demo ledger: a coffee chain and a bakery chain, every page path exercised.
+
+Coffee: three farms' lots are merged at a cooperative, exported, roasted by a small
+roaster and packed into retail bags. Bakery: flour and cocoa go into a chocolate loaf.
+Fair-trade, organic and deforestation-free claims are attested by fictional certifiers;
+one claim is revoked, one has expired, and one flour lot is recalled. All organisations
+and places are fictional; no person is named. Runs on the local chain only (it signs
+with the node's unlocked accounts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ledger.connection import LedgerConnection
+from ledger.identifiers import complete_gtin
+from ledger.models import AttestationCreate, BatchCreate, SubjectKind, TransformationKind
+from ledger.signers import NodeAccountSigner
+from ledger.writer import LedgerWriter, hex0x
+
+DAY = 24 * 3600
+YEAR = 365 * DAY
+
+# GS1 prefix 950 is GS1's own example range: no real company's GTINs are used.
+GREEN_COFFEE = complete_gtin("0950600013435")
+ROASTED_COFFEE = complete_gtin("0950600013436")
+COFFEE_BAG = complete_gtin("0950600013437")
+FLOUR = complete_gtin("0950600013438")
+COCOA = complete_gtin("0950600013439")
+CHOCOLATE_LOAF = complete_gtin("0950600013440")
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A demo organisation and the node account it signs with."""
+
+    key: str
+    node_index: int
+    name: str
+    country: str
+    supplier: bool = True
+    claims: tuple[str, ...] = ()
+
+
+ORGANISATIONS = (
+    Organisation("esperanza", 1, "Finca La Esperanza", "CO"),
+    Organisation("mirador", 2, "Finca El Mirador", "CO"),
+    Organisation("naranjos", 3, "Finca Los Naranjos", "CO"),
+    Organisation("coop", 4, "Cooperativa Cafetera Alto Huila", "CO"),
+    Organisation("roaster", 5, "Tostadores del Puerto", "ES"),
+    Organisation("mill", 6, "Moulin de la Vallee", "FR"),
+    Organisation("cocoa", 7, "Ashanti Cocoa Growers Union", "GH"),
+    Organisation("bakery", 8, "Boulangerie des Tilleuls", "FR"),
+    Organisation("ethiccert", 9, "EthicCert Labs", "DE", supplier=False, claims=("FAIRTRADE", "ORGANIC")),
+    Organisation("verdetrace", 10, "VerdeTrace Assurance", "NL", supplier=False, claims=("DEFORESTATION_FREE",)),
+)
+
+#: The retail bag a customer scans in the demo: GTIN and lot.
+DEMO_BAG = (COFFEE_BAG, "TP-B-1107-A")
+#: The chocolate loaf whose flour was recalled.
+DEMO_LOAF = (CHOCOLATE_LOAF, "BT-CL-1122")
+
+
+def is_seeded(connection: LedgerConnection) -> bool:
+    """Whether the demo's retail bag already exists."""
+    from ledger.identifiers import batch_id
+
+    return connection.contract.functions.getBatch(batch_id(*DEMO_BAG)).call()[5] != 0
+
+
+def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda _: None) -> bool:
+    """Write the demo history; returns False (and writes nothing) when it is already there."""
+    if is_seeded(connection):
+        return False
+    accounts = connection.w3.eth.accounts
+    admin = LedgerWriter(connection, NodeAccountSigner(accounts[0]))
+    org = {o.key: LedgerWriter(connection, NodeAccountSigner(accounts[o.node_index])) for o in ORGANISATIONS}
+
+    say("Registering organisations")
+    for o in ORGANISATIONS:
+        admin.register_actor(accounts[o.node_index], o.name, o.country)
+        if o.supplier:
+            admin.grant_supplier(accounts[o.node_index])
+        for claim in o.claims:
+            admin.accredit(accounts[o.node_index], claim)
+
+    now = connection.w3.eth.get_block("latest")["timestamp"]
+
+    def batch(gtin: str, lot: str, quantity: int, unit: str, product: str, origin: str | None = None) -> BatchCreate:
+        return BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin)
+
+    def hand_over(source: str, target: str, b: BatchCreate, place_from: str, place_to: str) -> None:
+        org[source].record_step(b.batch_id, "shipping", place_from)
+        org[source].transfer_custody(b.batch_id, org[target].signer.address)
+        org[target].accept_custody(b.batch_id)
+        org[target].record_step(b.batch_id, "receiving", place_to)
+
+    say("Coffee: three farms, a cooperative, an exporter's shipment, a roaster, retail bags")
+    farms = {
+        "esperanza": batch(GREEN_COFFEE, "ESP-2026-07", 12_000, "KGM", "Green coffee, washed Caturra", "Finca La Esperanza, Pitalito, Huila, Colombia"),
+        "mirador": batch(GREEN_COFFEE, "MIR-2026-07", 8_000, "KGM", "Green coffee, washed Castillo", "Finca El Mirador, Acevedo, Huila, Colombia"),
+        "naranjos": batch(GREEN_COFFEE, "NAR-2026-07", 6_000, "KGM", "Green coffee, honey Colombia", "Finca Los Naranjos, Suaza, Huila, Colombia"),
+    }  # fmt: skip
+    for key, lot in farms.items():
+        org[key].register_batch(lot)
+        org[key].record_step(lot.batch_id, "inspecting", farms[key].origin or "")
+        hand_over(key, "coop", lot, farms[key].origin or "", "Cooperativa Alto Huila warehouse, Pitalito, CO")
+    export = batch(GREEN_COFFEE, "AH-EXP-0420", 26_000, "KGM", "Green coffee, Huila regional blend", "Huila, Colombia")
+    org["coop"].transform(TransformationKind.MERGE, [(lot.batch_id, lot.quantity) for lot in farms.values()], [export])
+    hand_over("coop", "roaster", export, "Puerto de Buenaventura, CO", "Tostadores del Puerto, Valencia, ES")
+    roasted = batch(ROASTED_COFFEE, "TP-R-1107", 11_050, "KGM", "Roasted coffee, Huila blend, medium roast")
+    org["roaster"].transform(TransformationKind.PROCESSING, [(export.batch_id, 13_000)], [roasted])
+    bags = batch(COFFEE_BAG, DEMO_BAG[1], 2_000, "H87", "Huila blend coffee beans, 250 g bag")
+    org["roaster"].transform(TransformationKind.PROCESSING, [(roasted.batch_id, 500)], [bags])
+    org["roaster"].record_step(bags.batch_id, "packing", "Tostadores del Puerto, Valencia, ES")
+
+    say("Bakery: flour and cocoa into a chocolate loaf")
+    flour = batch(FLOUR, "MV-F-2211", 5_000, "KGM", "Organic wheat flour T65", "Moulin de la Vallee, Loire, France")
+    cocoa = batch(COCOA, "ACG-C-0918", 2_000, "KGM", "Cocoa powder, natural", "Ashanti Region, Ghana")
+    org["mill"].register_batch(flour)
+    org["cocoa"].register_batch(cocoa)
+    hand_over("mill", "bakery", flour, "Moulin de la Vallee, Loire, FR", "Boulangerie des Tilleuls, Tours, FR")
+    hand_over("cocoa", "bakery", cocoa, "Port of Tema, GH", "Boulangerie des Tilleuls, Tours, FR")
+    loaf = batch(CHOCOLATE_LOAF, DEMO_LOAF[1], 600, "H87", "Chocolate sourdough loaf, 500 g")
+    org["bakery"].transform(TransformationKind.PROCESSING, [(flour.batch_id, 300), (cocoa.batch_id, 40)], [loaf])
+    org["bakery"].record_step(loaf.batch_id, "packing", "Boulangerie des Tilleuls, Tours, FR")
+
+    say("Claims: fair trade, organic, deforestation-free; one revoked, one expired")
+
+    def attest(certifier: str, claim: str, subject: bytes | str, kind: SubjectKind = SubjectKind.BATCH,
+               valid_from: int = 0, valid_until: int | None = None) -> str:  # fmt: skip
+        subject_hex = hex0x(subject) if isinstance(subject, bytes) else "0x" + subject[2:].lower().rjust(64, "0")
+        request = AttestationCreate(
+            subject_kind=kind,
+            subject=subject_hex,
+            claim=claim,
+            valid_from=valid_from or now - 30 * DAY,
+            valid_until=now + YEAR if valid_until is None else valid_until,
+            evidence_hash=hex0x(org[certifier].documents.put_json({"certificate": f"{claim} audit report", "subject": subject_hex})),
+        )
+        uid, _ = org[certifier].attest(request)
+        return uid
+
+    attest("ethiccert", "FAIRTRADE", org["coop"].signer.address, SubjectKind.ACTOR)
+    attest("ethiccert", "FAIRTRADE", farms["esperanza"].batch_id)
+    attest("ethiccert", "FAIRTRADE", farms["naranjos"].batch_id)
+    # Expired: the season's certificate ran out before it was renewed.
+    attest("ethiccert", "FAIRTRADE", farms["mirador"].batch_id, valid_from=now - 2 * YEAR, valid_until=now - 30 * DAY)
+    attest("ethiccert", "ORGANIC", farms["esperanza"].batch_id)
+    revoked = attest("ethiccert", "ORGANIC", farms["naranjos"].batch_id)
+    org["ethiccert"].revoke_attestation(
+        bytes.fromhex(revoked[2:]), org["ethiccert"].documents.put_json({"reason": "Pesticide residue found in re-audit"})
+    )
+    for lot in farms.values():
+        attest("verdetrace", "DEFORESTATION_FREE", lot.batch_id)
+    attest("ethiccert", "ORGANIC", flour.batch_id)
+    attest("ethiccert", "FAIRTRADE", cocoa.batch_id)
+    attest("verdetrace", "DEFORESTATION_FREE", cocoa.batch_id)
+
+    say("Recall: the flour lot (mycotoxin above the limit)")
+    org["mill"].recall_batch(flour.batch_id, org["mill"].documents.put_json({"reason": "Deoxynivalenol above the EU limit in retained sample"}))
+    return True

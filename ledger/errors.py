@@ -1,0 +1,189 @@
+"""One exception root for everything the client raises, with messages a person can act on."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+from eth_utils.abi import collapse_if_tuple
+
+
+class LedgerError(Exception):
+    """Root of every error raised by the ledger client. Its message says what to do."""
+
+
+class ConfigurationError(LedgerError):
+    """A setting is missing or wrong."""
+
+
+class ChainError(LedgerError):
+    """The chain could not be started, reached or used."""
+
+
+class PortInUseError(ChainError):
+    """Something else already listens where the local chain should."""
+
+
+class ArtifactError(LedgerError):
+    """The compiled contract is missing or does not match its sources."""
+
+
+class DeploymentError(LedgerError):
+    """The ledger contract could not be deployed or found."""
+
+
+class InvalidInputError(LedgerError):
+    """Input was rejected before anything was sent: nothing was written."""
+
+
+class SigningKeyError(LedgerError):
+    """A signing key could not be found or unlocked."""
+
+
+class ConflictError(LedgerError):
+    """The ledger already holds something different under the same identifier."""
+
+
+class ContractRevertError(LedgerError):
+    """The ledger contract refused the call; nothing was written.
+
+    `error_name` is the contract's custom error (e.g. ``ProvenanceUnknownBatch``) and
+    `arguments` its decoded arguments; the message is a sentence for a person.
+    """
+
+    error_name: str = ""
+
+    def __init__(self, message: str, arguments: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.arguments = arguments or {}
+
+
+class Describer(Protocol):
+    """Turns on-chain identifiers into words: organisation names, lots."""
+
+    def actor(self, address: str) -> str:
+        """How to call the organisation at `address`."""
+        ...
+
+    def batch(self, batch_id: bytes) -> str:
+        """How to call a batch, e.g. 'lot L-17 of GTIN 09506000134352'."""
+        ...
+
+
+class PlainDescriber:
+    """Describes identifiers by themselves (used when nothing better is known)."""
+
+    def actor(self, address: str) -> str:
+        """The address itself."""
+        return str(address)
+
+    def batch(self, batch_id: bytes) -> str:
+        """'batch 0x…'."""
+        return "batch 0x" + bytes(batch_id).hex()
+
+
+# Sentence per custom error. Fields in braces are the error's arguments; an `actor:` or
+# `batch:` prefix runs them through the Describer.
+_TEMPLATES: dict[str, str] = {
+    "ProvenanceUnknownActor": "{actor:account} is not a registered organisation on this ledger; the admin must register it first (`provenance actor register`)",
+    "ProvenanceActorAlreadyRegistered": "{actor:account} is already registered",
+    "ProvenanceActorInactive": "{actor:account} has been deactivated by the admin and cannot take part until reactivated",
+    "ProvenanceActorAlreadyActive": "{actor:account} is already active",
+    "ProvenanceInvalidName": "the organisation name must be 1 to 64 bytes long (got {length})",
+    "ProvenanceInvalidCountry": "the country must be an ISO 3166-1 alpha-2 code in capitals, such as CO",
+    "ProvenanceInvalidGtin": "GTIN {gtin} has no valid GS1 check digit or more than 14 digits",
+    "ProvenanceInvalidLot": "the lot must be 1 to 20 characters",
+    "ProvenanceZeroQuantity": "quantities must be greater than zero",
+    "ProvenanceInvalidUnit": "the unit must be a UN/ECE Rec 20 code such as KGM",
+    "ProvenanceBatchAlreadyRegistered": "{batch:batchId} is already registered by {actor:supplier}",
+    "ProvenanceUnknownBatch": "{batch:batchId} is not registered on this ledger: check the GTIN and lot",
+    "ProvenanceNotCustodian": "{actor:account} does not hold {batch:batchId} ({actor:custodian} does); only the custodian may move, record or consume it",
+    "ProvenanceTransferPending": "{batch:batchId} is already being handed over to {actor:pendingCustodian}; it must accept or the hand-over be cancelled first",
+    "ProvenanceNoTransferPending": "no hand-over of {batch:batchId} is waiting to be accepted",
+    "ProvenanceNotPendingCustodian": "{batch:batchId} was offered to {actor:pendingCustodian}, not to {actor:account}",
+    "ProvenanceNotTransferParty": "only the custodian or the proposed custodian of {batch:batchId} may cancel its hand-over, not {actor:account}",
+    "ProvenanceSelfTransfer": "{batch:batchId} is already held by {actor:account}",
+    "ProvenanceBatchConsumed": "{batch:batchId} has been fully used up by earlier transformations",
+    "ProvenanceBatchRecalled": "{batch:batchId} has been recalled",
+    "ProvenanceNotRecaller": "only the supplier of {batch:batchId} or the admin may recall it, not {actor:account}",
+    "ProvenanceInsufficientQuantity": "{batch:batchId} has only {remaining} left, not {requested}",
+    "ProvenanceInvalidTransformation": "this transformation kind does not take {inputs} input(s) and {outputs} output(s): split takes 1 input, merge 1 output",
+    "ProvenanceEmptyList": "nothing to do: the list is empty",
+    "ProvenanceInvalidBusinessStep": "the business step must be a CBV step such as shipping or receiving",
+    "ProvenanceClaimTypeAlreadyDefined": "this claim type is empty or already defined",
+    "ProvenanceUnknownClaimType": "this claim type is not defined on the ledger; the admin defines claim types",
+    "ProvenanceNotAccredited": "{actor:certifier} is not accredited for this claim; the admin accredits certifiers per claim (`provenance role grant --claim`)",
+    "ProvenanceInvalidValidity": "the validity window is empty or reversed (from {validFrom} until {validUntil})",
+    "ProvenanceUnknownSubject": "the subject of the attestation does not exist on the ledger",
+    "ProvenanceAttestationAlreadyExists": "an identical attestation already exists",
+    "ProvenanceUnknownAttestation": "no attestation has this id",
+    "ProvenanceAttestationAlreadyRevoked": "the attestation is already revoked",
+    "ProvenanceNotRevoker": "only the issuer of the attestation or the admin may revoke it, not {actor:account}",
+    "ProvenanceSignatureExpired": "the signed attestation expired at its deadline ({deadline}); ask the certifier to sign it again",
+    "ProvenanceInvalidSignature": "the signature is not {actor:issuer}'s for this attestation and nonce (altered, already used, or signed by someone else)",
+    "ProvenanceTooManyClaimTypes": "no more than {limit} claim types can be defined",
+    "AccessControlUnauthorizedAccount": "{actor:account} lacks the role this needs ({role}); the admin grants roles (`provenance role grant`)",
+    "AccessControlBadConfirmation": "the role renunciation was not confirmed by the account itself",
+    "AccessControlEnforcedDefaultAdminDelay": "the admin hand-over delay has not passed yet (until {schedule})",
+    "AccessControlEnforcedDefaultAdminRules": "the admin role can only move through the two-step hand-over",
+    "AccessControlInvalidDefaultAdmin": "{actor:defaultAdmin} is not the pending admin",
+}
+
+_FIELD = re.compile(r"\{(?:(actor|batch):)?(\w+)\}")
+
+
+def _error_class(name: str) -> type[ContractRevertError]:
+    short = name.removeprefix("Provenance")
+    cls = type(short + ("" if short.endswith("Error") else "Error"), (ContractRevertError,), {"error_name": name})
+    cls.__doc__ = _TEMPLATES.get(name, name)
+    cls.__module__ = __name__
+    return cls
+
+
+#: Exception class of every known custom error, by the contract's error name.
+ERROR_CLASSES: dict[str, type[ContractRevertError]] = {name: _error_class(name) for name in _TEMPLATES}
+globals().update({cls.__name__: cls for cls in ERROR_CLASSES.values()})
+
+
+def _format(template: str, arguments: dict[str, Any], describer: Describer) -> str:
+    def replace(match: re.Match[str]) -> str:
+        kind, field = match.group(1), match.group(2)
+        value = arguments.get(field)
+        if kind == "actor":
+            return describer.actor(value)
+        if kind == "batch":
+            return describer.batch(value)
+        if isinstance(value, bytes):
+            return "0x" + value.hex()
+        return str(value)
+
+    return _FIELD.sub(replace, template)
+
+
+class ErrorDecoder:
+    """Decodes revert data returned by the ledger contract into named exceptions."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            types = [collapse_if_tuple(i) for i in item["inputs"]]
+            selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+            self._errors[selector] = (item["name"], [i["name"] for i in item["inputs"]], types)
+
+    def decode(self, data: bytes | str, describer: Describer | None = None) -> ContractRevertError:
+        """The exception for revert `data` (unknown data gives a generic ContractRevertError)."""
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else bytes(data)
+        describer = describer or PlainDescriber()
+        entry = self._errors.get(raw[:4])
+        if entry is None:
+            return ContractRevertError(f"the ledger contract refused the call (revert data 0x{raw.hex() or 'empty'})")
+        name, names, types = entry
+        values = abi_decode(types, raw[4:])
+        arguments = dict(zip(names, values))
+        template = _TEMPLATES.get(name, name + " {arguments}")
+        cls = ERROR_CLASSES.get(name, ContractRevertError)
+        return cls(_format(template, arguments, describer), arguments)

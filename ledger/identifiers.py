@@ -1,0 +1,131 @@
+"""GS1 identifiers: GTIN (check digit via biip), lot (AI 10), batch ids and Digital Link URLs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote, unquote, urlparse
+
+from biip import ParseError
+from biip.gtin import Gtin
+from eth_utils import keccak
+
+from ledger.errors import InvalidInputError
+
+LOT_MAX_LENGTH = 20
+# GS1 AI (10) takes GS1 AI encodable character set 82: these printable ASCII characters.
+_CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+$")
+_UNIT = re.compile(r"^[A-Z0-9]{2,3}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@lru_cache(maxsize=65_536)  # pure, and bulk imports ask for the same GTIN thousands of times
+def parse_gtin(text: str) -> str:
+    """The GTIN-14 form of `text` (GTIN-8/12/13/14), or an error naming what is wrong."""
+    cleaned = text.strip()
+    if not cleaned.isdigit():
+        raise InvalidInputError(f"GTIN {text!r} must contain digits only (8, 12, 13 or 14 of them)")
+    try:
+        return Gtin.parse(cleaned).as_gtin_14()
+    except ParseError as exc:
+        raise InvalidInputError(f"GTIN {text!r} is not valid: {exc}") from exc
+
+
+def complete_gtin(body: str) -> str:
+    """The GTIN-14 whose first 13 digits are `body` (zero-padded), with its check digit."""
+    digits = body.zfill(13)
+    if not digits.isdigit() or len(digits) != 13:
+        raise InvalidInputError(f"{body!r} must be up to 13 digits")
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return digits + str((10 - total % 10) % 10)
+
+
+def check_lot(lot: str) -> str:
+    """`lot` if it is a valid GS1 batch/lot number (AI 10), else an error saying why."""
+    if not lot:
+        raise InvalidInputError("the lot must not be empty")
+    if len(lot) > LOT_MAX_LENGTH:
+        raise InvalidInputError(f"lot {lot!r} has {len(lot)} characters; GS1 allows at most {LOT_MAX_LENGTH}")
+    if not _CSET82.match(lot):
+        bad = sorted({c for c in lot if not _CSET82.match(c)})
+        raise InvalidInputError(
+            f"lot {lot!r} contains {', '.join(repr(c) for c in bad)}: GS1 lots allow letters, digits "
+            "and !\"%&'()*+,-./:;<=>?_ only (no spaces)"
+        )
+    return lot
+
+
+def check_unit(unit: str) -> str:
+    """`unit` if it has the shape of a UN/ECE Recommendation 20 code (e.g. KGM, H87)."""
+    if not _UNIT.match(unit):
+        raise InvalidInputError(
+            f"unit {unit!r} is not a UN/ECE Rec 20 code: use 2-3 capitals/digits such as KGM (kilogram), "
+            "GRM (gram), LTR (litre), H87 (piece)"
+        )
+    return unit
+
+
+def check_country(country: str) -> str:
+    """`country` if it has the shape of an ISO 3166-1 alpha-2 code."""
+    if not _COUNTRY.match(country):
+        raise InvalidInputError(f"country {country!r} must be an ISO 3166-1 alpha-2 code such as CO, DE, ET")
+    return country
+
+
+def check_quantity(quantity: int) -> int:
+    """`quantity` if it is a positive integer that fits the ledger's 64 bits."""
+    if quantity <= 0:
+        raise InvalidInputError(f"quantity must be greater than zero (got {quantity})")
+    if quantity >= 2**64:
+        raise InvalidInputError(f"quantity {quantity} is too large (at most {2**64 - 1} base units)")
+    return quantity
+
+
+def lot_bytes(lot: str) -> bytes:
+    """The lot as the contract stores it: ASCII, left-aligned in 20 bytes."""
+    return check_lot(lot).encode("ascii").ljust(LOT_MAX_LENGTH, b"\0")
+
+
+def lot_from_bytes(raw: bytes) -> str:
+    """Inverse of :func:`lot_bytes`."""
+    return bytes(raw).rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def batch_id(gtin: str, lot: str) -> bytes:
+    """The ledger's batch id of GTIN + lot: keccak256(uint64 gtin ‖ bytes20 lot)."""
+    return keccak(int(parse_gtin(gtin)).to_bytes(8, "big") + lot_bytes(lot))
+
+
+@dataclass(frozen=True)
+class DigitalLink:
+    """A GS1 Digital Link to one lot (and optionally one serial) of a GTIN."""
+
+    gtin: str
+    lot: str
+    serial: str | None = None
+
+    def path(self) -> str:
+        """`/01/{gtin}/10/{lot}[/21/{serial}]`, percent-encoded as GS1 requires."""
+        path = f"/01/{self.gtin}/10/{quote(self.lot, safe='')}"
+        if self.serial:
+            path += f"/21/{quote(self.serial, safe='')}"
+        return path
+
+    def url(self, base_url: str) -> str:
+        """The absolute URL under `base_url` (the resolver's public address)."""
+        return base_url.rstrip("/") + self.path()
+
+
+def digital_link(gtin: str, lot: str, serial: str | None = None) -> DigitalLink:
+    """A validated Digital Link (GTIN normalised to 14 digits)."""
+    return DigitalLink(parse_gtin(gtin), check_lot(lot), serial)
+
+
+def parse_digital_link(url: str) -> DigitalLink:
+    """Parse a Digital Link URL or path with AIs 01 and 10 (21 optional)."""
+    parts = [unquote(p) for p in urlparse(url).path.split("/") if p]
+    pairs = dict(zip(parts[0::2], parts[1::2]))
+    if "01" not in pairs or "10" not in pairs:
+        raise InvalidInputError(f"{url!r} is not a GS1 Digital Link to a lot (needs /01/<gtin>/10/<lot>)")
+    return digital_link(pairs["01"], pairs["10"], pairs.get("21"))

@@ -1,0 +1,240 @@
+"""The index store: SQLite (WAL) in the data directory by default, PostgreSQL by URL.
+
+Each scanned range is applied in one database transaction with the cursor, so a crash
+leaves either the whole range or none of it; events are keyed by (tx hash, log index)
+and their operations run only when the event row is new: exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, create_engine, delete, event, insert, select, text, update
+from sqlalchemy.engine import Connection
+
+from ledger.errors import ConfigurationError
+from ledger.indexer import migrate, schema
+from ledger.indexer.handlers import Consume, Delete, Insert, LedgerEvent, Operation, Update, operations_for, subject_of
+
+CURSOR = "main"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last block fully applied to the store."""
+
+    block_number: int
+    block_hash: str
+
+
+def database_url(url: str | None, data_dir: Path) -> str:
+    """The store's SQLAlchemy URL: `url`, else SQLite in the data directory."""
+    if url:
+        if url.startswith("postgresql://"):
+            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'index.sqlite'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers (the API) never block the indexer's writes, and commits are cheap.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class IndexStore:
+    """The index database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrate.upgrade(self.engine)
+
+    @classmethod
+    def open(cls, url: str | None, data_dir: Path) -> "IndexStore":
+        """The store at `url` (or the data directory's SQLite file)."""
+        try:
+            return cls(database_url(url, data_dir))
+        except Exception as exc:  # noqa: BLE001 - driver errors vary; the message matters
+            raise ConfigurationError(f"cannot open the index database {url or data_dir}: {exc}") from exc
+
+    # ------------------------------------------------------------------ cursor
+
+    def cursor(self, contract: str, chain_id: int) -> Cursor | None:
+        """Where indexing stopped, or None before the first range. A store built for
+        another contract or chain is refused."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.cursor).where(schema.cursor.c.name == CURSOR)).mappings().first()
+        if row is None:
+            return None
+        if row["contract"] != contract or row["chain_id"] != chain_id:
+            raise ConfigurationError(
+                f"the index at {self.url} was built for ledger {row['contract']} on chain {row['chain_id']}, "
+                f"not {contract} on chain {chain_id}: use another database or `provenance index --rebuild`"
+            )
+        return Cursor(row["block_number"], row["block_hash"])
+
+    def _set_cursor(self, conn: Connection, contract: str, chain_id: int, cursor: Cursor) -> None:
+        values = {"contract": contract, "chain_id": chain_id, "block_number": cursor.block_number, "block_hash": cursor.block_hash}
+        updated = conn.execute(update(schema.cursor).where(schema.cursor.c.name == CURSOR).values(**values)).rowcount
+        if not updated:
+            conn.execute(insert(schema.cursor).values(name=CURSOR, **values))
+
+    # ------------------------------------------------------------------ applying
+
+    def apply_range(
+        self,
+        contract: str,
+        chain_id: int,
+        ledger_events: Sequence[LedgerEvent],
+        blocks: Iterable[tuple[int, str, int]],
+        end: Cursor,
+    ) -> int:
+        """Apply a scanned range (events in chain order, block hashes seen, new cursor)
+        in one transaction. Returns how many events were new."""
+        added = 0
+        with self.engine.begin() as conn:
+            known_blocks = {number for number, _, _ in blocks}
+            if known_blocks:
+                conn.execute(delete(schema.blocks).where(schema.blocks.c.number.in_(known_blocks)))
+                conn.execute(insert(schema.blocks), [{"number": n, "hash": h, "timestamp": t} for n, h, t in blocks])
+            new = self._new_events(conn, ledger_events)
+            if new:
+                _bulk_insert(conn, schema.events, [_event_row(e) for e in new])
+                _apply_operations(conn, new)
+            added = len(new)
+            self._set_cursor(conn, contract, chain_id, end)
+        return added
+
+    @staticmethod
+    def _new_events(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
+        """The events not yet in the store (a re-scanned range repeats some)."""
+        if not ledger_events:
+            return []
+        low = min(e.block_number for e in ledger_events)
+        high = max(e.block_number for e in ledger_events)
+        e = schema.events
+        rows = conn.execute(select(e.c.tx_hash, e.c.log_index).where(e.c.block_number.between(low, high)))
+        known = {(tx_hash, log_index) for tx_hash, log_index in rows}
+        return [ev for ev in ledger_events if (ev.tx_hash, ev.log_index) not in known]
+
+    # ------------------------------------------------------------------ reorgs and rebuilds
+
+    def stored_blocks_desc(self, above: int = -1) -> list[tuple[int, str]]:
+        """(number, hash) of remembered blocks, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.blocks.c.number, schema.blocks.c.hash)
+                .where(schema.blocks.c.number > above)
+                .order_by(schema.blocks.c.number.desc())
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def rewind(self, contract: str, chain_id: int, ancestor: Cursor) -> int:
+        """Forget everything after `ancestor` and rebuild the derived tables from the
+        remaining events (no chain calls). Returns how many events were dropped."""
+        with self.engine.begin() as conn:
+            dropped = conn.execute(delete(schema.events).where(schema.events.c.block_number > ancestor.block_number)).rowcount
+            conn.execute(delete(schema.blocks).where(schema.blocks.c.number > ancestor.block_number))
+            self._replay(conn)
+            self._set_cursor(conn, contract, chain_id, ancestor)
+        return dropped
+
+    def _replay(self, conn: Connection) -> None:
+        for table in reversed(schema.DERIVED):
+            conn.execute(delete(table))
+        rows = conn.execute(select(schema.events).order_by(schema.events.c.block_number, schema.events.c.log_index)).mappings()
+        replayed = [
+            LedgerEvent(row["name"], json.loads(row["args"]), row["tx_hash"], row["log_index"],
+                        row["block_number"], row["block_hash"], row["timestamp"])  # fmt: skip
+            for row in rows.all()
+        ]
+        _apply_operations(conn, replayed)
+
+    def drop_all(self) -> None:
+        """Empty the index completely (for `--rebuild`), schema recreated by the migrations."""
+        schema.metadata.drop_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        migrate.upgrade(self.engine)
+
+    def dispose(self) -> None:
+        """Close the connections."""
+        self.engine.dispose()
+
+
+def _event_row(e: LedgerEvent) -> dict[str, Any]:
+    subject = subject_of(e)
+    return {
+        "tx_hash": e.tx_hash, "log_index": e.log_index, "block_number": e.block_number, "block_hash": e.block_hash,
+        "timestamp": e.timestamp, "name": e.name, "batch_id": subject.batch_id, "actor": subject.actor,
+        "args": json.dumps(e.args, separators=(",", ":")),
+    }  # fmt: skip
+
+
+def _bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows through the driver's executemany: SQLAlchemy's per-row parameter
+    processing costs more than the insert itself on bulk ranges. Rows share their keys."""
+    columns = list(rows[0])
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+
+
+def _apply_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> None:
+    """Run the events' operations in order; consecutive inserts into one table go as one
+    executemany (a bulk registration is thousands of them in a row)."""
+    pending_table: Any = None
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if pending:
+            _bulk_insert(conn, pending_table, pending)
+            pending.clear()
+
+    for ledger_event in ledger_events:
+        for operation in operations_for(ledger_event):
+            if isinstance(operation, Insert):
+                if operation.table is not pending_table:
+                    flush()
+                    pending_table = operation.table
+                pending.append(operation.values)
+            else:
+                flush()
+                _execute(conn, operation)
+    flush()
+
+
+def _where(table: Any, where: dict[str, Any]) -> Any:
+    return and_(*[table.c[k].is_(None) if v is None else table.c[k] == v for k, v in where.items()])
+
+
+def _execute(conn: Connection, operation: Operation) -> None:
+    """Run one update, delete or consume (inserts go through `_bulk_insert`)."""
+    if isinstance(operation, Update):
+        conn.execute(update(operation.table).where(_where(operation.table, operation.where)).values(**operation.values))
+    elif isinstance(operation, Delete):
+        conn.execute(delete(operation.table).where(_where(operation.table, operation.where)))
+    elif isinstance(operation, Consume):
+        batches = schema.batches
+        conn.execute(
+            update(batches)
+            .where(batches.c.batch_id == operation.batch_id)
+            .values(remaining_quantity=batches.c.remaining_quantity - operation.quantity)
+        )
+        conn.execute(
+            update(batches)
+            .where(and_(batches.c.batch_id == operation.batch_id, batches.c.remaining_quantity == 0))
+            .values(status="consumed")
+        )
+    else:  # pragma: no cover - the union is closed
+        raise TypeError(operation)

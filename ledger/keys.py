@@ -1,0 +1,97 @@
+"""Signing keys: encrypted keystores in the data directory, or a key from the environment.
+
+A key is never printed, logged or written in clear. Keystores are eth-account's standard
+encrypted JSON (scrypt), readable by any Ethereum wallet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from ledger.errors import SigningKeyError
+
+PRIVATE_KEY_ENV = "PROVENANCE_PRIVATE_KEY"
+PASSWORD_ENV = "PROVENANCE_KEYSTORE_PASSWORD"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class KeystoreEntry:
+    """A keystore file: its name and the address it unlocks."""
+
+    name: str
+    address: str
+    path: Path
+
+
+class Keystore:
+    """The keystore directory (`<data dir>/keystore`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise SigningKeyError(f"account name {name!r} may use letters, digits, '.', '_' and '-' only")
+        return self.root / f"{name}.json"
+
+    def create(self, name: str, password: str) -> KeystoreEntry:
+        """Create a new random key, stored encrypted under `name`."""
+        path = self._path(name)
+        if path.exists():
+            raise SigningKeyError(f"an account named {name!r} already exists ({path}); choose another name")
+        if len(password) < 8:
+            raise SigningKeyError("the keystore password must have at least 8 characters")
+        account = Account.create()
+        encrypted = Account.encrypt(account.key, password)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Created with owner-only permissions before anything is written into it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(encrypted, handle)
+        return KeystoreEntry(name, account.address, path)
+
+    def entries(self) -> list[KeystoreEntry]:
+        """Every keystore, by name."""
+        found = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                address = json.loads(path.read_text())["address"]
+            except (ValueError, KeyError):
+                continue
+            found.append(KeystoreEntry(path.stem, to_checksum_address("0x" + address.removeprefix("0x")), path))
+        return found
+
+    def unlock(self, name: str, password: str | None = None) -> LocalAccount:
+        """The account of keystore `name`, decrypted with `password` (or $PROVENANCE_KEYSTORE_PASSWORD)."""
+        path = self._path(name)
+        if not path.exists():
+            raise SigningKeyError(f"no account named {name!r} in {self.root}; create one with `provenance account new`")
+        password = password if password is not None else os.environ.get(PASSWORD_ENV)
+        if password is None:
+            raise SigningKeyError(f"the keystore {name!r} needs its password: set {PASSWORD_ENV}")
+        try:
+            key = Account.decrypt(json.loads(path.read_text()), password)
+        except ValueError as exc:
+            raise SigningKeyError(f"wrong password for the keystore {name!r}") from exc
+        return Account.from_key(key)
+
+
+def account_from_env() -> LocalAccount | None:
+    """The account of $PROVENANCE_PRIVATE_KEY, if set."""
+    raw = os.environ.get(PRIVATE_KEY_ENV)
+    if not raw:
+        return None
+    try:
+        return Account.from_key(raw.strip())
+    except (ValueError, TypeError) as exc:
+        # Never echo the value: it is a secret even when malformed.
+        raise SigningKeyError(f"{PRIVATE_KEY_ENV} does not hold a valid 32-byte hex private key") from exc

@@ -1,0 +1,200 @@
+"""Typed records of the ledger: what callers send (`...Create`) and what they get back."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ledger import identifiers
+
+METADATA_SCHEMA = "provenance-ledger/batch-metadata/1"
+ZERO_HASH = b"\0" * 32
+
+
+class BatchStatus(IntEnum):
+    """Mirror of IProvenanceLedger.BatchStatus."""
+
+    NONE = 0
+    ACTIVE = 1
+    CONSUMED = 2
+
+
+class TransformationKind(IntEnum):
+    """Mirror of IProvenanceLedger.TransformationKind."""
+
+    SPLIT = 0
+    MERGE = 1
+    PROCESSING = 2
+
+
+class SubjectKind(IntEnum):
+    """Mirror of IProvenanceLedger.SubjectKind."""
+
+    BATCH = 0
+    ACTOR = 1
+
+
+class AttestationStatus(IntEnum):
+    """Mirror of IProvenanceLedger.AttestationStatus."""
+
+    NOT_FOUND = 0
+    VALID = 1
+    NOT_YET_VALID = 2
+    EXPIRED = 3
+    REVOKED = 4
+    ISSUER_NOT_ACCREDITED = 5
+
+
+class DocumentRef(BaseModel):
+    """A document kept off chain, named by its sha256."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class BatchCreate(BaseModel):
+    """What a supplier declares for a new batch. Validated before anything is sent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gtin: str
+    lot: str
+    quantity: int
+    unit: str
+    product: str = Field(min_length=1, max_length=200)
+    origin: str | None = Field(default=None, max_length=200)
+    documents: tuple[DocumentRef, ...] = ()
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin(cls, value: str) -> str:
+        return identifiers.parse_gtin(value)
+
+    @field_validator("lot")
+    @classmethod
+    def _lot(cls, value: str) -> str:
+        return identifiers.check_lot(value)
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, value: int) -> int:
+        return identifiers.check_quantity(value)
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        return identifiers.check_unit(value.upper())
+
+    @property
+    def batch_id(self) -> bytes:
+        """The ledger's id of this GTIN + lot."""
+        return identifiers.batch_id(self.gtin, self.lot)
+
+    def metadata_document(self) -> dict[str, Any]:
+        """The off-chain metadata document whose RFC 8785 hash is anchored on chain."""
+        document: dict[str, Any] = {
+            "schema": METADATA_SCHEMA,
+            "gtin": self.gtin,
+            "lot": self.lot,
+            "product": self.product,
+            "quantity": self.quantity,
+            "unit": self.unit,
+        }
+        if self.origin:
+            document["origin"] = self.origin
+        if self.documents:
+            document["documents"] = [d.model_dump() for d in self.documents]
+        if self.extra:
+            document["extra"] = self.extra
+        return document
+
+    def contract_input(self, metadata_hash: bytes) -> tuple[int, bytes, int, bytes, bytes]:
+        """The IProvenanceLedger.BatchInput tuple."""
+        return (
+            int(self.gtin),
+            identifiers.lot_bytes(self.lot),
+            self.quantity,
+            self.unit.encode("ascii").ljust(3, b"\0"),
+            metadata_hash,
+        )
+
+
+class TxReceipt(BaseModel):
+    """Where a write landed."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+
+
+class RegistrationResult(BaseModel):
+    """The outcome of registering one batch."""
+
+    batch_id: str
+    gtin: str
+    lot: str
+    status: str  # "registered" | "already_registered"
+    tx_hash: str | None
+    block_number: int | None
+    url: str
+    metadata_hash: str
+
+
+class BatchState(BaseModel):
+    """A batch as the contract's rules see it now."""
+
+    batch_id: str
+    supplier: str
+    custodian: str
+    pending_custodian: str | None
+    registered_quantity: int
+    remaining_quantity: int
+    status: BatchStatus
+    recalled: bool
+
+
+class AttestationCreate(BaseModel):
+    """What a certifier states when attesting a claim."""
+
+    subject_kind: SubjectKind
+    subject: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    claim: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")
+    valid_from: int = Field(default=0, ge=0)
+    valid_until: int = Field(default=0, ge=0)
+    evidence_hash: str = Field(default="0x" + "00" * 32, pattern=r"^0x[0-9a-fA-F]{64}$")
+
+    def contract_input(self) -> tuple[int, bytes, bytes, int, int, bytes]:
+        """The IProvenanceLedger.AttestationRequest tuple."""
+        return (
+            int(self.subject_kind),
+            bytes.fromhex(self.subject[2:]),
+            claim_bytes(self.claim),
+            self.valid_from,
+            self.valid_until,
+            bytes.fromhex(self.evidence_hash[2:]),
+        )
+
+
+class SignedAttestation(BaseModel):
+    """An EIP-712 signed attestation, made offline by a certifier and submitted by anyone."""
+
+    request: AttestationCreate
+    issuer: str
+    nonce: int
+    deadline: int
+    chain_id: int
+    contract: str
+    signature: str
+
+
+def claim_bytes(claim: str) -> bytes:
+    """A claim type as the contract takes it: ASCII left-aligned in 32 bytes."""
+    return claim.encode("ascii").ljust(32, b"\0")
+
+
+def short_string(raw: bytes) -> str:
+    """Inverse of :func:`claim_bytes` (and of business steps)."""
+    return bytes(raw).rstrip(b"\0").decode("ascii", errors="replace")

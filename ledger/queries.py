@@ -1,0 +1,332 @@
+"""The read model: what the API and the CLI ask of the index. Never calls the chain.
+
+Every event returned carries its transaction hash, block number, log index and time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+
+from ledger.documents import DocumentStore
+from ledger.identifiers import batch_id as derive_batch_id
+from ledger.indexer import schema
+from ledger.indexer.handlers import SUPPLIER_ROLE
+from ledger.indexer.store import IndexStore
+
+DEFAULT_DEPTH = 32
+
+# child -> its transformation's inputs, recursively up to :depth levels.
+_ANCESTORS = text(
+    """
+    WITH RECURSIVE up(child, tid, parent, quantity, position, depth) AS (
+        SELECT b.batch_id, ti.transformation_id, ti.batch_id, ti.quantity, ti.position, 1
+        FROM batches b JOIN transformation_inputs ti ON ti.transformation_id = b.transformation_id
+        WHERE b.batch_id = :batch_id
+        UNION ALL
+        SELECT b.batch_id, ti.transformation_id, ti.batch_id, ti.quantity, ti.position, up.depth + 1
+        FROM up
+        JOIN batches b ON b.batch_id = up.parent
+        JOIN transformation_inputs ti ON ti.transformation_id = b.transformation_id
+        WHERE up.depth < :depth
+    )
+    SELECT child, tid, parent, quantity, position FROM up
+    """
+)
+
+
+def _subject_key(subject: str) -> str:
+    """Attestation subjects are 32 bytes: batch ids as they are, addresses left-padded."""
+    return subject.lower() if len(subject) == 66 else "0x" + subject.lower().removeprefix("0x").rjust(64, "0")
+
+
+@dataclass
+class ReadModel:
+    """Queries over one index store (and the document store for product metadata)."""
+
+    store: IndexStore
+    documents: DocumentStore | None = None
+
+    # ------------------------------------------------------------------ actors
+
+    def actor_names(self, addresses: set[str]) -> dict[str, str]:
+        """Display names of organisations by address."""
+        if not addresses:
+            return {}
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(schema.actors.c.address, schema.actors.c.name).where(schema.actors.c.address.in_(addresses)))
+            return {address: name for address, name in rows}
+
+    def actor(self, address: str) -> dict[str, Any] | None:
+        """An organisation with its roles."""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(schema.actors).where(schema.actors.c.address == address)).mappings().first()
+            if row is None:
+                return None
+            supplier = conn.execute(
+                select(func.count()).select_from(schema.roles).where(and_(schema.roles.c.account == address, schema.roles.c.role == SUPPLIER_ROLE))
+            ).scalar()
+            claims = conn.execute(
+                select(schema.claim_types.c.claim).join(schema.roles, schema.roles.c.role == schema.claim_types.c.role).where(schema.roles.c.account == address)
+            ).scalars().all()
+        return {**dict(row), "supplier": bool(supplier), "accredited_claims": sorted(claims)}
+
+    # ------------------------------------------------------------------ batches
+
+    def _metadata(self, metadata_hash: str) -> dict[str, Any]:
+        if self.documents is None:
+            return {}
+        try:
+            return json.loads(self.documents.get(bytes.fromhex(metadata_hash[2:])))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        """A batch with its product data, current custodian, remaining quantity and status."""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(schema.batches).where(schema.batches.c.batch_id == batch_id)).mappings().first()
+        if row is None:
+            return None
+        data = {k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(row).items()}
+        meta = self._metadata(row["metadata_hash"])
+        names = self.actor_names({row["supplier"], row["custodian"]})
+        data.update(
+            product=meta.get("product"),
+            origin=meta.get("origin"),
+            documents=meta.get("documents", []),
+            supplier_name=names.get(row["supplier"]),
+            custodian_name=names.get(row["custodian"]),
+        )
+        return data
+
+    def batch_by_gtin_lot(self, gtin: str, lot: str) -> dict[str, Any] | None:
+        """Lookup by GTIN + lot (the id is derived, as on chain)."""
+        return self.batch("0x" + derive_batch_id(gtin, lot).hex())
+
+    def batches(
+        self,
+        supplier: str | None = None,
+        gtin: str | None = None,
+        status: str | None = None,
+        recalled: bool | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Batches by supplier, GTIN, status and registration time, newest first."""
+        b = schema.batches
+        query = select(b)
+        for condition, clause in (
+            (supplier, b.c.supplier == supplier), (gtin, b.c.gtin == gtin), (status, b.c.status == status),
+            (recalled is not None, b.c.recalled == recalled), (since is not None, b.c.registered_at >= (since or 0)),
+            (until is not None, b.c.registered_at < (until or 0)),
+        ):  # fmt: skip
+            if condition:
+                query = query.where(clause)
+        query = query.order_by(b.c.registered_at.desc(), b.c.batch_id).limit(limit).offset(offset)
+        with self.store.engine.connect() as conn:
+            return [{k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(r).items()} for r in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------------ lineage
+
+    def _parents(self, conn: Any, batch_ids: set[str]) -> dict[str, tuple[str, list[tuple[str, int]]]]:
+        """For each batch made by a transformation: (transformation id, [(input, quantity)])."""
+        b, ti = schema.batches, schema.transformation_inputs
+        rows = conn.execute(
+            select(b.c.batch_id, ti.c.transformation_id, ti.c.batch_id, ti.c.quantity)
+            .join(ti, ti.c.transformation_id == b.c.transformation_id)
+            .where(b.c.batch_id.in_(batch_ids))
+            .order_by(ti.c.position)
+        ).all()
+        parents: dict[str, tuple[str, list[tuple[str, int]]]] = {}
+        for child, tid, parent, quantity in rows:
+            parents.setdefault(child, (tid, []))[1].append((parent, int(quantity)))
+        return parents
+
+    def _children(self, conn: Any, batch_ids: set[str]) -> dict[str, list[tuple[str, str]]]:
+        ti, to = schema.transformation_inputs, schema.transformation_outputs
+        rows = conn.execute(
+            select(ti.c.batch_id, to.c.transformation_id, to.c.batch_id)
+            .join(to, to.c.transformation_id == ti.c.transformation_id)
+            .where(ti.c.batch_id.in_(batch_ids))
+        ).all()
+        children: dict[str, list[tuple[str, str]]] = {}
+        for parent, tid, child in rows:
+            if (tid, child) not in children.setdefault(parent, []):
+                children[parent].append((tid, child))
+        return children
+
+    def ancestors(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, tuple[str, list[tuple[str, int]]]]:
+        """Every ancestor link up to `depth` transformations: child -> (transformation, inputs).
+        One recursive query, whatever the depth."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(_ANCESTORS, {"batch_id": batch_id, "depth": depth}).all()
+        links: dict[str, tuple[str, list[tuple[str, int]]]] = {}
+        for child, tid, parent, quantity, _position in sorted(set(rows), key=lambda r: (r[0], r[4])):
+            links.setdefault(child, (tid, []))[1].append((parent, int(quantity)))
+        return links
+
+    def lineage_up(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
+        """A tree of inputs: {batch, transformation, inputs: [{quantity, ...tree}]}."""
+        links = self.ancestors(batch_id, depth)
+        summaries = self._summaries(set(links) | {p for _, ins in links.values() for p, _ in ins} | {batch_id})
+
+        def node(bid: str, level: int) -> dict[str, Any]:
+            entry: dict[str, Any] = {**summaries.get(bid, {"batch_id": bid})}
+            if bid in links and level < depth:
+                tid, inputs = links[bid]
+                entry["transformation_id"] = tid
+                entry["inputs"] = [{"quantity_used": q, **node(p, level + 1)} for p, q in inputs]
+            return entry
+
+        return node(batch_id, 0)
+
+    def lineage_down(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
+        """A tree of descendants: {batch, outputs: [{transformation_id, ...tree}]}."""
+        with self.store.engine.connect() as conn:
+            links: dict[str, list[tuple[str, str]]] = {}
+            frontier = {batch_id}
+            for _ in range(depth):
+                children = {k: v for k, v in self._children(conn, frontier).items() if k not in links}
+                if not children:
+                    break
+                links.update(children)
+                frontier = {c for kids in children.values() for _, c in kids}
+        summaries = self._summaries(set(links) | {c for kids in links.values() for _, c in kids} | {batch_id})
+
+        def node(bid: str, level: int, seen: frozenset[str]) -> dict[str, Any]:
+            entry: dict[str, Any] = {**summaries.get(bid, {"batch_id": bid})}
+            if bid in links and level < depth:
+                entry["outputs"] = [{"transformation_id": t, **node(c, level + 1, seen | {c})} for t, c in links[bid] if c not in seen]
+            return entry
+
+        return node(batch_id, 0, frozenset({batch_id}))
+
+    def _summaries(self, batch_ids: set[str]) -> dict[str, dict[str, Any]]:
+        b = schema.batches
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(b.c.batch_id, b.c.gtin, b.c.lot, b.c.supplier, b.c.registered_quantity, b.c.unit, b.c.recalled, b.c.metadata_hash)
+                .where(b.c.batch_id.in_(batch_ids))
+            ).mappings().all()
+        names = self.actor_names({r["supplier"] for r in rows})
+        return {
+            r["batch_id"]: {
+                "batch_id": r["batch_id"], "gtin": r["gtin"], "lot": r["lot"], "supplier": r["supplier"],
+                "supplier_name": names.get(r["supplier"]), "quantity": int(r["registered_quantity"]), "unit": r["unit"],
+                "recalled": r["recalled"], "product": self._metadata(r["metadata_hash"]).get("product"),
+            }
+            for r in rows
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ history and journey
+
+    def history(self, batch_id: str, include_ancestors: bool = True, depth: int = DEFAULT_DEPTH) -> list[dict[str, Any]]:
+        """Every event of the batch (and of its ancestors), in chain order, with proof."""
+        ids = {batch_id}
+        transformation_ids: set[str] = set()
+        if include_ancestors:
+            for child, (tid, inputs) in self.ancestors(batch_id, depth).items():
+                ids.add(child)
+                ids.update(p for p, _ in inputs)
+                transformation_ids.add(tid)
+        with self.store.engine.connect() as conn:
+            b = schema.batches
+            transformation_ids.update(
+                t for t in conn.execute(select(b.c.transformation_id).where(b.c.batch_id == batch_id)).scalars() if t
+            )
+            tx_hashes = conn.execute(
+                select(schema.transformations.c.tx_hash).where(schema.transformations.c.transformation_id.in_(transformation_ids))
+            ).scalars().all()
+            e = schema.events
+            rows = conn.execute(
+                select(e)
+                .where(or_(e.c.batch_id.in_(ids), and_(e.c.name == "TransformationRecorded", e.c.tx_hash.in_(tx_hashes))))
+                .order_by(e.c.block_number, e.c.log_index)
+            ).mappings().all()
+        names = self.actor_names({r["actor"] for r in rows if r["actor"]})
+        lots = self._summaries(ids)
+        return [
+            {
+                "name": r["name"], "batch_id": r["batch_id"],
+                "lot": lots.get(r["batch_id"] or "", {}).get("lot"), "gtin": lots.get(r["batch_id"] or "", {}).get("gtin"),
+                "actor": r["actor"], "actor_name": names.get(r["actor"] or ""),
+                "args": json.loads(r["args"]), "tx_hash": r["tx_hash"], "block_number": r["block_number"],
+                "log_index": r["log_index"], "timestamp": r["timestamp"],
+            }
+            for r in rows
+        ]  # fmt: skip
+
+    # ------------------------------------------------------------------ claims
+
+    def claims(self, subject: str, at: int) -> list[dict[str, Any]]:
+        """Attestations about a batch id or an actor address, each with its status at `at`:
+        valid, not_yet_valid, expired, revoked, or issuer_not_accredited."""
+        return self.claims_of([subject], at).get(_subject_key(subject), [])
+
+    def claims_of(self, subjects: list[str], at: int) -> dict[str, list[dict[str, Any]]]:
+        """`claims` for many subjects at once (two queries in all), by subject key."""
+        keys = {_subject_key(s) for s in subjects}
+        att, acc, ct = schema.attestations, schema.accreditations, schema.claim_types
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(att).where(att.c.subject.in_(keys)).order_by(att.c.attested_at, att.c.uid)).mappings().all()
+            issuers = {r["issuer"] for r in rows}
+            periods = conn.execute(
+                select(acc.c.certifier, ct.c.claim, acc.c.granted_at, acc.c.revoked_at)
+                .join(ct, ct.c.role == acc.c.role)
+                .where(acc.c.certifier.in_(issuers))
+            ).all() if issuers else []
+        held: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+        for certifier, claim, granted, revoked in periods:
+            held.setdefault((certifier, claim), []).append((granted, revoked))
+        names = self.actor_names(issuers)
+        result: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            accredited = any(g <= at and (v is None or v > at) for g, v in held.get((r["issuer"], r["claim"]), []))
+            if r["revoked_at"] is not None and r["revoked_at"] <= at:
+                status = "revoked"
+            elif at < r["valid_from"]:
+                status = "not_yet_valid"
+            elif r["valid_until"] and at >= r["valid_until"]:
+                status = "expired"
+            elif not accredited:
+                status = "issuer_not_accredited"
+            else:
+                status = "valid"
+            result.setdefault(r["subject"], []).append({**dict(r), "status": status, "issuer_name": names.get(r["issuer"])})
+        return result
+
+    def coverage(self, batch_id: str, at: int, depth: int = DEFAULT_DEPTH) -> dict[str, float]:
+        """For each claim: the share of the product's raw-material input quantity that carries
+        it validly at `at` (the raw lot itself or its supplier attested). Quantities are
+        attributed through each transformation in proportion to what each input gave."""
+        links = self.ancestors(batch_id, depth)
+        shares: dict[str, float] = {}
+
+        def attribute(bid: str, weight: float, level: int) -> None:
+            if bid in links and level < depth:
+                _, inputs = links[bid]
+                total = sum(q for _, q in inputs) or 1
+                for parent, quantity in inputs:
+                    attribute(parent, weight * quantity / total, level + 1)
+            else:
+                shares[bid] = shares.get(bid, 0.0) + weight
+
+        attribute(batch_id, 1.0, 0)
+        b = schema.batches
+        with self.store.engine.connect() as conn:
+            suppliers = dict(conn.execute(select(b.c.batch_id, b.c.supplier).where(b.c.batch_id.in_(set(shares)))).all())
+        found = self.claims_of(list(shares) + list(set(suppliers.values())), at)
+        coverage: dict[str, float] = {}
+        for root, share in shares.items():
+            held = {c["claim"] for c in found.get(_subject_key(root), []) if c["status"] == "valid"}
+            supplier = suppliers.get(root)
+            if supplier:
+                held |= {c["claim"] for c in found.get(_subject_key(supplier), []) if c["status"] == "valid"}
+            for claim in held:
+                coverage[claim] = coverage.get(claim, 0.0) + share
+        return {claim: round(share, 6) for claim, share in sorted(coverage.items())}

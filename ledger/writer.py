@@ -1,0 +1,539 @@
+"""Every state-changing call to the ledger: validated, simulated, signed, sent, confirmed.
+
+Each write is simulated first (eth_estimateGas), so a contract error comes back as a named
+exception with a sentence before anything is signed, and nothing is written. Batch
+registrations are idempotent: the same content again is reported as already registered,
+different content under the same GTIN + lot is a conflict. The bulk path packs many
+registrations per transaction and keeps many transactions in flight (nonces assigned
+locally, receipts collected afterwards); re-running it after a crash skips what landed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from concurrent.futures import ThreadPoolExecutor
+
+from eth_abi import encode as abi_encode
+from eth_typing import ChecksumAddress
+from eth_utils import keccak
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.logs import DISCARD
+
+from ledger.connection import LedgerConnection
+from ledger.documents import DocumentStore
+from ledger.errors import ConflictError, ContractRevertError, LedgerError
+from ledger.identifiers import digital_link
+from ledger.models import (
+    ZERO_HASH,
+    AttestationCreate,
+    BatchCreate,
+    BatchState,
+    BatchStatus,
+    RegistrationResult,
+    SignedAttestation,
+    TransformationKind,
+    TxReceipt,
+    claim_bytes,
+)
+from ledger.signers import LocalKeySigner, Signer
+
+TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more
+GAS_PER_BULK_BATCH = 32_000  # measured ~29,950 (docs/BENCHMARKS.md), with headroom
+BULK_CALL_OVERHEAD = 80_000
+DEFAULT_CHUNK = 200  # registrations per transaction: ~6.4M gas, well under the cap
+MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
+BATCH_INPUT_ARRAY = "(uint64,bytes20,uint64,bytes3,bytes32)[]"  # IProvenanceLedger.BatchInput[]
+
+ATTEST_TYPES = [
+    {"name": "issuer", "type": "address"},
+    {"name": "subjectKind", "type": "uint8"},
+    {"name": "subject", "type": "bytes32"},
+    {"name": "claim", "type": "bytes32"},
+    {"name": "validFrom", "type": "uint64"},
+    {"name": "validUntil", "type": "uint64"},
+    {"name": "evidenceHash", "type": "bytes32"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+EIP712_DOMAIN = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def hex0x(value: bytes) -> str:
+    """0x-prefixed lowercase hex."""
+    return "0x" + bytes(value).hex()
+
+
+@dataclass
+class BulkReport:
+    """What a bulk registration did, row by row (rows are indexes into the input)."""
+
+    registered: list[tuple[int, RegistrationResult]] = field(default_factory=list)
+    already_registered: list[tuple[int, RegistrationResult]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    transactions: int = 0
+
+
+class LedgerWriter:
+    """Writes to the ledger as one signer."""
+
+    def __init__(self, connection: LedgerConnection, signer: Signer, documents: DocumentStore | None = None) -> None:
+        self.connection = connection
+        self.w3: Web3 = connection.w3
+        self.contract = connection.contract
+        self.signer = signer
+        self.documents = documents or DocumentStore(connection.settings.documents_dir)
+        self._nonce: int | None = None
+        self._register_batches_selector = keccak(text=f"registerBatches({BATCH_INPUT_ARRAY})")[:4]
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _fees(self) -> dict[str, int]:
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        # A chain with a zero base fee (the local one, many consortium chains) takes
+        # zero-fee transactions, so accounts need no funding there.
+        tip = 0 if base_fee == 0 else int(self.w3.eth.max_priority_fee)
+        return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = self.w3.eth.get_transaction_count(self.signer.address, "pending")
+        nonce = self._nonce
+        self._nonce += 1
+        return nonce
+
+    def _revert(self, exc: ContractLogicError) -> ContractRevertError:
+        data = exc.data if isinstance(exc.data, str) else None
+        if isinstance(exc, ContractCustomError) and data:
+            return self.connection.decoder.decode(data, self.connection.names)
+        if isinstance(exc, ContractPanicError):
+            return ContractRevertError(f"the ledger contract failed an internal check ({exc.message})")
+        return ContractRevertError(f"the ledger contract refused the call: {exc.message}")
+
+    def _simulate(self, call: Any) -> int:
+        """Gas the call needs; raises the decoded contract error if it would revert."""
+        try:
+            return int(call.estimate_gas({"from": self.signer.address}))
+        except ContractLogicError as exc:
+            raise self._revert(exc) from None
+
+    def _build(self, call: Any, gas: int, fees: dict[str, int]) -> dict[str, Any]:
+        return call.build_transaction(
+            {
+                "from": self.signer.address,
+                "nonce": self._next_nonce(),
+                "gas": gas,
+                "chainId": self.connection.settings.chain_id,
+                **fees,
+            }
+        )
+
+    def _wait(self, tx_hash: bytes, timeout: float = 120) -> Any:
+        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.02)
+
+    def _lean_receipt(self, tx_hash: bytes, timeout: float = 120) -> dict[str, Any]:
+        """Status and block of a receipt, read raw: web3's formatting of a receipt with 200
+        logs costs more than the whole round trip, and the bulk path needs neither."""
+        deadline = time.monotonic() + timeout
+        while True:
+            raw = self.w3.provider.make_request("eth_getTransactionReceipt", [hex0x(tx_hash)]).get("result")
+            if raw:
+                return {
+                    "status": int(raw["status"], 16),
+                    "blockNumber": int(raw["blockNumber"], 16),
+                    "transactionHash": tx_hash,
+                }
+            if time.monotonic() > deadline:
+                raise LedgerError(f"transaction {hex0x(tx_hash)} was not mined within {timeout:.0f}s")
+            time.sleep(0.01)
+
+    def _explain_failure(self, call: Any, receipt: Any) -> ContractRevertError:
+        """Replay a transaction that reverted on chain to learn why."""
+        try:
+            call.call({"from": self.signer.address}, block_identifier=receipt["blockNumber"] - 1)
+        except ContractLogicError as exc:
+            return self._revert(exc)
+        return ContractRevertError(
+            f"transaction {hex0x(receipt['transactionHash'])} reverted on chain (state changed since it was checked)"
+        )
+
+    def send(self, call: Any) -> TxReceipt:
+        """Simulate, sign, send and confirm one contract call."""
+        gas = self._simulate(call)
+        tx = self._build(call, min(TX_GAS_CAP, int(gas * 1.25) + 20_000), self._fees())
+        try:
+            tx_hash = self.signer.send(self.w3, tx)
+        except Exception:
+            self._nonce = None  # the node may not have taken it: ask again next time
+            raise
+        receipt = self._wait(tx_hash)
+        if receipt["status"] != 1:
+            raise self._explain_failure(call, receipt)
+        return TxReceipt(tx_hash=hex0x(tx_hash), block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
+
+    # ------------------------------------------------------------------ admin: actors, roles, claims
+
+    def register_actor(self, account: str, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
+        """Register an organisation (admin)."""
+        return self.send(
+            self.contract.functions.registerActor(
+                Web3.to_checksum_address(account), name, country.encode("ascii"), metadata_hash
+            )
+        )
+
+    def update_actor_profile(self, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
+        """Change the signer's own profile."""
+        return self.send(self.contract.functions.updateActorProfile(name, country.encode("ascii"), metadata_hash))
+
+    def deactivate_actor(self, account: str) -> TxReceipt:
+        """Deactivate an organisation (admin)."""
+        return self.send(self.contract.functions.deactivateActor(Web3.to_checksum_address(account)))
+
+    def reactivate_actor(self, account: str) -> TxReceipt:
+        """Reactivate an organisation (admin)."""
+        return self.send(self.contract.functions.reactivateActor(Web3.to_checksum_address(account)))
+
+    def grant_supplier(self, account: str) -> TxReceipt:
+        """Grant the supplier role (admin)."""
+        role = self.contract.functions.SUPPLIER_ROLE().call()
+        return self.send(self.contract.functions.grantRole(role, Web3.to_checksum_address(account)))
+
+    def revoke_supplier(self, account: str) -> TxReceipt:
+        """Revoke the supplier role (admin)."""
+        role = self.contract.functions.SUPPLIER_ROLE().call()
+        return self.send(self.contract.functions.revokeRole(role, Web3.to_checksum_address(account)))
+
+    def define_claim_type(self, claim: str) -> TxReceipt:
+        """Define a claim type (admin)."""
+        return self.send(self.contract.functions.defineClaimType(claim_bytes(claim)))
+
+    def accredit(self, certifier: str, claim: str) -> TxReceipt:
+        """Accredit a certifier for a claim type (admin)."""
+        return self.send(
+            self.contract.functions.accreditCertifier(Web3.to_checksum_address(certifier), claim_bytes(claim))
+        )
+
+    def withdraw_accreditation(self, certifier: str, claim: str) -> TxReceipt:
+        """Withdraw a certifier's accreditation for a claim type (admin)."""
+        return self.send(
+            self.contract.functions.withdrawAccreditation(Web3.to_checksum_address(certifier), claim_bytes(claim))
+        )
+
+    # ------------------------------------------------------------------ batches
+
+    def batch_state(self, batch_id: bytes) -> BatchState | None:
+        """The batch as the contract sees it now, or None when unknown."""
+        supplier, custodian, pending, registered, remaining, status, recalled = self.contract.functions.getBatch(
+            batch_id
+        ).call()
+        if status == BatchStatus.NONE:
+            return None
+        return BatchState(
+            batch_id=hex0x(batch_id),
+            supplier=supplier,
+            custodian=custodian,
+            pending_custodian=None if int(pending, 16) == 0 else pending,
+            registered_quantity=registered,
+            remaining_quantity=remaining,
+            status=BatchStatus(status),
+            recalled=recalled,
+        )
+
+    def _store_metadata(self, batch: BatchCreate) -> bytes:
+        return self.documents.put_json(batch.metadata_document())
+
+    def _result(self, batch: BatchCreate, metadata_hash: bytes, status: str, tx: str | None, block: int | None) -> RegistrationResult:
+        return RegistrationResult(
+            batch_id=hex0x(batch.batch_id),
+            gtin=batch.gtin,
+            lot=batch.lot,
+            status=status,
+            tx_hash=tx,
+            block_number=block,
+            url=digital_link(batch.gtin, batch.lot).url(self.connection.settings.public_base_url),
+            metadata_hash=hex0x(metadata_hash),
+        )
+
+    def _registrations(self, batch_ids: Sequence[bytes]) -> dict[bytes, Any]:
+        """The BatchRegistered logs of those ids that exist, by id."""
+        found: dict[bytes, Any] = {}
+        for start in range(0, len(batch_ids), 200):
+            chunk = list(batch_ids[start : start + 200])
+            for log in self.connection.logs("BatchRegistered", batchId=chunk):
+                found.setdefault(bytes(log["args"]["batchId"]), log)
+        return found
+
+    def _compare(self, batch: BatchCreate, metadata_hash: bytes, log: Any) -> str | None:
+        """None when the registered batch has this content, else what differs."""
+        args = log["args"]
+        differences = []
+        if args["supplier"] != self.signer.address:
+            differences.append(f"registered by {self.connection.names.actor(args['supplier'])}")
+        unit = bytes(args["unit"]).rstrip(b"\0").decode()
+        if args["quantity"] != batch.quantity or unit != batch.unit:
+            differences.append(f"quantity {args['quantity']} {unit} instead of {batch.quantity} {batch.unit}")
+        if bytes(args["metadataHash"]) != metadata_hash:
+            differences.append("different metadata (product, origin or documents)")
+        return "; ".join(differences) or None
+
+    def _conflict(self, batch: BatchCreate, log: Any, difference: str) -> ConflictError:
+        who = self.connection.names.actor(log["args"]["supplier"])
+        if log["args"]["supplier"] != self.signer.address:
+            return ConflictError(
+                f"lot {batch.lot} of GTIN {batch.gtin} is already registered by {who}; "
+                "a lot is registered once - use a new lot number"
+            )
+        return ConflictError(
+            f"lot {batch.lot} of GTIN {batch.gtin} is already registered by {who} with other content "
+            f"({difference}); a lot is registered once - use a new lot number"
+        )
+
+    def register_batch(self, batch: BatchCreate) -> RegistrationResult:
+        """Register one batch; the same content again is a no-op, other content a ConflictError."""
+        metadata_hash = self._store_metadata(batch)
+        existing = self._registrations([batch.batch_id]).get(batch.batch_id)
+        if existing is not None:
+            difference = self._compare(batch, metadata_hash, existing)
+            if difference:
+                raise self._conflict(batch, existing, difference)
+            return self._result(
+                batch, metadata_hash, "already_registered", hex0x(existing["transactionHash"]), existing["blockNumber"]
+            )
+        receipt = self.send(self.contract.functions.registerBatch(batch.contract_input(metadata_hash)))
+        return self._result(batch, metadata_hash, "registered", receipt.tx_hash, receipt.block_number)
+
+    def register_batches(
+        self,
+        batches: Sequence[BatchCreate],
+        progress: Callable[[int], None] | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> BulkReport:
+        """Register many batches: `chunk_size` per transaction, many transactions in flight.
+
+        Safe to re-run after a crash: rows already on chain with the same content are
+        reported as already registered, never sent twice; nothing is skipped.
+        `progress(n)` is called as rows are settled.
+        """
+        report = BulkReport()
+        chunk_size = max(1, min(chunk_size, (TX_GAS_CAP - BULK_CALL_OVERHEAD) // GAS_PER_BULK_BATCH))
+        # Storing metadata is file I/O: a few threads overlap it.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            hashes = list(pool.map(self._store_metadata, batches))
+        existing = self._registrations([b.batch_id for b in batches])
+        todo: list[int] = []
+        seen: dict[bytes, int] = {}
+        for index, batch in enumerate(batches):
+            log = existing.get(batch.batch_id)
+            if batch.batch_id in seen:
+                report.failed.append((index, f"lot {batch.lot} of GTIN {batch.gtin} appears twice (row {seen[batch.batch_id] + 1})"))
+            elif log is not None:
+                difference = self._compare(batch, hashes[index], log)
+                if difference:
+                    report.failed.append((index, str(self._conflict(batch, log, difference))))
+                else:
+                    report.already_registered.append(
+                        (index, self._result(batch, hashes[index], "already_registered", hex0x(log["transactionHash"]), log["blockNumber"]))
+                    )
+            else:
+                todo.append(index)
+            seen.setdefault(batch.batch_id, index)
+        if progress:
+            progress(len(batches) - len(todo))
+        if todo:
+            self._ensure_can_register(batches[todo[0]], hashes[todo[0]])
+        in_flight: list[tuple[list[int], Any, bytes]] = []
+        fees = self._fees() if todo else {}
+        for chunk in _chunks(todo, chunk_size):
+            items = [batches[i].contract_input(hashes[i]) for i in chunk]
+            call = self.contract.functions.registerBatches(items)
+            gas = min(TX_GAS_CAP, BULK_CALL_OVERHEAD + GAS_PER_BULK_BATCH * len(chunk))
+            tx_hash = self.signer.send(self.w3, self._bulk_transaction(items, gas, fees))
+            in_flight.append((chunk, call, tx_hash))
+            report.transactions += 1
+            if len(in_flight) >= MAX_IN_FLIGHT:
+                self._settle(in_flight.pop(0), batches, hashes, report, progress)
+        while in_flight:
+            self._settle(in_flight.pop(0), batches, hashes, report, progress)
+        return report
+
+    def _bulk_transaction(self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int, fees: dict[str, int]) -> dict[str, Any]:
+        """A registerBatches transaction, ABI-encoded directly: web3's build_transaction
+        validates every field of every item and costs more than signing and sending."""
+        data = self._register_batches_selector + abi_encode([BATCH_INPUT_ARRAY], [items])
+        return {
+            "from": self.signer.address,
+            "to": self.connection.address,
+            "data": "0x" + data.hex(),
+            "value": 0,
+            "nonce": self._next_nonce(),
+            "gas": gas,
+            "chainId": self.connection.settings.chain_id,
+            **fees,
+        }
+
+    def _ensure_can_register(self, first: BatchCreate, metadata_hash: bytes) -> None:
+        """Simulate the first registration, so a signer who may not register (unknown,
+        inactive, no supplier role) gets the contract's reason before anything is sent."""
+        self._simulate(self.contract.functions.registerBatch(first.contract_input(metadata_hash)))
+
+    def _settle(
+        self,
+        flight: tuple[list[int], Any, bytes],
+        batches: Sequence[BatchCreate],
+        hashes: Sequence[bytes],
+        report: BulkReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        chunk, call, tx_hash = flight
+        receipt = self._lean_receipt(tx_hash)
+        if receipt["status"] == 1:
+            for i in chunk:
+                report.registered.append(
+                    (i, self._result(batches[i], hashes[i], "registered", hex0x(tx_hash), receipt["blockNumber"]))
+                )
+        else:
+            reason = str(self._explain_failure(call, receipt))
+            report.failed.extend((i, reason) for i in chunk)
+        if progress:
+            progress(len(chunk))
+
+    def transfer_custody(self, batch_id: bytes, to: str) -> TxReceipt:
+        """Propose `to` as the batch's next custodian."""
+        return self.send(self.contract.functions.transferCustody(batch_id, Web3.to_checksum_address(to)))
+
+    def accept_custody(self, batch_id: bytes) -> TxReceipt:
+        """Accept a batch proposed to the signer."""
+        return self.send(self.contract.functions.acceptCustody(batch_id))
+
+    def cancel_custody_transfer(self, batch_id: bytes) -> TxReceipt:
+        """Withdraw (custodian) or decline (recipient) a pending hand-over."""
+        return self.send(self.contract.functions.cancelCustodyTransfer(batch_id))
+
+    def record_step(self, batch_id: bytes, biz_step: str, location: str, data_hash: bytes = ZERO_HASH) -> TxReceipt:
+        """Record a CBV business step."""
+        return self.send(self.contract.functions.recordStep(batch_id, claim_bytes(biz_step), location, data_hash))
+
+    def transform(
+        self,
+        kind: TransformationKind,
+        inputs: Sequence[tuple[bytes, int]],
+        outputs: Sequence[BatchCreate],
+        data_hash: bytes = ZERO_HASH,
+    ) -> tuple[str, list[RegistrationResult], TxReceipt]:
+        """Consume inputs and create outputs in one transaction."""
+        hashes = [self._store_metadata(o) for o in outputs]
+        call = self.contract.functions.transform(
+            int(kind), [(bid, qty) for bid, qty in inputs], [o.contract_input(h) for o, h in zip(outputs, hashes)], data_hash
+        )
+        receipt = self.send(call)
+        logs = self.contract.events.TransformationRecorded().process_receipt(
+            self.w3.eth.get_transaction_receipt(receipt.tx_hash), errors=DISCARD
+        )
+        transformation_id = hex0x(logs[0]["args"]["transformationId"])
+        results = [
+            self._result(o, h, "registered", receipt.tx_hash, receipt.block_number) for o, h in zip(outputs, hashes)
+        ]
+        return transformation_id, results, receipt
+
+    def recall_batch(self, batch_id: bytes, reason_hash: bytes) -> TxReceipt:
+        """Recall a batch (its supplier or the admin)."""
+        return self.send(self.contract.functions.recallBatch(batch_id, reason_hash))
+
+    # ------------------------------------------------------------------ attestations
+
+    def attest(self, request: AttestationCreate) -> tuple[str, TxReceipt]:
+        """Attest a claim as the signer; returns the attestation uid."""
+        receipt = self.send(self.contract.functions.attest(request.contract_input()))
+        return self._uid_from(receipt), receipt
+
+    def attest_many(self, requests: Sequence[AttestationCreate]) -> tuple[list[str], TxReceipt]:
+        """Attest many claims in one transaction (all or none); returns the uids in order."""
+        receipt = self.send(self.contract.functions.attestMany([r.contract_input() for r in requests]))
+        return self._uids_from(receipt), receipt
+
+    def _uids_from(self, receipt: TxReceipt) -> list[str]:
+        logs = self.contract.events.Attested().process_receipt(
+            self.w3.eth.get_transaction_receipt(receipt.tx_hash), errors=DISCARD
+        )
+        return [hex0x(log["args"]["uid"]) for log in logs]
+
+    def _uid_from(self, receipt: TxReceipt) -> str:
+        return self._uids_from(receipt)[0]
+
+    def revoke_attestation(self, uid: bytes, reason_hash: bytes) -> TxReceipt:
+        """Revoke an attestation (its issuer or the admin)."""
+        return self.send(self.contract.functions.revokeAttestation(uid, reason_hash))
+
+    def submit_signed_attestation(self, signed: SignedAttestation) -> tuple[str, TxReceipt]:
+        """Submit an attestation a certifier signed offline; anyone may."""
+        if signed.chain_id != self.connection.settings.chain_id or Web3.to_checksum_address(signed.contract) != self.connection.address:
+            raise LedgerError(
+                f"this attestation was signed for chain {signed.chain_id} and ledger {signed.contract}, "
+                f"not for chain {self.connection.settings.chain_id} and ledger {self.connection.address}"
+            )
+        receipt = self.send(
+            self.contract.functions.attestBySig(
+                signed.request.contract_input(),
+                Web3.to_checksum_address(signed.issuer),
+                signed.deadline,
+                bytes.fromhex(signed.signature.removeprefix("0x")),
+            )
+        )
+        return self._uid_from(receipt), receipt
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def sign_attestation(
+    signer: LocalKeySigner,
+    chain_id: int,
+    contract: ChecksumAddress,
+    request: AttestationCreate,
+    nonce: int,
+    deadline: int,
+) -> SignedAttestation:
+    """Sign an attestation offline (EIP-712), for anyone to submit before `deadline`."""
+    kind, subject, claim, valid_from, valid_until, evidence = request.contract_input()
+    message = {
+        "types": {"EIP712Domain": EIP712_DOMAIN, "Attest": ATTEST_TYPES},
+        "primaryType": "Attest",
+        "domain": {"name": "ProvenanceLedger", "version": "1", "chainId": chain_id, "verifyingContract": contract},
+        "message": {
+            "issuer": signer.address,
+            "subjectKind": kind,
+            "subject": subject,
+            "claim": claim,
+            "validFrom": valid_from,
+            "validUntil": valid_until,
+            "evidenceHash": evidence,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }
+    return SignedAttestation(
+        request=request,
+        issuer=signer.address,
+        nonce=nonce,
+        deadline=deadline,
+        chain_id=chain_id,
+        contract=contract,
+        signature=hex0x(signer.sign_typed_data(message)),
+    )
+
+
+def now() -> int:
+    """Wall-clock unix seconds."""
+    return int(time.time())
+
