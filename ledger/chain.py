@@ -113,8 +113,12 @@ class LocalChain:
             f"PROVENANCE_RPC_URL=http://127.0.0.1:<port>."
         )
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start anvil on the settings' host and port, loading the saved state if any."""
+    def start(self, timeout: float = 30.0, genesis_timestamp: int | None = None) -> None:
+        """Start anvil on the settings' host and port, loading the saved state if any.
+
+        `genesis_timestamp` dates a brand-new chain's first block (e.g. months back, so a
+        demo history can be spread over realistic dates); a saved state keeps its own time.
+        """
         if self.settings.rpc_host not in ("127.0.0.1", "localhost"):
             raise ChainError(
                 f"the local chain only listens on loopback; {self.settings.rpc_url} points elsewhere "
@@ -134,6 +138,8 @@ class LocalChain:
             # Twenty unlocked dev accounts: enough organisations for the demo, no keys here.
             "--accounts", "20",
         ]  # fmt: skip
+        if genesis_timestamp is not None and not self.state_file.exists():
+            args += ["--timestamp", str(genesis_timestamp)]
         log = self.log_file.open("ab")
         # A session of its own: a Ctrl-C in the terminal reaches us, and we stop anvil in
         # order (so it writes its state) instead of racing it.

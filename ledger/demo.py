@@ -10,6 +10,7 @@ with the node's unlocked accounts).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,13 @@ from ledger.writer import LedgerWriter, hex0x
 
 DAY = 24 * 3600
 YEAR = 365 * DAY
+#: The demo history spans this long, ending now: harvest in summer, bags on the shelf today.
+DEMO_SPAN = 150 * DAY
+
+
+def demo_genesis_timestamp() -> int:
+    """When a fresh chain meant for the demo should begin, so its history has real dates."""
+    return int(time.time()) - DEMO_SPAN - DAY
 
 # GS1 prefix 950 is GS1's own example range: no real company's GTINs are used.
 GREEN_COFFEE = complete_gtin("0950600013435")
@@ -69,15 +77,39 @@ def is_seeded(connection: LedgerConnection) -> bool:
     return connection.contract.functions.getBatch(batch_id(*DEMO_BAG)).call()[5] != 0
 
 
+class DemoClock:
+    """Dates the demo's chapters on the local chain (anvil's `evm_setNextBlockTimestamp`).
+
+    On a chain that began at least DEMO_SPAN ago (see `demo_genesis_timestamp`) the history
+    is spread over DEMO_SPAN and its last chapter lands at the wall clock's now, so later
+    blocks carry real time. On a younger chain the chapters keep the chain's own time.
+    """
+
+    def __init__(self, connection: LedgerConnection) -> None:
+        self.connection = connection
+        latest = int(connection.w3.eth.get_block("latest")["timestamp"])
+        self.end = max(latest, int(time.time()))
+        self.start = self.end - DEMO_SPAN
+        self.spread = latest < self.start
+
+    def day(self, offset: float) -> None:
+        """The next block is mined `offset` days into the demo's span."""
+        if self.spread:
+            at = min(self.end, self.start + int(offset * DAY))
+            self.connection.w3.provider.make_request("evm_setNextBlockTimestamp", [at])  # type: ignore[arg-type]
+
+
 def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda _: None) -> bool:
     """Write the demo history; returns False (and writes nothing) when it is already there."""
     if is_seeded(connection):
         return False
+    clock = DemoClock(connection)
     accounts = connection.w3.eth.accounts
     admin = LedgerWriter(connection, NodeAccountSigner(accounts[0]))
     org = {o.key: LedgerWriter(connection, NodeAccountSigner(accounts[o.node_index])) for o in ORGANISATIONS}
 
     say("Registering organisations")
+    clock.day(0)
     for o in ORGANISATIONS:
         admin.register_actor(accounts[o.node_index], o.name, o.country)
         if o.supplier:
@@ -85,7 +117,7 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
         for claim in o.claims:
             admin.accredit(accounts[o.node_index], claim)
 
-    now = connection.w3.eth.get_block("latest")["timestamp"]
+    now = clock.end
 
     def batch(gtin: str, lot: str, quantity: int, unit: str, product: str, origin: str | None = None) -> BatchCreate:
         return BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin)
@@ -96,38 +128,6 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
         org[target].accept_custody(b.batch_id)
         org[target].record_step(b.batch_id, "receiving", place_to)
 
-    say("Coffee: three farms, a cooperative, an exporter's shipment, a roaster, retail bags")
-    farms = {
-        "esperanza": batch(GREEN_COFFEE, "ESP-2026-07", 12_000, "KGM", "Green coffee, washed Caturra", "Finca La Esperanza, Pitalito, Huila, Colombia"),
-        "mirador": batch(GREEN_COFFEE, "MIR-2026-07", 8_000, "KGM", "Green coffee, washed Castillo", "Finca El Mirador, Acevedo, Huila, Colombia"),
-        "naranjos": batch(GREEN_COFFEE, "NAR-2026-07", 6_000, "KGM", "Green coffee, honey Colombia", "Finca Los Naranjos, Suaza, Huila, Colombia"),
-    }  # fmt: skip
-    for key, lot in farms.items():
-        org[key].register_batch(lot)
-        org[key].record_step(lot.batch_id, "inspecting", farms[key].origin or "")
-        hand_over(key, "coop", lot, farms[key].origin or "", "Cooperativa Alto Huila warehouse, Pitalito, CO")
-    export = batch(GREEN_COFFEE, "AH-EXP-0420", 26_000, "KGM", "Green coffee, Huila regional blend", "Huila, Colombia")
-    org["coop"].transform(TransformationKind.MERGE, [(lot.batch_id, lot.quantity) for lot in farms.values()], [export])
-    hand_over("coop", "roaster", export, "Puerto de Buenaventura, CO", "Tostadores del Puerto, Valencia, ES")
-    roasted = batch(ROASTED_COFFEE, "TP-R-1107", 11_050, "KGM", "Roasted coffee, Huila blend, medium roast")
-    org["roaster"].transform(TransformationKind.PROCESSING, [(export.batch_id, 13_000)], [roasted])
-    bags = batch(COFFEE_BAG, DEMO_BAG[1], 2_000, "H87", "Huila blend coffee beans, 250 g bag")
-    org["roaster"].transform(TransformationKind.PROCESSING, [(roasted.batch_id, 500)], [bags])
-    org["roaster"].record_step(bags.batch_id, "packing", "Tostadores del Puerto, Valencia, ES")
-
-    say("Bakery: flour and cocoa into a chocolate loaf")
-    flour = batch(FLOUR, "MV-F-2211", 5_000, "KGM", "Organic wheat flour T65", "Moulin de la Vallee, Loire, France")
-    cocoa = batch(COCOA, "ACG-C-0918", 2_000, "KGM", "Cocoa powder, natural", "Ashanti Region, Ghana")
-    org["mill"].register_batch(flour)
-    org["cocoa"].register_batch(cocoa)
-    hand_over("mill", "bakery", flour, "Moulin de la Vallee, Loire, FR", "Boulangerie des Tilleuls, Tours, FR")
-    hand_over("cocoa", "bakery", cocoa, "Port of Tema, GH", "Boulangerie des Tilleuls, Tours, FR")
-    loaf = batch(CHOCOLATE_LOAF, DEMO_LOAF[1], 600, "H87", "Chocolate sourdough loaf, 500 g")
-    org["bakery"].transform(TransformationKind.PROCESSING, [(flour.batch_id, 300), (cocoa.batch_id, 40)], [loaf])
-    org["bakery"].record_step(loaf.batch_id, "packing", "Boulangerie des Tilleuls, Tours, FR")
-
-    say("Claims: fair trade, organic, deforestation-free; one revoked, one expired")
-
     def attest(certifier: str, claim: str, subject: bytes | str, kind: SubjectKind = SubjectKind.BATCH,
                valid_from: int = 0, valid_until: int | None = None) -> str:  # fmt: skip
         subject_hex = hex0x(subject) if isinstance(subject, bytes) else "0x" + subject[2:].lower().rjust(64, "0")
@@ -135,13 +135,27 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
             subject_kind=kind,
             subject=subject_hex,
             claim=claim,
-            valid_from=valid_from or now - 30 * DAY,
+            valid_from=valid_from or clock.start - 30 * DAY,
             valid_until=now + YEAR if valid_until is None else valid_until,
             evidence_hash=hex0x(org[certifier].documents.put_json({"certificate": f"{claim} audit report", "subject": subject_hex})),
         )
         uid, _ = org[certifier].attest(request)
         return uid
 
+    # Chapters in the order they happened (block times only move forward).
+    say("Coffee: three farms, a cooperative, an exporter's shipment, a roaster, retail bags")
+    farms = {
+        "esperanza": batch(GREEN_COFFEE, "ESP-2026-07", 12_000, "KGM", "Green coffee, washed Caturra", "Finca La Esperanza, Pitalito, Huila, Colombia"),
+        "mirador": batch(GREEN_COFFEE, "MIR-2026-07", 8_000, "KGM", "Green coffee, washed Castillo", "Finca El Mirador, Acevedo, Huila, Colombia"),
+        "naranjos": batch(GREEN_COFFEE, "NAR-2026-07", 6_000, "KGM", "Green coffee, honey Colombia", "Finca Los Naranjos, Suaza, Huila, Colombia"),
+    }  # fmt: skip
+    for i, (key, lot) in enumerate(farms.items()):
+        clock.day(2 + i)
+        org[key].register_batch(lot)
+        org[key].record_step(lot.batch_id, "inspecting", farms[key].origin or "")
+
+    say("Claims: fair trade, organic, deforestation-free; one will be revoked, one has expired")
+    clock.day(5)
     attest("ethiccert", "FAIRTRADE", org["coop"].signer.address, SubjectKind.ACTOR)
     attest("ethiccert", "FAIRTRADE", farms["esperanza"].batch_id)
     attest("ethiccert", "FAIRTRADE", farms["naranjos"].batch_id)
@@ -149,15 +163,57 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     attest("ethiccert", "FAIRTRADE", farms["mirador"].batch_id, valid_from=now - 2 * YEAR, valid_until=now - 30 * DAY)
     attest("ethiccert", "ORGANIC", farms["esperanza"].batch_id)
     revoked = attest("ethiccert", "ORGANIC", farms["naranjos"].batch_id)
+    for lot in farms.values():
+        attest("verdetrace", "DEFORESTATION_FREE", lot.batch_id)
+
+    for i, (key, lot) in enumerate(farms.items()):
+        clock.day(12 + i)
+        hand_over(key, "coop", lot, farms[key].origin or "", "Cooperativa Alto Huila warehouse, Pitalito, CO")
+    clock.day(20)
+    export = batch(GREEN_COFFEE, "AH-EXP-0420", 26_000, "KGM", "Green coffee, Huila regional blend", "Huila, Colombia")
+    org["coop"].transform(TransformationKind.MERGE, [(lot.batch_id, lot.quantity) for lot in farms.values()], [export])
+    clock.day(28)
+    org["coop"].record_step(export.batch_id, "shipping", "Puerto de Buenaventura, CO")
+    org["coop"].transfer_custody(export.batch_id, org["roaster"].signer.address)
+    clock.day(61)
+    org["roaster"].accept_custody(export.batch_id)
+    org["roaster"].record_step(export.batch_id, "receiving", "Tostadores del Puerto, Valencia, ES")
+
+    say("Bakery: flour and cocoa into a chocolate loaf")
+    flour = batch(FLOUR, "MV-F-2211", 5_000, "KGM", "Organic wheat flour T65", "Moulin de la Vallee, Loire, France")
+    cocoa = batch(COCOA, "ACG-C-0918", 2_000, "KGM", "Cocoa powder, natural", "Ashanti Region, Ghana")
+    clock.day(95)
+    org["cocoa"].register_batch(cocoa)
+    clock.day(96)
+    attest("ethiccert", "FAIRTRADE", cocoa.batch_id)
+    attest("verdetrace", "DEFORESTATION_FREE", cocoa.batch_id)
+    clock.day(110)
+    hand_over("cocoa", "bakery", cocoa, "Port of Tema, GH", "Boulangerie des Tilleuls, Tours, FR")
+
+    clock.day(120)
     org["ethiccert"].revoke_attestation(
         bytes.fromhex(revoked[2:]), org["ethiccert"].documents.put_json({"reason": "Pesticide residue found in re-audit"})
     )
-    for lot in farms.values():
-        attest("verdetrace", "DEFORESTATION_FREE", lot.batch_id)
+    clock.day(135)
+    roasted = batch(ROASTED_COFFEE, "TP-R-1107", 11_050, "KGM", "Roasted coffee, Huila blend, medium roast")
+    org["roaster"].transform(TransformationKind.PROCESSING, [(export.batch_id, 13_000)], [roasted])
+    clock.day(136)
+    bags = batch(COFFEE_BAG, DEMO_BAG[1], 2_000, "H87", "Huila blend coffee beans, 250 g bag")
+    org["roaster"].transform(TransformationKind.PROCESSING, [(roasted.batch_id, 500)], [bags])
+    org["roaster"].record_step(bags.batch_id, "packing", "Tostadores del Puerto, Valencia, ES")
+
+    clock.day(140)
+    org["mill"].register_batch(flour)
+    clock.day(141)
     attest("ethiccert", "ORGANIC", flour.batch_id)
-    attest("ethiccert", "FAIRTRADE", cocoa.batch_id)
-    attest("verdetrace", "DEFORESTATION_FREE", cocoa.batch_id)
+    clock.day(142)
+    hand_over("mill", "bakery", flour, "Moulin de la Vallee, Loire, FR", "Boulangerie des Tilleuls, Tours, FR")
+    clock.day(148)
+    loaf = batch(CHOCOLATE_LOAF, DEMO_LOAF[1], 600, "H87", "Chocolate sourdough loaf, 500 g")
+    org["bakery"].transform(TransformationKind.PROCESSING, [(flour.batch_id, 300), (cocoa.batch_id, 40)], [loaf])
+    org["bakery"].record_step(loaf.batch_id, "packing", "Boulangerie des Tilleuls, Tours, FR")
 
     say("Recall: the flour lot (mycotoxin above the limit)")
+    clock.day(DEMO_SPAN / DAY)  # today: later blocks carry the wall clock's time
     org["mill"].recall_batch(flour.batch_id, org["mill"].documents.put_json({"reason": "Deoxynivalenol above the EU limit in retained sample"}))
     return True

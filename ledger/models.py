@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ledger import identifiers
 
 METADATA_SCHEMA = "provenance-ledger/batch-metadata/1"
+CLAIM_PATTERN = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
 ZERO_HASH = b"\0" * 32
 
 
@@ -66,6 +68,9 @@ class BatchCreate(BaseModel):
     product: str = Field(min_length=1, max_length=200)
     origin: str | None = Field(default=None, max_length=200)
     documents: tuple[DocumentRef, ...] = ()
+    #: Claims the supplier makes itself (e.g. FAIRTRADE); pages show them as self-declared
+    #: unless an accredited certifier attests them.
+    claims: tuple[str, ...] = ()
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("gtin")
@@ -88,6 +93,14 @@ class BatchCreate(BaseModel):
     def _unit(cls, value: str) -> str:
         return identifiers.check_unit(value.upper())
 
+    @field_validator("claims")
+    @classmethod
+    def _claims(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for claim in value:
+            if not CLAIM_PATTERN.fullmatch(claim):
+                raise ValueError(f"claim {claim!r} must be an upper-case claim type such as FAIRTRADE (A-Z, 0-9, _; up to 32)")
+        return tuple(sorted(set(value)))
+
     @property
     def batch_id(self) -> bytes:
         """The ledger's id of this GTIN + lot."""
@@ -105,6 +118,8 @@ class BatchCreate(BaseModel):
         }
         if self.origin:
             document["origin"] = self.origin
+        if self.claims:
+            document["claims"] = list(self.claims)
         if self.documents:
             document["documents"] = [d.model_dump() for d in self.documents]
         if self.extra:

@@ -15,7 +15,7 @@ from ledger.documents import DocumentStore
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.indexer import schema
 from ledger.indexer.handlers import SUPPLIER_ROLE
-from ledger.indexer.store import IndexStore
+from ledger.indexer.store import IndexFreshness, IndexStore
 
 DEFAULT_DEPTH = 32
 
@@ -74,6 +74,17 @@ class ReadModel:
             ).scalars().all()
         return {**dict(row), "supplier": bool(supplier), "accredited_claims": sorted(claims)}
 
+    def actors(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Registered organisations, in registration order."""
+        a = schema.actors
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(a).order_by(a.c.registered_at, a.c.address).limit(limit).offset(offset)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def freshness(self) -> IndexFreshness | None:
+        """Where the index stands (cursor block, its time, head last seen and when)."""
+        return self.store.freshness()
+
     # ------------------------------------------------------------------ batches
 
     def _metadata(self, metadata_hash: str) -> dict[str, Any]:
@@ -97,6 +108,7 @@ class ReadModel:
             product=meta.get("product"),
             origin=meta.get("origin"),
             documents=meta.get("documents", []),
+            declared_claims=meta.get("claims", []),
             supplier_name=names.get(row["supplier"]),
             custodian_name=names.get(row["custodian"]),
         )
@@ -267,6 +279,15 @@ class ReadModel:
         """Attestations about a batch id or an actor address, each with its status at `at`:
         valid, not_yet_valid, expired, revoked, or issuer_not_accredited."""
         return self.claims_of([subject], at).get(_subject_key(subject), [])
+
+    def attestation(self, uid: str, at: int) -> dict[str, Any] | None:
+        """One attestation by uid, with its status at `at`."""
+        att = schema.attestations
+        with self.store.engine.connect() as conn:
+            subject = conn.execute(select(att.c.subject).where(att.c.uid == uid.lower())).scalar()
+        if subject is None:
+            return None
+        return next((c for c in self.claims_of([subject], at).get(subject, []) if c["uid"] == uid.lower()), None)
 
     def claims_of(self, subjects: list[str], at: int) -> dict[str, list[dict[str, Any]]]:
         """`claims` for many subjects at once (two queries in all), by subject key."""

@@ -71,6 +71,7 @@ def register(
     product: Annotated[str, typer.Option(help="What the product is, e.g. 'Green coffee, washed Caturra'.")],
     origin: Annotated[str | None, typer.Option(help="Where it comes from, e.g. 'Finca La Esperanza, Huila, CO'.")] = None,
     doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor (certificate, photo); repeatable.")] = None,
+    claim: Annotated[list[str] | None, typer.Option(help="A claim you make yourself, e.g. FAIRTRADE; shown as self-declared until a certifier attests it. Repeatable.")] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the QR code of the batch's page to this .svg or .png.")] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
@@ -78,7 +79,8 @@ def register(
     """Register a batch; prints its id, transaction, block and the Digital Link URL of its page."""
     if qr is not None and qr.suffix.lower() not in (".svg", ".png"):
         raise InvalidInputError(f"--qr {qr} must end in .svg or .png")
-    batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin)
+    batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin,
+                        claims=tuple(c.upper() for c in claim or ()))  # fmt: skip
     w = writer(account)
     batch = batch.model_copy(update={"documents": _store_documents(w.documents, doc or [])})
     result = w.register_batch(batch)

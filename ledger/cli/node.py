@@ -15,7 +15,7 @@ from ledger.deploy import ensure_deployed
 from ledger.errors import LedgerError
 from ledger.artifacts import load_artifact
 from ledger.connection import LedgerConnection
-from ledger.demo import DEMO_BAG, is_seeded, seed_demo
+from ledger.demo import DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
 from ledger.identifiers import digital_link
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
@@ -59,7 +59,8 @@ def run(
     try:
         settings = OPTIONS.settings()
         chain = LocalChain(settings)
-        chain.start()
+        # A new chain meant for the demo begins months ago, so the demo's history has real dates.
+        chain.start(genesis_timestamp=demo_genesis_timestamp() if demo else None)
     except LedgerError as exc:
         fail(str(exc))
     stop = threading.Event()

@@ -220,7 +220,7 @@ def attested(e: LedgerEvent) -> list[Operation]:
                 "uid": a["uid"], "issuer": a["issuer"], "subject_kind": SUBJECT_KINDS[a["subjectKind"]], "subject": a["subject"],
                 "claim": a["claim"], "valid_from": a["validFrom"], "valid_until": a["validUntil"],
                 "evidence_hash": a["evidenceHash"], "attested_at": e.timestamp, "revoked_at": None, "revoked_by": None,
-                "revocation_reason_hash": None,
+                "revocation_reason_hash": None, "tx_hash": e.tx_hash, "revoked_tx_hash": None,
             },
         )
     ]  # fmt: skip
@@ -229,4 +229,4 @@ def attested(e: LedgerEvent) -> list[Operation]:
 @handles("AttestationRevoked", lambda a: Subject(actor=a["by"]))
 def attestation_revoked(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [Update(schema.attestations, {"uid": a["uid"]}, {"revoked_at": e.timestamp, "revoked_by": a["by"], "revocation_reason_hash": a["reasonHash"]})]
+    return [Update(schema.attestations, {"uid": a["uid"]}, {"revoked_at": e.timestamp, "revoked_by": a["by"], "revocation_reason_hash": a["reasonHash"], "revoked_tx_hash": e.tx_hash})]

@@ -143,6 +143,7 @@ class Scanner:
         while self.step(report):
             if progress:
                 progress(report)
+        self.store.mark_checked(report.head)
         if progress:
             progress(report)
         return report

@@ -28,6 +28,10 @@ cursor = Table(
     Column("chain_id", BigInteger, nullable=False),
     Column("block_number", BigInteger, nullable=False),
     Column("block_hash", String(66), nullable=False),
+    # Freshness: the chain head seen by the last completed sync and when (unix seconds),
+    # so readers can say how far behind the index is without asking the chain.
+    Column("head_seen", BigInteger, nullable=True),
+    Column("checked_at", BigInteger, nullable=True),
 )
 
 blocks = Table(
@@ -154,6 +158,10 @@ attestations = Table(
     Column("revoked_at", BigInteger),
     Column("revoked_by", String(42)),
     Column("revocation_reason_hash", String(66)),
+    # The transactions behind the attestation and its revocation: each claim on a page
+    # links to its proof.
+    Column("tx_hash", String(66)),
+    Column("revoked_tx_hash", String(66)),
 )
 
 #: Tables derived from `events`; a rewind clears and replays them.

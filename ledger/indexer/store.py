@@ -8,6 +8,7 @@ and their operations run only when the event row is new: exactly once.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,20 @@ from ledger.indexer import migrate, schema
 from ledger.indexer.handlers import Consume, Delete, Insert, LedgerEvent, Operation, Update, operations_for, subject_of
 
 CURSOR = "main"
+
+
+@dataclass(frozen=True)
+class IndexFreshness:
+    """Where the index stands: its cursor block (and that block's time), and the chain head
+    the last sync saw, when. Pages show it; /healthz compares it with the live head."""
+
+    contract: str
+    chain_id: int
+    block_number: int
+    block_hash: str
+    head_seen: int | None
+    checked_at: int | None
+    block_timestamp: int | None
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,26 @@ class IndexStore:
                 f"not {contract} on chain {chain_id}: use another database or `provenance index --rebuild`"
             )
         return Cursor(row["block_number"], row["block_hash"])
+
+    def mark_checked(self, head: int, at: int | None = None) -> None:
+        """Record that a sync found the store caught up with chain head `head` (at `at`)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.cursor)
+                .where(schema.cursor.c.name == CURSOR)
+                .values(head_seen=head, checked_at=int(time.time()) if at is None else at)
+            )
+
+    def freshness(self) -> IndexFreshness | None:
+        """How fresh the index is, from the store alone (None before the first range)."""
+        c, b = schema.cursor, schema.blocks
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(c.c.contract, c.c.chain_id, c.c.block_number, c.c.block_hash, c.c.head_seen, c.c.checked_at, b.c.timestamp)
+                .select_from(c.outerjoin(b, b.c.number == c.c.block_number))
+                .where(c.c.name == CURSOR)
+            ).first()
+        return None if row is None else IndexFreshness(*row)
 
     def _set_cursor(self, conn: Connection, contract: str, chain_id: int, cursor: Cursor) -> None:
         values = {"contract": contract, "chain_id": chain_id, "block_number": cursor.block_number, "block_hash": cursor.block_hash}

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from ledger.chain import LocalChain, connect, free_loopback_port
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
-from ledger.demo import DEMO_BAG, DEMO_LOAF, FLOUR, GREEN_COFFEE, seed_demo
+from ledger.demo import DEMO_BAG, DEMO_LOAF, FLOUR, GREEN_COFFEE, demo_genesis_timestamp, seed_demo
 from ledger.deploy import ensure_deployed
 from ledger.documents import DocumentStore
 from ledger.indexer import schema
@@ -36,7 +36,7 @@ def demo(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("index-data")
     settings = Settings(data_dir=data_dir, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
     chain = LocalChain(settings)
-    chain.start()
+    chain.start(genesis_timestamp=demo_genesis_timestamp())
     try:
         ensure_deployed(connect(settings.rpc_url), settings.deployment_file, settings.admin_transfer_delay)
         connection = LedgerConnection.open(settings)
@@ -312,8 +312,27 @@ def test_migrations_build_exactly_the_schema_the_code_uses(kind, tmp_path, reque
         differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), schema.metadata)
         version = conn.execute(text("select version_num from alembic_version")).scalar()
     assert differences == [], "the models changed without a migration: add one in ledger/indexer/migrations/versions"
-    assert version == "0001"
+    assert version == "0002"
     store.dispose()
+
+
+def test_upgrading_an_index_from_0001_keeps_its_data_and_fills_new_columns(demo, tmp_path):
+    from alembic import command
+
+    from ledger.indexer import migrate
+
+    store = open_store("sqlite", tmp_path)
+    scanner(demo, store).sync()
+    before = dump(store)
+    with store.engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0001")
+    store.dispose()
+    upgraded = IndexStore.open(None, tmp_path)  # opening upgrades to head
+    assert dump(upgraded) == before
+    with upgraded.engine.connect() as conn:
+        rows = conn.execute(select(schema.attestations.c.tx_hash, schema.attestations.c.revoked_at, schema.attestations.c.revoked_tx_hash)).all()
+    assert rows and all(tx and tx.startswith("0x") for tx, _, _ in rows)
+    assert all((revoked is None) == (revoked_tx is None) for _, revoked, revoked_tx in rows)
 
 
 def test_reopening_an_index_keeps_its_data(demo, tmp_path):
