@@ -102,6 +102,11 @@ class Settings(BaseModel):
         """Whether the settings point at a loopback chain with the local chain id."""
         return self.rpc_host in ("127.0.0.1", "localhost") and self.chain_id == 31337
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as `PROVENANCE_*` variables, for a child process (e.g. the web
+        server's workers) to read back with :meth:`from_env`."""
+        return {ENV_PREFIX + name.upper(): str(value) for name, value in self.model_dump().items() if value is not None}
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
         """Settings from the config file, `PROVENANCE_*` environment variables, then overrides."""

@@ -22,6 +22,10 @@ class ChainError(LedgerError):
     """The chain could not be started, reached or used."""
 
 
+class WebServerError(LedgerError):
+    """The web server would not start or answer."""
+
+
 class PortInUseError(ChainError):
     """Something else already listens where the local chain should."""
 

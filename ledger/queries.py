@@ -141,7 +141,11 @@ class ReadModel:
                 query = query.where(clause)
         query = query.order_by(b.c.registered_at.desc(), b.c.batch_id).limit(limit).offset(offset)
         with self.store.engine.connect() as conn:
-            return [{k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(r).items()} for r in conn.execute(query).mappings()]
+            rows = conn.execute(query).mappings().all()
+        return [
+            {**{k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(r).items()}, "product": self._metadata(r["metadata_hash"]).get("product")}
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------ lineage
 
@@ -270,6 +274,19 @@ class ReadModel:
                 "args": json.loads(r["args"]), "tx_hash": r["tx_hash"], "block_number": r["block_number"],
                 "log_index": r["log_index"], "timestamp": r["timestamp"],
             }
+            for r in rows
+        ]  # fmt: skip
+
+    def transaction_events(self, tx_hash: str) -> list[dict[str, Any]]:
+        """The ledger events one transaction emitted, with block, log index and time."""
+        e = schema.events
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(e).where(e.c.tx_hash == tx_hash.lower()).order_by(e.c.log_index)).mappings().all()
+        names = self.actor_names({r["actor"] for r in rows if r["actor"]})
+        return [
+            {"name": r["name"], "batch_id": r["batch_id"], "actor": r["actor"], "actor_name": names.get(r["actor"] or ""),
+             "args": json.loads(r["args"]), "tx_hash": r["tx_hash"], "block_number": r["block_number"],
+             "block_hash": r["block_hash"], "log_index": r["log_index"], "timestamp": r["timestamp"]}
             for r in rows
         ]  # fmt: skip
 

@@ -36,6 +36,7 @@ def main(
 
 
 app.command("run")(node.run)
+app.command("serve")(node.serve)
 app.command("index")(auditor.index)
 app.command("history")(auditor.history)
 app.command("lineage")(auditor.lineage)

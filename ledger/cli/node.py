@@ -16,9 +16,24 @@ from ledger.errors import LedgerError
 from ledger.artifacts import load_artifact
 from ledger.connection import LedgerConnection
 from ledger.demo import DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
+from ledger.cli.web import WebServer
 from ledger.identifiers import digital_link
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
+from ledger.qr import qr_text
+
+DEFAULT_BASE_URL = Settings.model_fields["public_base_url"].default
+PortOption = Annotated[int, typer.Option(help="Port of the web pages and API.", min=1, max=65535, envvar="PROVENANCE_WEB_PORT")]
+HostOption = Annotated[str, typer.Option(help="Address to serve on; 0.0.0.0 serves the local network too.")]
+WorkersOption = Annotated[int, typer.Option(help="Web server worker processes.", min=1, max=64)]
+
+
+def _with_served_base_url(settings: Settings, host: str, port: int) -> Settings:
+    """Point Digital Links at where we serve, unless a public base URL was configured."""
+    if settings.public_base_url != DEFAULT_BASE_URL:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
 
 
 def count_registered_batches(settings: Settings, address: str, from_block: int) -> int:
@@ -49,19 +64,30 @@ def start_index_follower(settings: Settings, stop: threading.Event) -> str:
 
 def run(
     demo: Annotated[bool, typer.Option(help="Load the demo data on first start.")] = True,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    workers: WorkersOption = 2,
 ) -> None:
-    """Start the local chain with persisted state, deploy the ledger once, load the demo
-    data on first start, and keep running.
+    """The product in one command: start the local chain with persisted state, deploy the
+    ledger once, load the demo data on first start, keep the index following the chain,
+    and serve the pages and the auditor API on http://127.0.0.1:8000.
 
-    Ctrl-C stops the chain; its state (deployment and every batch) is saved and loaded
-    again by the next run.
+    Ctrl-C stops everything it started; the chain's state (deployment and every batch) is
+    saved and loaded again by the next run.
     """
+    web: WebServer | None = None
     try:
-        settings = OPTIONS.settings()
+        settings = _with_served_base_url(OPTIONS.settings(), host, port)
+        web = WebServer(settings, host, port, workers)
         chain = LocalChain(settings)
         # A new chain meant for the demo begins months ago, so the demo's history has real dates.
         chain.start(genesis_timestamp=demo_genesis_timestamp() if demo else None)
     except LedgerError as exc:
+        fail(str(exc))
+    try:
+        web.refuse_occupied_port()  # before minutes of demo loading, not after
+    except LedgerError as exc:
+        chain.stop()
         fail(str(exc))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,22 +105,61 @@ def run(
                 console.print("Demo data loaded.")
         batches = count_registered_batches(settings, deployment.address, deployment.block_number)
         follower = start_index_follower(settings, stop)
+        with console.status(f"Starting the web server on {web.url}..."):
+            web.start()
         how = "deployed now" if created else "deployed earlier"
         console.print(f"Local chain   {settings.rpc_url}  chain id {w3.eth.chain_id}")
         console.print(f"State         {chain.state_file}")
         console.print(f"Ledger        {deployment.address}  ({how}, block {deployment.block_number})")
         console.print(f"Batches       {batches} registered")
+        console.print(f"Index         {follower}  (following the chain)")
+        console.print(f"Web           {settings.public_base_url}/  (landing page; auditor API at /docs)")
         if demo:
             bag = digital_link(*DEMO_BAG).url(settings.public_base_url)
-            console.print(f"Demo bag      {DEMO_BAG[0]} lot {DEMO_BAG[1]}  {bag}")
-        console.print(f"Index         {follower}  (following the chain)")
+            console.print(f"Demo page     {bag}")
+            console.print(f"              the {DEMO_BAG[0]} coffee bag, lot {DEMO_BAG[1]}; its QR code:")
+            console.print(qr_text(bag), markup=False, highlight=False)
         console.print("Running. Press Ctrl-C to stop; the chain's state is saved on exit.", style="dim")
         while not stop.is_set():
             if chain.process is None or chain.process.poll() is not None:
                 fail(f"the local chain stopped unexpectedly; see {chain.log_file}")
+            if not web.running():
+                fail(f"the web server stopped unexpectedly; see {web.log_file}")
             stop.wait(0.5)
     except LedgerError as exc:
         fail(str(exc))
     finally:
-        chain.stop()
-        console.print("Stopped; state saved.", style="dim")
+        if web is not None:
+            web.stop()
+        if "chain" in locals():
+            chain.stop()
+            console.print("Stopped; state saved.", style="dim")
+
+
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    workers: WorkersOption = 2,
+) -> None:
+    """Serve the pages and the auditor API from the index, without starting a chain
+    (pair it with `provenance index --follow` against any network). Ctrl-C stops it."""
+    stop = threading.Event()
+    web: WebServer | None = None
+    try:
+        settings = OPTIONS.settings()
+        # Open (and migrate) the index once here, not concurrently in every worker.
+        IndexStore.open(settings.database_url, settings.data_dir).dispose()
+        web = WebServer(settings, host, port, workers)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        web.start()
+        console.print(f"Serving {web.url}/ (pages; auditor API at /docs). Press Ctrl-C to stop.")
+        while not stop.is_set():
+            if not web.running():
+                fail(f"the web server stopped unexpectedly; see {web.log_file}")
+            stop.wait(0.5)
+    except LedgerError as exc:
+        fail(str(exc))
+    finally:
+        if web is not None:
+            web.stop()

@@ -80,6 +80,7 @@ def chain_env(tmp_path: Path) -> dict[str, str]:
     env.update(
         PROVENANCE_DATA_DIR=str(tmp_path / "data"),
         PROVENANCE_RPC_URL=f"http://127.0.0.1:{free_loopback_port()}",
+        PROVENANCE_WEB_PORT=str(free_loopback_port()),
         PYTHONUNBUFFERED="1",
     )
     return env

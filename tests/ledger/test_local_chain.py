@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from ledger.artifacts import load_artifact
@@ -84,8 +87,21 @@ def test_run_names_its_own_stale_chain(start_run, chain_env):
         second = start_run("--no-demo")
         second.wait_for(rf"still running \(anvil pid {record['pid']}")
         assert second.stop(sig=None) == 1
-    finally:
+        # Its web server, orphaned the same way, is named too.
+        web_pid = int((Path(chain_env["PROVENANCE_DATA_DIR"]) / "web.pid").read_text())
         os.kill(record["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while pid_is_alive(record["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        third = start_run("--no-demo")
+        third.wait_for(rf"web server of an earlier run is still running \(pid {web_pid}\)")
+        assert third.stop(sig=None) == 1
+    finally:
+        if pid_is_alive(record["pid"]):
+            os.kill(record["pid"], signal.SIGTERM)
+        web_file = Path(chain_env["PROVENANCE_DATA_DIR"]) / "web.pid"
+        if web_file.exists():
+            os.kill(int(web_file.read_text()), signal.SIGTERM)
 
 
 def test_run_redeploys_when_the_chain_state_was_lost(start_run, chain_env):
@@ -100,31 +116,79 @@ def test_run_redeploys_when_the_chain_state_was_lost(start_run, chain_env):
     assert second.stop() == 0
 
 
-def test_run_loads_the_demo_on_first_start_only(start_run, chain_env):
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def terminal_qr_to_image(lines: list[str]):
+    """The QR code `provenance run` drew with half-block characters, as a picture: each
+    character is one module wide and two high; drawn (inverted for a dark terminal) cells
+    are light."""
+    from PIL import Image
+
+    # rich prints the blank cells as no-break spaces.
+    halves = {"█": (1, 1), "▀": (1, 0), "▄": (0, 1), " ": (0, 0), "\xa0": (0, 0)}
+    rows = [line.rstrip("\n") for line in lines]
+    width = max(len(r) for r in rows)
+    image = Image.new("L", (width, 2 * len(rows)), 0)
+    for y, row in enumerate(rows):
+        for x, char in enumerate(row.ljust(width)):
+            top, bottom = halves.get(char, (0, 0))
+            image.putpixel((x, 2 * y), 255 if top else 0)
+            image.putpixel((x, 2 * y + 1), 255 if bottom else 0)
+    # Scale up and add a light margin so the decoder sees ordinary modules.
+    image = image.resize((image.width * 8, image.height * 8), Image.NEAREST)
+    framed = Image.new("L", (image.width + 64, image.height + 64), 255)
+    framed.paste(image, (32, 32))
+    return framed
+
+
+def test_run_serves_the_demo_prints_its_qr_and_follows_new_batches(start_run, chain_env):
+    import zxingcpp
+
     first = start_run()
     first.wait_for(r"Demo data loaded\.", timeout=120)
     first.wait_for(r"Batches\s+9 registered")
-    bag = first.wait_for(r"Demo bag\s+09506000134376 lot TP-B-1107-A\s+(http\S+)").group(1)
-    assert bag == "http://127.0.0.1:8000/01/09506000134376/10/TP-B-1107-A"
+    web = first.wait_for(r"Web\s+(http://127\.0\.0\.1:\d+)/").group(1)
+    assert web.endswith(":" + chain_env["PROVENANCE_WEB_PORT"])
+    page = first.wait_for(r"Demo page\s+(http\S+)").group(1)
+    assert page == f"{web}/01/09506000134376/10/TP-B-1107-A"
+    first.wait_for(r"its QR code:")
+    first.wait_for(r"Running\. Press Ctrl-C")
+    qr_lines = [line for line in first.lines if line and set(line) <= set("█▀▄ \xa0")]
+    decoded = zxingcpp.read_barcodes(terminal_qr_to_image(qr_lines))
+    assert [d.text for d in decoded] == [page]
+    status, html = fetch(page)
+    assert status == 200 and "Huila blend coffee beans, 250 g bag" in html
+    status, html = fetch(web + "/")
+    assert status == 200 and "TP-B-1107-A" in html
     assert first.stop() == 0
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(web + "/healthz", timeout=2)
+
     second = start_run()
     second.wait_for(r"Batches\s+9 registered")
     second.wait_for(r"Index\s+.*index\.sqlite\s+\(following the chain\)")
+    second.wait_for(r"Running\. Press Ctrl-C")
     assert not any("Demo data loaded" in line for line in second.lines)
-    # The index follows: a batch registered now shows up in it within seconds.
+    # A batch registered in another terminal shows up on its page within seconds.
     env = {**os.environ, **chain_env}
     register = subprocess.run(
         [sys.executable, "-m", "ledger.cli", "batch", "register", "--account", "node:1", "--gtin", "09506000134352",
-         "--lot", "LIVE-1", "--quantity", "5", "--unit", "KGM", "--product", "Green coffee"],
+         "--lot", "LIVE-1", "--quantity", "5", "--unit", "KGM", "--product", "Green coffee, live lot"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert register.returncode == 0, register.stderr
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        history = subprocess.run([sys.executable, "-m", "ledger.cli", "history", "09506000134352", "LIVE-1", "--json"],
-                                 env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
-        if history.returncode == 0:
+    registered = time.monotonic()
+    while time.monotonic() - registered < 10:
+        status, html = fetch(f"{web}/01/09506000134352/10/LIVE-1")
+        if status == 200:
             break
-        time.sleep(0.5)
-    assert history.returncode == 0, history.stderr
+        time.sleep(0.2)
+    assert status == 200 and "Green coffee, live lot" in html
+    assert time.monotonic() - registered < 4, "the page should follow the chain within a couple of seconds"
     assert second.stop() == 0

@@ -1,0 +1,198 @@
+"""The customer's side: the GS1 Digital Link resolver (HTML page, JSON, link types), the
+landing page with its search, and printable label sheets."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from api.deps import ApiContext, ContextDep
+from api.errors import PageError
+from api.render import render
+from api.views import PageContext, product_view
+from ledger.errors import InvalidInputError
+from ledger.identifiers import DigitalLink, digital_link, parse_digital_link, parse_gtin
+from ledger.qr import qr_svg
+
+router = APIRouter(tags=["pages"])
+
+GS1_VOC = "https://gs1.org/voc/"
+#: The link types this resolver serves beside the page itself (gs1:pip).
+LINK_TYPES = {
+    "gs1:certificationInfo": "Certificates and claims about this lot and its ingredients, with their status",
+    "gs1:traceability": "Where the lot comes from and every step of its journey, with transactions",
+    "gs1:recallStatus": "Whether this lot or any of its ingredients was recalled",
+}
+MAX_LABELS = 200
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the client asked for JSON rather than a page (the Accept header)."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def link_from_path(request: Request) -> DigitalLink:
+    """The Digital Link of this request, parsed from the raw (still percent-encoded) path,
+    so a lot containing '/' stays one value."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    for suffix in (".svg", ".png"):
+        if path.startswith("/qr/") and path.endswith(suffix):
+            path = path[: -len(suffix)]
+    path = path.removeprefix("/qr").removeprefix("/labels")
+    try:
+        return parse_digital_link(path)
+    except InvalidInputError as exc:
+        raise PageError(400, "This code is not valid", str(exc), "Check the GTIN (14 digits with its check digit) and the lot printed on the packaging.") from exc
+
+
+def find_batch(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
+    """The indexed batch of `link`, or a helpful 404."""
+    batch = context.model.batch_by_gtin_lot(link.gtin, link.lot)
+    if batch is None:
+        raise PageError(
+            404, "Lot not found",
+            f"No lot {link.lot!r} of product {link.gtin} is registered on this ledger.",
+            "Check the lot printed next to the code (letters and digits must match exactly). "
+            "A lot registered in the last few seconds appears as soon as the index catches up.",
+        )  # fmt: skip
+    return batch
+
+
+def cached_view(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
+    """The product page's data, rebuilt only when the index moved."""
+    version = context.version()
+
+    def build() -> dict[str, Any]:
+        batch = find_batch(context, link)
+        freshness = context.freshness()
+        page_context = PageContext(
+            base_url=context.settings.public_base_url,
+            chain_id=freshness.chain_id if freshness else context.settings.chain_id,
+            contract=freshness.contract if freshness else context.settings.contract_address,
+        )
+        return product_view(context.model, batch, link, page_context, int(time.time()))
+
+    return context.pages.get_or_build(("view", link, version), build)  # type: ignore[no-any-return]
+
+
+def link_headers(url: str) -> dict[str, str]:
+    """The GS1 resolver's Link header: where this lot's link set is."""
+    return {"Link": f'<{url}?linkType=all>; rel="linkset"; type="application/linkset+json"'}
+
+
+def linkset(view: dict[str, Any]) -> dict[str, Any]:
+    """The lot's links as an RFC 9264 link set (GS1 Digital Link resolver, linkType=all)."""
+    url = view["url"]
+    entry: dict[str, Any] = {"anchor": url, GS1_VOC + "pip": [{"href": url, "title": view["product"] or "Product page", "type": "text/html"}]}
+    for link_type, title in LINK_TYPES.items():
+        entry[GS1_VOC + link_type.removeprefix("gs1:")] = [
+            {"href": f"{url}?linkType={quote(link_type, safe=':')}", "title": title, "type": "application/json"}
+        ]
+    return {"linkset": [entry]}
+
+
+def link_type_document(view: dict[str, Any], link_type: str) -> dict[str, Any]:
+    """The JSON of one link type."""
+    base = {"linkType": link_type, "anchor": view["url"], "batch_id": view["batch_id"], "gtin": view["gtin"], "lot": view["lot"]}
+    if link_type == "gs1:certificationInfo":
+        return {**base, "claims": view["claims"], "coverage": view["coverage"]}
+    if link_type == "gs1:traceability":
+        return {**base, "origins": view["origins"], "journey": view["journey"], "proof": view["proof"],
+                "history": f"/api/v1/batches/{view['batch_id']}/history"}  # fmt: skip
+    return {**base, "recalled": bool(view["recalled"]), "recalls": view["recalled"]}
+
+
+def normalise_link_type(value: str) -> str:
+    """`gs1:x` from `gs1:x` or `https://gs1.org/voc/x`."""
+    return "gs1:" + value.removeprefix(GS1_VOC) if value.startswith(GS1_VOC) else value
+
+
+@router.get("/", response_class=HTMLResponse, summary="Landing page: search and latest lots")
+def landing(context: ContextDep) -> HTMLResponse:
+    """Search by GTIN + lot, and the latest lots."""
+    version = context.version()
+
+    def build() -> str:
+        batches = context.model.batches(limit=20)
+        for b in batches:
+            b["path"] = digital_link(b["gtin"], b["lot"]).path()
+        return render("landing.html", batches=batches)
+
+    return HTMLResponse(context.pages.get_or_build(("landing", version), build))
+
+
+@router.get("/search", summary="Look a lot up by GTIN and lot")
+def search(gtin: str = Query(max_length=64), lot: str = Query(max_length=64)) -> Response:
+    """Redirect to the lot's Digital Link page, or say what is wrong with the input."""
+    try:
+        link = digital_link(gtin, lot.strip())
+    except InvalidInputError as exc:
+        raise PageError(400, "Check the code", str(exc), "The GTIN has 8, 12, 13 or 14 digits; the lot is printed next to it.",
+                        form={"form_gtin": gtin, "form_lot": lot}) from exc  # fmt: skip
+    return RedirectResponse(link.path(), status_code=303)
+
+
+@router.get("/01/{gtin}", summary="A product (GTIN) without a lot")
+def product_without_lot(gtin: str) -> Response:
+    """Pages are per lot: say so, with the search form."""
+    try:
+        parse_gtin(gtin)
+    except InvalidInputError as exc:
+        raise PageError(400, "This code is not valid", str(exc)) from exc
+    raise PageError(404, "Which lot?", f"Product {gtin} has a page per lot. Enter the lot printed next to the code.",
+                    form={"form_gtin": gtin})  # fmt: skip
+
+
+@router.get("/01/{gtin}/10/{rest:path}", summary="GS1 Digital Link resolver (/01/{gtin}/10/{lot}[/21/{serial}])")
+def resolve(
+    request: Request,
+    context: ContextDep,
+    gtin: str,
+    rest: str,
+    link_type: str | None = Query(default=None, alias="linkType", max_length=200,
+                                  description="gs1:certificationInfo, gs1:traceability, gs1:recallStatus, or all"),  # fmt: skip
+) -> Response:
+    """The lot's page (HTML), its data (JSON with `Accept: application/json`), or one of
+    its GS1 link types."""
+    link = link_from_path(request)
+    view = cached_view(context, link)
+    headers = link_headers(view["url"])
+    if link_type is not None:
+        requested = normalise_link_type(link_type)
+        if requested == "all":
+            return Response(json.dumps(linkset(view)), media_type="application/linkset+json", headers=headers)
+        if requested in LINK_TYPES:
+            return JSONResponse(link_type_document(view, requested), headers=headers)
+        if requested != "gs1:pip":
+            return JSONResponse(
+                {"detail": f"this resolver has no link type {link_type!r} for this lot",
+                 "available": ["gs1:pip", *LINK_TYPES, "all"]},
+                status_code=404, headers=headers,
+            )  # fmt: skip
+    if wants_json(request):
+        return JSONResponse(view, headers=headers)
+    html = context.pages.get_or_build(("html", link, context.version()), lambda: render("product.html", page=view))
+    return HTMLResponse(html, headers=headers)
+
+
+@router.get("/labels/01/{gtin}/10/{rest:path}", response_class=HTMLResponse, summary="Printable label sheet for a lot")
+def labels(
+    request: Request, context: ContextDep, gtin: str, rest: str,
+    count: int = Query(default=12, ge=1, le=MAX_LABELS, description="How many labels (1-200)"),
+) -> HTMLResponse:  # fmt: skip
+    """A sheet of `count` labels with the product, lot and QR code, ready to print."""
+    link = link_from_path(request)
+    batch = find_batch(context, link)
+    url = link.url(context.settings.public_base_url)
+    svg = qr_svg(url).decode()
+    svg = svg[svg.index("<svg"):]  # inline: drop the XML declaration
+    return HTMLResponse(render("labels.html", count=count, product=batch.get("product"), gtin=link.gtin, lot=link.lot,
+                               url=url, qr_svg=Markup(svg)))  # fmt: skip

@@ -1,0 +1,245 @@
+"""What a product page says, as plain data: built from the read model, rendered by the
+HTML template and served as JSON alike, so both always say the same thing.
+
+Nothing here formats HTML; every string stays as it came from the chain and is escaped
+by the template engine when rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.identifiers import DigitalLink
+from ledger.indexer.store import IndexFreshness
+from ledger.queries import ReadModel
+
+#: UN/ECE Rec 20 codes a customer would not read as words.
+UNIT_NAMES = {"KGM": "kg", "GRM": "g", "TNE": "t", "LTR": "L", "MLT": "mL", "H87": "pieces", "EA": "each", "MTR": "m"}
+
+#: How each CBV business step reads on the timeline.
+STEP_TITLES = {
+    "commissioning": "Produced", "inspecting": "Inspected", "shipping": "Shipped", "receiving": "Received",
+    "packing": "Packed", "storing": "Stored", "loading": "Loaded", "unloading": "Unloaded", "transporting": "Transported",
+    "processing": "Processed", "sampling": "Sampled", "holding": "Held", "accepting": "Accepted", "departing": "Departed",
+    "arriving": "Arrived", "repackaging": "Repackaged", "retail_selling": "Sold", "destroying": "Destroyed",
+}  # fmt: skip
+
+STATUS_LABELS = {
+    "valid": "Valid",
+    "expired": "Expired",
+    "revoked": "Revoked",
+    "not_yet_valid": "Not yet valid",
+    "issuer_not_accredited": "Certifier no longer accredited",
+    "self_declared": "Self-declared",
+}
+
+CLAIM_NAMES = {"FAIRTRADE": "Fair trade", "ORGANIC": "Organic", "DEFORESTATION_FREE": "Deforestation-free"}
+
+
+def quantity_text(quantity: int, unit: str) -> str:
+    """`12,000 kg`, `2,000 pieces`; unknown codes are shown as they are."""
+    return f"{quantity:,} {UNIT_NAMES.get(unit, unit)}"
+
+
+def claim_name(claim: str) -> str:
+    """A claim type as people say it."""
+    return CLAIM_NAMES.get(claim, claim.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page needs beside the batch: where it is served and which ledger it reads."""
+
+    base_url: str
+    chain_id: int
+    contract: str | None
+
+
+def _lot_label(batch: dict[str, Any] | None) -> str:
+    if not batch:
+        return "an unknown lot"
+    return f"{batch.get('product') or 'lot'} (lot {batch['lot']})"
+
+
+def _journey(events: list[dict[str, Any]], lots: dict[str, dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The customer's timeline: registrations, steps, accepted hand-overs, transformations
+    and recalls of the batch and its ancestors, oldest first. Offers and cancelled
+    hand-overs and attestations are left to the auditor's history and the claims list."""
+    entries: list[dict[str, Any]] = []
+    # A transformation registers its outputs in its own transaction: its entry says it all.
+    made = {e["tx_hash"] for e in events if e["name"] == "TransformationRecorded"}
+    for e in events:
+        if e["name"] == "BatchRegistered" and e["tx_hash"] in made:
+            continue
+        a = e["args"]
+        lot = lots.get(e["batch_id"] or "")
+        entry: dict[str, Any] = {
+            "event": e["name"], "timestamp": e["timestamp"], "tx_hash": e["tx_hash"], "block_number": e["block_number"],
+            "log_index": e["log_index"], "lot": lot["lot"] if lot else None, "gtin": lot["gtin"] if lot else None,
+            "product": lot.get("product") if lot else None, "who": e["actor_name"] or e["actor"], "where": None,
+            "detail": None,
+        }  # fmt: skip
+        name = e["name"]
+        if name == "BatchRegistered":
+            entry["title"] = "Registered"
+            entry["who"] = names.get(a["supplier"], a["supplier"])
+            entry["where"] = lot.get("origin") if lot else None
+            entry["detail"] = quantity_text(int(a["quantity"]), a["unit"])
+        elif name == "StepRecorded":
+            entry["title"] = STEP_TITLES.get(a["bizStep"], a["bizStep"].replace("_", " ").capitalize())
+            entry["who"] = names.get(a["actor"], a["actor"])
+            entry["where"] = a["location"] or None
+        elif name == "CustodyTransferAccepted":
+            entry["title"] = "Handed over"
+            entry["who"] = names.get(a["to"], a["to"])
+            entry["detail"] = f"from {names.get(a['from'], a['from'])} to {names.get(a['to'], a['to'])}"
+        elif name == "TransformationRecorded":
+            kind = {0: "Split", 1: "Merged", 2: "Processed"}.get(int(a["kind"]), "Transformed")
+            inputs = [f"{quantity_text(int(q), lots.get(b, {}).get('unit', ''))} of {_lot_label(lots.get(b))}" for b, q in a["inputs"]]
+            outputs = [
+                f"{quantity_text(int(lots[b]['registered_quantity']), lots[b]['unit'])} of {_lot_label(lots[b])}"
+                if b in lots and "registered_quantity" in lots[b] else _lot_label(lots.get(b))
+                for b in a["outputs"]
+            ]
+            entry["title"] = kind
+            entry["who"] = names.get(a["custodian"], a["custodian"])
+            entry["detail"] = f"{'; '.join(inputs)} into {'; '.join(outputs)}"
+            first = lots.get(a["outputs"][0]) if a["outputs"] else None
+            entry.update(lot=first["lot"] if first else None, gtin=first["gtin"] if first else None,
+                         product=first.get("product") if first else None)  # fmt: skip
+        elif name == "BatchRecalled":
+            entry["title"] = "Recalled"
+            entry["who"] = names.get(a["by"], a["by"])
+            entry["recall"] = True
+        else:
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _origins(model: ReadModel, batch_id: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The raw lots the product comes from (lineage leaves), with their share of the input,
+    and every lot of the lineage by id."""
+    links = model.ancestors(batch_id)
+    ids = {batch_id} | set(links) | {p for _, inputs in links.values() for p, _ in inputs}
+    lots = {bid: model.batch(bid) or {"batch_id": bid, "lot": "?", "gtin": ""} for bid in ids}
+    shares: dict[str, float] = {}
+
+    def attribute(bid: str, weight: float) -> None:
+        if bid in links:
+            _, inputs = links[bid]
+            total = sum(q for _, q in inputs) or 1
+            for parent, quantity in inputs:
+                attribute(parent, weight * quantity / total)
+        else:
+            shares[bid] = shares.get(bid, 0.0) + weight
+
+    attribute(batch_id, 1.0)
+    origins = [
+        {**_lot_summary(lots[bid]), "share": round(share, 4)}
+        for bid, share in sorted(shares.items(), key=lambda kv: -kv[1])
+        if bid != batch_id
+    ]
+    return origins, lots
+
+
+def _lot_summary(batch: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "batch_id": batch["batch_id"], "gtin": batch.get("gtin"), "lot": batch.get("lot"), "product": batch.get("product"),
+        "origin": batch.get("origin"), "supplier": batch.get("supplier"), "supplier_name": batch.get("supplier_name"),
+        "quantity": batch.get("registered_quantity"), "unit": batch.get("unit"), "recalled": bool(batch.get("recalled")),
+    }  # fmt: skip
+
+
+def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, Any]], at: int) -> list[dict[str, Any]]:
+    """Every claim about the lot, its ingredients' lots and their producers, good and bad,
+    then the supplier's own unattested claims as self-declared."""
+    subjects = list(lots) + sorted({b["supplier"] for b in lots.values() if b.get("supplier")})
+    found = model.claims_of(subjects, at)
+    claims: list[dict[str, Any]] = []
+    by_key = {k.lower(): v for k, v in found.items()}
+    for bid, lot in lots.items():
+        for c in by_key.get(bid.lower(), []):
+            about = "this lot" if bid == batch["batch_id"] else f"{lot.get('product') or 'lot'} (lot {lot['lot']}, {lot.get('supplier_name') or lot.get('supplier')})"
+            claims.append({**_claim(c), "about": about, "about_kind": "batch", "subject_lot": lot.get("lot")})
+    for supplier in sorted({b["supplier"] for b in lots.values() if b.get("supplier")}):
+        key = "0x" + supplier.lower().removeprefix("0x").rjust(64, "0")
+        for c in by_key.get(key, []):
+            claims.append({**_claim(c), "about": model.actor_names({supplier}).get(supplier, supplier), "about_kind": "organisation",
+                           "subject_lot": None})  # fmt: skip
+    attested_valid = {c["claim"] for c in claims if c["status"] == "valid"}
+    for claim in batch.get("declared_claims") or []:
+        claims.append({
+            "claim": claim, "claim_name": claim_name(claim), "status": "self_declared", "status_label": STATUS_LABELS["self_declared"],
+            "issuer": batch["supplier"], "issuer_name": batch.get("supplier_name"), "valid_from": None, "valid_until": None,
+            "about": "this lot", "about_kind": "batch", "subject_lot": batch["lot"], "uid": None, "tx_hash": None,
+            "revoked_at": None, "revoked_tx_hash": None, "evidence_hash": None, "also_attested": claim in attested_valid,
+        })  # fmt: skip
+    order = {"valid": 0, "self_declared": 1, "not_yet_valid": 2, "expired": 3, "issuer_not_accredited": 4, "revoked": 5}
+    claims.sort(key=lambda c: (c["claim"], order.get(c["status"], 9), c["about"]))
+    return claims
+
+
+def _claim(c: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "claim": c["claim"], "claim_name": claim_name(c["claim"]), "status": c["status"], "status_label": STATUS_LABELS.get(c["status"], c["status"]),
+        "issuer": c["issuer"], "issuer_name": c.get("issuer_name"), "valid_from": c["valid_from"], "valid_until": c["valid_until"] or None,
+        "uid": c["uid"], "tx_hash": c.get("tx_hash"), "revoked_at": c["revoked_at"], "revoked_tx_hash": c.get("revoked_tx_hash"),
+        "evidence_hash": c["evidence_hash"], "attested_at": c["attested_at"],
+    }  # fmt: skip
+
+
+def freshness_view(freshness: IndexFreshness | None) -> dict[str, Any]:
+    """How fresh the index is, from the store alone."""
+    if freshness is None:
+        return {"indexed_block": None, "indexed_block_time": None, "head_seen": None, "checked_at": None, "blocks_behind": None}
+    behind = None if freshness.head_seen is None else max(0, freshness.head_seen - freshness.block_number)
+    return {
+        "indexed_block": freshness.block_number, "indexed_block_time": freshness.block_timestamp,
+        "head_seen": freshness.head_seen, "checked_at": freshness.checked_at, "blocks_behind": behind,
+    }  # fmt: skip
+
+
+def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
+    """Everything the product page shows about `batch`, as JSON-ready data."""
+    origins, lots = _origins(model, batch["batch_id"])
+    history = model.history(batch["batch_id"])
+    names = model.actor_names({v for e in history for k, v in e["args"].items() if isinstance(v, str) and len(v) == 42})
+    journey = _journey(history, lots, names)
+    recalled = [_lot_summary(b) | {"is_this_lot": bid == batch["batch_id"]} for bid, b in lots.items() if b.get("recalled")]
+    recall_events = {e["lot"]: e for e in journey if e.get("recall")}
+    for r in recalled:
+        event = recall_events.get(r["lot"])
+        r.update(recalled_at=event["timestamp"] if event else None, tx_hash=event["tx_hash"] if event else None,
+                 recalled_by=event["who"] if event else None)  # fmt: skip
+    supplier = model.actor(batch["supplier"]) or {}
+    registration = next((e for e in history if e["name"] == "BatchRegistered" and e["batch_id"] == batch["batch_id"]), None)
+    coverage = model.coverage(batch["batch_id"], at)
+    return {
+        "url": link.url(context.base_url),
+        "digital_link": {"gtin": link.gtin, "lot": link.lot, "serial": link.serial},
+        "batch_id": batch["batch_id"],
+        "product": batch.get("product"),
+        "gtin": batch["gtin"],
+        "lot": batch["lot"],
+        "quantity": batch["registered_quantity"],
+        "remaining_quantity": batch["remaining_quantity"],
+        "unit": batch["unit"],
+        "quantity_text": quantity_text(batch["registered_quantity"], batch["unit"]),
+        "status": batch["status"],
+        "origin": batch.get("origin"),
+        "registered_at": batch["registered_at"],
+        "registration_tx": registration["tx_hash"] if registration else None,
+        "producer": {"address": batch["supplier"], "name": batch.get("supplier_name"), "country": supplier.get("country"),
+                     "active": supplier.get("active")},  # fmt: skip
+        "custodian": {"address": batch["custodian"], "name": batch.get("custodian_name")},
+        "documents": batch.get("documents") or [],
+        "recalled": recalled,
+        "origins": origins,
+        "journey": journey,
+        "claims": _claims(model, batch, lots, at),
+        "coverage": [{"claim": c, "claim_name": claim_name(c), "share": share} for c, share in coverage.items()],
+        "proof": {"chain_id": context.chain_id, "contract": context.contract, **freshness_view(model.freshness())},
+        "at": at,
+    }
