@@ -25,6 +25,20 @@ if [ ! -f "$stamp_py" ]; then
   touch "$stamp_py"
 fi
 
+# --- API fuzzer -------------------------------------------------------------------------
+# schemathesis needs newer hypothesis/starlette than brownie's exact pins allow, so it
+# lives in a virtualenv of its own and the tests run it as a program against a live server.
+FUZZ=$ROOT/.venv/toolchain/fuzz
+stamp_fuzz="$FUZZ/.installed-$(cat tools/fuzz-requirements.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp_fuzz" ]; then
+  say "Installing the API fuzzer (schemathesis) in its own environment"
+  [ -x "$FUZZ/bin/python" ] || "$PYTHON" -m venv "$FUZZ"
+  "$FUZZ/bin/python" -m pip install --quiet --upgrade pip
+  "$FUZZ/bin/python" -m pip install --quiet -r tools/fuzz-requirements.txt
+  rm -f "$FUZZ"/.installed-*
+  touch "$stamp_fuzz"
+fi
+
 # --- npm toolchain ---------------------------------------------------------------------
 if ! command -v npm >/dev/null; then
   echo "Node.js 18+ with npm is needed for the Solidity compiler and the local chain (apt-get install nodejs npm)." >&2

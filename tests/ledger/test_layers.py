@@ -1,4 +1,4 @@
-"""Layering: the client never imports brownie (checked by import-linter, see pyproject)."""
+"""Layering: the client never imports brownie or the web app (import-linter, see pyproject)."""
 
 from __future__ import annotations
 
