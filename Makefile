@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/toolchain/bin:$(CURDIR)/.venv/bin:$(PATH)
 # brownie's throwaway test chain listens here; make refuses to reuse whatever already does.
 BROWNIE_TEST_PORT := 8545
 
-.PHONY: install compile artifacts test run bench-gas bench-write bench-index clean
+.PHONY: install compile artifacts test run bench-gas bench-write bench-index bench-api clean
 
 install:
 	@tools/bootstrap.sh
@@ -35,6 +35,10 @@ bench-write: install
 
 bench-index: install
 	python bench/index.py
+
+bench-api: install
+	@command -v wrk >/dev/null || { echo "make bench-api needs wrk: apt-get install wrk"; exit 2; }
+	python bench/api.py
 
 clean:
 	rm -rf build reports .pytest_cache .hypothesis

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from ledger.config import Settings
 from ledger.indexer.store import IndexFreshness
@@ -32,6 +33,30 @@ class PageCache:
         self.size = size
         self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any | None:
+        """The cached value of `key`, or None."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        return None
+
+    def put(self, key: tuple[Any, ...], value: Any) -> Any:
+        """Keep `value` under `key` (dropping the least recently used beyond `size`)."""
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    async def get_or_build_async(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """Like `get_or_build`, with `build` (database work) in a worker thread, so a hit
+        costs the event loop nothing and a miss does not block it."""
+        value = self.get(key)
+        if value is None:
+            value = self.put(key, await run_in_threadpool(build))
+        return value
 
     def get_or_build(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         """The cached value of `key`, or `build()`'s (kept for next time)."""
@@ -72,8 +97,9 @@ class ApiContext:
         return (cursor, int(time.time()) // 60)
 
 
-def get_context(request: Request) -> ApiContext:
-    """The process's ApiContext (set up by the app's lifespan)."""
+async def get_context(request: Request) -> ApiContext:
+    """The process's ApiContext (set up by the app's lifespan). Async on purpose: FastAPI
+    runs a plain `def` dependency in a worker thread, a hand-off on every request."""
     return request.app.state.context  # type: ignore[no-any-return]
 
 

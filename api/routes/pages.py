@@ -66,8 +66,8 @@ def find_batch(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
     return batch
 
 
-def cached_view(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
-    """The product page's data, rebuilt only when the index moved."""
+async def cached_view(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
+    """The product page's data, rebuilt (in a worker thread) only when the index moved."""
     version = context.version()
 
     def build() -> dict[str, Any]:
@@ -80,7 +80,7 @@ def cached_view(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
         )
         return product_view(context.model, batch, link, page_context, int(time.time()))
 
-    return context.pages.get_or_build(("view", link, version), build)  # type: ignore[no-any-return]
+    return await context.pages.get_or_build_async(("view", link, version), build)  # type: ignore[no-any-return]
 
 
 def link_headers(url: str) -> dict[str, str]:
@@ -152,7 +152,7 @@ def product_without_lot(gtin: str) -> Response:
 
 
 @router.get("/01/{gtin}/10/{rest:path}", summary="GS1 Digital Link resolver (/01/{gtin}/10/{lot}[/21/{serial}])")
-def resolve(
+async def resolve(
     request: Request,
     context: ContextDep,
     gtin: str,
@@ -163,7 +163,7 @@ def resolve(
     """The lot's page (HTML), its data (JSON with `Accept: application/json`), or one of
     its GS1 link types."""
     link = link_from_path(request)
-    view = cached_view(context, link)
+    view = await cached_view(context, link)
     headers = link_headers(view["url"])
     if link_type is not None:
         requested = normalise_link_type(link_type)
@@ -179,7 +179,8 @@ def resolve(
             )  # fmt: skip
     if wants_json(request):
         return JSONResponse(view, headers=headers)
-    html = context.pages.get_or_build(("html", link, context.version()), lambda: render("product.html", page=view))
+    key = ("html", link, context.version())
+    html = context.pages.get(key) or context.pages.put(key, render("product.html", page=view).encode())
     return HTMLResponse(html, headers=headers)
 
 

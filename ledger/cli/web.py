@@ -25,8 +25,8 @@ APP = "api.main:create_app"
 class WebServer:
     """uvicorn serving the pages and the auditor API on `host:port`, logging to a file."""
 
-    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) -> None:
-        self.settings, self.host, self.port, self.workers = settings, host, port, workers
+    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2, app: str = APP) -> None:
+        self.settings, self.host, self.port, self.workers, self.app = settings, host, port, workers, app
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +44,7 @@ class WebServer:
     def command(self) -> list[str]:
         """The uvicorn command line (uvloop and httptools: they decide throughput)."""
         return [
-            sys.executable, "-m", "uvicorn", APP, "--factory",
+            sys.executable, "-m", "uvicorn", self.app, "--factory",
             "--host", self.host, "--port", str(self.port), "--workers", str(self.workers),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip

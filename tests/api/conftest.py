@@ -24,17 +24,7 @@ from ledger.models import BatchCreate
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter
 
-ROOT = Path(__file__).resolve().parents[2]
-#: Screenshots and other artefacts a person may want to look at after the run.
-OUTPUT = ROOT / "reports" / "tests"
-
-# Strings an attacker could put on chain (organisation name, place) or in metadata.
-HOSTILE_NAME = '"><img src=x onerror=alert(1)>'
-HOSTILE_PLACE = "<script>alert('place')</script>"
-HOSTILE_PRODUCT = '<script>alert("product")</script>'
-HOSTILE_LOT = "<script>"  # GS1 CSET 82 allows < and >
-HOSTILE_GTIN = "09506000134413"
-
+from apisite import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT, OUTPUT
 
 @dataclass
 class DemoSite:

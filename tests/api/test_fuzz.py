@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import OUTPUT, ROOT
+from apisite import OUTPUT, ROOT
 
 SCHEMATHESIS = ROOT / ".venv" / "toolchain" / "fuzz" / "bin" / "schemathesis"
 

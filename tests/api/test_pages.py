@@ -12,7 +12,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from conftest import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT
+from apisite import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT
 from ledger.demo import CHOCOLATE_LOAF, DEMO_BAG, DEMO_LOAF
 
 BAG = f"/01/{DEMO_BAG[0]}/10/{DEMO_BAG[1]}"
