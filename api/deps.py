@@ -3,6 +3,7 @@ routes as `Annotated` dependencies."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -23,53 +24,57 @@ FRESHNESS_TTL_SECONDS = 0.5
 
 
 class PageCache:
-    """Rendered pages by (what, version): a page is rebuilt only when the index moved.
+    """Built pages by what they show, each with the index version it was built from.
 
     The version is the index's cursor (and the minute, since claim statuses change with
-    time even when the chain does not), so a cached page is never older than the index.
+    time even when the chain does not). A request for a current entry costs nothing; when
+    the version moved, one build runs in a worker thread while requests keep getting the
+    previous page (milliseconds old), so a new block never makes every connection wait
+    on a rebuild at once. A page never built before is built once, however many ask.
     """
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._entries: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
+        self._building: dict[Any, asyncio.Future[Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> Any | None:
-        """The cached value of `key`, or None."""
+    def _get(self, key: Any) -> tuple[Any, Any] | None:
         with self._lock:
-            if key in self._entries:
+            entry = self._entries.get(key)
+            if entry is not None:
                 self._entries.move_to_end(key)
-                return self._entries[key]
-        return None
+            return entry
 
-    def put(self, key: tuple[Any, ...], value: Any) -> Any:
-        """Keep `value` under `key` (dropping the least recently used beyond `size`)."""
+    def _put(self, key: Any, version: Any, value: Any) -> None:
         with self._lock:
-            self._entries[key] = value
+            self._entries[key] = (version, value)
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return value
 
-    async def get_or_build_async(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        """Like `get_or_build`, with `build` (database work) in a worker thread, so a hit
-        costs the event loop nothing and a miss does not block it."""
-        value = self.get(key)
-        if value is None:
-            value = self.put(key, await run_in_threadpool(build))
-        return value
+    async def get(self, key: Any, version: Any, build: Callable[[], Any]) -> Any:
+        """The value of `key` at `version`, building it (in a worker thread) when needed."""
+        entry = self._get(key)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+        future = self._building.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._build(key, version, build))
+            # A failed rebuild nobody awaited (stale page served) is not an unhandled error.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._building[key] = future
+        if entry is not None:
+            return entry[1]  # the previous version while the new one is built
+        return await asyncio.shield(future)
 
-    def get_or_build(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        """The cached value of `key`, or `build()`'s (kept for next time)."""
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        value = build()
-        with self._lock:
-            self._entries[key] = value
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return value
+    async def _build(self, key: Any, version: Any, build: Callable[[], Any]) -> Any:
+        try:
+            value = await run_in_threadpool(build)
+            self._put(key, version, value)
+            return value
+        finally:
+            self._building.pop(key, None)
 
 
 @dataclass

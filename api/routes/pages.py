@@ -66,11 +66,10 @@ def find_batch(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
     return batch
 
 
-async def cached_view(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
-    """The product page's data, rebuilt (in a worker thread) only when the index moved."""
-    version = context.version()
+async def cached_page(context: ApiContext, link: DigitalLink) -> tuple[dict[str, Any], bytes]:
+    """The product page's data and HTML, rebuilt (in a worker thread) when the index moved."""
 
-    def build() -> dict[str, Any]:
+    def build() -> tuple[dict[str, Any], bytes]:
         batch = find_batch(context, link)
         freshness = context.freshness()
         page_context = PageContext(
@@ -78,9 +77,10 @@ async def cached_view(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
             chain_id=freshness.chain_id if freshness else context.settings.chain_id,
             contract=freshness.contract if freshness else context.settings.contract_address,
         )
-        return product_view(context.model, batch, link, page_context, int(time.time()))
+        view = product_view(context.model, batch, link, page_context, int(time.time()))
+        return view, render("product.html", page=view).encode()
 
-    return await context.pages.get_or_build_async(("view", link, version), build)  # type: ignore[no-any-return]
+    return await context.pages.get(("page", link), context.version(), build)  # type: ignore[no-any-return]
 
 
 def link_headers(url: str) -> dict[str, str]:
@@ -116,17 +116,16 @@ def normalise_link_type(value: str) -> str:
 
 
 @router.get("/", response_class=HTMLResponse, summary="Landing page: search and latest lots")
-def landing(context: ContextDep) -> HTMLResponse:
+async def landing(context: ContextDep) -> HTMLResponse:
     """Search by GTIN + lot, and the latest lots."""
-    version = context.version()
 
-    def build() -> str:
+    def build() -> bytes:
         batches = context.model.batches(limit=20)
         for b in batches:
             b["path"] = digital_link(b["gtin"], b["lot"]).path()
-        return render("landing.html", batches=batches)
+        return render("landing.html", batches=batches).encode()
 
-    return HTMLResponse(context.pages.get_or_build(("landing", version), build))
+    return HTMLResponse(await context.pages.get(("landing",), context.version(), build))
 
 
 @router.get("/search", summary="Look a lot up by GTIN and lot")
@@ -163,7 +162,7 @@ async def resolve(
     """The lot's page (HTML), its data (JSON with `Accept: application/json`), or one of
     its GS1 link types."""
     link = link_from_path(request)
-    view = await cached_view(context, link)
+    view, html = await cached_page(context, link)
     headers = link_headers(view["url"])
     if link_type is not None:
         requested = normalise_link_type(link_type)
@@ -179,8 +178,6 @@ async def resolve(
             )  # fmt: skip
     if wants_json(request):
         return JSONResponse(view, headers=headers)
-    key = ("html", link, context.version())
-    html = context.pages.get(key) or context.pages.put(key, render("product.html", page=view).encode())
     return HTMLResponse(html, headers=headers)
 
 

@@ -1,0 +1,442 @@
+"""Automatic checks over the indexed history: what an auditor should look at first.
+
+Each finding has a severity, a plain-language explanation and the events behind it (with
+their transactions). The checks read the index only (never the chain); they replay the
+stored events in chain order, so what they say is reproducible from the chain.
+
+Checks:
+- recall reach: every recalled lot, and every downstream lot that contains it;
+- events after a recall: hand-overs and transformations of a lot after its recall;
+- claims: revoked, expired, certifier no longer accredited, certifier not accredited
+  when attesting, and validity windows that do not cover the lot's production date;
+- mass balance: a transformation's output above its inputs x the maximum yield of the
+  process (a configurable table); claimed output above the claim-bearing input;
+- custody: hand-overs to deactivated organisations, lots held by a deactivated
+  organisation, lots held by one custodian longer than a bound;
+- steps out of order: receiving without shipping, commissioning after other steps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger.errors import ConfigurationError, InvalidInputError
+from ledger.indexer import schema
+from ledger.queries import ReadModel
+
+DAY = 24 * 3600
+
+
+class Severity(IntEnum):
+    """How urgently a finding needs a person (ordered: a threshold keeps this and above)."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        """`high` -> Severity.HIGH, or an error listing the levels."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError as exc:
+            raise InvalidInputError(f"severity {text!r} is not one of {', '.join(s.name.lower() for s in cls)}") from exc
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """An event behind a finding, with its proof."""
+
+    name: str
+    tx_hash: str
+    block_number: int
+    log_index: int
+    timestamp: int
+
+
+@dataclass
+class Finding:
+    """One thing that looks wrong."""
+
+    check: str
+    severity: Severity
+    title: str
+    explanation: str
+    batch_id: str | None = None
+    lot: str | None = None
+    gtin: str | None = None
+    related_batches: list[str] = field(default_factory=list)
+    events: list[EventRef] = field(default_factory=list)
+    actor: str | None = None  # the organisation a finding is about, when not a lot
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        data = asdict(self)
+        data["severity"] = self.severity.name.lower()
+        return data
+
+
+@dataclass(frozen=True)
+class YieldRule:
+    """The most output a process may give per unit of input (output unit per input unit).
+
+    Matched on the output's GTIN and, when given, the inputs' GTIN; e.g. roasting green
+    coffee gives at most 0.9 kg of roasted coffee per kg."""
+
+    name: str
+    output_gtin: str
+    max_yield: float
+    input_gtin: str | None = None
+
+
+@dataclass
+class AuditPolicy:
+    """The configurable part of the checks (`<data dir>/audit.toml`)."""
+
+    yields: list[YieldRule] = field(default_factory=list)
+    max_custody_days: int = 180
+
+    @classmethod
+    def load(cls, path: Path) -> "AuditPolicy":
+        """The policy in `path` (TOML: `max_custody_days`, `[[yield]]` tables), or the defaults."""
+        if not path.exists():
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text())
+            rules = [YieldRule(r["name"], str(r["output_gtin"]), float(r["max_yield"]), r.get("input_gtin")) for r in data.get("yield", [])]
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"audit policy {path} is not valid ({exc}): expected max_custody_days = N and "
+                "[[yield]] tables with name, output_gtin, max_yield (and optional input_gtin)"
+            ) from exc
+        return cls(yields=rules, max_custody_days=int(data.get("max_custody_days", 180)))
+
+    def to_toml(self) -> str:
+        """The policy as TOML, for `audit.toml`."""
+        lines = [f"max_custody_days = {self.max_custody_days}", ""]
+        for rule in self.yields:
+            lines += ["[[yield]]", f'name = "{rule.name}"', f'output_gtin = "{rule.output_gtin}"', f"max_yield = {rule.max_yield}"]
+            if rule.input_gtin:
+                lines.append(f'input_gtin = "{rule.input_gtin}"')
+            lines.append("")
+        return "\n".join(lines)
+
+    def rule_for(self, output_gtin: str, input_gtins: set[str]) -> YieldRule | None:
+        """The most specific rule for a transformation (input GTIN given beats any input)."""
+        candidates = [r for r in self.yields if r.output_gtin == output_gtin and (r.input_gtin is None or {r.input_gtin} == input_gtins)]
+        return max(candidates, key=lambda r: r.input_gtin is not None, default=None)
+
+
+def _ref(e: dict[str, Any]) -> EventRef:
+    return EventRef(e["name"], e["tx_hash"], e["block_number"], e["log_index"], e["timestamp"])
+
+
+def _date(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+
+
+class Auditor:
+    """Runs every check over the index."""
+
+    def __init__(self, model: ReadModel, policy: AuditPolicy | None = None, now: int | None = None) -> None:
+        self.model = model
+        self.policy = policy or AuditPolicy()
+        self.now = int(time.time()) if now is None else now
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> None:
+        engine = self.model.store.engine
+        with engine.connect() as conn:
+            self.batches = {r["batch_id"]: dict(r) for r in conn.execute(select(schema.batches)).mappings()}
+            rows = conn.execute(select(schema.events).order_by(schema.events.c.block_number, schema.events.c.log_index)).mappings().all()
+        self.events = [{**dict(r), "args": json.loads(r["args"])} for r in rows]
+        self.names = self.model.actor_names({e["actor"] for e in self.events if e["actor"]})
+        self.product = {bid: self.model._metadata(b["metadata_hash"]) for bid, b in self.batches.items()}
+
+    def _label(self, batch_id: str) -> str:
+        b = self.batches.get(batch_id)
+        if b is None:
+            return batch_id
+        product = self.product.get(batch_id, {}).get("product")
+        return f"lot {b['lot']} ({product})" if product else f"lot {b['lot']} of {b['gtin']}"
+
+    def _finding(self, check: str, severity: Severity, title: str, explanation: str, batch_id: str | None,
+                 events: Iterable[dict[str, Any]] = (), related: Iterable[str] = (), actor: str | None = None) -> Finding:  # fmt: skip
+        b = self.batches.get(batch_id or "")
+        return Finding(check, severity, title, explanation, batch_id, b["lot"] if b else None, b["gtin"] if b else None,
+                       sorted(set(related)), [_ref(e) for e in events], actor)  # fmt: skip
+
+    # ------------------------------------------------------------------ running
+
+    def audit_all(self, progress: Callable[[str], None] | None = None) -> list[Finding]:
+        """Every finding in the whole ledger, most severe first."""
+        self._load()
+        findings: list[Finding] = []
+        for name, check in (
+            ("recalls", self._recalls), ("claims", self._claims), ("mass balance", self._mass_balance),
+            ("custody", self._custody), ("step order", self._step_order),
+        ):  # fmt: skip
+            if progress:
+                progress(name)
+            findings.extend(check())
+        findings.sort(key=lambda f: (-f.severity, f.check, f.lot or "", f.title))
+        return findings
+
+    def audit_batch(self, batch_id: str) -> list[Finding]:
+        """The findings about a lot, its inputs (recursively) and what was made from it."""
+        lineage = {batch_id} | self._ancestors(batch_id) | self._descendants(batch_id)
+        findings = self.audit_all()
+        actors = {self.batches[b]["supplier"] for b in lineage if b in self.batches}
+        return [f for f in findings if f.batch_id in lineage or set(f.related_batches) & lineage or f.actor in actors]
+
+    def _ancestors(self, batch_id: str) -> set[str]:
+        return {p for _, (_, inputs) in self.model.ancestors(batch_id).items() for p, _ in inputs}
+
+    def _descendants(self, batch_id: str) -> set[str]:
+        found: set[str] = set()
+
+        def walk(node: dict[str, Any]) -> None:
+            for child in node.get("outputs", []):
+                found.add(child["batch_id"])
+                walk(child)
+
+        walk(self.model.lineage_down(batch_id))
+        return found
+
+    # ------------------------------------------------------------------ checks
+
+    def _recalls(self) -> list[Finding]:
+        findings = []
+        for e in self.events:
+            if e["name"] != "BatchRecalled":
+                continue
+            recalled = e["batch_id"]
+            downstream = sorted(self._descendants(recalled))
+            if downstream:
+                lots = "; ".join(self._label(d) for d in downstream)
+                findings.append(self._finding(
+                    "recall_reach", Severity.CRITICAL, f"Recalled {self._label(recalled)} reached {len(downstream)} downstream lot(s)",
+                    f"{self._label(recalled)} was recalled on {_date(e['timestamp'])} by {self.names.get(e['args']['by'], e['args']['by'])}. "
+                    f"These lots contain it and need the same action: {lots}.",
+                    recalled, [e], downstream,
+                ))  # fmt: skip
+            else:
+                findings.append(self._finding(
+                    "recall_reach", Severity.HIGH, f"Recalled {self._label(recalled)}",
+                    f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}; nothing recorded on the ledger was made from it.",
+                    recalled, [e],
+                ))  # fmt: skip
+            after = [x for x in self.events if (x["block_number"], x["log_index"]) > (e["block_number"], e["log_index"]) and (
+                (x["name"] in ("CustodyTransferProposed", "CustodyTransferAccepted") and x["batch_id"] == recalled)
+                or (x["name"] == "TransformationRecorded" and any(b == recalled for b, _ in x["args"]["inputs"])))]  # fmt: skip
+            for x in after:
+                moved = x["name"] != "TransformationRecorded"
+                findings.append(self._finding(
+                    "event_after_recall", Severity.MEDIUM if moved else Severity.HIGH,
+                    f"{'Hand-over' if moved else 'Transformation'} of {self._label(recalled)} after its recall",
+                    f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}, then "
+                    + (f"handed over to {self.names.get(x['args']['to'], x['args']['to'])} on {_date(x['timestamp'])}; "
+                       "check it was returned or destroyed, not sold." if moved else
+                       f"used in a transformation on {_date(x['timestamp'])}: recalled goods went into new lots."),
+                    recalled, [e, x],
+                ))  # fmt: skip
+        return findings
+
+    def _claims(self) -> list[Finding]:
+        findings = []
+        att = schema.attestations
+        with self.model.store.engine.connect() as conn:
+            rows = conn.execute(select(att)).mappings().all()
+        subjects = list({r["subject"] for r in rows})
+        now = self.claims_now = self.model.claims_of(subjects, self.now)
+        by_uid = {c["uid"]: c for cs in now.values() for c in cs}
+        attested_events = {e["args"]["uid"]: e for e in self.events if e["name"] == "Attested"}
+        revoked_events = {e["args"]["uid"]: e for e in self.events if e["name"] == "AttestationRevoked"}
+        for r in rows:
+            claim = by_uid.get(r["uid"])
+            if claim is None:
+                continue
+            subject = self._subject_label(r)
+            batch_id = r["subject"] if r["subject_kind"] == "batch" else None
+            actor = None if batch_id else self._subject_address(r)
+            issuer = claim.get("issuer_name") or r["issuer"]
+            evidence = [attested_events[r["uid"]]] if r["uid"] in attested_events else []
+            at_attest = self.model.claims_of([r["subject"]], r["attested_at"]).get(r["subject"], [])
+            then = next((c for c in at_attest if c["uid"] == r["uid"]), None)
+            if then is not None and then["status"] == "issuer_not_accredited":
+                findings.append(self._finding(
+                    "claim_unaccredited_issuer", Severity.CRITICAL, f"{r['claim']} attested by a certifier not accredited for it",
+                    f"{issuer} attested {r['claim']} about {subject} on {_date(r['attested_at'])} without holding the "
+                    f"{r['claim']} accreditation at that time.", batch_id, evidence, actor=actor,
+                ))  # fmt: skip
+            if claim["status"] == "revoked":
+                findings.append(self._finding(
+                    "claim_revoked", Severity.HIGH, f"{r['claim']} claim revoked for {subject}",
+                    f"{issuer} revoked its {r['claim']} attestation about {subject} on {_date(r['revoked_at'])}; "
+                    "products made from it cannot carry the claim on its account.",
+                    batch_id, evidence + ([revoked_events[r["uid"]]] if r["uid"] in revoked_events else []), actor=actor,
+                ))  # fmt: skip
+            elif claim["status"] == "expired":
+                findings.append(self._finding(
+                    "claim_expired", Severity.MEDIUM, f"{r['claim']} claim expired for {subject}",
+                    f"{issuer}'s {r['claim']} attestation about {subject} ran out on {_date(r['valid_until'])} "
+                    "and has not been renewed.", batch_id, evidence, actor=actor, actor=actor,
+                ))  # fmt: skip
+            elif claim["status"] == "issuer_not_accredited" and (then is None or then["status"] != "issuer_not_accredited"):
+                findings.append(self._finding(
+                    "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r['claim']} certifier no longer accredited",
+                    f"{issuer}, which attested {r['claim']} about {subject}, is no longer accredited for it (or was deactivated).",
+                    batch_id, evidence, actor=actor,
+                ))  # fmt: skip
+            if batch_id and batch_id in self.batches:
+                produced = self.batches[batch_id]["registered_at"]
+                if produced < r["valid_from"] or (r["valid_until"] and produced >= r["valid_until"]):
+                    findings.append(self._finding(
+                        "claim_window_misses_production", Severity.MEDIUM, f"{r['claim']} validity does not cover the production of {self._label(batch_id)}",
+                        f"{self._label(batch_id)} was registered on {_date(produced)}, outside the attestation's validity "
+                        f"({_date(r['valid_from'])} to {_date(r['valid_until']) if r['valid_until'] else 'open'}).",
+                        batch_id, evidence,
+                    ))  # fmt: skip
+        return findings
+
+    def _subject_address(self, r: Any) -> str:
+        """The organisation an actor-subject attestation is about (checksummed as indexed)."""
+        return next((a for a in self.names if a.lower().endswith(r["subject"][-40:].lower())), "0x" + r["subject"][-40:])
+
+    def _subject_label(self, r: Any) -> str:
+        if r["subject_kind"] == "batch":
+            return self._label(r["subject"])
+        address = self._subject_address(r)
+        return self.names.get(address, address)
+
+    def _mass_balance(self) -> list[Finding]:
+        findings = []
+        for e in self.events:
+            if e["name"] != "TransformationRecorded":
+                continue
+            inputs = [(b, int(q)) for b, q in e["args"]["inputs"]]
+            outputs = [b for b in e["args"]["outputs"] if b in self.batches]
+            if not outputs:
+                continue
+            in_units = {self.batches[b]["unit"] for b, _ in inputs if b in self.batches}
+            in_total = sum(q for _, q in inputs)
+            for out in outputs:
+                batch = self.batches[out]
+                rule = self.policy.rule_for(batch["gtin"], {self.batches[b]["gtin"] for b, _ in inputs if b in self.batches})
+                if rule is None and in_units != {batch["unit"]}:
+                    continue  # different units and no rule: nothing to compare
+                max_yield = rule.max_yield if rule else 1.0
+                out_total = sum(int(self.batches[o]["registered_quantity"]) for o in outputs if self.batches[o]["unit"] == batch["unit"])
+                if out_total > in_total * max_yield + 1e-9:
+                    process = f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
+                    findings.append(self._finding(
+                        "mass_balance", Severity.HIGH, f"Output of {self._label(out)} exceeds its inputs",
+                        f"{out_total:,} {batch['unit']} came out of {in_total:,} {'/'.join(sorted(in_units))} of input on "
+                        f"{_date(e['timestamp'])}, more than {process} allows ({in_total * max_yield:,.0f} {batch['unit']}).",
+                        out, [e], [b for b, _ in inputs],
+                    ))  # fmt: skip
+                    break
+                findings.extend(self._claimed_output(e, out, inputs, max_yield))
+        return findings
+
+    def _claimed_output(self, e: dict[str, Any], out: str, inputs: list[tuple[str, int]], max_yield: float) -> list[Finding]:
+        """A claim carried by an output needs as much claim-bearing input (times the yield)."""
+        claims = set(self.product.get(out, {}).get("claims", []))
+        direct = self.model.claims(out, self.now)
+        claims |= {c["claim"] for c in direct if c["status"] == "valid"}
+        findings = []
+        quantity = int(self.batches[out]["registered_quantity"])
+        for claim in sorted(claims):
+            bearing = sum(q * self.model.coverage(b, e["timestamp"]).get(claim, 0.0) for b, q in inputs)
+            if quantity > bearing * max_yield + 1e-9:
+                findings.append(self._finding(
+                    "claimed_output_exceeds_claimed_input", Severity.HIGH, f"More {claim} output than {claim} input in {self._label(out)}",
+                    f"{self._label(out)} carries {claim} for {quantity:,} {self.batches[out]['unit']}, but only {bearing:,.0f} of the "
+                    f"input carried {claim} when it was made (at most {bearing * max_yield:,.0f} after the process).",
+                    out, [e], [b for b, _ in inputs],
+                ))  # fmt: skip
+        return findings
+
+    def _custody(self) -> list[Finding]:
+        findings = []
+        inactive_since: dict[str, int] = {}
+        held_since: dict[str, tuple[int, dict[str, Any] | None]] = {}
+        for e in self.events:
+            name, a = e["name"], e["args"]
+            if name == "ActorDeactivated":
+                inactive_since[a["account"]] = e["timestamp"]
+            elif name == "ActorReactivated":
+                inactive_since.pop(a["account"], None)
+            elif name == "BatchRegistered":
+                held_since[a["batchId"]] = (e["timestamp"], e)
+            elif name == "CustodyTransferAccepted":
+                held_since[a["batchId"]] = (e["timestamp"], e)
+                if a["to"] in inactive_since:
+                    findings.append(self._finding(
+                        "handover_to_deactivated", Severity.HIGH, f"{self._label(a['batchId'])} handed over to a deactivated organisation",
+                        f"{self.names.get(a['to'], a['to'])} accepted {self._label(a['batchId'])} on {_date(e['timestamp'])}, "
+                        f"after it was deactivated on {_date(inactive_since[a['to']])}.", a["batchId"], [e],
+                    ))  # fmt: skip
+        for batch_id, b in self.batches.items():
+            if b["status"] != "active" or int(b["remaining_quantity"]) == 0:
+                continue
+            since, event = held_since.get(batch_id, (b["registered_at"], None))
+            if b["custodian"] in inactive_since:
+                findings.append(self._finding(
+                    "held_by_deactivated", Severity.MEDIUM, f"{self._label(batch_id)} is held by a deactivated organisation",
+                    f"{self.names.get(b['custodian'], b['custodian'])} was deactivated on {_date(inactive_since[b['custodian']])} "
+                    f"and still holds {int(b['remaining_quantity']):,} {b['unit']} of it.", batch_id, [event] if event else [],
+                ))  # fmt: skip
+            days = (self.now - since) / DAY
+            if days > self.policy.max_custody_days:
+                findings.append(self._finding(
+                    "custody_too_long", Severity.LOW, f"{self._label(batch_id)} held {days:.0f} days by one custodian",
+                    f"{self.names.get(b['custodian'], b['custodian'])} has held it since {_date(since)}, longer than the "
+                    f"{self.policy.max_custody_days} days the audit policy allows; is it still there?", batch_id, [event] if event else [],
+                ))  # fmt: skip
+        return findings
+
+    def _step_order(self) -> list[Finding]:
+        findings = []
+        history: dict[str, list[dict[str, Any]]] = {}
+        for e in self.events:
+            if e["name"] == "StepRecorded":
+                history.setdefault(e["batch_id"], []).append(e)
+        for batch_id, steps in history.items():
+            shipped: dict[str, Any] | None = None
+            for i, e in enumerate(steps):
+                step = e["args"]["bizStep"]
+                if step == "commissioning" and i > 0:
+                    findings.append(self._finding(
+                        "step_out_of_order", Severity.LOW, f"{self._label(batch_id)} commissioned after other steps",
+                        f"'commissioning' was recorded on {_date(e['timestamp'])} after {steps[0]['args']['bizStep']!r}: "
+                        "a lot is commissioned first.", batch_id, [steps[0], e],
+                    ))  # fmt: skip
+                elif step == "shipping":
+                    shipped = e
+                elif step == "receiving":
+                    if shipped is None:
+                        findings.append(self._finding(
+                            "step_out_of_order", Severity.LOW, f"{self._label(batch_id)} received without being shipped",
+                            f"{self.names.get(e['args']['actor'], e['args']['actor'])} recorded 'receiving' on {_date(e['timestamp'])} "
+                            "with no 'shipping' step before it.", batch_id, [e],
+                        ))  # fmt: skip
+                    shipped = None
+        return findings
+
+
+def worst(findings: list[Finding]) -> Severity | None:
+    """The highest severity among `findings`."""
+    return max((f.severity for f in findings), default=None)
