@@ -257,8 +257,13 @@ class Auditor:
     def _claims(self) -> list[Finding]:
         findings = []
         att = schema.attestations
+        acc, ct = schema.accreditations, schema.claim_types
         with self.model.store.engine.connect() as conn:
             rows = conn.execute(select(att)).mappings().all()
+            grants = conn.execute(select(acc.c.certifier, ct.c.claim, acc.c.granted_at, acc.c.revoked_at).join(ct, ct.c.role == acc.c.role)).all()
+        periods: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+        for certifier, claim_type, granted, revoked in grants:
+            periods.setdefault((certifier, claim_type), []).append((granted, revoked))
         subjects = list({r["subject"] for r in rows})
         now = self.claims_now = self.model.claims_of(subjects, self.now)
         by_uid = {c["uid"]: c for cs in now.values() for c in cs}
@@ -273,9 +278,11 @@ class Auditor:
             actor = None if batch_id else self._subject_address(r)
             issuer = claim.get("issuer_name") or r["issuer"]
             evidence = [attested_events[r["uid"]]] if r["uid"] in attested_events else []
-            at_attest = self.model.claims_of([r["subject"]], r["attested_at"]).get(r["subject"], [])
-            then = next((c for c in at_attest if c["uid"] == r["uid"]), None)
-            if then is not None and then["status"] == "issuer_not_accredited":
+            # Inclusive at both ends: within one second, block order (which the contract
+            # enforced) decides, and the index keeps seconds only.
+            accredited_then = any(g <= r["attested_at"] and (v is None or v >= r["attested_at"])
+                                  for g, v in periods.get((r["issuer"], r["claim"]), []))  # fmt: skip
+            if not accredited_then:
                 findings.append(self._finding(
                     "claim_unaccredited_issuer", Severity.CRITICAL, f"{r['claim']} attested by a certifier not accredited for it",
                     f"{issuer} attested {r['claim']} about {subject} on {_date(r['attested_at'])} without holding the "
@@ -292,9 +299,9 @@ class Auditor:
                 findings.append(self._finding(
                     "claim_expired", Severity.MEDIUM, f"{r['claim']} claim expired for {subject}",
                     f"{issuer}'s {r['claim']} attestation about {subject} ran out on {_date(r['valid_until'])} "
-                    "and has not been renewed.", batch_id, evidence, actor=actor, actor=actor,
+                    "and has not been renewed.", batch_id, evidence, actor=actor,
                 ))  # fmt: skip
-            elif claim["status"] == "issuer_not_accredited" and (then is None or then["status"] != "issuer_not_accredited"):
+            elif claim["status"] == "issuer_not_accredited" and accredited_then:
                 findings.append(self._finding(
                     "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r['claim']} certifier no longer accredited",
                     f"{issuer}, which attested {r['claim']} about {subject}, is no longer accredited for it (or was deactivated).",

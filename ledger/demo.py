@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ledger.audit import AuditPolicy, YieldRule
 from ledger.connection import LedgerConnection
 from ledger.identifiers import complete_gtin
 from ledger.models import AttestationCreate, BatchCreate, SubjectKind, TransformationKind
@@ -62,6 +63,15 @@ ORGANISATIONS = (
     Organisation("bakery", 8, "Boulangerie des Tilleuls", "FR"),
     Organisation("ethiccert", 9, "EthicCert Labs", "DE", supplier=False, claims=("FAIRTRADE", "ORGANIC")),
     Organisation("verdetrace", 10, "VerdeTrace Assurance", "NL", supplier=False, claims=("DEFORESTATION_FREE",)),
+)
+
+#: The demo's audit policy: the most each process may give per unit of input.
+DEMO_AUDIT_POLICY = AuditPolicy(
+    yields=[
+        YieldRule("roasting", ROASTED_COFFEE, 0.9, input_gtin=GREEN_COFFEE),  # roasting loses 15-20% of the weight
+        YieldRule("bagging 250 g", COFFEE_BAG, 4.0),  # bags per kg of roasted coffee
+        YieldRule("baking 500 g loaves", CHOCOLATE_LOAF, 2.5),  # loaves per kg of dry ingredients
+    ]
 )
 
 #: The retail bag a customer scans in the demo: GTIN and lot.

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import ContextDep
 from api.views import freshness_view
+from ledger.audit import AuditPolicy, Auditor, Severity
 from ledger.errors import InvalidInputError
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.identifiers import check_lot, parse_gtin
@@ -159,3 +160,29 @@ def index_status(context: ContextDep) -> dict[str, Any]:
     freshness = context.model.freshness()
     return {"contract": freshness.contract if freshness else None, "chain_id": freshness.chain_id if freshness else None,
             **freshness_view(freshness)}  # fmt: skip
+
+
+def _auditor(context: ContextDep) -> Auditor:
+    return Auditor(context.model, AuditPolicy.load(context.settings.data_dir / "audit.toml"))
+
+
+SeverityParam = Annotated[Literal["info", "low", "medium", "high", "critical"], Query(description="Only findings at or above this severity")]
+
+
+@router.get("/audit", summary="Automatic checks over the whole ledger, most severe first")
+def audit_all(context: ContextDep, min_severity: SeverityParam = "info") -> dict[str, Any]:
+    """Recall reach and events after recalls, claims (revoked, expired, accreditation,
+    validity vs production), mass balance, custody, step order; each finding with the
+    events behind it."""
+    threshold = Severity.parse(min_severity)
+    findings = [f.as_dict() for f in _auditor(context).audit_all() if f.severity >= threshold]
+    return {"scope": "all", "findings": findings}
+
+
+@router.get("/audit/batches/{batch_id}", summary="Automatic checks over a batch and its lineage")
+def audit_batch(context: ContextDep, batch_id: BatchId, min_severity: SeverityParam = "info") -> dict[str, Any]:
+    """The findings about the batch, its inputs (recursively) and what was made from it."""
+    batch = _batch_or_404(context, batch_id)
+    threshold = Severity.parse(min_severity)
+    findings = [f.as_dict() for f in _auditor(context).audit_batch(batch["batch_id"]) if f.severity >= threshold]
+    return {"scope": batch["batch_id"], "findings": findings}

@@ -15,7 +15,7 @@ from ledger.deploy import ensure_deployed
 from ledger.errors import LedgerError
 from ledger.artifacts import load_artifact
 from ledger.connection import LedgerConnection
-from ledger.demo import DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
+from ledger.demo import DEMO_AUDIT_POLICY, DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
 from ledger.cli.web import WebServer
 from ledger.identifiers import digital_link
 from ledger.indexer.scanner import Scanner
@@ -103,6 +103,9 @@ def run(
                 with console.status("Loading the demo data (coffee and bakery chains)..."):
                     seed_demo(connection)
                 console.print("Demo data loaded.")
+            policy_file = settings.data_dir / "audit.toml"
+            if not policy_file.exists():  # the demo's yield limits, for `provenance audit`
+                policy_file.write_text(DEMO_AUDIT_POLICY.to_toml())
         batches = count_registered_batches(settings, deployment.address, deployment.block_number)
         follower = start_index_follower(settings, stop)
         with console.status(f"Starting the web server on {web.url}..."):

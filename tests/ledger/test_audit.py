@@ -1,0 +1,254 @@
+"""The audit checks: for each, a history on a real chain that must trigger it and one that
+must not. Two checks guard against what the contract already forbids (attesting without
+accreditation, handing over to a deactivated organisation); those are tested against an
+index doctored the way a faulty or foreign indexer would leave it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, update
+
+from ledger.audit import AuditPolicy, Auditor, Finding, Severity, YieldRule
+from ledger.config import Settings
+from ledger.connection import LedgerConnection
+from ledger.documents import DocumentStore
+from ledger.identifiers import complete_gtin
+from ledger.indexer import schema
+from ledger.indexer.scanner import Scanner
+from ledger.indexer.store import IndexStore
+from ledger.models import AttestationCreate, BatchCreate, SubjectKind, TransformationKind
+from ledger.queries import ReadModel
+from ledger.signers import NodeAccountSigner
+from ledger.writer import LedgerWriter, hex0x
+
+RAW = complete_gtin("0950600013450")
+MADE = complete_gtin("0950600013451")
+DAY = 24 * 3600
+
+
+@dataclass
+class World:
+    """Organisations on the test chain: an admin, three suppliers, a certifier."""
+
+    connection: LedgerConnection
+    admin: LedgerWriter
+    farm: LedgerWriter
+    mill: LedgerWriter
+    shop: LedgerWriter
+    certifier: LedgerWriter
+    tmp_path: Path
+
+    def lot(self, lot: str, quantity: int = 1_000, gtin: str = RAW, by: LedgerWriter | None = None, **extra) -> BatchCreate:
+        batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit="KGM", product=f"Product {lot}", **extra)
+        (by or self.farm).register_batch(batch)
+        return batch
+
+    def attest(self, subject: bytes, claim: str = "FAIRTRADE", valid_from: int = 0, valid_until: int | None = None) -> str:
+        now = self.now()
+        request = AttestationCreate(subject_kind=SubjectKind.BATCH, subject=hex0x(subject), claim=claim,
+                                    valid_from=valid_from or now - 10 * DAY, valid_until=valid_until or now + 365 * DAY)  # fmt: skip
+        return self.certifier.attest(request)[0]
+
+    def now(self) -> int:
+        return int(self.connection.w3.eth.get_block("latest")["timestamp"])
+
+    def advance(self, seconds: int) -> None:
+        self.connection.w3.provider.make_request("evm_increaseTime", [seconds])
+        self.connection.w3.provider.make_request("evm_mine", [])
+
+    def index(self) -> ReadModel:
+        store = IndexStore.open(f"sqlite:///{self.tmp_path / 'audit.sqlite'}", self.tmp_path)
+        store.drop_all()
+        store = IndexStore.open(f"sqlite:///{self.tmp_path / 'audit.sqlite'}", self.tmp_path)
+        Scanner(self.connection.w3, self.connection.address, self.connection.deploy_block, store).sync()
+        return ReadModel(store, DocumentStore(self.connection.settings.documents_dir))
+
+    def audit(self, policy: AuditPolicy | None = None, model: ReadModel | None = None) -> list[Finding]:
+        return Auditor(model or self.index(), policy, now=self.now()).audit_all()
+
+
+@pytest.fixture
+def world(local_ledger, rewind, tmp_path) -> World:
+    settings = Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url)
+    connection = LedgerConnection.open(settings)
+    accounts = connection.w3.eth.accounts
+    admin = LedgerWriter(connection, NodeAccountSigner(accounts[0]))
+    writers = {}
+    for index, name in ((1, "Farm"), (2, "Mill"), (3, "Shop"), (4, "Certifier")):
+        admin.register_actor(accounts[index], f"Audit {name}", "FR")
+        if name != "Certifier":
+            admin.grant_supplier(accounts[index])
+        writers[name] = LedgerWriter(connection, NodeAccountSigner(accounts[index]))
+    admin.accredit(accounts[4], "FAIRTRADE")
+    return World(connection, admin, writers["Farm"], writers["Mill"], writers["Shop"], writers["Certifier"], tmp_path)
+
+
+def checks(findings: list[Finding]) -> list[tuple[str, Severity]]:
+    return [(f.check, f.severity) for f in findings]
+
+
+def hand_over(world: World, batch: BatchCreate, source: LedgerWriter, target: LedgerWriter) -> None:
+    source.transfer_custody(batch.batch_id, target.signer.address)
+    target.accept_custody(batch.batch_id)
+
+
+def test_a_clean_history_has_no_findings(world):
+    raw = world.lot("CLEAN-1")
+    world.attest(raw.batch_id)
+    world.farm.record_step(raw.batch_id, "shipping", "Farm")
+    hand_over(world, raw, world.farm, world.mill)
+    world.mill.record_step(raw.batch_id, "receiving", "Mill")
+    made = BatchCreate(gtin=MADE, lot="CLEAN-M", quantity=800, unit="KGM", product="Made")
+    world.mill.transform(TransformationKind.PROCESSING, [(raw.batch_id, 1_000)], [made])
+    assert world.audit(AuditPolicy(yields=[YieldRule("milling", MADE, 0.9)])) == []
+
+
+def test_recall_reach_names_every_downstream_lot(world):
+    raw = world.lot("RC-1")
+    middle = BatchCreate(gtin=MADE, lot="RC-M", quantity=500, unit="KGM", product="Middle")
+    world.farm.transform(TransformationKind.PROCESSING, [(raw.batch_id, 600)], [middle])
+    final = BatchCreate(gtin=MADE, lot="RC-F", quantity=400, unit="KGM", product="Final")
+    world.farm.transform(TransformationKind.PROCESSING, [(middle.batch_id, 500)], [final])
+    world.farm.recall_batch(raw.batch_id, b"\x01" * 32)
+    lonely = world.lot("RC-2")
+    world.farm.recall_batch(lonely.batch_id, b"\x02" * 32)
+    findings = world.audit()
+    reach = next(f for f in findings if f.lot == "RC-1")
+    assert (reach.check, reach.severity) == ("recall_reach", Severity.CRITICAL)
+    assert reach.related_batches == sorted(["0x" + middle.batch_id.hex(), "0x" + final.batch_id.hex()])
+    assert "lot RC-F" in reach.explanation and reach.events[0].name == "BatchRecalled"
+    assert [(f.check, f.severity) for f in findings if f.lot == "RC-2"] == [("recall_reach", Severity.HIGH)]
+
+
+def test_hand_over_after_a_recall_is_flagged_but_not_before(world):
+    before = world.lot("AR-1")
+    hand_over(world, before, world.farm, world.mill)
+    world.farm.recall_batch(before.batch_id, b"\x01" * 32)  # the supplier recalls what it already shipped
+    after = world.lot("AR-2")
+    world.farm.recall_batch(after.batch_id, b"\x02" * 32)
+    hand_over(world, after, world.farm, world.mill)  # allowed: returning goods
+    findings = [f for f in world.audit() if f.check == "event_after_recall"]
+    assert [(f.lot, f.severity) for f in findings] == [("AR-2", Severity.MEDIUM), ("AR-2", Severity.MEDIUM)]
+    assert {e.name for f in findings for e in f.events} == {"BatchRecalled", "CustodyTransferProposed", "CustodyTransferAccepted"}
+
+
+def test_revoked_and_expired_claims_are_flagged_valid_ones_are_not(world):
+    revoked, expiring, fine = world.lot("CL-R"), world.lot("CL-E"), world.lot("CL-V")
+    uid = world.attest(revoked.batch_id)
+    world.certifier.revoke_attestation(bytes.fromhex(uid[2:]), b"\x03" * 32)
+    world.attest(expiring.batch_id, valid_until=world.now() + 100)
+    world.attest(fine.batch_id)
+    world.advance(200)
+    assert sorted((f.lot, f.check, f.severity) for f in world.audit()) == [
+        ("CL-E", "claim_expired", Severity.MEDIUM), ("CL-R", "claim_revoked", Severity.HIGH)]  # fmt: skip
+
+
+def test_a_certifier_who_lost_accreditation_is_flagged(world):
+    lot = world.lot("ACC-1")
+    world.attest(lot.batch_id)
+    assert world.audit() == []
+    world.admin.withdraw_accreditation(world.certifier.signer.address, "FAIRTRADE")
+    assert checks(world.audit()) == [("claim_issuer_no_longer_accredited", Severity.MEDIUM)]
+
+
+def test_an_attestation_without_accreditation_at_the_time_is_critical(world):
+    # The contract refuses such an attestation; an index that holds one (a faulty or
+    # foreign indexer) must still be caught: move the accreditation after the attestation.
+    lot = world.lot("ACC-2")
+    world.attest(lot.batch_id)
+    model = world.index()
+    with model.store.engine.begin() as conn:
+        conn.execute(update(schema.accreditations).values(granted_at=world.now() + 10))
+    found = checks(Auditor(model, now=world.now() + 20).audit_all())
+    assert ("claim_unaccredited_issuer", Severity.CRITICAL) in found
+
+
+def test_a_validity_window_that_misses_the_production_date_is_flagged(world):
+    early = world.lot("WIN-1")
+    world.attest(early.batch_id, valid_from=world.now() + 50, valid_until=world.now() + 365 * DAY)
+    covered = world.lot("WIN-2")
+    world.attest(covered.batch_id)
+    world.advance(100)
+    assert [(f.lot, f.check) for f in world.audit()] == [("WIN-1", "claim_window_misses_production")]
+
+
+def test_mass_balance_against_the_inputs_and_against_a_yield_rule(world):
+    raw = world.lot("MB-1")
+    grown = BatchCreate(gtin=MADE, lot="MB-OUT", quantity=1_200, unit="KGM", product="More than went in")
+    world.farm.transform(TransformationKind.PROCESSING, [(raw.batch_id, 1_000)], [grown])
+    assert [(f.lot, f.check, f.severity) for f in world.audit()] == [("MB-OUT", "mass_balance", Severity.HIGH)]
+
+    roasted = world.lot("MB-2")
+    out = BatchCreate(gtin=complete_gtin("0950600013452"), lot="MB-ROAST", quantity=950, unit="KGM", product="Roasted")
+    world.farm.transform(TransformationKind.PROCESSING, [(roasted.batch_id, 1_000)], [out])
+    policy = AuditPolicy(yields=[YieldRule("roasting", out.gtin, 0.9, input_gtin=RAW)])
+    assert "MB-ROAST" in {f.lot for f in world.audit(policy)}
+    assert "MB-ROAST" not in {f.lot for f in world.audit(AuditPolicy(yields=[YieldRule("roasting", out.gtin, 0.96)]))}
+
+
+def test_claimed_output_beyond_the_claim_bearing_input_is_flagged(world):
+    fair, plain = world.lot("CO-FAIR", 500), world.lot("CO-PLAIN", 500)
+    world.attest(fair.batch_id)
+    honest = BatchCreate(gtin=MADE, lot="CO-HONEST", quantity=200, unit="KGM", product="Blend", claims=("FAIRTRADE",))
+    world.farm.transform(TransformationKind.MERGE, [(fair.batch_id, 250), (plain.batch_id, 250)], [honest])
+    assert world.audit() == []  # 200 kg claimed from 250 kg of fair-trade input
+    inflated = BatchCreate(gtin=MADE, lot="CO-INFLATED", quantity=450, unit="KGM", product="Blend", claims=("FAIRTRADE",))
+    world.farm.transform(TransformationKind.MERGE, [(fair.batch_id, 250), (plain.batch_id, 250)], [inflated])
+    found = [(f.lot, f.check) for f in world.audit()]
+    assert found == [("CO-INFLATED", "claimed_output_exceeds_claimed_input")]
+
+
+def test_lots_held_by_a_deactivated_organisation_are_flagged(world):
+    world.lot("DE-1", by=world.mill)
+    world.lot("DE-2", by=world.shop)
+    world.admin.deactivate_actor(world.mill.signer.address)
+    assert [(f.lot, f.check) for f in world.audit()] == [("DE-1", "held_by_deactivated")]
+
+
+def test_a_hand_over_to_a_deactivated_organisation_is_flagged(world):
+    # The contract refuses it; an index missing the reactivation must still be caught.
+    lot = world.lot("HD-1")
+    world.admin.deactivate_actor(world.mill.signer.address)
+    world.admin.reactivate_actor(world.mill.signer.address)
+    hand_over(world, lot, world.farm, world.mill)
+    model = world.index()
+    assert Auditor(model, now=world.now()).audit_all() == []
+    with model.store.engine.begin() as conn:
+        conn.execute(delete(schema.events).where(schema.events.c.name == "ActorReactivated"))
+    assert ("handover_to_deactivated", Severity.HIGH) in checks(Auditor(model, now=world.now()).audit_all())
+
+
+def test_lots_held_too_long_by_one_custodian_are_flagged(world):
+    world.lot("LONG-1")
+    used = world.lot("LONG-2")
+    world.farm.transform(TransformationKind.SPLIT, [(used.batch_id, 1_000)],
+                         [BatchCreate(gtin=RAW, lot="LONG-2A", quantity=1_000, unit="KGM", product="Part")])  # fmt: skip
+    world.advance(200 * DAY)
+    found = [(f.lot, f.check, f.severity) for f in world.audit()]
+    assert ("LONG-1", "custody_too_long", Severity.LOW) in found and "LONG-2" not in {lot for lot, _, _ in found}
+    assert world.audit(AuditPolicy(max_custody_days=365)) == []
+
+
+def test_steps_out_of_order_are_flagged(world):
+    good, bad, late = world.lot("ST-1"), world.lot("ST-2"), world.lot("ST-3")
+    world.farm.record_step(good.batch_id, "shipping", "Farm")
+    world.farm.record_step(good.batch_id, "receiving", "Farm store")
+    world.farm.record_step(bad.batch_id, "receiving", "Farm store")
+    world.farm.record_step(late.batch_id, "inspecting", "Farm")
+    world.farm.record_step(late.batch_id, "commissioning", "Farm")
+    found = sorted((f.lot, f.check, f.title.endswith("received without being shipped")) for f in world.audit())
+    assert found == [("ST-2", "step_out_of_order", True), ("ST-3", "step_out_of_order", False)]
+
+
+def test_a_batch_audit_keeps_its_lineage_only(world):
+    raw, other = world.lot("BA-1"), world.lot("BA-2")
+    made = BatchCreate(gtin=MADE, lot="BA-M", quantity=500, unit="KGM", product="Made")
+    world.farm.transform(TransformationKind.PROCESSING, [(raw.batch_id, 600)], [made])
+    world.farm.recall_batch(raw.batch_id, b"\x01" * 32)
+    world.farm.recall_batch(other.batch_id, b"\x02" * 32)
+    auditor = Auditor(world.index(), now=world.now())
+    assert {f.lot for f in auditor.audit_batch("0x" + made.batch_id.hex())} == {"BA-1"}
+    assert {f.lot for f in auditor.audit_all()} == {"BA-1", "BA-2"}
