@@ -38,7 +38,7 @@ bench-index: install
 
 bench-api: install
 	@command -v wrk >/dev/null || { echo "make bench-api needs wrk: apt-get install wrk"; exit 2; }
-	python bench/api.py
+	python bench/web.py
 
 clean:
 	rm -rf build reports .pytest_cache .hypothesis
