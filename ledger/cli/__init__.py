@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli import accounts, actors, audit, auditor, batches, claims, node
+from ledger.cli import accounts, actors, audit, auditor, batches, claims, node, verify
 from ledger.cli.common import OPTIONS
 
 app = typer.Typer(
@@ -42,6 +42,8 @@ app.command("history")(auditor.history)
 app.command("lineage")(auditor.lineage)
 app.command("claims")(auditor.claims)
 app.command("audit")(audit.audit)
+app.command("verify")(verify.verify)
+app.command("proof")(verify.proof)
 app.add_typer(accounts.app, name="account")
 app.add_typer(actors.actor_app, name="actor")
 app.add_typer(actors.role_app, name="role")

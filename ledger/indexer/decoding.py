@@ -74,6 +74,10 @@ class LogDecoder:
         """topic0 of every event the ledger emits."""
         return list(self._events)
 
+    def topics_by_name(self) -> dict[str, str]:
+        """Each event's signature topic (topic 0), by event name."""
+        return {name: topic for topic, (name, _) in self._events.items()}
+
     def decode(self, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(name, args) of a raw log, or None for a topic this ABI does not know."""
         topics = log["topics"]

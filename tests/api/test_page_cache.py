@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from api.deps import PageCache
+
+
+def run(scenario):
+    """asyncio.run in a thread of its own: Playwright's sync API (session-scoped browser
+    fixture) keeps an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result()
 
 
 def test_concurrent_requests_for_a_new_page_build_it_once():
@@ -27,7 +35,7 @@ def test_concurrent_requests_for_a_new_page_build_it_once():
         release.set()
         return await asyncio.gather(*waiting)
 
-    assert asyncio.run(scenario()) == ["page v1"] * 20 and len(builds) == 1
+    assert run(scenario) == ["page v1"] * 20 and len(builds) == 1
 
 
 def test_a_new_version_is_built_once_while_the_previous_page_is_served():
@@ -36,12 +44,12 @@ def test_a_new_version_is_built_once_while_the_previous_page_is_served():
     builds = []
 
     def build(value, wait=False):
-        def run():
+        def make():
             builds.append(value)
             if wait:
                 release.wait(5)
             return value
-        return run
+        return make
 
     async def scenario():
         assert await cache.get("bag", 1, build("v1")) == "v1"
@@ -51,7 +59,7 @@ def test_a_new_version_is_built_once_while_the_previous_page_is_served():
         after = await cache.get("bag", 2, build("never"))
         return during, after
 
-    during, after = asyncio.run(scenario())
+    during, after = run(scenario)
     assert during == ["v1"] * 5 and after == "v2" and builds == ["v1", "v2"]
 
 
@@ -68,5 +76,5 @@ def test_a_failed_build_is_not_cached_and_reaches_the_caller():
             with pytest.raises(LookupError):
                 await cache.get("nope", 1, failing)
 
-    asyncio.run(scenario())
+    run(scenario)
     assert len(calls) == 2

@@ -1,0 +1,89 @@
+"""`provenance verify` and `provenance proof`: check the index and the documents against
+the chain, and hand out proofs anyone can check against any node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.chain import connect
+from ledger.cli.auditor import _batch_id, _read_model
+from ledger.cli.common import OPTIONS, JsonOption, connection, console, emit, err_console, handles_errors
+from ledger.connection import LedgerConnection
+from ledger.documents import DocumentStore
+from ledger.errors import InvalidInputError
+from ledger.verify import ChainLineage, VerificationReport, proof_bundle, verify_against_index, verify_bundle
+
+EXIT_MISMATCH = 4
+
+
+def _print(report: VerificationReport, what: str) -> None:
+    for check in report.checks:
+        mark = "[green]ok[/]      " if check.ok else "[bold red]MISMATCH[/]"
+        console.print(f"{mark} {check.what}" + (f": {check.detail}" if check.detail else ""))
+    for note in report.notes:
+        console.print(f"[dim]note     {note}[/]")
+    if report.ok:
+        console.print(f"[green]Verified:[/] {len(report.checks)} checks on {what} match the chain.")
+    else:
+        console.print(f"[bold red]{len(report.mismatches)} of {len(report.checks)} checks failed[/] on {what}.")
+
+
+@handles_errors
+def verify(
+    batch: Annotated[list[str] | None, typer.Argument(help="A batch id (0x...), or GTIN and LOT (not with --bundle).")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="Check this proof bundle instead (needs only --rpc).")] = None,
+    rpc: Annotated[str | None, typer.Option(help="Node to check against (default: the settings' RPC URL).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-read a lot's events and its ancestors' from the chain (not the index), compare
+    them with the index, and check the stored documents against their anchored hashes.
+    Exit code 4 names a mismatch."""
+    if bundle is not None:
+        if batch:
+            raise InvalidInputError("give either a batch or --bundle, not both")
+        try:
+            data = json.loads(bundle.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read the proof bundle {bundle}: {exc}") from exc
+        w3 = connect(rpc or OPTIONS.settings().rpc_url)
+        report = verify_bundle(w3, data)
+        what = f"the proof bundle of lot {data.get('lot')} ({len(data.get('events', []))} events)"
+    else:
+        if not batch:
+            raise InvalidInputError("name a batch (its id, or GTIN and LOT), or pass --bundle FILE")
+        settings = OPTIONS.settings()
+        if rpc is not None:
+            settings = settings.model_copy(update={"rpc_url": rpc})
+        conn = LedgerConnection.open(settings)
+        batch_id = _batch_id(batch)
+        model = _read_model()
+        freshness = model.freshness()
+        chain = ChainLineage(conn.w3, conn.address, conn.deploy_block, freshness.block_number if freshness else None)
+        report = verify_against_index(chain, model, DocumentStore(settings.documents_dir), batch_id)
+        what = f"batch {batch_id} and its lineage (up to block {chain.to_block}, where the index stands)"
+    emit(as_json, report.as_dict(), lambda: _print(report, what))
+    if not report.ok:
+        raise typer.Exit(EXIT_MISMATCH)
+
+
+@handles_errors
+def proof(
+    batch: Annotated[list[str], typer.Argument(help="A batch id (0x...), or GTIN and LOT.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the bundle (JSON).")],
+) -> None:
+    """Write a self-contained proof of a lot's history (events with transactions, blocks
+    and raw logs, contract, chain id, document hashes), read from the chain. Anyone can
+    check it with `provenance verify --bundle FILE --rpc URL`."""
+    conn = connection()
+    batch_id = _batch_id(batch)
+    chain = ChainLineage(conn.w3, conn.address, conn.deploy_block)
+    registered = next((e for e in chain.events(batch_id)[1] if e.name == "BatchRegistered" and e.args["batchId"] == batch_id), None)
+    if registered is None:
+        raise InvalidInputError(f"batch {batch_id} is not registered on this ledger")
+    data = proof_bundle(chain, conn.w3.eth.chain_id, batch_id, f"{registered.args['gtin']:014d}", registered.args["lot"])
+    output.write_text(json.dumps(data, indent=2) + "\n")
+    err_console.print(f"Wrote {output}: {len(data['events'])} events of lot {data['lot']} and its lineage, up to block {data['as_of_block']}.")

@@ -1,0 +1,315 @@
+"""Independent verification: what the index says about a lot is what the chain says.
+
+`ChainLineage` reads a lot's events and those of its ancestors straight from a node
+(eth_getLogs by indexed batch id, transaction receipts for transformations), following
+the lineage on chain, never through the index. `verify_against_index` compares them with
+the index and checks the off-chain documents in the store against their anchored hashes.
+A proof bundle is the chain's events with their raw logs and block hashes; any node can
+check it with `verify_bundle`, without the index or the data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+
+from web3 import Web3
+
+from ledger.documents import DocumentStore
+from ledger.errors import ChainError, InvalidInputError
+from ledger.indexer.decoding import LogDecoder
+from ledger.queries import ReadModel
+
+BUNDLE_FORMAT = "provenance-ledger/proof/1"
+_BATCH_TOPIC_EVENTS = ("BatchRegistered", "CustodyTransferProposed", "CustodyTransferAccepted", "CustodyTransferCancelled",
+                       "StepRecorded", "BatchRecalled")  # fmt: skip
+ZERO = "0x" + "00" * 32
+
+
+def _signature_topics() -> dict[str, str]:
+    return LogDecoder().topics_by_name()
+
+
+@dataclass
+class ChainEvent:
+    """A ledger event as the chain holds it."""
+
+    name: str
+    args: dict[str, Any]
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+    topics: list[str]
+    data: str
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.tx_hash, self.log_index)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "args": self.args, "tx_hash": self.tx_hash, "log_index": self.log_index,
+                "block_number": self.block_number, "block_hash": self.block_hash, "topics": self.topics, "data": self.data}  # fmt: skip
+
+
+class ChainLineage:
+    """Reads a lot's lineage and its events from a node."""
+
+    def __init__(self, w3: Web3, address: str, from_block: int, to_block: int | None = None, max_range: int = 50_000) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.from_block = from_block
+        self.to_block = w3.eth.block_number if to_block is None else to_block
+        self.max_range = max_range
+        self.decoder = LogDecoder()
+        self.topics = _signature_topics()
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainError(f"{method} failed: {response['error'].get('message', response['error'])}")
+        return response["result"]
+
+    def _logs(self, topics: list[Any]) -> list[dict[str, Any]]:
+        """eth_getLogs over [from_block, to_block] in ranges a provider accepts."""
+        logs: list[dict[str, Any]] = []
+        start, span = self.from_block, self.max_range
+        while start <= self.to_block:
+            end = min(self.to_block, start + span - 1)
+            try:
+                logs += self._rpc("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end), "topics": topics}])
+            except ChainError:
+                if span == 1:
+                    raise
+                span = max(1, span // 2)
+                continue
+            start = end + 1
+        return logs
+
+    def _event(self, log: dict[str, Any]) -> ChainEvent | None:
+        decoded = self.decoder.decode(log)
+        if decoded is None:
+            return None
+        return ChainEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), int(log["blockNumber"], 16),
+                          log["blockHash"], list(log["topics"]), log["data"])  # fmt: skip
+
+    def events(self, batch_id: str) -> tuple[set[str], list[ChainEvent]]:
+        """The lineage's batch ids (the lot and every input, recursively) and every event
+        the index's history holds for them: batch events, transformations, attestations
+        about the lots and their revocations, in chain order."""
+        ids: set[str] = set()
+        frontier = {batch_id.lower()}
+        found: dict[tuple[str, int], ChainEvent] = {}
+        while frontier:
+            ids |= frontier
+            logs = self._logs([None, sorted(frontier)])
+            parents: set[str] = set()
+            for log in logs:
+                event = self._event(log)
+                if event is None or event.name not in _BATCH_TOPIC_EVENTS:
+                    continue
+                found[event.key] = event
+                if event.name == "BatchRegistered":
+                    # An output of a transformation is registered in the transformation's transaction.
+                    receipt = self._rpc("eth_getTransactionReceipt", [event.tx_hash])
+                    for raw in receipt["logs"]:
+                        if raw["address"].lower() != self.address.lower():
+                            continue
+                        made = self._event({**raw, "blockHash": receipt["blockHash"]})
+                        if made is not None and made.name == "TransformationRecorded" and event.args["batchId"] in made.args["outputs"]:
+                            found[made.key] = made
+                            parents |= {b for b, _ in made.args["inputs"]}
+            frontier = parents - ids
+        attested = [e for e in (self._event(log) for log in self._logs([self.topics["Attested"], None, sorted(ids)])) if e]
+        for event in attested:
+            found[event.key] = event
+        uids = sorted({e.args["uid"] for e in attested})
+        if uids:
+            for log in self._logs([self.topics["AttestationRevoked"], uids]):
+                event = self._event(log)
+                if event:
+                    found[event.key] = event
+        return ids, sorted(found.values(), key=lambda e: (e.block_number, e.log_index))
+
+
+@dataclass
+class Check:
+    """One comparison: what was checked and whether it held."""
+
+    what: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class VerificationReport:
+    """Everything checked, and what did not match."""
+
+    batch_id: str
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def mismatches(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def add(self, what: str, ok: bool, detail: str = "") -> None:
+        self.checks.append(Check(what, ok, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "ok": self.ok, "checked": len(self.checks),
+                "mismatches": [c.__dict__ for c in self.mismatches], "notes": self.notes,
+                "checks": [c.__dict__ for c in self.checks]}  # fmt: skip
+
+
+def _describe(e: ChainEvent) -> str:
+    return f"{e.name} in transaction {e.tx_hash} (block {e.block_number}, log {e.log_index})"
+
+
+def _comparable(args: dict[str, Any]) -> str:
+    return json.dumps(args, sort_keys=True, default=str).lower()
+
+
+def verify_against_index(chain: ChainLineage, model: ReadModel, documents: DocumentStore | None, batch_id: str) -> VerificationReport:
+    """Compare the lot's lineage events on chain with the index, and the stored documents
+    with their anchored hashes. Only blocks the index has reached are compared."""
+    report = VerificationReport(batch_id)
+    ids, chain_events = chain.events(batch_id)
+    indexed = {(e["tx_hash"], e["log_index"]): e for e in model.history(batch_id)}
+    revoked_in_index = {}
+    for bid in ids:
+        for claim in model.claims(bid, int(time.time())):
+            revoked_in_index[claim["uid"]] = claim.get("revoked_tx_hash")
+    seen: set[tuple[str, int]] = set()
+    for event in chain_events:
+        if event.name == "AttestationRevoked":
+            in_index = revoked_in_index.get(event.args["uid"])
+            report.add(f"revocation {event.args['uid'][:10]}…", in_index == event.tx_hash,
+                       "" if in_index == event.tx_hash else f"the chain has {_describe(event)}; the index {'has another' if in_index else 'does not know it'}")  # fmt: skip
+            continue
+        seen.add(event.key)
+        mine = indexed.get(event.key)
+        if mine is None:
+            report.add(_describe(event), False, "on the chain but missing from the index")
+            continue
+        problems = []
+        if mine["name"] != event.name:
+            problems.append(f"the index calls it {mine['name']}")
+        if mine["block_number"] != event.block_number:
+            problems.append(f"the index says block {mine['block_number']}")
+        if _comparable(mine["args"]) != _comparable(event.args):
+            changed = sorted(k for k in event.args if _comparable({k: event.args[k]}) != _comparable({k: mine["args"].get(k)}))
+            problems.append(f"the index has other values for {', '.join(changed) or 'its arguments'}")
+        report.add(_describe(event), not problems, "; ".join(problems))
+    for key, mine in indexed.items():
+        if key not in seen and mine["name"] != "AttestationRevoked":
+            report.add(f"{mine['name']} in transaction {key[0]} (log {key[1]})", False, "in the index but not on the chain")
+    if documents is not None:
+        for event in chain_events:
+            if event.name == "BatchRegistered":
+                _check_documents(report, documents, event)
+            elif event.name == "Attested" and event.args["evidenceHash"] != ZERO:
+                _check_document(report, documents, event.args["evidenceHash"], f"evidence of attestation {event.args['uid'][:10]}…")
+    return report
+
+
+def _check_document(report: VerificationReport, documents: DocumentStore, digest_hex: str, what: str) -> bytes | None:
+    digest = bytes.fromhex(digest_hex[2:])
+    try:
+        content = documents.get(digest)
+    except FileNotFoundError:
+        report.notes.append(f"{what}: not in this data directory's document store, not checked")
+        return None
+    ok = sha256(content).digest() == digest
+    report.add(f"{what} ({digest_hex[:10]}…)", ok, "" if ok else "the stored file no longer matches the hash anchored on chain")
+    return content if ok else None
+
+
+def _check_documents(report: VerificationReport, documents: DocumentStore, registered: ChainEvent) -> None:
+    """The lot's metadata document, and every document it names."""
+    lot = registered.args["lot"]
+    content = _check_document(report, documents, registered.args["metadataHash"], f"metadata of lot {lot}")
+    if content is None:
+        return
+    try:
+        metadata = json.loads(content)
+    except ValueError:
+        report.add(f"metadata of lot {lot}", False, "not JSON")
+        return
+    for doc in metadata.get("documents", []):
+        _check_document(report, documents, "0x" + doc["sha256"], f"document {doc.get('name', '?')} of lot {lot}")
+
+
+# ---------------------------------------------------------------------- proof bundles
+
+
+def proof_bundle(chain: ChainLineage, chain_id: int, batch_id: str, gtin: str | None, lot: str | None) -> dict[str, Any]:
+    """A self-contained proof of the lot's history, read from the chain."""
+    ids, events = chain.events(batch_id)
+    docs = []
+    for e in events:
+        if e.name == "BatchRegistered":
+            docs.append({"role": "metadata", "batch_id": e.args["batchId"], "sha256": e.args["metadataHash"]})
+        elif e.name == "Attested" and e.args["evidenceHash"] != ZERO:
+            docs.append({"role": "evidence", "attestation": e.args["uid"], "sha256": e.args["evidenceHash"]})
+    return {
+        "format": BUNDLE_FORMAT, "chain_id": chain_id, "contract": chain.address, "batch_id": batch_id.lower(),
+        "gtin": gtin, "lot": lot, "from_block": chain.from_block, "as_of_block": chain.to_block,
+        "as_of_block_hash": chain.w3.eth.get_block(chain.to_block)["hash"].to_0x_hex(), "lineage": sorted(ids),
+        "events": [e.as_dict() for e in events], "documents": docs, "created_at": int(time.time()),
+    }  # fmt: skip
+
+
+def verify_bundle(w3: Web3, bundle: dict[str, Any]) -> VerificationReport:
+    """Check a proof bundle against a node: the chain id, every event's log in its
+    transaction receipt (address, topics, data, block hash), and that the chain holds no
+    event of the lineage, up to the bundle's block, that the bundle leaves out."""
+    if bundle.get("format") != BUNDLE_FORMAT:
+        raise InvalidInputError(f"not a proof bundle of this ledger (format {bundle.get('format')!r}, expected {BUNDLE_FORMAT})")
+    report = VerificationReport(bundle["batch_id"])
+    chain_id = w3.eth.chain_id
+    report.add("chain id", chain_id == bundle["chain_id"], "" if chain_id == bundle["chain_id"] else f"the node is on chain {chain_id}, the bundle on {bundle['chain_id']}")
+    if chain_id != bundle["chain_id"]:
+        return report
+    anchor = w3.eth.get_block(bundle["as_of_block"])["hash"].to_0x_hex()
+    report.add(f"block {bundle['as_of_block']}", anchor == bundle["as_of_block_hash"],
+               "" if anchor == bundle["as_of_block_hash"] else "the node's block has another hash (another chain, or reorganised)")  # fmt: skip
+    receipts: dict[str, Any] = {}
+    for e in bundle["events"]:
+        what = f"{e['name']} in transaction {e['tx_hash']} (block {e['block_number']}, log {e['log_index']})"
+        receipt = receipts.get(e["tx_hash"])
+        if receipt is None:
+            receipt = receipts[e["tx_hash"]] = w3.provider.make_request("eth_getTransactionReceipt", [e["tx_hash"]]).get("result")  # type: ignore[arg-type]
+        if receipt is None:
+            report.add(what, False, "the node knows no such transaction")
+            continue
+        log = next((x for x in receipt["logs"] if int(x["logIndex"], 16) == e["log_index"]), None)
+        problems = []
+        if log is None:
+            problems.append("no log at that index")
+        else:
+            if log["address"].lower() != bundle["contract"].lower():
+                problems.append("emitted by another contract")
+            if [t.lower() for t in log["topics"]] != [t.lower() for t in e["topics"]] or log["data"].lower() != e["data"].lower():
+                problems.append("its content differs")
+            if receipt["blockHash"].lower() != e["block_hash"].lower() or int(receipt["blockNumber"], 16) != e["block_number"]:
+                problems.append("it is in another block")
+            decoded = LogDecoder().decode({**log})
+            if decoded is None or decoded[0] != e["name"] or _comparable(decoded[1]) != _comparable(e["args"]):
+                problems.append("its decoded arguments differ from the bundle's")
+        report.add(what, not problems, "; ".join(problems))
+    chain = ChainLineage(w3, bundle["contract"], bundle["from_block"], bundle["as_of_block"])
+    _, on_chain = chain.events(bundle["batch_id"])
+    listed = {(e["tx_hash"], e["log_index"]) for e in bundle["events"]}
+    missing = [e for e in on_chain if e.key not in listed]
+    report.add("completeness", not missing,
+               "" if not missing else "the bundle leaves out " + "; ".join(_describe(e) for e in missing))  # fmt: skip
+    return report
+
