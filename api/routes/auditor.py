@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import Response
+from web3 import HTTPProvider, Web3
 
 from api.deps import ContextDep
 from api.views import freshness_view
 from ledger.audit import AuditPolicy, Auditor, Severity
-from ledger.errors import InvalidInputError
+from ledger.epcis import EpcisExporter
+from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.identifiers import check_lot, parse_gtin
+from ledger.verify import ChainLineage, proof_bundle
 
 router = APIRouter(prefix="/api/v1", tags=["auditor"])
 
@@ -186,3 +191,61 @@ def audit_batch(context: ContextDep, batch_id: BatchId, min_severity: SeverityPa
     threshold = Severity.parse(min_severity)
     findings = [f.as_dict() for f in _auditor(context).audit_batch(batch["batch_id"]) if f.severity >= threshold]
     return {"scope": batch["batch_id"], "findings": findings}
+
+
+def _exporter(context: ContextDep) -> EpcisExporter:
+    freshness = context.model.freshness()
+    if freshness is None:
+        raise HTTPException(503, "the index is empty: run `provenance index`")
+    return EpcisExporter(context.model, freshness.chain_id, freshness.contract, context.settings.public_base_url)
+
+
+@router.get("/batches/{batch_id}/epcis", summary="EPCIS 2.0 JSON-LD document of the batch's full history",
+            response_class=Response, responses={200: {"content": {"application/ld+json": {}}}})  # fmt: skip
+def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
+    """An EPCISDocument (standard context): ObjectEvents, TransformationEvents, CBV steps
+    and dispositions, lot-level class identifiers, certification information, event hashes."""
+    batch = _batch_or_404(context, batch_id)
+    document = _exporter(context).document(batch["batch_id"])
+    return Response(json.dumps(document), media_type="application/ld+json",
+                    headers={"Content-Disposition": f'attachment; filename="epcis-{batch["gtin"]}-{_safe(batch["lot"])}.jsonld"'})  # fmt: skip
+
+
+@router.get("/batches/{batch_id}/fsma.csv", summary="FSMA 204 key data elements per tracking event (CSV)",
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+def batch_fsma_csv(context: ContextDep, batch_id: BatchId) -> Response:
+    """One row per tracking event of the batch and its ancestors, oldest first."""
+    batch = _batch_or_404(context, batch_id)
+    return Response(_exporter(context).fsma_csv(batch["batch_id"]), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="fsma204-{batch["gtin"]}-{_safe(batch["lot"])}.csv"'})  # fmt: skip
+
+
+@router.get("/batches/{batch_id}/proof", summary="Proof bundle of the batch, read from the chain (a verification endpoint)")
+def batch_proof(context: ContextDep, batch_id: BatchId) -> Response:
+    """The lot's events with their raw logs, transactions and block hashes, read from the
+    chain (not the index): check it anywhere with `provenance verify --bundle FILE --rpc URL`."""
+    batch = _batch_or_404(context, batch_id)
+    freshness = context.model.freshness()
+    if freshness is None:
+        raise HTTPException(503, "the index is empty: run `provenance index`")
+    try:
+        w3 = Web3(HTTPProvider(context.settings.rpc_url, request_kwargs={"timeout": 20}))
+        deploy = context.settings.deploy_block if context.settings.deploy_block is not None else _deploy_block(context)
+        chain = ChainLineage(w3, freshness.contract, deploy)
+        bundle = proof_bundle(chain, freshness.chain_id, batch["batch_id"], batch["gtin"], batch["lot"])
+    except (LedgerError, OSError, ValueError) as exc:
+        raise HTTPException(503, f"the chain at {context.settings.rpc_url} could not be read: {exc}") from exc
+    return Response(json.dumps(bundle, indent=2), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="proof-{batch["gtin"]}-{_safe(batch["lot"])}.json"'})  # fmt: skip
+
+
+def _deploy_block(context: ContextDep) -> int:
+    """Where the ledger's events start: the index's first event block (no chain lookup)."""
+    with context.model.store.engine.connect() as conn:
+        first = conn.exec_driver_sql("select min(block_number) from events").scalar()
+    return int(first or 0)
+
+
+def _safe(text: str) -> str:
+    """A lot as it may appear in a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)

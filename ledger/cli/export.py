@@ -1,0 +1,57 @@
+"""`provenance export epcis|csv`: a lot's full history in the formats auditors use."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
+from ledger.cli.common import OPTIONS, err_console, handles_errors
+from ledger.epcis import EpcisExporter
+from ledger.errors import InvalidInputError
+
+app = typer.Typer(help="Export a lot's history (and its ancestors') as EPCIS 2.0 or an FSMA 204 table.", no_args_is_help=True)
+
+OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: standard output).")]
+
+
+def _exporter() -> EpcisExporter:
+    model = _read_model()
+    freshness = model.freshness()
+    if freshness is None:
+        raise InvalidInputError("the index is empty: run `provenance index` first")
+    return EpcisExporter(model, freshness.chain_id, freshness.contract, OPTIONS.settings().public_base_url)
+
+
+def _write(text: str, output: Path | None, what: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err_console.print(f"Wrote {output} ({what}).")
+
+
+@app.command("epcis")
+@handles_errors
+def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
+    """An EPCIS 2.0 JSON-LD document (EPCISDocument, standard context, event hashes)."""
+    exporter = _exporter()
+    batch_id = _batch_id(batch)
+    _require(exporter.model, batch_id)
+    document = exporter.document(batch_id)
+    _write(json.dumps(document, indent=2) + "\n", output, f"{len(document['epcisBody']['eventList'])} EPCIS events")
+
+
+@app.command("csv")
+@handles_errors
+def fsma_csv(batch: BatchArgs, output: OutputOption = None) -> None:
+    """Key data elements per tracking event, one row each (the sortable spreadsheet of FSMA 204)."""
+    exporter = _exporter()
+    batch_id = _batch_id(batch)
+    _require(exporter.model, batch_id)
+    text = exporter.fsma_csv(batch_id)
+    _write(text, output, f"{text.count(chr(10)) - 1} tracking events")
