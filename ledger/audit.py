@@ -34,6 +34,8 @@ from ledger.indexer import schema
 from ledger.queries import ReadModel
 
 DAY = 24 * 3600
+#: The groups of checks, in the order `Auditor.audit_all` runs them (for progress bars).
+CHECKS = ("recalls", "claims", "mass balance", "custody", "step order")
 
 
 class Severity(IntEnum):
@@ -184,10 +186,7 @@ class Auditor:
         """Every finding in the whole ledger, most severe first."""
         self._load()
         findings: list[Finding] = []
-        for name, check in (
-            ("recalls", self._recalls), ("claims", self._claims), ("mass balance", self._mass_balance),
-            ("custody", self._custody), ("step order", self._step_order),
-        ):  # fmt: skip
+        for name, check in zip(CHECKS, (self._recalls, self._claims, self._mass_balance, self._custody, self._step_order)):
             if progress:
                 progress(name)
             findings.extend(check())

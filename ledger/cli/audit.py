@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from ledger.audit import AuditPolicy, Auditor, Severity, worst
+from ledger.audit import CHECKS, AuditPolicy, Auditor, Severity, worst
 from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
 from ledger.cli.common import OPTIONS, JsonOption, console, emit, err_console, handles_errors
 from ledger.errors import InvalidInputError
@@ -41,8 +41,14 @@ def audit(
     model = _read_model()
     auditor = Auditor(model, policy)
     if all_:
-        with console.status("Auditing the whole ledger...") if not as_json else nullcontext():
-            findings = auditor.audit_all()
+        columns = (SpinnerColumn(), TextColumn("Auditing: {task.description}"), BarColumn(), TaskProgressColumn())
+        with Progress(*columns, console=err_console, disable=as_json, transient=True) as progress:
+            task = progress.add_task("loading the index", total=len(CHECKS))
+
+            def step(name: str) -> None:
+                progress.update(task, description=name, completed=CHECKS.index(name))
+
+            findings = auditor.audit_all(step)
         scope = "the whole ledger"
     else:
         batch_id = _batch_id(batch or [])

@@ -19,12 +19,15 @@ app = typer.Typer(help="Export a lot's history (and its ancestors') as EPCIS 2.0
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: standard output).")]
 
 
-def _exporter() -> EpcisExporter:
+def _exporter_for(batch: list[str]) -> tuple[EpcisExporter, str]:
+    """The exporter over the index, and the named batch's id (which must be indexed)."""
     model = _read_model()
     freshness = model.freshness()
     if freshness is None:
         raise InvalidInputError("the index is empty: run `provenance index` first")
-    return EpcisExporter(model, freshness.chain_id, freshness.contract, OPTIONS.settings().public_base_url)
+    batch_id = _batch_id(batch)
+    _require(model, batch_id)
+    return EpcisExporter(model, freshness.chain_id, freshness.contract, OPTIONS.settings().public_base_url), batch_id
 
 
 def _write(text: str, output: Path | None, what: str) -> None:
@@ -39,9 +42,7 @@ def _write(text: str, output: Path | None, what: str) -> None:
 @handles_errors
 def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
     """An EPCIS 2.0 JSON-LD document (EPCISDocument, standard context, event hashes)."""
-    exporter = _exporter()
-    batch_id = _batch_id(batch)
-    _require(exporter.model, batch_id)
+    exporter, batch_id = _exporter_for(batch)
     document = exporter.document(batch_id)
     _write(json.dumps(document, indent=2) + "\n", output, f"{len(document['epcisBody']['eventList'])} EPCIS events")
 
@@ -50,8 +51,6 @@ def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
 @handles_errors
 def fsma_csv(batch: BatchArgs, output: OutputOption = None) -> None:
     """Key data elements per tracking event, one row each (the sortable spreadsheet of FSMA 204)."""
-    exporter = _exporter()
-    batch_id = _batch_id(batch)
-    _require(exporter.model, batch_id)
+    exporter, batch_id = _exporter_for(batch)
     text = exporter.fsma_csv(batch_id)
     _write(text, output, f"{text.count(chr(10)) - 1} tracking events")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -60,6 +61,15 @@ def start_index_follower(settings: Settings, stop: threading.Event) -> str:
 
     threading.Thread(target=follow, name="index-follower", daemon=True).start()
     return store.url.split("@")[-1].removeprefix("sqlite:///")
+
+
+def keep_running(stop: threading.Event, watched: list[tuple[Callable[[], bool], str]]) -> None:
+    """Wait for Ctrl-C (`stop`), failing with the message of the first process that died."""
+    while not stop.is_set():
+        for alive, message in watched:
+            if not alive():
+                fail(message)
+        stop.wait(0.5)
 
 
 def run(
@@ -123,12 +133,10 @@ def run(
             console.print(f"              the {DEMO_BAG[0]} coffee bag, lot {DEMO_BAG[1]}; its QR code:")
             console.print(qr_text(bag), markup=False, highlight=False)
         console.print("Running. Press Ctrl-C to stop; the chain's state is saved on exit.", style="dim")
-        while not stop.is_set():
-            if chain.process is None or chain.process.poll() is not None:
-                fail(f"the local chain stopped unexpectedly; see {chain.log_file}")
-            if not web.running():
-                fail(f"the web server stopped unexpectedly; see {web.log_file}")
-            stop.wait(0.5)
+        keep_running(stop, [
+            (lambda: chain.process is not None and chain.process.poll() is None, f"the local chain stopped unexpectedly; see {chain.log_file}"),
+            (web.running, f"the web server stopped unexpectedly; see {web.log_file}"),
+        ])  # fmt: skip
     except LedgerError as exc:
         fail(str(exc))
     finally:
@@ -157,10 +165,7 @@ def serve(
             signal.signal(sig, lambda *_: stop.set())
         web.start()
         console.print(f"Serving {web.url}/ (pages; auditor API at /docs). Press Ctrl-C to stop.")
-        while not stop.is_set():
-            if not web.running():
-                fail(f"the web server stopped unexpectedly; see {web.log_file}")
-            stop.wait(0.5)
+        keep_running(stop, [(web.running, f"the web server stopped unexpectedly; see {web.log_file}")])
     except LedgerError as exc:
         fail(str(exc))
     finally:

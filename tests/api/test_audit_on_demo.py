@@ -54,3 +54,23 @@ def test_audit_api(client):
     bag = "0x" + batch_id(*DEMO_BAG).hex()
     assert summary(client.get(f"/api/v1/audit/batches/{bag}").json()["findings"]) == PLANTED[1:]
     assert client.get("/api/v1/audit", params={"min_severity": "extreme"}).status_code == 422
+
+
+def test_verify_on_the_demo_bag_passes_and_fails_after_a_document_is_altered(site):
+    from ledger.documents import DocumentStore
+
+    code, out = run_cli(site, "verify", *DEMO_BAG, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["checked"] > 30
+    bag = json.loads(run_cli(site, "history", *DEMO_BAG, "--json")[1])["batch"]
+    store = DocumentStore(site.settings.documents_dir)
+    path = store.path_of(bytes.fromhex(bag["metadata_hash"][2:]))
+    original = path.read_bytes()
+    path.chmod(0o644)
+    try:
+        path.write_bytes(original.replace(b"250 g bag", b"500 g bag"))
+        code, out = run_cli(site, "verify", *DEMO_BAG)
+        assert code == 4 and "MISMATCH metadata of lot TP-B-1107-A" in out
+    finally:
+        path.write_bytes(original)
+    assert run_cli(site, "verify", *DEMO_BAG)[0] == 0
