@@ -124,18 +124,7 @@ def _origins(model: ReadModel, batch_id: str) -> tuple[list[dict[str, Any]], dic
     links = model.ancestors(batch_id)
     ids = {batch_id} | set(links) | {p for _, inputs in links.values() for p, _ in inputs}
     lots = {bid: model.batch(bid) or {"batch_id": bid, "lot": "?", "gtin": ""} for bid in ids}
-    shares: dict[str, float] = {}
-
-    def attribute(bid: str, weight: float) -> None:
-        if bid in links:
-            _, inputs = links[bid]
-            total = sum(q for _, q in inputs) or 1
-            for parent, quantity in inputs:
-                attribute(parent, weight * quantity / total)
-        else:
-            shares[bid] = shares.get(bid, 0.0) + weight
-
-    attribute(batch_id, 1.0)
+    shares = model.input_shares(batch_id)
     origins = [
         {**_lot_summary(lots[bid]), "share": round(share, 4)}
         for bid, share in sorted(shares.items(), key=lambda kv: -kv[1])
@@ -163,10 +152,12 @@ def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, A
         for c in by_key.get(bid.lower(), []):
             about = "this lot" if bid == batch["batch_id"] else f"{lot.get('product') or 'lot'} (lot {lot['lot']}, {lot.get('supplier_name') or lot.get('supplier')})"
             claims.append({**_claim(c), "about": about, "about_kind": "batch", "subject_lot": lot.get("lot")})
-    for supplier in sorted({b["supplier"] for b in lots.values() if b.get("supplier")}):
+    suppliers = sorted({b["supplier"] for b in lots.values() if b.get("supplier")})
+    supplier_names = model.actor_names(set(suppliers))
+    for supplier in suppliers:
         key = "0x" + supplier.lower().removeprefix("0x").rjust(64, "0")
         for c in by_key.get(key, []):
-            claims.append({**_claim(c), "about": model.actor_names({supplier}).get(supplier, supplier), "about_kind": "organisation",
+            claims.append({**_claim(c), "about": supplier_names.get(supplier, supplier), "about_kind": "organisation",
                            "subject_lot": None})  # fmt: skip
     attested_valid = {c["claim"] for c in claims if c["status"] == "valid"}
     for claim in batch.get("declared_claims") or []:

@@ -338,10 +338,10 @@ class ReadModel:
             result.setdefault(r["subject"], []).append({**dict(r), "status": status, "issuer_name": names.get(r["issuer"])})
         return result
 
-    def coverage(self, batch_id: str, at: int, depth: int = DEFAULT_DEPTH) -> dict[str, float]:
-        """For each claim: the share of the product's raw-material input quantity that carries
-        it validly at `at` (the raw lot itself or its supplier attested). Quantities are
-        attributed through each transformation in proportion to what each input gave."""
+    def input_shares(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, float]:
+        """The raw-material lots a product comes from (its lineage's leaves), each with its
+        share of the input: quantities are attributed through each transformation in
+        proportion to what each input gave. A lot made by no transformation is all itself."""
         links = self.ancestors(batch_id, depth)
         shares: dict[str, float] = {}
 
@@ -355,6 +355,12 @@ class ReadModel:
                 shares[bid] = shares.get(bid, 0.0) + weight
 
         attribute(batch_id, 1.0, 0)
+        return shares
+
+    def coverage(self, batch_id: str, at: int, depth: int = DEFAULT_DEPTH) -> dict[str, float]:
+        """For each claim: the share of the product's raw-material input quantity that carries
+        it validly at `at` (the raw lot itself or its supplier attested); see `input_shares`."""
+        shares = self.input_shares(batch_id, depth)
         b = schema.batches
         with self.store.engine.connect() as conn:
             suppliers = dict(conn.execute(select(b.c.batch_id, b.c.supplier).where(b.c.batch_id.in_(set(shares)))).all())
