@@ -5,20 +5,30 @@ import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 
 import {IProvenanceLedger} from "./interfaces/IProvenanceLedger.sol";
 
 /// @title ProvenanceLedger
 /// @notice See {IProvenanceLedger}.
 /// @dev Gas shapes the storage: each batch and each attestation is exactly one slot, and
-/// organisations are referred to by a 32-bit registration number inside those slots so
-/// that custodian, pending custodian and supplier fit beside the quantities. An
-/// organisation's slot also mirrors its supplier role and its accreditations (one bit per
-/// claim type), kept in step by the {_grantRole}/{_revokeRole} overrides, so the hot paths
-/// (register, attest) read one slot instead of three. AccessControl stays the source of
-/// truth: `hasRole` and the role events are unchanged.
-contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, EIP712, Nonces {
+/// organisations are referred to by a 24-bit registration number inside a batch slot so
+/// that custodian, pending custodian and supplier fit beside the quantities, the states
+/// and the registration time. An organisation's slot also mirrors its supplier role, its
+/// accreditations (one bit per claim type) and which prefix lengths it holds licences at,
+/// so the hot paths (register, attest) read one slot instead of several. AccessControl
+/// stays the source of truth for roles: `hasRole` and the role events are unchanged.
+///
+/// Trust model (who may do what):
+/// - the admin registers organisations, approves their renames, grants roles, accredits
+///   certifiers, licenses GS1 prefixes and GTINs, voids batches registered in error and
+///   reviews recalls; it cannot register batches, move goods or attest in anyone's name;
+/// - a supplier registers batches and transformation outputs only under a GTIN covered by
+///   a licence it holds at that moment;
+/// - only the custodian moves, records or consumes a batch;
+/// - a certifier attests only claims it is accredited for, never about itself nor about a
+///   batch it supplied or holds, never starting before the batch existed nor further back
+///   than the claim type's backdating limit.
+contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, EIP712 {
     /// @inheritdoc IProvenanceLedger
     bytes32 public constant SUPPLIER_ROLE = keccak256("SUPPLIER_ROLE");
 
@@ -28,20 +38,30 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     /// @dev EIP-712 type of a delegated attestation.
     bytes32 private constant ATTEST_TYPEHASH = keccak256(
         "Attest(address issuer,uint8 subjectKind,bytes32 subject,bytes32 claim,uint64 validFrom,"
-        "uint64 validUntil,bytes32 evidenceHash,uint256 nonce,uint256 deadline)"
+        "uint64 validUntil,bytes32 evidenceHash,uint64 signedAt,uint256 nonce,uint256 deadline)"
     );
 
     uint256 private constant MAX_NAME_LENGTH = 64;
+    uint256 private constant MAX_REASON_LENGTH = 280;
     uint16 private constant MAX_CLAIM_TYPES = 128; // bits in ActorSlot.accreditations
+    uint32 private constant MAX_ACTORS = 2 ** 24 - 1; // ids are 24 bits in a batch word
+    uint64 private constant DEFAULT_MAX_BACKDATING = 90 days;
+
+    /// @dev Bit c is set when byte c is a GS1 CSET 82 character (GS1 General Specifications
+    /// figure 7.11-1): ! " % & ' ( ) * + , - . / 0-9 : ; < = > ? A-Z _ a-z.
+    uint256 private constant CSET82 = 0x7fffffe87fffffeffffffe600000000;
+
+    uint8 private constant SINGLE_GTIN = 14; // prefix length that means "exactly this GTIN-14"
 
     // Bit offsets of the fields in a packed batch word (see {_packBatch}).
-    uint256 private constant ID_MASK = type(uint32).max;
-    uint256 private constant CUSTODIAN_SHIFT = 32;
-    uint256 private constant PENDING_SHIFT = 64;
-    uint256 private constant REGISTERED_SHIFT = 96;
-    uint256 private constant REMAINING_SHIFT = 160;
-    uint256 private constant STATUS_SHIFT = 224;
-    uint256 private constant RECALLED_SHIFT = 232;
+    uint256 private constant ID_MASK = 2 ** 24 - 1;
+    uint256 private constant CUSTODIAN_SHIFT = 24;
+    uint256 private constant PENDING_SHIFT = 48;
+    uint256 private constant REGISTERED_SHIFT = 72;
+    uint256 private constant REMAINING_SHIFT = 136;
+    uint256 private constant STATUS_SHIFT = 200;
+    uint256 private constant RECALL_SHIFT = 208;
+    uint256 private constant REGISTERED_AT_SHIFT = 216;
 
     /// @dev One slot per organisation.
     struct ActorSlot {
@@ -49,6 +69,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         bool active;
         bool supplier; // mirrors hasRole(SUPPLIER_ROLE, account)
         uint128 accreditations; // bit (claimTypeId - 1) mirrors hasRole(accreditationRole(claim), account)
+        uint16 licenceLengths; // bit L set once a licence of prefix length L was granted to it (a hint)
     }
 
     /// @dev One slot per batch, packed by hand into one word (see {_packBatch}): the
@@ -60,7 +81,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         uint64 registeredQuantity;
         uint64 remainingQuantity;
         BatchStatus status;
-        bool recalled;
+        RecallState recall;
+        uint40 registeredAt;
     }
 
     /// @dev One slot per attestation; times fit 40 bits until the year 36812.
@@ -73,22 +95,44 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         uint40 revokedAt;
     }
 
+    /// @dev One slot per claim type, read once per attestation.
+    struct ClaimTypeSlot {
+        uint16 id;
+        uint64 maxBackdating;
+    }
+
+    /// @dev One slot per licence. `serial` tells a re-granted root licence from the one a
+    /// sub-licence was cut from, so withdrawing a root licence ends its sub-licences for good.
+    struct LicenceSlot {
+        uint32 licenseeId;
+        uint32 grantorId; // 0 for the admin
+        uint64 parentKey; // 0 for a root licence
+        uint32 parentSerial;
+        uint32 serial;
+    }
+
     uint32 private _actorCount;
     uint16 private _claimTypeCount;
+    uint32 private _licenceSerial;
 
     mapping(address account => ActorSlot) private _actors;
     mapping(uint32 actorId => address) private _actorAddresses;
-    mapping(bytes32 claim => uint16) private _claimTypeIds;
+    mapping(bytes32 claim => ClaimTypeSlot) private _claimTypeSlots;
     mapping(uint16 claimTypeId => bytes32) private _claimTypes;
     mapping(bytes32 role => uint16 claimTypeId) private _claimTypeOfRole;
     mapping(bytes32 batchId => uint256 packedBatch) private _batches;
     mapping(bytes32 uid => AttestationSlot) private _attestations;
+    mapping(uint64 key => LicenceSlot) private _licences;
+    mapping(bytes32 nameKey => uint32 actorId) private _nameHolders;
+    mapping(address account => bytes32 nameKey) private _nameKeys;
+    mapping(address account => bytes32 profileHash) private _requestedProfiles;
+    mapping(address issuer => uint256) private _nonces;
 
     /// @param admin The operator (a brand or a consortium) holding the default admin role.
     /// @param adminTransferDelay Seconds a new admin must wait before accepting the role.
     constructor(address admin, uint48 adminTransferDelay)
         AccessControlDefaultAdminRules(adminTransferDelay, admin)
-        EIP712("ProvenanceLedger", "1")
+        EIP712("ProvenanceLedger", "2")
     {
         // The common ethical-sourcing claims exist from the start; the admin may add more.
         _defineClaimType("FAIRTRADE");
@@ -98,6 +142,20 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     // ------------------------------------------------------------------ roles and claim types
 
+    /// @notice Grants the supplier role. Accreditations go through {accreditCertifier},
+    /// which checks the claim type exists; the default admin through its delayed transfer.
+    /// @dev Refusing other roles here is what keeps `hasRole` and the accreditation bits in
+    /// step: a role for a claim type not yet defined could never be mirrored. Revoking
+    /// needs no such guard: `revokeRole` and `renounceRole` clear the mirror bit as well.
+    function grantRole(bytes32 role, address account)
+        public
+        override
+    {
+        // Ensure accreditations take the path that checks the claim type.
+        if (role != SUPPLIER_ROLE && role != DEFAULT_ADMIN_ROLE) revert ProvenanceRoleNotGrantable(role);
+        super.grantRole(role, account);
+    }
+
     /// @inheritdoc IProvenanceLedger
     function defineClaimType(bytes32 claim) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _defineClaimType(claim);
@@ -105,7 +163,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     /// @inheritdoc IProvenanceLedger
     function isClaimTypeDefined(bytes32 claim) external view returns (bool) {
-        return _claimTypeIds[claim] != 0;
+        return _claimTypeSlots[claim].id != 0;
     }
 
     /// @inheritdoc IProvenanceLedger
@@ -116,20 +174,89 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     /// @inheritdoc IProvenanceLedger
     function accreditCertifier(address certifier, bytes32 claim) external onlyRole(DEFAULT_ADMIN_ROLE) {
         // Ensure the claim exists, so a typo cannot create an accreditation nobody checks.
-        if (_claimTypeIds[claim] == 0) revert ProvenanceUnknownClaimType(claim);
+        if (_claimTypeSlots[claim].id == 0) revert ProvenanceUnknownClaimType(claim);
         _grantRole(accreditationRole(claim), certifier);
     }
 
     /// @inheritdoc IProvenanceLedger
     function withdrawAccreditation(address certifier, bytes32 claim) external onlyRole(DEFAULT_ADMIN_ROLE) {
         // Ensure the claim exists, for the same reason.
-        if (_claimTypeIds[claim] == 0) revert ProvenanceUnknownClaimType(claim);
+        if (_claimTypeSlots[claim].id == 0) revert ProvenanceUnknownClaimType(claim);
         _revokeRole(accreditationRole(claim), certifier);
     }
 
     /// @inheritdoc IProvenanceLedger
     function isAccredited(address certifier, bytes32 claim) public view returns (bool) {
         return hasRole(accreditationRole(claim), certifier);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function setMaxBackdating(bytes32 claim, uint64 period) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        ClaimTypeSlot storage claimType = _claimTypeSlots[claim];
+        // Ensure the claim exists.
+        if (claimType.id == 0) revert ProvenanceUnknownClaimType(claim);
+        claimType.maxBackdating = period;
+        emit MaxBackdatingSet(claim, period);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function maxBackdating(bytes32 claim) external view returns (uint64) {
+        return _claimTypeSlots[claim].maxBackdating;
+    }
+
+    // ------------------------------------------------------------------ GS1 licences
+
+    /// @inheritdoc IProvenanceLedger
+    function grantLicence(address licensee, uint8 prefixLength, uint64 prefix)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        uint64 key = _licenceKey(prefixLength, prefix);
+        // Ensure a root licence never lies inside another organisation's root licence:
+        // that organisation owns the range and may sub-license it.
+        uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
+        for (uint8 length = 4; length <= maxLength; ++length) {
+            LicenceSlot memory outer = _licences[(_prefixOf(prefix, prefixLength, length) << 4) | length];
+            if (outer.licenseeId != 0 && outer.parentKey == 0) {
+                revert ProvenanceLicenceOverlaps(prefixLength, prefix, _actorAddresses[outer.licenseeId]);
+            }
+        }
+        _storeLicence(key, licensee, prefixLength, prefix, 0, 0, 0);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function subLicense(address licensee, uint8 prefixLength, uint64 prefix) external {
+        uint64 key = _licenceKey(prefixLength, prefix);
+        ActorSlot memory grantor = _requireActiveActor(msg.sender);
+        // Ensure the caller holds a root licence in force strictly covering the range.
+        uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
+        for (uint8 length = 4; length <= maxLength; ++length) {
+            if (grantor.licenceLengths & (uint16(1) << length) == 0) continue;
+            uint64 parentKey = (_prefixOf(prefix, prefixLength, length) << 4) | length;
+            LicenceSlot memory parent = _licences[parentKey];
+            if (parent.licenseeId == grantor.id && parent.parentKey == 0) {
+                _storeLicence(key, licensee, prefixLength, prefix, grantor.id, parentKey, parent.serial);
+                return;
+            }
+        }
+        revert ProvenanceNotLicensor(prefixLength, prefix, msg.sender);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function withdrawLicence(uint8 prefixLength, uint64 prefix) external {
+        uint64 key = _licenceKey(prefixLength, prefix);
+        LicenceSlot memory licence = _licences[key];
+        // Ensure there is something to withdraw.
+        if (licence.licenseeId == 0) revert ProvenanceUnknownLicence(prefixLength, prefix);
+        // Ensure only the grantor (the admin for root licences) or the admin withdraws.
+        if (!hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            uint32 senderId = _actors[msg.sender].id;
+            if (licence.grantorId == 0 || senderId != licence.grantorId) {
+                revert ProvenanceNotLicensor(prefixLength, prefix, msg.sender);
+            }
+        }
+        delete _licences[key];
+        emit LicenceWithdrawn(key, _actorAddresses[licence.licenseeId], msg.sender);
     }
 
     // ------------------------------------------------------------------ actors
@@ -141,24 +268,47 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     {
         // Ensure each organisation is registered once, under one number.
         if (account == address(0) || _actors[account].id != 0) revert ProvenanceActorAlreadyRegistered(account);
+        if (_actorCount == MAX_ACTORS) revert ProvenanceTooManyActors(MAX_ACTORS);
         _checkProfile(name, country);
         uint32 actorId = ++_actorCount;
+        _claimName(account, actorId, name);
         // Roles may have been granted before registration: mirror them now.
         _actors[account] = ActorSlot({
             id: actorId,
             active: true,
             supplier: hasRole(SUPPLIER_ROLE, account),
-            accreditations: _accreditationsFromRoles(account)
+            accreditations: _accreditationsFromRoles(account),
+            licenceLengths: 0
         });
         _actorAddresses[actorId] = account;
         emit ActorRegistered(account, actorId, name, country, metadataHash);
     }
 
     /// @inheritdoc IProvenanceLedger
-    function updateActorProfile(string calldata name, bytes2 country, bytes32 metadataHash) external {
-        _requireActiveActor(msg.sender);
+    function requestProfileUpdate(string calldata name, bytes2 country, bytes32 metadataHash) external {
+        ActorSlot memory actor = _requireActiveActor(msg.sender);
         _checkProfile(name, country);
-        emit ActorProfileUpdated(msg.sender, name, country, metadataHash);
+        // Fail early on a name another organisation holds; checked again at approval.
+        uint32 holder = _nameHolders[_nameKey(name)];
+        if (holder != 0 && holder != actor.id) revert ProvenanceNameTaken(_actorAddresses[holder]);
+        _requestedProfiles[msg.sender] = keccak256(abi.encode(name, country, metadataHash));
+        emit ActorProfileUpdateRequested(msg.sender, name, country, metadataHash);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function approveProfileUpdate(address account, string calldata name, bytes2 country, bytes32 metadataHash)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        ActorSlot memory actor = _requireActiveActor(account);
+        // Ensure the admin approves exactly what the organisation asked for, nothing else.
+        bytes32 requested = _requestedProfiles[account];
+        if (requested == 0 || requested != keccak256(abi.encode(name, country, metadataHash))) {
+            revert ProvenanceProfileUpdateNotRequested(account);
+        }
+        delete _requestedProfiles[account];
+        _claimName(account, actor.id, name);
+        emit ActorProfileUpdated(account, name, country, metadataHash);
     }
 
     /// @inheritdoc IProvenanceLedger
@@ -198,18 +348,24 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     /// @inheritdoc IProvenanceLedger
     function registerBatch(BatchInput calldata input) external returns (bytes32 batchId) {
-        uint32 supplierId = _requireSupplier(msg.sender);
-        batchId = _createBatch(input, supplierId, msg.sender);
+        ActorSlot memory supplier = _requireSupplier(msg.sender);
+        _checkGtin(input.gtin, supplier);
+        batchId = _createBatch(input, supplier.id, msg.sender);
     }
 
     /// @inheritdoc IProvenanceLedger
     function registerBatches(BatchInput[] calldata inputs) external returns (bytes32[] memory batchIds) {
         // Ensure a bulk call carries work, so a client bug does not pass silently.
         if (inputs.length == 0) revert ProvenanceEmptyList();
-        uint32 supplierId = _requireSupplier(msg.sender);
+        ActorSlot memory supplier = _requireSupplier(msg.sender);
         batchIds = new bytes32[](inputs.length);
+        uint64 checkedGtin; // a run of lots of one GTIN checks the GTIN and licence once
         for (uint256 i = 0; i < inputs.length; ++i) {
-            batchIds[i] = _createBatch(inputs[i], supplierId, msg.sender);
+            if (inputs[i].gtin != checkedGtin) {
+                _checkGtin(inputs[i].gtin, supplier);
+                checkedGtin = inputs[i].gtin;
+            }
+            batchIds[i] = _createBatch(inputs[i], supplier.id, msg.sender);
         }
     }
 
@@ -223,7 +379,9 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             registeredQuantity: slot.registeredQuantity,
             remainingQuantity: slot.remainingQuantity,
             status: slot.status,
-            recalled: slot.recalled
+            recalled: _isRecalled(slot.recall),
+            recallState: slot.recall,
+            registeredAt: slot.registeredAt
         });
     }
 
@@ -236,7 +394,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         // Ensure goods with nothing left cannot be handed over.
         if (BatchStatus(uint8(word >> STATUS_SHIFT)) == BatchStatus.Consumed) revert ProvenanceBatchConsumed(batchId);
         // Ensure one hand-over at a time.
-        uint32 pendingId = uint32(word >> PENDING_SHIFT);
+        uint32 pendingId = uint32((word >> PENDING_SHIFT) & ID_MASK);
         if (pendingId != 0) revert ProvenanceTransferPending(batchId, _actorAddresses[pendingId]);
         uint32 recipientId = _requireActiveActor(to).id;
         // Ensure the hand-over goes to somebody else.
@@ -250,14 +408,14 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         uint256 word = _batches[batchId];
         if (word == 0) revert ProvenanceUnknownBatch(batchId);
         // Ensure a hand-over was proposed to the caller, who is still active.
-        uint32 pendingId = uint32(word >> PENDING_SHIFT);
+        uint32 pendingId = uint32((word >> PENDING_SHIFT) & ID_MASK);
         if (pendingId == 0) revert ProvenanceNoTransferPending(batchId);
         ActorSlot memory sender = _actors[msg.sender];
         if (sender.id != pendingId) {
             revert ProvenanceNotPendingCustodian(batchId, msg.sender, _actorAddresses[pendingId]);
         }
         if (!sender.active) revert ProvenanceActorInactive(msg.sender);
-        uint32 previousCustodianId = uint32(word >> CUSTODIAN_SHIFT);
+        uint32 previousCustodianId = uint32((word >> CUSTODIAN_SHIFT) & ID_MASK);
         // The pending id becomes the custodian id; the pending field is cleared.
         _batches[batchId] = (word & ~((ID_MASK << CUSTODIAN_SHIFT) | (ID_MASK << PENDING_SHIFT)))
             | (uint256(pendingId) << CUSTODIAN_SHIFT);
@@ -298,49 +456,77 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         BatchInput[] calldata outputs,
         bytes32 dataHash
     ) external returns (bytes32 transformationId, bytes32[] memory outputIds) {
-        uint32 custodianId = _requireSupplier(msg.sender);
+        ActorSlot memory custodian = _requireSupplier(msg.sender);
         _checkTransformationShape(kind, inputs.length, outputs.length);
         for (uint256 i = 0; i < inputs.length; ++i) {
-            _consume(inputs[i].batchId, inputs[i].quantity, custodianId);
+            _consume(inputs[i].batchId, inputs[i].quantity, custodian.id);
         }
         outputIds = new bytes32[](outputs.length);
+        uint64 checkedGtin;
         for (uint256 i = 0; i < outputs.length; ++i) {
-            outputIds[i] = _createBatch(outputs[i], custodianId, msg.sender);
+            // Ensure outputs carry only GTINs the caller is licensed for, like registrations.
+            if (outputs[i].gtin != checkedGtin) {
+                _checkGtin(outputs[i].gtin, custodian);
+                checkedGtin = outputs[i].gtin;
+            }
+            outputIds[i] = _createBatch(outputs[i], custodian.id, msg.sender);
         }
         transformationId = keccak256(abi.encodePacked(outputIds));
         emit TransformationRecorded(transformationId, msg.sender, kind, inputs, outputIds, dataHash);
     }
 
     /// @inheritdoc IProvenanceLedger
-    function recallBatch(bytes32 batchId, bytes32 reasonHash) external {
+    function recallBatch(bytes32 batchId, string calldata reason, bytes32 reasonHash) external {
         BatchSlot memory batch = _loadBatch(batchId);
         if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
-        if (batch.recalled) revert ProvenanceBatchRecalled(batchId);
+        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
+        if (_isRecalled(batch.recall)) revert ProvenanceBatchRecalled(batchId);
         // Ensure only the supplier or the admin recalls. A deactivated supplier may still
-        // recall its own goods: withholding a recall never protects anybody.
+        // recall its own goods: withholding a recall never protects anybody, and the admin
+        // reviews every recall ({reviewRecall}).
         uint32 senderId = _actors[msg.sender].id;
         if ((senderId == 0 || senderId != batch.supplierId) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
             revert ProvenanceNotRecaller(batchId, msg.sender);
         }
-        batch.recalled = true;
+        _checkReason(reason);
+        batch.recall = RecallState.Recalled;
         _batches[batchId] = _packBatch(batch);
-        emit BatchRecalled(batchId, msg.sender, reasonHash);
+        emit BatchRecalled(batchId, msg.sender, reason, reasonHash);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function reviewRecall(bytes32 batchId, bool upheld, string calldata reason)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        BatchSlot memory batch = _loadBatch(batchId);
+        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
+        // Ensure a recall is waiting for review; an upheld recall is final.
+        if (batch.recall != RecallState.Recalled) revert ProvenanceNoRecallToReview(batchId);
+        _checkReason(reason);
+        batch.recall = upheld ? RecallState.Upheld : RecallState.Withdrawn;
+        _batches[batchId] = _packBatch(batch);
+        emit RecallReviewed(batchId, msg.sender, upheld, reason);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function voidBatch(bytes32 batchId, string calldata reason) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        BatchSlot memory batch = _loadBatch(batchId);
+        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
+        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
+        _checkReason(reason);
+        // The slot stays occupied, so the lot is never silently free for someone else.
+        batch.status = BatchStatus.Voided;
+        batch.pendingCustodianId = 0;
+        _batches[batchId] = _packBatch(batch);
+        emit BatchVoided(batchId, msg.sender, reason);
     }
 
     // ------------------------------------------------------------------ attestations
 
     /// @inheritdoc IProvenanceLedger
-    function attestationUid(address issuer, AttestationRequest calldata request)
-        external
-        pure
-        returns (bytes32)
-    {
-        return _attestationUid(issuer, request, request.validFrom);
-    }
-
-    /// @inheritdoc IProvenanceLedger
     function attest(AttestationRequest calldata request) external returns (bytes32 uid) {
-        return _attest(msg.sender, request);
+        return _attest(msg.sender, request, uint64(_time()));
     }
 
     /// @inheritdoc IProvenanceLedger
@@ -348,7 +534,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (requests.length == 0) revert ProvenanceEmptyList();
         uids = new bytes32[](requests.length);
         for (uint256 i = 0; i < requests.length; ++i) {
-            uids[i] = _attest(msg.sender, requests[i]);
+            uids[i] = _attest(msg.sender, requests[i], uint64(_time()));
         }
     }
 
@@ -356,11 +542,13 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     function attestBySig(
         AttestationRequest calldata request,
         address issuer,
+        uint64 signedAt,
         uint256 deadline,
         bytes calldata signature
     ) external returns (bytes32 uid) {
-        // Ensure the signature is still meant to be used.
+        // Ensure the signature is still meant to be used, and was not dated ahead.
         if (_time() > deadline) revert ProvenanceSignatureExpired(deadline);
+        if (signedAt > _time()) revert ProvenanceSignedInFuture(signedAt);
         bytes32 digest = _hashTypedDataV4(
             keccak256(
                 abi.encode(
@@ -372,7 +560,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
                     request.validFrom,
                     request.validUntil,
                     request.evidenceHash,
-                    _useNonce(issuer), // consuming the nonce is what makes a replay fail
+                    signedAt,
+                    _nonces[issuer]++, // consuming the nonce is what makes a replay fail
                     deadline
                 )
             )
@@ -381,11 +570,20 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (!SignatureChecker.isValidSignatureNow(issuer, digest, signature)) {
             revert ProvenanceInvalidSignature(issuer);
         }
-        return _attest(issuer, request);
+        return _attest(issuer, request, signedAt);
     }
 
     /// @inheritdoc IProvenanceLedger
-    function revokeAttestation(bytes32 uid, bytes32 reasonHash) external {
+    function invalidateNonces(uint256 nextNonce) external {
+        uint256 current = _nonces[msg.sender];
+        // Ensure nonces only move forward, so no cancelled signature ever comes back.
+        if (nextNonce <= current) revert ProvenanceInvalidNonce(current, nextNonce);
+        _nonces[msg.sender] = nextNonce;
+        emit NoncesInvalidated(msg.sender, nextNonce);
+    }
+
+    /// @inheritdoc IProvenanceLedger
+    function revokeAttestation(bytes32 uid, string calldata reason, bytes32 reasonHash) external {
         AttestationSlot storage stored = _attestations[uid];
         AttestationSlot memory attestation = stored;
         if (attestation.issuerId == 0) revert ProvenanceUnknownAttestation(uid);
@@ -394,8 +592,9 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (_actors[msg.sender].id != attestation.issuerId && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
             revert ProvenanceNotRevoker(uid, msg.sender);
         }
+        _checkReason(reason);
         stored.revokedAt = uint40(_time());
-        emit AttestationRevoked(uid, msg.sender, reasonHash);
+        emit AttestationRevoked(uid, msg.sender, reason, reasonHash);
     }
 
     /// @inheritdoc IProvenanceLedger
@@ -429,13 +628,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     }
 
     /// @inheritdoc IProvenanceLedger
-    function isAttestationValid(bytes32 uid) external view returns (bool) {
-        return attestationStatus(uid) == AttestationStatus.Valid;
-    }
-
-    /// @inheritdoc IProvenanceLedger
-    function nonces(address issuer) public view override(IProvenanceLedger, Nonces) returns (uint256) {
-        return super.nonces(issuer);
+    function nonces(address issuer) external view returns (uint256) {
+        return _nonces[issuer];
     }
 
     // ------------------------------------------------------------------ internals
@@ -452,7 +646,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (granted) _mirrorRole(role, account, true);
     }
 
-    /// @dev See {_grantRole}.
+    /// @dev See {_grantRole}. Also runs for `renounceRole`.
     function _revokeRole(bytes32 role, address account) internal virtual override returns (bool revoked) {
         revoked = super._revokeRole(role, account);
         if (revoked) _mirrorRole(role, account, false);
@@ -484,14 +678,15 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     function _defineClaimType(bytes32 claim) private {
         // Ensure a claim type is non-empty and defined once, within the mirrored bits.
-        if (claim == bytes32(0) || _claimTypeIds[claim] != 0) revert ProvenanceClaimTypeAlreadyDefined(claim);
+        if (claim == bytes32(0) || _claimTypeSlots[claim].id != 0) revert ProvenanceClaimTypeAlreadyDefined(claim);
         if (_claimTypeCount == MAX_CLAIM_TYPES) revert ProvenanceTooManyClaimTypes(MAX_CLAIM_TYPES);
         uint16 claimTypeId = ++_claimTypeCount;
         bytes32 role = accreditationRole(claim);
-        _claimTypeIds[claim] = claimTypeId;
+        _claimTypeSlots[claim] = ClaimTypeSlot({id: claimTypeId, maxBackdating: DEFAULT_MAX_BACKDATING});
         _claimTypes[claimTypeId] = claim;
         _claimTypeOfRole[role] = claimTypeId;
         emit ClaimTypeDefined(claim, claimTypeId, role);
+        emit MaxBackdatingSet(claim, DEFAULT_MAX_BACKDATING);
     }
 
     function _requireActiveActor(address account) private view returns (ActorSlot memory actor) {
@@ -501,16 +696,17 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (!actor.active) revert ProvenanceActorInactive(account);
     }
 
-    function _requireSupplier(address account) private view returns (uint32 actorId) {
-        ActorSlot memory actor = _requireActiveActor(account);
+    function _requireSupplier(address account) private view returns (ActorSlot memory actor) {
+        actor = _requireActiveActor(account);
         // Ensure the admin made this organisation a supplier.
         if (!actor.supplier) revert AccessControlUnauthorizedAccount(account, SUPPLIER_ROLE);
-        return actor.id;
     }
 
-    /// @dev Checks that the batch exists and the caller, active, holds it; returns its id.
+    /// @dev Checks that the batch exists, is not voided and the caller, active, holds it;
+    /// returns the caller's id.
     function _requireCustodian(bytes32 batchId, BatchSlot memory batch) private view returns (uint32 senderId) {
         if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
+        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
         ActorSlot memory sender = _actors[msg.sender];
         // Ensure only the holder of the goods speaks for them.
         if (sender.id == 0 || sender.id != batch.custodianId) {
@@ -529,29 +725,153 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (!_isCapital(country[0]) || !_isCapital(country[1])) revert ProvenanceInvalidCountry(country);
     }
 
+    function _checkReason(string calldata reason) private pure {
+        // Ensure a recall or revocation says why, in a length a page can show.
+        if (bytes(reason).length == 0 || bytes(reason).length > MAX_REASON_LENGTH) {
+            revert ProvenanceInvalidReason(bytes(reason).length);
+        }
+    }
+
+    /// @dev Reserves `name` for `actorId`, releasing the name it held before.
+    function _claimName(address account, uint32 actorId, string calldata name) private {
+        bytes32 key = _nameKey(name);
+        uint32 holder = _nameHolders[key];
+        // Ensure no two organisations, active or deactivated, go by the same name.
+        if (holder != 0 && holder != actorId) revert ProvenanceNameTaken(_actorAddresses[holder]);
+        bytes32 previous = _nameKeys[account];
+        if (previous != key) {
+            if (previous != 0) delete _nameHolders[previous];
+            _nameHolders[key] = actorId;
+            _nameKeys[account] = key;
+        }
+    }
+
+    /// @dev A name's identity: ASCII letters folded to lower case, ASCII spaces and
+    /// punctuation dropped ("EthicCert Labs" = "ethiccert-labs"); other bytes kept as they
+    /// are. Look-alike letters from other scripts are left to the admin's review.
+    function _nameKey(string calldata name) private pure returns (bytes32) {
+        bytes memory folded = new bytes(bytes(name).length);
+        uint256 length;
+        for (uint256 i = 0; i < bytes(name).length; ++i) {
+            bytes1 char = bytes(name)[i];
+            if (char >= "A" && char <= "Z") {
+                folded[length++] = bytes1(uint8(char) + 32);
+            } else if ((char >= "a" && char <= "z") || (char >= "0" && char <= "9") || uint8(char) >= 0x80) {
+                folded[length++] = char;
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(folded, length)
+        }
+        return keccak256(folded);
+    }
+
+    /// @dev The licence key of a prefix, after checking the prefix fits its length.
+    function _licenceKey(uint8 prefixLength, uint64 prefix) private pure returns (uint64) {
+        bool valid = prefixLength == SINGLE_GTIN
+            ? _isValidGtin(prefix)
+            : prefixLength >= 4 && prefixLength <= 12 && prefix < 10 ** prefixLength;
+        if (!valid) revert ProvenanceInvalidPrefix(prefixLength, prefix);
+        return (prefix << 4) | prefixLength;
+    }
+
+    /// @dev The first `length` digits of a prefix of `prefixLength` digits; a GTIN-14's
+    /// company prefix digits start after its indicator digit.
+    function _prefixOf(uint64 prefix, uint8 prefixLength, uint8 length) private pure returns (uint64) {
+        if (prefixLength == SINGLE_GTIN) return (prefix % 1e13) / uint64(10) ** (13 - length);
+        return prefix / uint64(10) ** (prefixLength - length);
+    }
+
+    function _storeLicence(
+        uint64 key,
+        address licensee,
+        uint8 prefixLength,
+        uint64 prefix,
+        uint32 grantorId,
+        uint64 parentKey,
+        uint32 parentSerial
+    ) private {
+        ActorSlot storage actor = _actors[licensee];
+        // Ensure the licensee is an active organisation and the range is not taken.
+        if (actor.id == 0) revert ProvenanceUnknownActor(licensee);
+        if (!actor.active) revert ProvenanceActorInactive(licensee);
+        uint32 holder = _licences[key].licenseeId;
+        if (holder != 0) revert ProvenanceLicenceAlreadyGranted(prefixLength, prefix, _actorAddresses[holder]);
+        _licences[key] = LicenceSlot({
+            licenseeId: actor.id,
+            grantorId: grantorId,
+            parentKey: parentKey,
+            parentSerial: parentSerial,
+            serial: ++_licenceSerial
+        });
+        actor.licenceLengths |= uint16(1) << prefixLength;
+        emit LicenceGranted(key, licensee, msg.sender, prefixLength, prefix, parentKey);
+    }
+
+    /// @dev A licence is in force while held and, for a sub-licence, while the very root
+    /// licence it was cut from is still held.
+    function _inForce(LicenceSlot memory licence) private view returns (bool) {
+        if (licence.licenseeId == 0) return false;
+        if (licence.parentKey == 0) return true;
+        return _licences[licence.parentKey].serial == licence.parentSerial;
+    }
+
+    /// @dev Looks only at the prefix lengths the organisation was ever licensed at (one
+    /// read for a typical supplier), longest first.
+    function _isLicensed(ActorSlot memory actor, uint64 gtin) private view returns (bool) {
+        uint16 lengths = actor.licenceLengths;
+        if (lengths == 0) return false;
+        if (lengths & (uint16(1) << SINGLE_GTIN) != 0) {
+            LicenceSlot memory single = _licences[(gtin << 4) | SINGLE_GTIN];
+            if (single.licenseeId == actor.id && _inForce(single)) return true;
+        }
+        uint64 body = gtin % 1e13; // the digits after the indicator digit
+        for (uint8 length = 12; length >= 4; --length) {
+            if (lengths & (uint16(1) << length) == 0) continue;
+            LicenceSlot memory licence = _licences[((body / uint64(10) ** (13 - length)) << 4) | length];
+            if (licence.licenseeId == actor.id && _inForce(licence)) return true;
+        }
+        return false;
+    }
+
+    /// @dev Checks a GTIN a batch is created under: valid check digit, licensed to the caller.
+    function _checkGtin(uint64 gtin, ActorSlot memory actor) private view {
+        // Ensure the identifiers are GS1-valid, so every QR code printed for them resolves.
+        if (!_isValidGtin(gtin)) revert ProvenanceInvalidGtin(gtin);
+        // Ensure only the GTIN's licensee names lots of it: no squatting another brand's lots.
+        if (!_isLicensed(actor, gtin)) revert ProvenanceNotLicensed(gtin, _actorAddresses[actor.id]);
+    }
+
     function _loadBatch(bytes32 batchId) private view returns (BatchSlot memory) {
         return _unpackBatch(_batches[batchId]);
     }
 
-    /// @dev Layout, from the low bits: supplierId 32, custodianId 32, pendingCustodianId 32,
-    /// registeredQuantity 64, remainingQuantity 64, status 8, recalled 8. Zero means unknown.
+    function _isRecalled(RecallState recall) private pure returns (bool) {
+        return recall == RecallState.Recalled || recall == RecallState.Upheld;
+    }
+
+    /// @dev Layout, from the low bits: supplierId 24, custodianId 24, pendingCustodianId 24,
+    /// registeredQuantity 64, remainingQuantity 64, status 8, recall state 8,
+    /// registeredAt 40. Zero means unknown.
     function _packBatch(BatchSlot memory batch) private pure returns (uint256) {
         return uint256(batch.supplierId) | (uint256(batch.custodianId) << CUSTODIAN_SHIFT)
             | (uint256(batch.pendingCustodianId) << PENDING_SHIFT)
             | (uint256(batch.registeredQuantity) << REGISTERED_SHIFT)
             | (uint256(batch.remainingQuantity) << REMAINING_SHIFT)
-            | (uint256(uint8(batch.status)) << STATUS_SHIFT) | (batch.recalled ? uint256(1) << RECALLED_SHIFT : 0);
+            | (uint256(uint8(batch.status)) << STATUS_SHIFT) | (uint256(uint8(batch.recall)) << RECALL_SHIFT)
+            | (uint256(batch.registeredAt) << REGISTERED_AT_SHIFT);
     }
 
     /// @dev Inverse of {_packBatch}.
     function _unpackBatch(uint256 word) private pure returns (BatchSlot memory batch) {
-        batch.supplierId = uint32(word);
-        batch.custodianId = uint32(word >> CUSTODIAN_SHIFT);
-        batch.pendingCustodianId = uint32(word >> PENDING_SHIFT);
+        batch.supplierId = uint32(word & ID_MASK);
+        batch.custodianId = uint32((word >> CUSTODIAN_SHIFT) & ID_MASK);
+        batch.pendingCustodianId = uint32((word >> PENDING_SHIFT) & ID_MASK);
         batch.registeredQuantity = uint64(word >> REGISTERED_SHIFT);
         batch.remainingQuantity = uint64(word >> REMAINING_SHIFT);
         batch.status = BatchStatus(uint8(word >> STATUS_SHIFT));
-        batch.recalled = (word >> RECALLED_SHIFT) & 1 == 1;
+        batch.recall = RecallState(uint8(word >> RECALL_SHIFT));
+        batch.registeredAt = uint40(word >> REGISTERED_AT_SHIFT);
     }
 
     function _isCapital(bytes1 char) private pure returns (bool) {
@@ -563,14 +883,14 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     }
 
     /// @dev `supplier` is the address of `supplierId`, passed in to spare a storage read.
+    /// The caller has checked the GTIN ({_checkGtin}).
     function _createBatch(BatchInput calldata input, uint32 supplierId, address supplier)
         private
         returns (bytes32 batchId)
     {
-        // Ensure the identifiers are GS1-valid, so every QR code printed for them resolves.
-        if (!_isValidGtin(input.gtin)) revert ProvenanceInvalidGtin(input.gtin);
-        // A left-aligned lot has a non-zero first byte; the 20-byte width bounds its length.
-        if (input.lot[0] == 0) revert ProvenanceInvalidLot(input.lot);
+        // Ensure the lot is GS1 CSET 82, so two lots never display alike and every Digital
+        // Link of it parses.
+        if (!_isValidLot(input.lot)) revert ProvenanceInvalidLot(input.lot);
         // Ensure there are goods and a unit to count them in.
         if (input.quantity == 0) revert ProvenanceZeroQuantity();
         if (input.unit[0] == 0) revert ProvenanceInvalidUnit(input.unit);
@@ -578,7 +898,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         // Ensure a lot is registered once: the id is derived from GTIN + lot.
         uint256 existing = _batches[batchId];
         if (existing != 0) {
-            revert ProvenanceBatchAlreadyRegistered(batchId, _actorAddresses[_unpackBatch(existing).supplierId]);
+            revert ProvenanceBatchAlreadyRegistered(batchId, _actorAddresses[uint32(existing & ID_MASK)]);
         }
         _batches[batchId] = _packBatch(
             BatchSlot({
@@ -588,7 +908,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
                 registeredQuantity: input.quantity,
                 remainingQuantity: input.quantity,
                 status: BatchStatus.Active,
-                recalled: false
+                recall: RecallState.None,
+                registeredAt: uint40(_time())
             })
         );
         emit BatchRegistered(
@@ -599,11 +920,12 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     function _consume(bytes32 batchId, uint64 quantity, uint32 custodianId) private {
         BatchSlot memory batch = _loadBatch(batchId);
         if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
+        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
         // Ensure only the holder consumes, and only goods that are free to use.
         if (batch.custodianId != custodianId) {
             revert ProvenanceNotCustodian(batchId, msg.sender, _actorAddresses[batch.custodianId]);
         }
-        if (batch.recalled) revert ProvenanceBatchRecalled(batchId);
+        if (_isRecalled(batch.recall)) revert ProvenanceBatchRecalled(batchId);
         if (batch.pendingCustodianId != 0) {
             revert ProvenanceTransferPending(batchId, _actorAddresses[batch.pendingCustodianId]);
         }
@@ -646,6 +968,28 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         }
     }
 
+    /// @dev 1 to 20 CSET 82 characters, left-aligned, zero bytes only after the last one.
+    /// One bitmap lookup a character, stopping at the first zero byte.
+    function _isValidLot(bytes20 lot) private pure returns (bool valid) {
+        assembly ("memory-safe") {
+            if byte(0, lot) {
+                valid := 1
+                for { let i := 0 } lt(i, 20) { i := add(i, 1) } {
+                    let char := byte(i, lot)
+                    if iszero(char) {
+                        // Everything after the first zero byte must be zero as well.
+                        if shl(mul(i, 8), lot) { valid := 0 }
+                        break
+                    }
+                    if iszero(and(shr(char, CSET82), 1)) {
+                        valid := 0
+                        break
+                    }
+                }
+            }
+        }
+    }
+
     function _attestationUid(address issuer, AttestationRequest calldata request, uint64 validFrom)
         private
         pure
@@ -664,27 +1008,51 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         );
     }
 
-    function _attest(address issuer, AttestationRequest calldata request) private returns (bytes32 uid) {
+    /// @dev `defaultFrom` is what `validFrom` 0 means: the block time, or the signing time.
+    function _attest(address issuer, AttestationRequest calldata request, uint64 defaultFrom)
+        private
+        returns (bytes32 uid)
+    {
         ActorSlot memory actor = _requireActiveActor(issuer);
-        uint16 claimTypeId = _claimTypeIds[request.claim];
+        ClaimTypeSlot memory claimType = _claimTypeSlots[request.claim];
         // Ensure the claim is defined and the issuer accredited for it now.
-        if (claimTypeId == 0) revert ProvenanceUnknownClaimType(request.claim);
-        if (!_hasAccreditationBit(actor, claimTypeId)) revert ProvenanceNotAccredited(issuer, request.claim);
-        uint64 validFrom = request.validFrom == 0 ? uint64(_time()) : request.validFrom;
+        if (claimType.id == 0) revert ProvenanceUnknownClaimType(request.claim);
+        if (!_hasAccreditationBit(actor, claimType.id)) revert ProvenanceNotAccredited(issuer, request.claim);
+        uint64 validFrom = request.validFrom == 0 ? defaultFrom : request.validFrom;
         // Ensure the window is non-empty and fits the stored width.
         if (
             validFrom > type(uint40).max || request.validUntil > type(uint40).max
                 || (request.validUntil != 0 && request.validUntil <= validFrom)
         ) revert ProvenanceInvalidValidity(validFrom, request.validUntil);
-        // Ensure the subject exists, so nobody vouches for a batch or actor that is not there.
+        // Ensure nobody backdates a claim further than the claim type allows.
+        uint256 now_ = _time();
+        if (uint256(validFrom) + claimType.maxBackdating < now_) {
+            revert ProvenanceValidFromTooEarly(validFrom, uint64(now_ - claimType.maxBackdating));
+        }
         if (request.subjectKind == SubjectKind.Batch) {
-            if (_batches[request.subject] == 0) {
+            uint256 word = _batches[request.subject];
+            // Ensure the batch exists and is real, so nobody vouches for what is not there.
+            if (word == 0) revert ProvenanceUnknownSubject(request.subjectKind, request.subject);
+            if (BatchStatus(uint8(word >> STATUS_SHIFT)) == BatchStatus.Voided) {
+                revert ProvenanceBatchVoided(request.subject);
+            }
+            // Ensure separation of duties: no certifier vouches for goods it supplied or holds.
+            if (
+                actor.id == (word & ID_MASK) || actor.id == ((word >> CUSTODIAN_SHIFT) & ID_MASK)
+                    || actor.id == ((word >> PENDING_SHIFT) & ID_MASK)
+            ) revert ProvenanceConflictOfInterest(issuer, request.subjectKind, request.subject);
+            // Ensure a claim about a batch does not start before the batch existed.
+            uint64 registeredAt = uint64(word >> REGISTERED_AT_SHIFT);
+            if (validFrom < registeredAt) revert ProvenanceValidFromTooEarly(validFrom, registeredAt);
+        } else {
+            address subjectAccount = address(uint160(uint256(request.subject)));
+            // Ensure the organisation exists and is not the issuer itself.
+            if (uint256(request.subject) >> 160 != 0 || _actors[subjectAccount].id == 0) {
                 revert ProvenanceUnknownSubject(request.subjectKind, request.subject);
             }
-        } else if (
-            uint256(request.subject) >> 160 != 0 || _actors[address(uint160(uint256(request.subject)))].id == 0
-        ) {
-            revert ProvenanceUnknownSubject(request.subjectKind, request.subject);
+            if (subjectAccount == issuer) {
+                revert ProvenanceConflictOfInterest(issuer, request.subjectKind, request.subject);
+            }
         }
         uid = _attestationUid(issuer, request, validFrom);
         AttestationSlot storage stored = _attestations[uid];
@@ -692,7 +1060,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (stored.issuerId != 0) revert ProvenanceAttestationAlreadyExists(uid);
         _attestations[uid] = AttestationSlot({
             issuerId: actor.id,
-            claimTypeId: claimTypeId,
+            claimTypeId: claimType.id,
             subjectKind: request.subjectKind,
             validFrom: uint40(validFrom),
             validUntil: uint40(request.validUntil),

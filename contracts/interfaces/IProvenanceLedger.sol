@@ -24,7 +24,16 @@ interface IProvenanceLedger {
     enum BatchStatus {
         None, // never registered
         Active, // registered, some quantity remains
-        Consumed // every unit was consumed by transformations
+        Consumed, // every unit was consumed by transformations
+        Voided // the admin voided it as registered in error; nothing can happen to it any more
+    }
+
+    /// @notice Where a batch stands with recalls.
+    enum RecallState {
+        None, // never recalled, or not since a withdrawn recall
+        Recalled, // recalled by its supplier or the admin, not yet reviewed
+        Upheld, // the admin reviewed the recall and upheld it (final)
+        Withdrawn // the admin reviewed the recall and withdrew it; the batch may be used again
     }
 
     /// @notice What an attestation is about.
@@ -53,7 +62,7 @@ interface IProvenanceLedger {
     /// @notice What a supplier declares when a batch comes into existence.
     struct BatchInput {
         uint64 gtin; // GS1 GTIN-14 as a number (leading zeros implied), check digit valid
-        bytes20 lot; // GS1 AI (10) batch/lot number: 1 to 20 ASCII characters, left-aligned, zero-padded
+        bytes20 lot; // GS1 AI (10) batch/lot number: 1 to 20 GS1 CSET 82 characters, left-aligned, zero-padded
         uint64 quantity; // amount in the base unit, greater than zero
         bytes3 unit; // UN/ECE Recommendation 20 unit code, e.g. "KGM", "H87", left-aligned
         bytes32 metadataHash; // sha256 of the RFC 8785 canonical JSON metadata document
@@ -66,8 +75,26 @@ interface IProvenanceLedger {
         address pendingCustodian; // proposed next custodian, or zero
         uint64 registeredQuantity; // quantity at registration
         uint64 remainingQuantity; // quantity not yet consumed by transformations
-        BatchStatus status; // None, Active or Consumed
-        bool recalled; // true once recalled; never cleared
+        BatchStatus status; // None, Active, Consumed or Voided
+        bool recalled; // true while the recall state is Recalled or Upheld
+        RecallState recallState; // see {RecallState}
+        uint64 registeredAt; // block time of the registration (or of the transformation that made it)
+    }
+
+    /// @notice A licence to use GS1 identifiers: a GS1 Company Prefix, a range inside one,
+    /// or a single GTIN, held by one organisation.
+    /// @dev Key: `(prefix << 4) | prefixLength`. `prefixLength` 4 to 12 means the first
+    /// `prefixLength` digits after the GTIN-14's indicator digit (a GS1 Company Prefix, as
+    /// the GS1 General Specifications define it, or a longer range inside one); 14 means
+    /// exactly one GTIN-14. A sub-licence hangs off a root licence of the admin and lapses
+    /// when that root licence is withdrawn.
+    struct Licence {
+        address licensee; // the organisation that may use the identifiers; zero if none
+        address grantor; // the admin (root licence) or the holder of the parent licence
+        uint8 prefixLength; // 4..12 digits of prefix, or 14 for one GTIN
+        uint64 prefix; // the prefix digits as a number (leading zeros implied by the length)
+        uint64 parentKey; // key of the root licence a sub-licence comes from; 0 for a root licence
+        bool inForce; // held, and (for a sub-licence) its root licence still in force
     }
 
     /// @notice An amount of an input batch consumed by a transformation.
@@ -81,7 +108,9 @@ interface IProvenanceLedger {
         SubjectKind subjectKind; // batch or actor
         bytes32 subject; // batch id, or the actor's address left-padded to 32 bytes
         bytes32 claim; // claim type, a defined short string such as "FAIRTRADE"
-        uint64 validFrom; // start of validity (unix seconds); 0 means the block time
+        uint64 validFrom; // start of validity (unix seconds); 0 means the block time, or the
+        // signing time for {attestBySig}. Never before the subject batch's registration nor
+        // more than the claim type's maximum backdating period before the block time.
         uint64 validUntil; // end of validity (unix seconds, exclusive); 0 means no end
         bytes32 evidenceHash; // sha256 of the certificate or audit report kept off chain
     }
@@ -109,8 +138,27 @@ interface IProvenanceLedger {
         address indexed account, uint32 actorId, string name, bytes2 country, bytes32 metadataHash
     );
 
-    /// @notice Emitted when an organisation changes its own profile.
+    /// @notice Emitted when an organisation asks the admin to change its profile.
+    event ActorProfileUpdateRequested(address indexed account, string name, bytes2 country, bytes32 metadataHash);
+
+    /// @notice Emitted when the admin approved an organisation's requested profile: the
+    /// name, country and metadata below are its profile from now on.
     event ActorProfileUpdated(address indexed account, string name, bytes2 country, bytes32 metadataHash);
+
+    /// @notice Emitted when the admin sets how far before its block an attestation of
+    /// `claim` may start.
+    event MaxBackdatingSet(bytes32 indexed claim, uint64 period);
+
+    /// @notice Emitted when a licence is granted: by the admin (root licence,
+    /// `parentKey` 0) or by the holder of a root licence (sub-licence).
+    /// @param key `(prefix << 4) | prefixLength`, see {Licence}.
+    event LicenceGranted(
+        uint64 indexed key, address indexed licensee, address indexed grantor, uint8 prefixLength, uint64 prefix, uint64 parentKey
+    );
+
+    /// @notice Emitted when a licence is withdrawn by its grantor or the admin. Its
+    /// sub-licences lapse with it.
+    event LicenceWithdrawn(uint64 indexed key, address indexed licensee, address indexed by);
 
     /// @notice Emitted when the admin deactivates an organisation.
     event ActorDeactivated(address indexed account);
@@ -161,7 +209,16 @@ interface IProvenanceLedger {
     );
 
     /// @notice Emitted when a batch is recalled.
-    event BatchRecalled(bytes32 indexed batchId, address indexed by, bytes32 reasonHash);
+    /// @param reason Why, in a short text for the customer's page (1 to 280 bytes).
+    /// @param reasonHash sha256 of the full recall notice kept off chain, or zero.
+    event BatchRecalled(bytes32 indexed batchId, address indexed by, string reason, bytes32 reasonHash);
+
+    /// @notice Emitted when the admin reviews a recall: upheld (final) or withdrawn.
+    event RecallReviewed(bytes32 indexed batchId, address indexed by, bool upheld, string reason);
+
+    /// @notice Emitted when the admin voids a batch registered in error. The lot stays
+    /// taken: its page says it was voided, by whom and why.
+    event BatchVoided(bytes32 indexed batchId, address indexed by, string reason);
 
     /// @notice Emitted when a certifier attests a claim.
     event Attested(
@@ -176,7 +233,13 @@ interface IProvenanceLedger {
     );
 
     /// @notice Emitted when an attestation is revoked.
-    event AttestationRevoked(bytes32 indexed uid, address indexed by, bytes32 reasonHash);
+    /// @param reason Why, in a short text (1 to 280 bytes).
+    /// @param reasonHash sha256 of the full revocation notice kept off chain, or zero.
+    event AttestationRevoked(bytes32 indexed uid, address indexed by, string reason, bytes32 reasonHash);
+
+    /// @notice Emitted when an issuer invalidates the signed attestations it handed out:
+    /// every nonce below `nextNonce` can no longer be used.
+    event NoncesInvalidated(address indexed issuer, uint256 nextNonce);
 
     // ------------------------------------------------------------------ errors
 
@@ -194,7 +257,7 @@ interface IProvenanceLedger {
     error ProvenanceInvalidCountry(bytes2 country);
     /// @notice The GTIN must have 14 digits at most and a valid GS1 check digit.
     error ProvenanceInvalidGtin(uint64 gtin);
-    /// @notice The lot must be 1 to 20 characters (GS1 AI 10), left-aligned.
+    /// @notice The lot must be 1 to 20 characters of GS1 CSET 82 (GS1 AI 10), left-aligned.
     error ProvenanceInvalidLot(bytes20 lot);
     /// @notice Quantities must be greater than zero.
     error ProvenanceZeroQuantity();
@@ -254,6 +317,45 @@ interface IProvenanceLedger {
     error ProvenanceSignatureExpired(uint256 deadline);
     /// @notice The signature is not the issuer's for this request, nonce and deadline.
     error ProvenanceInvalidSignature(address issuer);
+    /// @notice A signed attestation cannot be signed later than the block it lands in.
+    error ProvenanceSignedInFuture(uint64 signedAt);
+    /// @notice The new nonce must be above the issuer's current one.
+    error ProvenanceInvalidNonce(uint256 current, uint256 requested);
+    /// @notice The prefix length must be 4 to 12 (or 14 for one GTIN) and the prefix fit it.
+    error ProvenanceInvalidPrefix(uint8 prefixLength, uint64 prefix);
+    /// @notice This prefix or GTIN is already licensed.
+    error ProvenanceLicenceAlreadyGranted(uint8 prefixLength, uint64 prefix, address licensee);
+    /// @notice A root licence cannot lie inside another organisation's root licence; its
+    /// holder may sub-license it instead.
+    error ProvenanceLicenceOverlaps(uint8 prefixLength, uint64 prefix, address holder);
+    /// @notice No licence is in force for this prefix or GTIN.
+    error ProvenanceUnknownLicence(uint8 prefixLength, uint64 prefix);
+    /// @notice The account holds no root licence covering this prefix (to sub-license), or
+    /// is neither the licence's grantor nor the admin (to withdraw).
+    error ProvenanceNotLicensor(uint8 prefixLength, uint64 prefix, address account);
+    /// @notice The account holds no licence in force covering this GTIN.
+    error ProvenanceNotLicensed(uint64 gtin, address account);
+    /// @notice The batch was voided by the admin.
+    error ProvenanceBatchVoided(bytes32 batchId);
+    /// @notice A reason must be 1 to 280 bytes of text.
+    error ProvenanceInvalidReason(uint256 length);
+    /// @notice Another organisation already uses this name (compared without case, spaces
+    /// or punctuation).
+    error ProvenanceNameTaken(address holder);
+    /// @notice The organisation has not requested this profile change.
+    error ProvenanceProfileUpdateNotRequested(address account);
+    /// @notice An issuer cannot attest about itself or a batch it supplied or holds.
+    error ProvenanceConflictOfInterest(address issuer, SubjectKind subjectKind, bytes32 subject);
+    /// @notice The validity starts before the earliest allowed time (the subject batch's
+    /// registration, or the claim type's maximum backdating period before the block).
+    error ProvenanceValidFromTooEarly(uint64 validFrom, uint64 earliest);
+    /// @notice Only a recall awaiting review can be reviewed.
+    error ProvenanceNoRecallToReview(bytes32 batchId);
+    /// @notice Only the supplier role is granted with grantRole; accreditations go through
+    /// {accreditCertifier}, which checks the claim type exists.
+    error ProvenanceRoleNotGrantable(bytes32 role);
+    /// @notice No more organisations can be registered.
+    error ProvenanceTooManyActors(uint32 limit);
 
     // ------------------------------------------------------------------ roles and claim types
 
@@ -281,6 +383,28 @@ interface IProvenanceLedger {
     /// @notice Whether `certifier` is accredited for `claim` now.
     function isAccredited(address certifier, bytes32 claim) external view returns (bool);
 
+    /// @notice Sets how long before its block an attestation of `claim` may start. Admin
+    /// only. Every claim type starts with 90 days.
+    function setMaxBackdating(bytes32 claim, uint64 period) external;
+
+    /// @notice How long before its block an attestation of `claim` may start.
+    function maxBackdating(bytes32 claim) external view returns (uint64);
+
+    // ------------------------------------------------------------------ GS1 licences
+
+    /// @notice Licenses a GS1 Company Prefix (`prefixLength` 4 to 12) or one GTIN
+    /// (`prefixLength` 14) to `licensee`. Admin only. Refused inside another
+    /// organisation's root licence (see {ProvenanceLicenceOverlaps}).
+    function grantLicence(address licensee, uint8 prefixLength, uint64 prefix) external;
+
+    /// @notice The holder of a root licence sub-licenses a longer prefix inside it, or one
+    /// GTIN under it, to `licensee` (a co-packer, a member farm).
+    function subLicense(address licensee, uint8 prefixLength, uint64 prefix) external;
+
+    /// @notice Withdraws a licence. Its grantor or the admin only. Sub-licences of a
+    /// withdrawn root licence lapse with it.
+    function withdrawLicence(uint8 prefixLength, uint64 prefix) external;
+
     // ------------------------------------------------------------------ actors
 
     /// @notice Registers an organisation. Admin only.
@@ -291,8 +415,13 @@ interface IProvenanceLedger {
     function registerActor(address account, string calldata name, bytes2 country, bytes32 metadataHash)
         external;
 
-    /// @notice The caller updates its own profile.
-    function updateActorProfile(string calldata name, bytes2 country, bytes32 metadataHash) external;
+    /// @notice The caller asks the admin to change its profile (name, country, metadata);
+    /// nothing changes until the admin approves. A new request replaces the previous one.
+    function requestProfileUpdate(string calldata name, bytes2 country, bytes32 metadataHash) external;
+
+    /// @notice The admin approves exactly the profile `account` requested.
+    function approveProfileUpdate(address account, string calldata name, bytes2 country, bytes32 metadataHash)
+        external;
 
     /// @notice Deactivates an organisation: it can no longer write or receive custody. Admin only.
     function deactivateActor(address account) external;
@@ -313,7 +442,8 @@ interface IProvenanceLedger {
     /// A GS1 Digital Link's GTIN and lot resolve to it without any lookup table.
     function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32);
 
-    /// @notice Registers a batch held by the caller. Supplier role, active actor.
+    /// @notice Registers a batch held by the caller. Supplier role, active actor, holding a
+    /// licence in force that covers the GTIN.
     /// @return batchId The batch's id (see {batchIdOf}).
     function registerBatch(BatchInput calldata input) external returns (bytes32 batchId);
 
@@ -337,7 +467,8 @@ interface IProvenanceLedger {
         external;
 
     /// @notice The custodian consumes quantities of batches it holds and creates output
-    /// batches it holds. Supplier role, active actor, inputs neither recalled nor pending.
+    /// batches it holds. Supplier role, active actor, inputs neither recalled nor pending,
+    /// a licence in force covering every output's GTIN.
     /// @return transformationId `keccak256(abi.encodePacked(outputIds))`.
     /// @return outputIds The ids of the created batches, in input order.
     function transform(
@@ -347,18 +478,18 @@ interface IProvenanceLedger {
         bytes32 dataHash
     ) external returns (bytes32 transformationId, bytes32[] memory outputIds);
 
-    /// @notice Recalls a batch. Its supplier or the admin only.
-    /// @param reasonHash sha256 of the recall notice kept off chain.
-    function recallBatch(bytes32 batchId, bytes32 reasonHash) external;
+    /// @notice Recalls a batch. Its supplier (even deactivated) or the admin only.
+    /// @param reason Why, 1 to 280 bytes of text shown to customers.
+    /// @param reasonHash sha256 of the full recall notice kept off chain, or zero.
+    function recallBatch(bytes32 batchId, string calldata reason, bytes32 reasonHash) external;
+
+    /// @notice The admin reviews a recall awaiting review: upheld or withdrawn, with a reason.
+    function reviewRecall(bytes32 batchId, bool upheld, string calldata reason) external;
+
+    /// @notice The admin voids a batch registered in error. Final; the lot stays taken.
+    function voidBatch(bytes32 batchId, string calldata reason) external;
 
     // ------------------------------------------------------------------ attestations
-
-    /// @notice The uid an attestation by `issuer` with this content gets:
-    /// `keccak256(abi.encode(issuer, request))` with `validFrom` already resolved.
-    function attestationUid(address issuer, AttestationRequest calldata request)
-        external
-        pure
-        returns (bytes32);
 
     /// @notice The caller, accredited for the claim, attests it.
     function attest(AttestationRequest calldata request) external returns (bytes32 uid);
@@ -367,27 +498,30 @@ interface IProvenanceLedger {
     function attestMany(AttestationRequest[] calldata requests) external returns (bytes32[] memory uids);
 
     /// @notice Anyone submits an attestation `issuer` signed off chain (EIP-712 `Attest`
-    /// message with the issuer's current nonce and `deadline`). Each signature works once.
+    /// message with the issuer's current nonce, the signing time and `deadline`). Each
+    /// signature works once; `validFrom` 0 means `signedAt`.
     function attestBySig(
         AttestationRequest calldata request,
         address issuer,
+        uint64 signedAt,
         uint256 deadline,
         bytes calldata signature
     ) external returns (bytes32 uid);
 
+    /// @notice The caller invalidates every signed attestation it handed out with a nonce
+    /// below `nextNonce` (which must be above its current nonce).
+    function invalidateNonces(uint256 nextNonce) external;
+
     /// @notice The issuer or the admin revokes an attestation.
-    /// @param reasonHash sha256 of the revocation notice kept off chain.
-    function revokeAttestation(bytes32 uid, bytes32 reasonHash) external;
+    /// @param reason Why, 1 to 280 bytes of text shown to customers.
+    /// @param reasonHash sha256 of the full revocation notice kept off chain, or zero.
+    function revokeAttestation(bytes32 uid, string calldata reason, bytes32 reasonHash) external;
 
     /// @notice An attestation as stored (issuer zero when unknown).
     function getAttestation(bytes32 uid) external view returns (Attestation memory);
 
     /// @notice What holds for this attestation now, in one answer.
     function attestationStatus(bytes32 uid) external view returns (AttestationStatus);
-
-    /// @notice True when {attestationStatus} is Valid: exists, not revoked, inside its
-    /// window, and the issuer is still accredited for the claim.
-    function isAttestationValid(bytes32 uid) external view returns (bool);
 
     /// @notice The next nonce `issuer` must sign for {attestBySig}.
     function nonces(address issuer) external view returns (uint256);
