@@ -70,6 +70,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         bool supplier; // mirrors hasRole(SUPPLIER_ROLE, account)
         uint128 accreditations; // bit (claimTypeId - 1) mirrors hasRole(accreditationRole(claim), account)
         uint16 licenceLengths; // bit L set once a licence of prefix length L was granted to it (a hint)
+        uint64 rootLicence; // key of its latest root licence still held: checked without another read
     }
 
     /// @dev One slot per batch, packed by hand into one word (see {_packBatch}): the
@@ -256,7 +257,9 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             }
         }
         delete _licences[key];
-        emit LicenceWithdrawn(key, _actorAddresses[licence.licenseeId], msg.sender);
+        address licensee = _actorAddresses[licence.licenseeId];
+        if (_actors[licensee].rootLicence == key) _actors[licensee].rootLicence = 0;
+        emit LicenceWithdrawn(key, licensee, msg.sender);
     }
 
     // ------------------------------------------------------------------ actors
@@ -278,7 +281,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             active: true,
             supplier: hasRole(SUPPLIER_ROLE, account),
             accreditations: _accreditationsFromRoles(account),
-            licenceLengths: 0
+            licenceLengths: 0,
+            rootLicence: 0
         });
         _actorAddresses[actorId] = account;
         emit ActorRegistered(account, actorId, name, country, metadataHash);
@@ -286,11 +290,10 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     /// @inheritdoc IProvenanceLedger
     function requestProfileUpdate(string calldata name, bytes2 country, bytes32 metadataHash) external {
-        ActorSlot memory actor = _requireActiveActor(msg.sender);
+        _requireActiveActor(msg.sender);
         _checkProfile(name, country);
-        // Fail early on a name another organisation holds; checked again at approval.
-        uint32 holder = _nameHolders[_nameKey(name)];
-        if (holder != 0 && holder != actor.id) revert ProvenanceNameTaken(_actorAddresses[holder]);
+        // The name's uniqueness is checked at approval, when it takes effect (the client
+        // warns earlier from the index).
         _requestedProfiles[msg.sender] = keccak256(abi.encode(name, country, metadataHash));
         emit ActorProfileUpdateRequested(msg.sender, name, country, metadataHash);
     }
@@ -390,7 +393,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     /// run twice per hand-over and the round trip through memory costs ~1,000 gas each.
     function transferCustody(bytes32 batchId, address to) external {
         uint256 word = _batches[batchId];
-        uint32 senderId = _requireCustodian(batchId, _unpackBatch(word));
+        uint32 senderId = _requireCustodian(batchId, word);
         // Ensure goods with nothing left cannot be handed over.
         if (BatchStatus(uint8(word >> STATUS_SHIFT)) == BatchStatus.Consumed) revert ProvenanceBatchConsumed(batchId);
         // Ensure one hand-over at a time.
@@ -442,8 +445,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     function recordStep(bytes32 batchId, bytes32 bizStep, string calldata location, bytes32 dataHash)
         external
     {
-        BatchSlot memory batch = _loadBatch(batchId);
-        _requireCustodian(batchId, batch);
+        _requireCustodian(batchId, _batches[batchId]);
         // Ensure the step names what happened.
         if (bizStep == bytes32(0)) revert ProvenanceInvalidBusinessStep(bizStep);
         emit StepRecorded(batchId, msg.sender, bizStep, location, dataHash);
@@ -704,13 +706,15 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     /// @dev Checks that the batch exists, is not voided and the caller, active, holds it;
     /// returns the caller's id.
-    function _requireCustodian(bytes32 batchId, BatchSlot memory batch) private view returns (uint32 senderId) {
-        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
-        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
+    function _requireCustodian(bytes32 batchId, uint256 word) private view returns (uint32 senderId) {
+        BatchStatus status = BatchStatus(uint8(word >> STATUS_SHIFT));
+        if (status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
+        if (status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
+        uint32 custodianId = uint32((word >> CUSTODIAN_SHIFT) & ID_MASK);
         ActorSlot memory sender = _actors[msg.sender];
         // Ensure only the holder of the goods speaks for them.
-        if (sender.id == 0 || sender.id != batch.custodianId) {
-            revert ProvenanceNotCustodian(batchId, msg.sender, _actorAddresses[batch.custodianId]);
+        if (sender.id == 0 || sender.id != custodianId) {
+            revert ProvenanceNotCustodian(batchId, msg.sender, _actorAddresses[custodianId]);
         }
         if (!sender.active) revert ProvenanceActorInactive(msg.sender);
         return sender.id;
@@ -805,6 +809,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             serial: ++_licenceSerial
         });
         actor.licenceLengths |= uint16(1) << prefixLength;
+        // A root licence needs no parent check, so the latest one is kept in the actor's slot.
+        if (parentKey == 0) actor.rootLicence = key;
         emit LicenceGranted(key, licensee, msg.sender, prefixLength, prefix, parentKey);
     }
 
@@ -816,9 +822,18 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         return _licences[licence.parentKey].serial == licence.parentSerial;
     }
 
-    /// @dev Looks only at the prefix lengths the organisation was ever licensed at (one
-    /// read for a typical supplier), longest first.
+    /// @dev First the root licence cached in the actor's slot (no read: the common case of
+    /// one company prefix), then only the prefix lengths the organisation was ever licensed
+    /// at, longest first.
     function _isLicensed(ActorSlot memory actor, uint64 gtin) private view returns (bool) {
+        uint64 root = actor.rootLicence;
+        if (root != 0) {
+            uint8 rootLength = uint8(root & 15);
+            uint64 rootPrefix = root >> 4;
+            if (rootLength == SINGLE_GTIN ? rootPrefix == gtin : (gtin % 1e13) / uint64(10) ** (13 - rootLength) == rootPrefix) {
+                return true;
+            }
+        }
         uint16 lengths = actor.licenceLengths;
         if (lengths == 0) return false;
         if (lengths & (uint16(1) << SINGLE_GTIN) != 0) {
@@ -900,18 +915,10 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (existing != 0) {
             revert ProvenanceBatchAlreadyRegistered(batchId, _actorAddresses[uint32(existing & ID_MASK)]);
         }
-        _batches[batchId] = _packBatch(
-            BatchSlot({
-                supplierId: supplierId,
-                custodianId: supplierId,
-                pendingCustodianId: 0,
-                registeredQuantity: input.quantity,
-                remainingQuantity: input.quantity,
-                status: BatchStatus.Active,
-                recall: RecallState.None,
-                registeredAt: uint40(_time())
-            })
-        );
+        // The packed word built directly (see {_packBatch}): no struct in memory per batch.
+        _batches[batchId] = uint256(supplierId) | (uint256(supplierId) << CUSTODIAN_SHIFT)
+            | (uint256(input.quantity) << REGISTERED_SHIFT) | (uint256(input.quantity) << REMAINING_SHIFT)
+            | (uint256(uint8(BatchStatus.Active)) << STATUS_SHIFT) | (_time() << REGISTERED_AT_SHIFT);
         emit BatchRegistered(
             batchId, supplier, input.gtin, input.lot, input.quantity, input.unit, input.metadataHash
         );
@@ -969,22 +976,17 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     }
 
     /// @dev 1 to 20 CSET 82 characters, left-aligned, zero bytes only after the last one.
-    /// One bitmap lookup a character, stopping at the first zero byte.
+    /// One bitmap lookup a character; the loop shifts the lot left until nothing is left,
+    /// so a zero byte before the last character (not in CSET 82) fails like any other.
+    /// (A branch-free SWAR check of all 20 bytes costs less gas for long lots but its
+    /// constants, copied wherever batches are created, break EIP-170's size limit.)
     function _isValidLot(bytes20 lot) private pure returns (bool valid) {
         assembly ("memory-safe") {
-            if byte(0, lot) {
-                valid := 1
-                for { let i := 0 } lt(i, 20) { i := add(i, 1) } {
-                    let char := byte(i, lot)
-                    if iszero(char) {
-                        // Everything after the first zero byte must be zero as well.
-                        if shl(mul(i, 8), lot) { valid := 0 }
-                        break
-                    }
-                    if iszero(and(shr(char, CSET82), 1)) {
-                        valid := 0
-                        break
-                    }
+            valid := iszero(iszero(lot))
+            for { let rest := lot } rest { rest := shl(8, rest) } {
+                if iszero(and(shr(byte(0, rest), CSET82), 1)) {
+                    valid := 0
+                    break
                 }
             }
         }

@@ -417,6 +417,7 @@ interface IProvenanceLedger {
 
     /// @notice The caller asks the admin to change its profile (name, country, metadata);
     /// nothing changes until the admin approves. A new request replaces the previous one.
+    /// The name's uniqueness is checked at approval, when the name takes effect.
     function requestProfileUpdate(string calldata name, bytes2 country, bytes32 metadataHash) external;
 
     /// @notice The admin approves exactly the profile `account` requested.
