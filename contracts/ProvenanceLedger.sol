@@ -110,6 +110,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         uint64 parentKey; // 0 for a root licence
         uint32 parentSerial;
         uint32 serial;
+        uint32 innerRoots; // root licences held inside this range (kept even with no licensee)
     }
 
     uint32 private _actorCount;
@@ -200,11 +201,6 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         emit MaxBackdatingSet(claim, period);
     }
 
-    /// @inheritdoc IProvenanceLedger
-    function maxBackdating(bytes32 claim) external view returns (uint64) {
-        return _claimTypeSlots[claim].maxBackdating;
-    }
-
     // ------------------------------------------------------------------ GS1 licences
 
     /// @inheritdoc IProvenanceLedger
@@ -213,14 +209,17 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         onlyRole(DEFAULT_ADMIN_ROLE)
     {
         uint64 key = _licenceKey(prefixLength, prefix);
-        // Ensure a root licence never lies inside another organisation's root licence:
-        // that organisation owns the range and may sub-license it.
+        // Ensure root licences never nest, in either order: one around another would hand
+        // that holder's GTINs to a second organisation; one inside another is the outer
+        // holder's to sub-license.
+        if (_licences[key].innerRoots != 0) revert ProvenanceLicenceOverlaps(prefixLength, prefix, address(0));
         uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
         for (uint8 length = 4; length <= maxLength; ++length) {
-            LicenceSlot memory outer = _licences[(_prefixOf(prefix, prefixLength, length) << 4) | length];
+            LicenceSlot storage outer = _licences[(_prefixOf(prefix, prefixLength, length) << 4) | length];
             if (outer.licenseeId != 0 && outer.parentKey == 0) {
                 revert ProvenanceLicenceOverlaps(prefixLength, prefix, _actorAddresses[outer.licenseeId]);
             }
+            ++outer.innerRoots;
         }
         _storeLicence(key, licensee, prefixLength, prefix, 0, 0, 0);
     }
@@ -257,6 +256,13 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             }
         }
         delete _licences[key];
+        if (licence.parentKey == 0) {
+            // The ranges around a withdrawn root licence may be licensed again.
+            uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
+            for (uint8 length = 4; length <= maxLength; ++length) {
+                --_licences[(_prefixOf(prefix, prefixLength, length) << 4) | length].innerRoots;
+            }
+        }
         address licensee = _actorAddresses[licence.licenseeId];
         if (_actors[licensee].rootLicence == key) _actors[licensee].rootLicence = 0;
         emit LicenceWithdrawn(key, licensee, msg.sender);
@@ -427,18 +433,18 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     /// @inheritdoc IProvenanceLedger
     function cancelCustodyTransfer(bytes32 batchId) external {
-        BatchSlot memory batch = _loadBatch(batchId);
-        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
-        if (batch.pendingCustodianId == 0) revert ProvenanceNoTransferPending(batchId);
+        uint256 word = _batches[batchId];
+        if (word == 0) revert ProvenanceUnknownBatch(batchId);
+        uint32 pendingId = uint32((word >> PENDING_SHIFT) & ID_MASK);
+        uint32 custodianId = uint32((word >> CUSTODIAN_SHIFT) & ID_MASK);
+        if (pendingId == 0) revert ProvenanceNoTransferPending(batchId);
         // Ensure only the two parties of the hand-over can call it off.
         uint32 senderId = _actors[msg.sender].id;
-        if (senderId == 0 || (senderId != batch.custodianId && senderId != batch.pendingCustodianId)) {
+        if (senderId == 0 || (senderId != custodianId && senderId != pendingId)) {
             revert ProvenanceNotTransferParty(batchId, msg.sender);
         }
-        address proposed = _actorAddresses[batch.pendingCustodianId];
-        batch.pendingCustodianId = 0;
-        _batches[batchId] = _packBatch(batch);
-        emit CustodyTransferCancelled(batchId, _actorAddresses[batch.custodianId], proposed);
+        _batches[batchId] = word & ~(ID_MASK << PENDING_SHIFT);
+        emit CustodyTransferCancelled(batchId, _actorAddresses[custodianId], _actorAddresses[pendingId]);
     }
 
     /// @inheritdoc IProvenanceLedger
@@ -479,20 +485,17 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     /// @inheritdoc IProvenanceLedger
     function recallBatch(bytes32 batchId, string calldata reason, bytes32 reasonHash) external {
-        BatchSlot memory batch = _loadBatch(batchId);
-        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
-        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
-        if (_isRecalled(batch.recall)) revert ProvenanceBatchRecalled(batchId);
+        uint256 word = _requireLiveBatch(batchId);
+        if (_isRecalled(RecallState(uint8(word >> RECALL_SHIFT)))) revert ProvenanceBatchRecalled(batchId);
         // Ensure only the supplier or the admin recalls. A deactivated supplier may still
         // recall its own goods: withholding a recall never protects anybody, and the admin
         // reviews every recall ({reviewRecall}).
         uint32 senderId = _actors[msg.sender].id;
-        if ((senderId == 0 || senderId != batch.supplierId) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+        if ((senderId == 0 || senderId != (word & ID_MASK)) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
             revert ProvenanceNotRecaller(batchId, msg.sender);
         }
         _checkReason(reason);
-        batch.recall = RecallState.Recalled;
-        _batches[batchId] = _packBatch(batch);
+        _batches[batchId] = _withByte(word, RECALL_SHIFT, uint8(RecallState.Recalled));
         emit BatchRecalled(batchId, msg.sender, reason, reasonHash);
     }
 
@@ -501,26 +504,23 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         external
         onlyRole(DEFAULT_ADMIN_ROLE)
     {
-        BatchSlot memory batch = _loadBatch(batchId);
-        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
+        uint256 word = _batches[batchId];
+        if (word == 0) revert ProvenanceUnknownBatch(batchId);
         // Ensure a recall is waiting for review; an upheld recall is final.
-        if (batch.recall != RecallState.Recalled) revert ProvenanceNoRecallToReview(batchId);
+        if (RecallState(uint8(word >> RECALL_SHIFT)) != RecallState.Recalled) revert ProvenanceNoRecallToReview(batchId);
         _checkReason(reason);
-        batch.recall = upheld ? RecallState.Upheld : RecallState.Withdrawn;
-        _batches[batchId] = _packBatch(batch);
+        _batches[batchId] =
+            _withByte(word, RECALL_SHIFT, uint8(upheld ? RecallState.Upheld : RecallState.Withdrawn));
         emit RecallReviewed(batchId, msg.sender, upheld, reason);
     }
 
     /// @inheritdoc IProvenanceLedger
     function voidBatch(bytes32 batchId, string calldata reason) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        BatchSlot memory batch = _loadBatch(batchId);
-        if (batch.status == BatchStatus.None) revert ProvenanceUnknownBatch(batchId);
-        if (batch.status == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
+        uint256 word = _requireLiveBatch(batchId);
         _checkReason(reason);
-        // The slot stays occupied, so the lot is never silently free for someone else.
-        batch.status = BatchStatus.Voided;
-        batch.pendingCustodianId = 0;
-        _batches[batchId] = _packBatch(batch);
+        // The slot stays occupied, so the lot is never silently free for someone else; a
+        // pending hand-over ends with it.
+        _batches[batchId] = _withByte(word & ~(ID_MASK << PENDING_SHIFT), STATUS_SHIFT, uint8(BatchStatus.Voided));
         emit BatchVoided(batchId, msg.sender, reason);
     }
 
@@ -806,7 +806,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             grantorId: grantorId,
             parentKey: parentKey,
             parentSerial: parentSerial,
-            serial: ++_licenceSerial
+            serial: ++_licenceSerial,
+            innerRoots: 0 // a root licence is refused over inner ones; a sub-licence has none
         });
         actor.licenceLengths |= uint16(1) << prefixLength;
         // A root licence needs no parent check, so the latest one is kept in the actor's slot.
@@ -859,6 +860,18 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
 
     function _loadBatch(bytes32 batchId) private view returns (BatchSlot memory) {
         return _unpackBatch(_batches[batchId]);
+    }
+
+    /// @dev The batch's word, after checking it exists and is not voided.
+    function _requireLiveBatch(bytes32 batchId) private view returns (uint256 word) {
+        word = _batches[batchId];
+        if (word == 0) revert ProvenanceUnknownBatch(batchId);
+        if (BatchStatus(uint8(word >> STATUS_SHIFT)) == BatchStatus.Voided) revert ProvenanceBatchVoided(batchId);
+    }
+
+    /// @dev `word` with the byte at `shift` replaced by `value`.
+    function _withByte(uint256 word, uint256 shift, uint8 value) private pure returns (uint256) {
+        return (word & ~(uint256(0xff) << shift)) | (uint256(value) << shift);
     }
 
     function _isRecalled(RecallState recall) private pure returns (bool) {

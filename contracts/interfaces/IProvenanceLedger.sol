@@ -325,8 +325,9 @@ interface IProvenanceLedger {
     error ProvenanceInvalidPrefix(uint8 prefixLength, uint64 prefix);
     /// @notice This prefix or GTIN is already licensed.
     error ProvenanceLicenceAlreadyGranted(uint8 prefixLength, uint64 prefix, address licensee);
-    /// @notice A root licence cannot lie inside another organisation's root licence; its
-    /// holder may sub-license it instead.
+    /// @notice Root licences never nest: `holder` holds a root licence around this one (it
+    /// may sub-license the range instead), or, when `holder` is zero, a root licence lies
+    /// inside this one.
     error ProvenanceLicenceOverlaps(uint8 prefixLength, uint64 prefix, address holder);
     /// @notice No licence is in force for this prefix or GTIN.
     error ProvenanceUnknownLicence(uint8 prefixLength, uint64 prefix);
@@ -387,14 +388,11 @@ interface IProvenanceLedger {
     /// only. Every claim type starts with 90 days.
     function setMaxBackdating(bytes32 claim, uint64 period) external;
 
-    /// @notice How long before its block an attestation of `claim` may start.
-    function maxBackdating(bytes32 claim) external view returns (uint64);
-
     // ------------------------------------------------------------------ GS1 licences
 
     /// @notice Licenses a GS1 Company Prefix (`prefixLength` 4 to 12) or one GTIN
-    /// (`prefixLength` 14) to `licensee`. Admin only. Refused inside another
-    /// organisation's root licence (see {ProvenanceLicenceOverlaps}).
+    /// (`prefixLength` 14) to `licensee`. Admin only. Refused inside or around another
+    /// root licence (see {ProvenanceLicenceOverlaps}).
     function grantLicence(address licensee, uint8 prefixLength, uint64 prefix) external;
 
     /// @notice The holder of a root licence sub-licenses a longer prefix inside it, or one
