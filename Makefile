@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/toolchain/bin:$(CURDIR)/.venv/bin:$(PATH)
 # brownie's throwaway test chain listens here; make refuses to reuse whatever already does.
 BROWNIE_TEST_PORT := 8545
 
-.PHONY: install compile artifacts test run bench-gas bench-write bench-index bench-api clean
+.PHONY: install compile artifacts test mutants run bench-gas bench-write bench-index bench-api clean
 
 install:
 	@tools/bootstrap.sh
@@ -23,6 +23,11 @@ test: install
 	@python tools/port_free.py $(BROWNIE_TEST_PORT) "brownie's test chain"
 	brownie test tests/contracts
 	python -m pytest -p no:pytest-brownie tests --ignore=tests/contracts
+
+# Mutation check of the contract (docs/MUTANTS.md): each mutant in a temporary copy, on a
+# chain of its own (never $(BROWNIE_TEST_PORT)). `make mutants MUTANTS_ARGS="--only NAME"` runs one.
+mutants: install
+	python tools/mutants.py $(MUTANTS_ARGS)
 
 run: install
 	provenance run

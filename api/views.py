@@ -111,7 +111,16 @@ def _journey(events: list[dict[str, Any]], lots: dict[str, dict[str, Any]], name
         elif name == "BatchRecalled":
             entry["title"] = "Recalled"
             entry["who"] = names.get(a["by"], a["by"])
+            entry["detail"] = a.get("reason")
             entry["recall"] = True
+        elif name == "RecallReviewed":
+            entry["title"] = "Recall upheld" if a["upheld"] else "Recall withdrawn"
+            entry["who"] = names.get(a["by"], a["by"])
+            entry["detail"] = a.get("reason")
+        elif name == "BatchVoided":
+            entry["title"] = "Voided"
+            entry["who"] = names.get(a["by"], a["by"])
+            entry["detail"] = a.get("reason")
         else:
             continue
         entries.append(entry)
@@ -138,6 +147,7 @@ def _lot_summary(batch: dict[str, Any]) -> dict[str, Any]:
         "batch_id": batch["batch_id"], "gtin": batch.get("gtin"), "lot": batch.get("lot"), "product": batch.get("product"),
         "origin": batch.get("origin"), "supplier": batch.get("supplier"), "supplier_name": batch.get("supplier_name"),
         "quantity": batch.get("registered_quantity"), "unit": batch.get("unit"), "recalled": bool(batch.get("recalled")),
+        "voided": batch.get("status") == "voided", "details_status": batch.get("details_status"),
     }  # fmt: skip
 
 
@@ -165,7 +175,8 @@ def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, A
             "claim": claim, "claim_name": claim_name(claim), "status": "self_declared", "status_label": STATUS_LABELS["self_declared"],
             "issuer": batch["supplier"], "issuer_name": batch.get("supplier_name"), "valid_from": None, "valid_until": None,
             "about": "this lot", "about_kind": "batch", "subject_lot": batch["lot"], "uid": None, "tx_hash": None,
-            "revoked_at": None, "revoked_tx_hash": None, "evidence_hash": None, "also_attested": claim in attested_valid,
+            "revoked_at": None, "revoked_tx_hash": None, "revocation_reason": None, "revoked_by_name": None,
+            "evidence_hash": None, "also_attested": claim in attested_valid,
         })  # fmt: skip
     order = {"valid": 0, "self_declared": 1, "not_yet_valid": 2, "expired": 3, "issuer_not_accredited": 4, "revoked": 5}
     claims.sort(key=lambda c: (c["claim"], order.get(c["status"], 9), c["about"]))
@@ -177,6 +188,7 @@ def _claim(c: dict[str, Any]) -> dict[str, Any]:
         "claim": c["claim"], "claim_name": claim_name(c["claim"]), "status": c["status"], "status_label": STATUS_LABELS.get(c["status"], c["status"]),
         "issuer": c["issuer"], "issuer_name": c.get("issuer_name"), "valid_from": c["valid_from"], "valid_until": c["valid_until"] or None,
         "uid": c["uid"], "tx_hash": c.get("tx_hash"), "revoked_at": c["revoked_at"], "revoked_tx_hash": c.get("revoked_tx_hash"),
+        "revocation_reason": c.get("revocation_reason"), "revoked_by_name": c.get("revoked_by_name"),
         "evidence_hash": c["evidence_hash"], "attested_at": c["attested_at"],
     }  # fmt: skip
 
@@ -196,14 +208,23 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
     """Everything the product page shows about `batch`, as JSON-ready data."""
     origins, lots = _origins(model, batch["batch_id"])
     history = model.history(batch["batch_id"])
-    names = model.actor_names({v for e in history for k, v in e["args"].items() if isinstance(v, str) and len(v) == 42})
+    # Approved names (never a pending request); an admin acting as such is "the ledger's admin".
+    names = model.who({v for e in history for k, v in e["args"].items() if isinstance(v, str) and len(v) == 42})
     journey = _journey(history, lots, names)
-    recalled = [_lot_summary(b) | {"is_this_lot": bid == batch["batch_id"]} for bid, b in lots.items() if b.get("recalled")]
-    recall_events = {e["lot"]: e for e in journey if e.get("recall")}
-    for r in recalled:
-        event = recall_events.get(r["lot"])
-        r.update(recalled_at=event["timestamp"] if event else None, tx_hash=event["tx_hash"] if event else None,
-                 recalled_by=event["who"] if event else None)  # fmt: skip
+    recalled = [
+        _lot_summary(b) | {
+            "is_this_lot": bid == batch["batch_id"], "recalled_at": b.get("recalled_at"), "tx_hash": b.get("recall_tx_hash"),
+            "recalled_by": b.get("recalled_by_name") or b.get("recalled_by"), "reason": b.get("recall_reason"),
+            "reason_hash": b.get("recall_reason_hash"), "state": b.get("recall_state"),
+            "reviewed_by": b.get("reviewed_by_name") or b.get("reviewed_by"), "review_reason": b.get("review_reason"),
+            "reviewed_at": b.get("reviewed_at"), "review_tx_hash": b.get("review_tx_hash"),
+        }
+        for bid, b in lots.items() if b.get("recalled")
+    ]  # fmt: skip
+    voided = None
+    if batch["status"] == "voided":
+        voided = {"by": batch.get("voided_by_name") or batch.get("voided_by"), "at": batch.get("voided_at"),
+                  "reason": batch.get("void_reason"), "tx_hash": batch.get("void_tx_hash")}  # fmt: skip
     supplier = model.actor(batch["supplier"]) or {}
     registration = next((e for e in history if e["name"] == "BatchRegistered" and e["batch_id"] == batch["batch_id"]), None)
     coverage = model.coverage(batch["batch_id"], at)
@@ -219,6 +240,9 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
         "unit": batch["unit"],
         "quantity_text": quantity_text(batch["registered_quantity"], batch["unit"]),
         "status": batch["status"],
+        "voided": voided,
+        "details_status": batch.get("details_status"),
+        "details_problem": batch.get("details_problem") if batch.get("details_status") == "mismatch" else None,
         "origin": batch.get("origin"),
         "registered_at": batch["registered_at"],
         "registration_tx": registration["tx_hash"] if registration else None,

@@ -27,7 +27,7 @@ from ledger.config import Settings  # noqa: E402
 from ledger.connection import LedgerConnection  # noqa: E402
 from ledger.deploy import ensure_deployed  # noqa: E402
 from ledger.identifiers import complete_gtin  # noqa: E402
-from ledger.models import BatchCreate  # noqa: E402
+from ledger.models import BatchCreate, LicenceScope  # noqa: E402
 from ledger.signers import LocalKeySigner, NodeAccountSigner  # noqa: E402
 from ledger.writer import LedgerWriter  # noqa: E402
 
@@ -35,12 +35,14 @@ RESULTS = ROOT / "bench" / "results" / "write.json"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 NAIVE_N = 300
 BULK_N = 10_000
-GTIN = complete_gtin("0950600013435")
+# One GTIN per supplier: a GTIN is licensed to one organisation (ledger v2).
+NAIVE_GTIN = complete_gtin("0950600013435")
+BULK_GTIN = complete_gtin("0950600013436")
 
 
-def batches(prefix: str, count: int) -> list[BatchCreate]:
+def batches(gtin: str, prefix: str, count: int) -> list[BatchCreate]:
     return [
-        BatchCreate(gtin=GTIN, lot=f"{prefix}-{i:06d}", quantity=1_000 + i, unit="KGM", product="Green coffee")
+        BatchCreate(gtin=gtin, lot=f"{prefix}-{i:06d}", quantity=1_000 + i, unit="KGM", product="Green coffee")
         for i in range(count)
     ]
 
@@ -55,12 +57,13 @@ def main() -> int:
             admin = LedgerWriter(conn, NodeAccountSigner(w3.eth.accounts[0]))
             naive_supplier = w3.eth.accounts[1]
             bulk_account = Account.create()
-            for address, name in ((naive_supplier, "Naive Farm"), (bulk_account.address, "Bulk Farm")):
+            for address, name, gtin in ((naive_supplier, "Naive Farm", NAIVE_GTIN), (bulk_account.address, "Bulk Farm", BULK_GTIN)):
                 admin.register_actor(address, name, "CO")
                 admin.grant_supplier(address)
+                admin.grant_licence(address, LicenceScope.single_gtin(gtin))  # registering needs it
 
             # Naive: one transaction, wait for its receipt, next.
-            naive_rows = batches("N", NAIVE_N)
+            naive_rows = batches(NAIVE_GTIN, "N", NAIVE_N)
             store = LedgerWriter(conn, NodeAccountSigner(naive_supplier)).documents
             inputs = [b.contract_input(store.put_json(b.metadata_document())) for b in naive_rows]
             gas_naive = 0
@@ -72,7 +75,7 @@ def main() -> int:
 
             # Bulk: the client's path.
             bulk = LedgerWriter(conn, LocalKeySigner(bulk_account))
-            bulk_rows = batches("B", BULK_N)
+            bulk_rows = batches(BULK_GTIN, "B", BULK_N)
             start = time.perf_counter()
             report = bulk.register_batches(bulk_rows)
             bulk_seconds = time.perf_counter() - start

@@ -13,7 +13,12 @@ Checks:
   process (a configurable table); claimed output above the claim-bearing input;
 - custody: hand-overs to deactivated organisations, lots held by a deactivated
   organisation, lots held by one custodian longer than a bound;
-- steps out of order: receiving without shipping, commissioning after other steps.
+- steps out of order: receiving without shipping, commissioning after other steps;
+- lots: details (metadata document) naming another GTIN or lot, voided lots;
+- recall reviews: recalls awaiting the admin's review, withdrawn recalls;
+- contract rules an index should never show broken (a faulty or foreign indexer): a
+  certifier attesting about itself or goods it supplied, held or was being handed, and
+  validity starting before the lot existed or further back than the claim type allows.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
+from fractions import Fraction
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
@@ -31,11 +37,13 @@ from sqlalchemy import select
 
 from ledger.errors import ConfigurationError, InvalidInputError
 from ledger.indexer import schema
-from ledger.queries import ReadModel
+from ledger.queries import ReadModel, metadata_mismatch
 
 DAY = 24 * 3600
+#: Every claim type's maximum backdating until the admin sets another (the contract's default).
+DEFAULT_MAX_BACKDATING = 90 * DAY
 #: The groups of checks, in the order `Auditor.audit_all` runs them (for progress bars).
-CHECKS = ("recalls", "claims", "mass balance", "custody", "step order")
+CHECKS = ("recalls", "claims", "mass balance", "custody", "step order", "lots")
 
 
 class Severity(IntEnum):
@@ -164,8 +172,14 @@ class Auditor:
             self.batches = {r["batch_id"]: dict(r) for r in conn.execute(select(schema.batches)).mappings()}
             rows = conn.execute(select(schema.events).order_by(schema.events.c.block_number, schema.events.c.log_index)).mappings().all()
         self.events = [{**dict(r), "args": json.loads(r["args"])} for r in rows]
-        self.names = self.model.actor_names({e["actor"] for e in self.events if e["actor"]})
-        self.product = {bid: self.model._metadata(b["metadata_hash"]) for bid, b in self.batches.items()}
+        self.names = self.model.who({e["actor"] for e in self.events if e["actor"]}
+                                    | {v for e in self.events for v in e["args"].values() if isinstance(v, str) and len(v) == 42})
+        self.product = {bid: self.model.details(b)[1] for bid, b in self.batches.items()}
+        self.by_batch: dict[str, list[dict[str, Any]]] = {}
+        for e in self.events:
+            if e["batch_id"]:
+                self.by_batch.setdefault(e["batch_id"], []).append(e)
+        self.backdating_events = [e for e in self.events if e["name"] == "MaxBackdatingSet"]
 
     def _label(self, batch_id: str) -> str:
         b = self.batches.get(batch_id)
@@ -186,7 +200,8 @@ class Auditor:
         """Every finding in the whole ledger, most severe first."""
         self._load()
         findings: list[Finding] = []
-        for name, check in zip(CHECKS, (self._recalls, self._claims, self._mass_balance, self._custody, self._step_order)):
+        checks = (self._recalls, self._claims, self._mass_balance, self._custody, self._step_order, self._lots)
+        for name, check in zip(CHECKS, checks):
             if progress:
                 progress(name)
             findings.extend(check())
@@ -216,12 +231,50 @@ class Auditor:
 
     # ------------------------------------------------------------------ checks
 
+    def _review_of(self, recall: dict[str, Any]) -> dict[str, Any] | None:
+        """The admin's review of a recall: the first RecallReviewed of the lot after it."""
+        position = (recall["block_number"], recall["log_index"])
+        return next((x for x in self.by_batch.get(recall["batch_id"], []) if x["name"] == "RecallReviewed"
+                     and (x["block_number"], x["log_index"]) > position), None)  # fmt: skip
+
+    def _inactive_at(self, account: str, position: tuple[int, int]) -> bool:
+        """Whether the organisation was deactivated at (block, log index)."""
+        inactive = False
+        for x in self.events:
+            if (x["block_number"], x["log_index"]) > position:
+                break
+            if x["name"] in ("ActorDeactivated", "ActorReactivated") and x["args"]["account"] == account:
+                inactive = x["name"] == "ActorDeactivated"
+        return inactive
+
     def _recalls(self) -> list[Finding]:
         findings = []
         for e in self.events:
             if e["name"] != "BatchRecalled":
                 continue
             recalled = e["batch_id"]
+            by = self.names.get(e["args"]["by"], e["args"]["by"])
+            reason = e["args"].get("reason")
+            review = self._review_of(e)
+            if review is None:
+                deactivated = self._inactive_at(e["args"]["by"], (e["block_number"], e["log_index"]))
+                findings.append(self._finding(
+                    "recall_awaiting_review", Severity.MEDIUM if deactivated else Severity.INFO,
+                    f"Recall of {self._label(recalled)} awaits the admin's review",
+                    f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({reason!r})"
+                    + (", while deactivated: the admin should uphold or withdraw it soon." if deactivated else
+                       "; the admin has not reviewed it yet."),
+                    recalled, [e],
+                ))  # fmt: skip
+            elif not review["args"]["upheld"]:
+                findings.append(self._finding(
+                    "recall_withdrawn", Severity.INFO, f"Recall of {self._label(recalled)} withdrawn on review",
+                    f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({reason!r}); "
+                    f"{self.names.get(review['args']['by'], review['args']['by'])} withdrew the recall on "
+                    f"{_date(review['timestamp'])} ({review['args']['reason']!r}), so the lot may be used again.",
+                    recalled, [e, review],
+                ))  # fmt: skip
+                continue  # a withdrawn recall has no reach and nothing after it is wrong
             downstream = sorted(self._descendants(recalled))
             if downstream:
                 lots = "; ".join(self._label(d) for d in downstream)
@@ -253,6 +306,67 @@ class Auditor:
                 ))  # fmt: skip
         return findings
 
+    def _custody_at(self, batch_id: str, position: tuple[int, int]) -> set[str]:
+        """Who supplied, held or was being handed the lot at (block, log index)."""
+        parties: set[str] = set()
+        custodian = pending = None
+        for x in self.by_batch.get(batch_id, []):
+            if (x["block_number"], x["log_index"]) > position:
+                break
+            a = x["args"]
+            if x["name"] == "BatchRegistered":
+                parties.add(a["supplier"])
+                custodian = a["supplier"]
+            elif x["name"] == "CustodyTransferProposed":
+                pending = a["to"]
+            elif x["name"] == "CustodyTransferCancelled":
+                pending = None
+            elif x["name"] == "CustodyTransferAccepted":
+                custodian, pending = a["to"], None
+            elif x["name"] == "BatchVoided":
+                pending = None
+        return parties | {p for p in (custodian, pending) if p}
+
+    def _max_backdating_at(self, claim: str, position: tuple[int, int]) -> int:
+        period = DEFAULT_MAX_BACKDATING
+        for x in self.backdating_events:
+            if (x["block_number"], x["log_index"]) > position:
+                break
+            if x["name"] == "MaxBackdatingSet" and x["args"]["claim"] == claim:
+                period = int(x["args"]["period"])
+        return period
+
+    def _rule_breaches(self, r: Any, event: dict[str, Any] | None, subject: str, issuer: str, batch_id: str | None,
+                       actor: str | None) -> list[Finding]:  # fmt: skip
+        """What the contract forbids and an index must never show: separation of duties and
+        backdating. Only a faulty or foreign indexer (or a doctored index) can hold these."""
+        if event is None:
+            return []
+        position = (event["block_number"], event["log_index"])
+        findings = []
+        if batch_id:
+            conflicted = r["issuer"] in self._custody_at(batch_id, position)
+        else:
+            conflicted = actor is not None and actor.lower() == r["issuer"].lower()
+        if conflicted:
+            findings.append(self._finding(
+                "claim_conflict_of_interest", Severity.CRITICAL, f"{r['claim']} attested by an interested party",
+                f"{issuer} attested {r['claim']} about {subject} on {_date(r['attested_at'])}, but it "
+                + ("supplied, held or was being handed that lot at the time." if batch_id else "is that organisation."),
+                batch_id, [event], actor=actor,
+            ))  # fmt: skip
+        earliest = r["attested_at"] - self._max_backdating_at(r["claim"], position)
+        registered = self.batches[batch_id]["registered_at"] if batch_id and batch_id in self.batches else None
+        if r["valid_from"] < earliest or (registered is not None and r["valid_from"] < registered):
+            findings.append(self._finding(
+                "claim_backdated", Severity.CRITICAL, f"{r['claim']} validity starts too early",
+                f"{issuer}'s {r['claim']} attestation about {subject} starts on {_date(r['valid_from'])}, before "
+                + (f"the lot was registered ({_date(registered)})" if registered is not None and r["valid_from"] < registered
+                   else f"the earliest start the claim type allowed ({_date(earliest)})") + ".",
+                batch_id, [event], actor=actor,
+            ))  # fmt: skip
+        return findings
+
     def _claims(self) -> list[Finding]:
         findings = []
         att = schema.attestations
@@ -281,6 +395,7 @@ class Auditor:
             # enforced) decides, and the index keeps seconds only.
             accredited_then = any(g <= r["attested_at"] and (v is None or v >= r["attested_at"])
                                   for g, v in periods.get((r["issuer"], r["claim"]), []))  # fmt: skip
+            findings.extend(self._rule_breaches(r, attested_events.get(r["uid"]), subject, issuer, batch_id, actor))
             if not accredited_then:
                 findings.append(self._finding(
                     "claim_unaccredited_issuer", Severity.CRITICAL, f"{r['claim']} attested by a certifier not accredited for it",
@@ -288,10 +403,12 @@ class Auditor:
                     f"{r['claim']} accreditation at that time.", batch_id, evidence, actor=actor,
                 ))  # fmt: skip
             if claim["status"] == "revoked":
+                revoker = self.names.get(r["revoked_by"], r["revoked_by"]) if r["revoked_by"] else issuer
                 findings.append(self._finding(
                     "claim_revoked", Severity.HIGH, f"{r['claim']} claim revoked for {subject}",
-                    f"{issuer} revoked its {r['claim']} attestation about {subject} on {_date(r['revoked_at'])}; "
-                    "products made from it cannot carry the claim on its account.",
+                    f"{revoker} revoked {issuer}'s {r['claim']} attestation about {subject} on {_date(r['revoked_at'])}"
+                    + (f" ({r['revocation_reason']!r})" if r["revocation_reason"] else "")
+                    + "; products made from it cannot carry the claim on its account.",
                     batch_id, evidence + ([revoked_events[r["uid"]]] if r["uid"] in revoked_events else []), actor=actor,
                 ))  # fmt: skip
             elif claim["status"] == "expired":
@@ -345,7 +462,8 @@ class Auditor:
                     continue  # different units and no rule: nothing to compare
                 max_yield = rule.max_yield if rule else 1.0
                 out_total = sum(int(self.batches[o]["registered_quantity"]) for o in outputs if self.batches[o]["unit"] == batch["unit"])
-                if out_total > in_total * max_yield + 1e-9:
+                # Exact: quantities go up to 2^64 - 1, where floats lose units.
+                if out_total > in_total * Fraction(str(max_yield)):
                     process = f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
                     findings.append(self._finding(
                         "mass_balance", Severity.HIGH, f"Output of {self._label(out)} exceeds its inputs",
@@ -411,6 +529,35 @@ class Auditor:
                     "custody_too_long", Severity.LOW, f"{self._label(batch_id)} held {days:.0f} days by one custodian",
                     f"{self.names.get(b['custodian'], b['custodian'])} has held it since {_date(since)}, longer than the "
                     f"{self.policy.max_custody_days} days the audit policy allows; is it still there?", batch_id, [event] if event else [],
+                ))  # fmt: skip
+        return findings
+
+    def _lots(self) -> list[Finding]:
+        """Details that are not the lot's own, and voided lots."""
+        findings = []
+        registered = {e["batch_id"]: e for e in self.events if e["name"] == "BatchRegistered"}
+        for batch_id, b in self.batches.items():
+            evidence = [registered[batch_id]] if batch_id in registered else []
+            document = self.model._metadata(b["metadata_hash"])
+            problem = metadata_mismatch(document, b["gtin"], b["lot"]) if document else None
+            if problem:
+                findings.append(self._finding(
+                    "metadata_mismatch", Severity.HIGH, f"Details of lot {b['lot']} of {b['gtin']} belong to another lot",
+                    f"{self.names.get(b['supplier'], b['supplier'])} registered lot {b['lot']} of {b['gtin']} with the metadata "
+                    f"hash {b['metadata_hash'][:10]}…, but {problem}. Pages show no product details for it.",
+                    batch_id, evidence,
+                ))  # fmt: skip
+            if b["status"] == "voided":
+                voided = next((e for e in self.events if e["name"] == "BatchVoided" and e["batch_id"] == batch_id), None)
+                downstream = sorted(self._descendants(batch_id))
+                by = self.names.get(b["voided_by"], b["voided_by"]) if b["voided_by"] else "the admin"
+                findings.append(self._finding(
+                    "batch_voided", Severity.HIGH if downstream else Severity.LOW,
+                    f"{self._label(batch_id)} was voided" + (f" after going into {len(downstream)} lot(s)" if downstream else ""),
+                    f"{by} voided {self._label(batch_id)} on {_date(b['voided_at'] or 0)} as registered in error "
+                    f"({b['void_reason']!r})." + (" These lots were made from it before: "
+                                                   + "; ".join(self._label(d) for d in downstream) + "." if downstream else ""),
+                    batch_id, evidence + ([voided] if voided else []), downstream,
                 ))  # fmt: skip
         return findings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from eth_typing import ChecksumAddress
@@ -64,6 +65,83 @@ class LedgerConnection:
             )
         return deployment.address, deployment.block_number
 
+    def name_holder(self, name: str) -> str | None:
+        """The organisation whose approved name equals `name` as the ledger compares names
+        (see :func:`name_key`), or None. Read from the events, so a rename request can be
+        refused before it is sent (the contract checks it at approval)."""
+        latest: dict[str, tuple[tuple[int, int], str]] = {}
+        for log in self.logs("ActorRegistered") + self.logs("ActorProfileUpdated"):
+            position = (log["blockNumber"], log["logIndex"])
+            account = log["args"]["account"]
+            if account not in latest or latest[account][0] < position:
+                latest[account] = (position, log["args"]["name"])
+        key = name_key(name)
+        for account, (_, current) in latest.items():
+            if name_key(current) == key:
+                return account
+        return None
+
+    def pending_profile_request(self, account: str) -> dict[str, Any] | None:
+        """The profile `account` last requested that the admin has not approved since
+        (an ActorProfileUpdateRequested event not followed by ActorProfileUpdated), or None.
+
+        Returns {"name", "country", "metadata_hash" (bytes), "block_number", "tx_hash"}.
+        """
+        address = Web3.to_checksum_address(account)
+        requests = self.logs("ActorProfileUpdateRequested", account=address)
+        if not requests:
+            return None
+        latest = max(requests, key=lambda log: (log["blockNumber"], log["logIndex"]))
+        position = (latest["blockNumber"], latest["logIndex"])
+        approvals = self.logs("ActorProfileUpdated", account=address, from_block=latest["blockNumber"])
+        if any((a["blockNumber"], a["logIndex"]) > position for a in approvals):
+            return None
+        args = latest["args"]
+        return {
+            "name": args["name"],
+            "country": bytes(args["country"]).decode("ascii"),
+            "metadata_hash": bytes(args["metadataHash"]),
+            "block_number": latest["blockNumber"],
+            "tx_hash": "0x" + bytes(latest["transactionHash"]).hex(),
+        }
+
+    def licences(self, include_lapsed: bool = False) -> list["LicenceRecord"]:
+        """The GS1 licences, rebuilt from LicenceGranted/LicenceWithdrawn events (the
+        contract has no view for them): held ones, in the order granted. A sub-licence is in
+        force while the very root licence it was cut from is held (a root withdrawn and
+        granted again does not revive it). `include_lapsed` adds sub-licences whose root
+        was withdrawn."""
+        events = [(log, True) for log in self.logs("LicenceGranted")]
+        events += [(log, False) for log in self.logs("LicenceWithdrawn")]
+        events.sort(key=lambda item: (item[0]["blockNumber"], item[0]["logIndex"]))
+        current: dict[int, LicenceRecord] = {}
+        for sequence, (log, granted) in enumerate(events):
+            args = log["args"]
+            if granted:
+                parent = current.get(args["parentKey"]) if args["parentKey"] else None
+                current[args["key"]] = LicenceRecord(
+                    key=args["key"],
+                    licensee=args["licensee"],
+                    grantor=args["grantor"],
+                    prefix_length=args["prefixLength"],
+                    prefix=args["prefix"],
+                    parent_key=args["parentKey"],
+                    block_number=log["blockNumber"],
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                    grant_sequence=sequence,
+                    parent_sequence=parent.grant_sequence if parent else None,
+                )
+            else:
+                current.pop(args["key"], None)
+        records = []
+        for record in current.values():
+            in_force = not record.parent_key or (
+                record.parent_key in current and current[record.parent_key].grant_sequence == record.parent_sequence
+            )
+            if in_force or include_lapsed:
+                records.append(record if in_force else record.lapsed())
+        return sorted(records, key=lambda r: r.grant_sequence)
+
     def logs(self, event: str, from_block: int | None = None, **argument_filters: Any) -> list[Any]:
         """Decoded logs of `event` since the deployment, filtered on indexed arguments."""
         return list(
@@ -72,6 +150,53 @@ class LedgerConnection:
                 argument_filters=argument_filters or None,
             )
         )
+
+
+def name_key(name: str) -> bytes:
+    """A name's identity as the ledger compares names: ASCII letters folded to lower case,
+    ASCII digits kept, other ASCII (spaces, punctuation) dropped, non-ASCII bytes kept."""
+    kept = bytearray()
+    for byte in name.encode("utf-8"):
+        if 0x41 <= byte <= 0x5A:
+            kept.append(byte + 32)
+        elif 0x61 <= byte <= 0x7A or 0x30 <= byte <= 0x39 or byte >= 0x80:
+            kept.append(byte)
+    return bytes(kept)
+
+
+@dataclass(frozen=True)
+class LicenceRecord:
+    """A GS1 licence as its events tell it."""
+
+    key: int
+    licensee: str
+    grantor: str
+    prefix_length: int
+    prefix: int
+    parent_key: int  # 0 for a root licence (granted by the admin)
+    block_number: int
+    tx_hash: str
+    grant_sequence: int
+    parent_sequence: int | None
+    in_force: bool = True
+
+    @property
+    def scope(self) -> str:
+        """'GS1 Company Prefix 9506000' or 'GTIN 09506000134376'."""
+        from ledger.models import describe_licence
+
+        return describe_licence(self.prefix_length, self.prefix)
+
+    @property
+    def digits(self) -> str:
+        """The prefix digits (leading zeros kept) or the GTIN-14."""
+        return f"{self.prefix:0{self.prefix_length}d}"
+
+    def lapsed(self) -> "LicenceRecord":
+        """This record marked as no longer in force."""
+        from dataclasses import replace
+
+        return replace(self, in_force=False)
 
 
 class Directory:
@@ -93,6 +218,10 @@ class Directory:
             latest = max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
             self._actors[address] = latest["args"]["name"]
         return self._actors[address]
+
+    def forget(self, address: str) -> None:
+        """Drop the cached name of `address` (after its profile changed)."""
+        self._actors.pop(Web3.to_checksum_address(address), None)
 
     def actor(self, address: str) -> str:
         """'Name (0xabc…)' or the bare address when unregistered."""

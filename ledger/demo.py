@@ -2,10 +2,14 @@
 
 Coffee: three farms' lots are merged at a cooperative, exported, roasted by a small
 roaster and packed into retail bags. Bakery: flour and cocoa go into a chocolate loaf.
-Fair-trade, organic and deforestation-free claims are attested by fictional certifiers;
-one claim is revoked, one has expired, and one flour lot is recalled. All organisations
-and places are fictional; no person is named. Runs on the local chain only (it signs
-with the node's unlocked accounts).
+GTINs are licensed by the admin: the roaster, the mill, the cocoa union and the bakery
+hold their GS1 Company Prefixes; the cooperative holds one too and sub-licenses a GTIN
+to each member farm (farms have no GS1 membership), under which the farms register
+their lots. Fair-trade, organic and deforestation-free claims are attested by fictional
+certifiers (never a supplier or holder of what they certify); one claim is revoked with
+a reason, one has expired, and one flour lot is recalled with a reason, a recall the
+admin reviews and upholds. All organisations and places are fictional; no person is
+named. Runs on the local chain only (it signs with the node's unlocked accounts).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from ledger.audit import AuditPolicy, YieldRule
 from ledger.connection import LedgerConnection
 from ledger.identifiers import complete_gtin
-from ledger.models import AttestationCreate, BatchCreate, SubjectKind, TransformationKind
+from ledger.models import AttestationCreate, BatchCreate, LicenceScope, SubjectKind, TransformationKind
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter, hex0x
 
@@ -31,13 +35,37 @@ def demo_genesis_timestamp() -> int:
     """When a fresh chain meant for the demo should begin, so its history has real dates."""
     return int(time.time()) - DEMO_SPAN - DAY
 
-# GS1 prefix 950 is GS1's own example range: no real company's GTINs are used.
-GREEN_COFFEE = complete_gtin("0950600013435")
+# GS1 prefix 950 is GS1's own example range: no real company's GTINs are used. Each
+# organisation's GTINs lie inside the GS1 Company Prefix licensed to it (see LICENCES).
+ROASTER_PREFIX = "95060001343"  # Tostadores del Puerto
+BAKERY_PREFIX = "95060001344"  # Boulangerie des Tilleuls
+COOP_PREFIX = "9506000135"  # Cooperativa Cafetera Alto Huila; GTINs sub-licensed to its farms
+MILL_PREFIX = "9506000137"  # Moulin de la Vallee
+COCOA_PREFIX = "9506000138"  # Ashanti Cocoa Growers Union
+
 ROASTED_COFFEE = complete_gtin("0950600013436")
 COFFEE_BAG = complete_gtin("0950600013437")
-FLOUR = complete_gtin("0950600013438")
-COCOA = complete_gtin("0950600013439")
 CHOCOLATE_LOAF = complete_gtin("0950600013440")
+HUILA_BLEND = complete_gtin("0950600013500")  # the cooperative's export blend
+#: One GTIN per member farm (each its own product), sub-licensed by the cooperative.
+FARM_COFFEE = {
+    "esperanza": complete_gtin("0950600013501"),
+    "mirador": complete_gtin("0950600013502"),
+    "naranjos": complete_gtin("0950600013503"),
+}
+#: Finca La Esperanza's green coffee (node:1 on the demo ledger).
+GREEN_COFFEE = FARM_COFFEE["esperanza"]
+FLOUR = complete_gtin("0950600013700")
+COCOA = complete_gtin("0950600013800")
+
+#: Root licences the admin grants: organisation key -> GS1 Company Prefix.
+LICENCES = {
+    "roaster": ROASTER_PREFIX,
+    "bakery": BAKERY_PREFIX,
+    "coop": COOP_PREFIX,
+    "mill": MILL_PREFIX,
+    "cocoa": COCOA_PREFIX,
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +96,7 @@ ORGANISATIONS = (
 #: The demo's audit policy: the most each process may give per unit of input.
 DEMO_AUDIT_POLICY = AuditPolicy(
     yields=[
-        YieldRule("roasting", ROASTED_COFFEE, 0.9, input_gtin=GREEN_COFFEE),  # roasting loses 15-20% of the weight
+        YieldRule("roasting", ROASTED_COFFEE, 0.9, input_gtin=HUILA_BLEND),  # roasting loses 15-20% of the weight
         YieldRule("bagging 250 g", COFFEE_BAG, 4.0),  # bags per kg of roasted coffee
         YieldRule("baking 500 g loaves", CHOCOLATE_LOAF, 2.5),  # loaves per kg of dry ingredients
     ]
@@ -118,7 +146,7 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     admin = LedgerWriter(connection, NodeAccountSigner(accounts[0]))
     org = {o.key: LedgerWriter(connection, NodeAccountSigner(accounts[o.node_index])) for o in ORGANISATIONS}
 
-    say("Registering organisations")
+    say("Registering organisations and licensing their GTINs")
     clock.day(0)
     for o in ORGANISATIONS:
         admin.register_actor(accounts[o.node_index], o.name, o.country)
@@ -126,6 +154,10 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
             admin.grant_supplier(accounts[o.node_index])
         for claim in o.claims:
             admin.accredit(accounts[o.node_index], claim)
+    for key, prefix in LICENCES.items():
+        admin.grant_licence(org[key].signer.address, LicenceScope.company_prefix(prefix))
+    for key, gtin in FARM_COFFEE.items():  # member farms have no GS1 membership of their own
+        org["coop"].sub_license(org[key].signer.address, LicenceScope.single_gtin(gtin))
 
     now = clock.end
 
@@ -139,13 +171,19 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
         org[target].record_step(b.batch_id, "receiving", place_to)
 
     def attest(certifier: str, claim: str, subject: bytes | str, kind: SubjectKind = SubjectKind.BATCH,
-               valid_from: int = 0, valid_until: int | None = None) -> str:  # fmt: skip
+               valid_until: int | None = None) -> str:  # fmt: skip
         subject_hex = hex0x(subject) if isinstance(subject, bytes) else "0x" + subject[2:].lower().rjust(64, "0")
+        # A batch's certificate covers it from its registration (never earlier: the ledger
+        # refuses that); an organisation's starts when attested.
+        state = org[certifier].batch_state(subject) if isinstance(subject, bytes) else None
+        valid_from = state.registered_at if state else 0
+        if valid_until is not None and valid_until <= valid_from:
+            valid_until = valid_from + 1  # a chain too young to spread the demo: expired all the same
         request = AttestationCreate(
             subject_kind=kind,
             subject=subject_hex,
             claim=claim,
-            valid_from=valid_from or clock.start - 30 * DAY,
+            valid_from=valid_from,
             valid_until=now + YEAR if valid_until is None else valid_until,
             evidence_hash=hex0x(org[certifier].documents.put_json({"certificate": f"{claim} audit report", "subject": subject_hex})),
         )
@@ -155,9 +193,9 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     # Chapters in the order they happened (block times only move forward).
     say("Coffee: three farms, a cooperative, an exporter's shipment, a roaster, retail bags")
     farms = {
-        "esperanza": batch(GREEN_COFFEE, "ESP-2026-07", 12_000, "KGM", "Green coffee, washed Caturra", "Finca La Esperanza, Pitalito, Huila, Colombia"),
-        "mirador": batch(GREEN_COFFEE, "MIR-2026-07", 8_000, "KGM", "Green coffee, washed Castillo", "Finca El Mirador, Acevedo, Huila, Colombia"),
-        "naranjos": batch(GREEN_COFFEE, "NAR-2026-07", 6_000, "KGM", "Green coffee, honey Colombia", "Finca Los Naranjos, Suaza, Huila, Colombia"),
+        "esperanza": batch(FARM_COFFEE["esperanza"], "ESP-2026-07", 12_000, "KGM", "Green coffee, washed Caturra", "Finca La Esperanza, Pitalito, Huila, Colombia"),
+        "mirador": batch(FARM_COFFEE["mirador"], "MIR-2026-07", 8_000, "KGM", "Green coffee, washed Castillo", "Finca El Mirador, Acevedo, Huila, Colombia"),
+        "naranjos": batch(FARM_COFFEE["naranjos"], "NAR-2026-07", 6_000, "KGM", "Green coffee, honey Colombia", "Finca Los Naranjos, Suaza, Huila, Colombia"),
     }  # fmt: skip
     for i, (key, lot) in enumerate(farms.items()):
         clock.day(2 + i)
@@ -170,7 +208,7 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     attest("ethiccert", "FAIRTRADE", farms["esperanza"].batch_id)
     attest("ethiccert", "FAIRTRADE", farms["naranjos"].batch_id)
     # Expired: the season's certificate ran out before it was renewed.
-    attest("ethiccert", "FAIRTRADE", farms["mirador"].batch_id, valid_from=now - 2 * YEAR, valid_until=now - 30 * DAY)
+    attest("ethiccert", "FAIRTRADE", farms["mirador"].batch_id, valid_until=now - 30 * DAY)
     attest("ethiccert", "ORGANIC", farms["esperanza"].batch_id)
     revoked = attest("ethiccert", "ORGANIC", farms["naranjos"].batch_id)
     for lot in farms.values():
@@ -180,7 +218,7 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
         clock.day(12 + i)
         hand_over(key, "coop", lot, farms[key].origin or "", "Cooperativa Alto Huila warehouse, Pitalito, CO")
     clock.day(20)
-    export = batch(GREEN_COFFEE, "AH-EXP-0420", 26_000, "KGM", "Green coffee, Huila regional blend", "Huila, Colombia")
+    export = batch(HUILA_BLEND, "AH-EXP-0420", 26_000, "KGM", "Green coffee, Huila regional blend", "Huila, Colombia")
     org["coop"].transform(TransformationKind.MERGE, [(lot.batch_id, lot.quantity) for lot in farms.values()], [export])
     clock.day(28)
     org["coop"].record_step(export.batch_id, "shipping", "Puerto de Buenaventura, CO")
@@ -201,9 +239,11 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     hand_over("cocoa", "bakery", cocoa, "Port of Tema, GH", "Boulangerie des Tilleuls, Tours, FR")
 
     clock.day(120)
+    revocation = "Pesticide residue found in re-audit"
     org["ethiccert"].revoke_attestation(
-        bytes.fromhex(revoked[2:]), org["ethiccert"].documents.put_json({"reason": "Pesticide residue found in re-audit"})
-    )
+        bytes.fromhex(revoked[2:]), revocation,
+        org["ethiccert"].documents.put_json({"reason": revocation, "report": "Re-audit of Finca Los Naranjos, lot NAR-2026-07"}),
+    )  # fmt: skip
     clock.day(135)
     roasted = batch(ROASTED_COFFEE, "TP-R-1107", 11_050, "KGM", "Roasted coffee, Huila blend, medium roast")
     org["roaster"].transform(TransformationKind.PROCESSING, [(export.batch_id, 13_000)], [roasted])
@@ -223,7 +263,13 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     org["bakery"].transform(TransformationKind.PROCESSING, [(flour.batch_id, 300), (cocoa.batch_id, 40)], [loaf])
     org["bakery"].record_step(loaf.batch_id, "packing", "Boulangerie des Tilleuls, Tours, FR")
 
-    say("Recall: the flour lot (mycotoxin above the limit)")
+    say("Recall: the flour lot (mycotoxin above the limit), reviewed and upheld by the admin")
+    clock.day(149)
+    recall = "Deoxynivalenol above the EU limit in retained sample"
+    org["mill"].recall_batch(
+        flour.batch_id, recall,
+        org["mill"].documents.put_json({"reason": recall, "notice": "Recall notice MV-2026-11: lot MV-F-2211, all deliveries"}),
+    )  # fmt: skip
     clock.day(DEMO_SPAN / DAY)  # today: later blocks carry the wall clock's time
-    org["mill"].recall_batch(flour.batch_id, org["mill"].documents.put_json({"reason": "Deoxynivalenol above the EU limit in retained sample"}))
+    admin.review_recall(flour.batch_id, True, "Confirmed by the accredited laboratory's analysis of the retained sample")
     return True

@@ -1,4 +1,9 @@
-"""Deploying the ledger contract once and remembering where it is."""
+"""Deploying the ledger contract once and remembering where it is.
+
+The record (`deployment.json`) also names the code it was deployed from. A ledger deployed
+from other code (an older version of the contract) is never used silently: it is refused
+with a sentence, or replaced at a new address when the caller asks to redeploy.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eth_typing import ChecksumAddress
+from eth_utils import keccak
 from web3 import Web3
 
 from ledger.artifacts import load_artifact
@@ -15,13 +21,42 @@ from ledger.errors import DeploymentError
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where the ledger contract lives on a chain."""
+    """Where the ledger contract lives on a chain, and which code it was deployed from."""
 
     chain_id: int
     address: ChecksumAddress
     block_number: int
     tx_hash: str
     admin: ChecksumAddress
+    #: keccak256 of the artifact's runtime code it was deployed from (None in records
+    #: written before versions were told apart).
+    code_hash: str | None = None
+
+
+def artifact_code_hash() -> str:
+    """keccak256 of the current artifact's runtime code (immutables as zero placeholders)."""
+    return "0x" + keccak(_code(load_artifact().deployed_bytecode)).hex()
+
+
+def _code(hex_code: str | bytes) -> bytes:
+    if isinstance(hex_code, bytes):
+        return hex_code
+    return bytes.fromhex(hex_code.removeprefix("0x"))
+
+
+def code_matches_artifact(chain_code: bytes) -> bool:
+    """Whether `chain_code` is the current artifact's runtime code.
+
+    Immutables (the EIP-712 domain cache, ...) are filled in at deployment, and the
+    artifact holds zeros in their place; so the code matches when it has the same length
+    and differs only where the artifact has zero bytes. Other code differs elsewhere, at
+    least in the compiler's metadata hash at the end.
+    """
+    expected = _code(load_artifact().deployed_bytecode)
+    actual = _code(chain_code)
+    if len(actual) != len(expected):
+        return False
+    return all(a == e or e == 0 for a, e in zip(actual, expected))
 
 
 def read_deployment(path: Path) -> Deployment | None:
@@ -32,7 +67,10 @@ def read_deployment(path: Path) -> Deployment | None:
         return None
     except ValueError as exc:
         raise DeploymentError(f"{path} is not valid JSON ({exc}); delete it to deploy anew") from exc
-    return Deployment(**data)
+    try:
+        return Deployment(**data)
+    except TypeError as exc:
+        raise DeploymentError(f"{path} is not a deployment record ({exc}); delete it to deploy anew") from exc
 
 
 def write_deployment(path: Path, deployment: Deployment) -> None:
@@ -47,7 +85,10 @@ def deploy_ledger(w3: Web3, admin: ChecksumAddress, admin_transfer_delay: int) -
     """Deploy the ledger from `admin`, an account the node signs for (the local chain's)."""
     artifact = load_artifact()
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx_hash = factory.constructor(admin, admin_transfer_delay).transact({"from": admin})
+    try:
+        tx_hash = factory.constructor(admin, admin_transfer_delay).transact({"from": admin})
+    except Exception as exc:  # noqa: BLE001 - the node's reason is what a person needs
+        raise DeploymentError(f"deploying the ledger failed: {exc}") from exc
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
     if receipt["status"] != 1 or not receipt["contractAddress"]:
         raise DeploymentError(f"deploying the ledger failed in transaction {tx_hash.hex()}")
@@ -57,27 +98,52 @@ def deploy_ledger(w3: Web3, admin: ChecksumAddress, admin_transfer_delay: int) -
         block_number=receipt["blockNumber"],
         tx_hash="0x" + bytes(tx_hash).hex().removeprefix("0x"),
         admin=admin,
+        code_hash=artifact_code_hash(),
     )
 
 
+def older_code_reason(w3: Web3, deployment: Deployment) -> str | None:
+    """Why the recorded ledger is not this version's contract, or None when it is."""
+    if deployment.code_hash is not None and deployment.code_hash != artifact_code_hash():
+        return "its record names other contract code than this version's"
+    if not code_matches_artifact(bytes(w3.eth.get_code(deployment.address))):
+        return "the code at its address is not this version's contract"
+    return None
+
+
 def ensure_deployed(
-    w3: Web3, record: Path, admin_transfer_delay: int
+    w3: Web3, record: Path, admin_transfer_delay: int, redeploy: bool = False
 ) -> tuple[Deployment, bool, str | None]:
-    """The recorded deployment if its code is on this chain, else a fresh one.
+    """The recorded deployment if this version's code is on this chain, else a fresh one.
 
     Returns (deployment, created, warning): `warning` explains why a recorded deployment
-    was not reused.
+    was not reused. A recorded ledger deployed from other (older) code raises a
+    DeploymentError saying so, unless `redeploy` asks for a new deployment of the current
+    code (at a new address; the old ledger stays on the chain, unused).
     """
     warning = None
     existing = read_deployment(record)
     chain_id = w3.eth.chain_id
     if existing is not None:
         if existing.chain_id == chain_id and w3.eth.get_code(existing.address):
-            return existing, False, None
-        warning = (
-            f"the ledger recorded in {record} ({existing.address} on chain {existing.chain_id}) "
-            f"is not on this chain; its state was reset, so the ledger is deployed anew"
-        )
+            reason = older_code_reason(w3, existing)
+            if reason is None:
+                return existing, False, None
+            if not redeploy:
+                raise DeploymentError(
+                    f"the ledger recorded in {record} ({existing.address}) was deployed from older code ({reason}); "
+                    "pass --redeploy to deploy the current version at a new address with a fresh demo "
+                    "(the old ledger stays on the chain, no longer used)"
+                )
+            warning = (
+                f"the ledger at {existing.address} was deployed from older code ({reason}); "
+                "deploying the current version at a new address"
+            )
+        else:
+            warning = (
+                f"the ledger recorded in {record} ({existing.address} on chain {existing.chain_id}) "
+                f"is not on this chain; its state was reset, so the ledger is deployed anew"
+            )
     admin = w3.eth.accounts[0]
     deployment = deploy_ledger(w3, admin, admin_transfer_delay)
     write_deployment(record, deployment)

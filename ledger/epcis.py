@@ -118,7 +118,18 @@ class EpcisExporter:
                 }  # fmt: skip
             elif e["name"] == "BatchRecalled" and lot:
                 event = self._base(e, "ObjectEvent") | {"action": "OBSERVE", "bizStep": "holding", "disposition": "recalled",
-                                                         "epcList": [], "quantityList": [_quantity(lot)], "pl:reasonHash": a["reasonHash"]}  # fmt: skip
+                                                         "epcList": [], "quantityList": [_quantity(lot)], "pl:reason": a.get("reason", ""),
+                                                         "pl:reasonHash": a["reasonHash"]}  # fmt: skip
+            elif e["name"] == "RecallReviewed" and lot:
+                # Upheld: still recalled; withdrawn: the lot is active again.
+                event = self._base(e, "ObjectEvent") | {"action": "OBSERVE", "bizStep": "holding",
+                                                         "disposition": "recalled" if a["upheld"] else "active", "epcList": [],
+                                                         "quantityList": [_quantity(lot)], "pl:recallReview": "upheld" if a["upheld"] else "withdrawn",
+                                                         "pl:reason": a["reason"], "pl:reviewedBy": party(self.chain_id, a["by"])}  # fmt: skip
+            elif e["name"] == "BatchVoided" and lot:
+                event = self._base(e, "ObjectEvent") | {"action": "DELETE", "bizStep": "decommissioning", "disposition": "inactive",
+                                                         "epcList": [], "quantityList": [_quantity(lot)], "pl:voidReason": a["reason"],
+                                                         "pl:voidedBy": party(self.chain_id, a["by"])}  # fmt: skip
             elif e["name"] == "Attested" and lot:
                 event = self._base(e, "ObjectEvent") | {
                     "action": "OBSERVE", "bizStep": "inspecting", "disposition": "conformant", "epcList": [],
@@ -148,7 +159,7 @@ class EpcisExporter:
                         "quantityList": [_quantity(lot)],
                         "certificationInfo": [f"{self.base_url}/api/v1/claims/{claim['uid']}"],
                         "pl:claim": claim["claim"], "pl:revokedBy": party(self.chain_id, e["args"]["by"]),
-                        "pl:reasonHash": e["args"]["reasonHash"],
+                        "pl:reason": e["args"].get("reason", ""), "pl:reasonHash": e["args"]["reasonHash"],
                     })  # fmt: skip
         return revocations
 
@@ -213,6 +224,11 @@ class EpcisExporter:
                 continue
             elif e["name"] == "BatchRecalled" and lot:
                 row |= {"critical_tracking_event": "Other", "business_step": "recall", "business_account": a["by"]}
+            elif e["name"] == "RecallReviewed" and lot:
+                row |= {"critical_tracking_event": "Other", "business_step": "recall upheld" if a["upheld"] else "recall withdrawn",
+                        "business_account": a["by"]}  # fmt: skip
+            elif e["name"] == "BatchVoided" and lot:
+                row |= {"critical_tracking_event": "Other", "business_step": "voided", "business_account": a["by"]}
             else:
                 continue
             assert lot is not None

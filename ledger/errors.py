@@ -88,8 +88,11 @@ class PlainDescriber:
         return "batch 0x" + bytes(batch_id).hex()
 
 
-# Sentence per custom error. Fields in braces are the error's arguments; an `actor:` or
-# `batch:` prefix runs them through the Describer.
+# Sentence per custom error. Fields in braces are the error's arguments; a prefix formats
+# them: `actor:` and `batch:` run them through the Describer, `gtin:` prints a GTIN-14,
+# `time:` a UTC date, `claim:` a claim type, `role:` a role's name, `subject:` an
+# attestation's subject (batch or organisation), `licence:` the scope of the error's
+# prefixLength/prefix arguments. Every custom error in the ABI has one (a test checks).
 _TEMPLATES: dict[str, str] = {
     "ProvenanceUnknownActor": "{actor:account} is not a registered organisation on this ledger; the admin must register it first (`provenance actor register`)",
     "ProvenanceActorAlreadyRegistered": "{actor:account} is already registered",
@@ -97,8 +100,8 @@ _TEMPLATES: dict[str, str] = {
     "ProvenanceActorAlreadyActive": "{actor:account} is already active",
     "ProvenanceInvalidName": "the organisation name must be 1 to 64 bytes long (got {length})",
     "ProvenanceInvalidCountry": "the country must be an ISO 3166-1 alpha-2 code in capitals, such as CO",
-    "ProvenanceInvalidGtin": "GTIN {gtin} has no valid GS1 check digit or more than 14 digits",
-    "ProvenanceInvalidLot": "the lot must be 1 to 20 characters",
+    "ProvenanceInvalidGtin": "GTIN {gtin:gtin} has no valid GS1 check digit or more than 14 digits",
+    "ProvenanceInvalidLot": "the lot must be 1 to 20 characters of GS1 CSET 82 (letters, digits and !\"%&'()*+,-./:;<=>?_, no spaces)",
     "ProvenanceZeroQuantity": "quantities must be greater than zero",
     "ProvenanceInvalidUnit": "the unit must be a UN/ECE Rec 20 code such as KGM",
     "ProvenanceBatchAlreadyRegistered": "{batch:batchId} is already registered by {actor:supplier}",
@@ -110,32 +113,58 @@ _TEMPLATES: dict[str, str] = {
     "ProvenanceNotTransferParty": "only the custodian or the proposed custodian of {batch:batchId} may cancel its hand-over, not {actor:account}",
     "ProvenanceSelfTransfer": "{batch:batchId} is already held by {actor:account}",
     "ProvenanceBatchConsumed": "{batch:batchId} has been fully used up by earlier transformations",
-    "ProvenanceBatchRecalled": "{batch:batchId} has been recalled",
+    "ProvenanceBatchRecalled": "{batch:batchId} has been recalled; it cannot be used unless the admin withdraws the recall (`provenance batch review-recall --withdraw`)",
     "ProvenanceNotRecaller": "only the supplier of {batch:batchId} or the admin may recall it, not {actor:account}",
     "ProvenanceInsufficientQuantity": "{batch:batchId} has only {remaining} left, not {requested}",
     "ProvenanceInvalidTransformation": "this transformation kind does not take {inputs} input(s) and {outputs} output(s): split takes 1 input, merge 1 output",
     "ProvenanceEmptyList": "nothing to do: the list is empty",
     "ProvenanceInvalidBusinessStep": "the business step must be a CBV step such as shipping or receiving",
-    "ProvenanceClaimTypeAlreadyDefined": "this claim type is empty or already defined",
-    "ProvenanceUnknownClaimType": "this claim type is not defined on the ledger; the admin defines claim types",
-    "ProvenanceNotAccredited": "{actor:certifier} is not accredited for this claim; the admin accredits certifiers per claim (`provenance role grant --claim`)",
-    "ProvenanceInvalidValidity": "the validity window is empty or reversed (from {validFrom} until {validUntil})",
-    "ProvenanceUnknownSubject": "the subject of the attestation does not exist on the ledger",
-    "ProvenanceAttestationAlreadyExists": "an identical attestation already exists",
-    "ProvenanceUnknownAttestation": "no attestation has this id",
-    "ProvenanceAttestationAlreadyRevoked": "the attestation is already revoked",
+    "ProvenanceClaimTypeAlreadyDefined": "claim type {claim:claim} is empty or already defined",
+    "ProvenanceUnknownClaimType": "claim type {claim:claim} is not defined on the ledger; the admin defines claim types (`provenance claim define`)",
+    "ProvenanceNotAccredited": "{actor:certifier} is not accredited for this claim ({claim:claim}); the admin accredits certifiers per claim (`provenance role grant certifier --claim`)",
+    "ProvenanceInvalidValidity": "the validity window is empty or reversed (from {time:validFrom} until {time:validUntil})",
+    "ProvenanceUnknownSubject": "the subject of the attestation ({subject:subject}) does not exist on the ledger",
+    "ProvenanceAttestationAlreadyExists": "an identical attestation already exists (0x{uid})",
+    "ProvenanceUnknownAttestation": "no attestation has the id 0x{uid}",
+    "ProvenanceAttestationAlreadyRevoked": "the attestation 0x{uid} is already revoked",
     "ProvenanceNotRevoker": "only the issuer of the attestation or the admin may revoke it, not {actor:account}",
-    "ProvenanceSignatureExpired": "the signed attestation expired at its deadline ({deadline}); ask the certifier to sign it again",
-    "ProvenanceInvalidSignature": "the signature is not {actor:issuer}'s for this attestation and nonce (altered, already used, or signed by someone else)",
+    "ProvenanceSignatureExpired": "the signed attestation expired at its deadline ({time:deadline}); ask the certifier to sign it again",
+    "ProvenanceInvalidSignature": "the signature is not {actor:issuer}'s for this attestation and nonce (altered, already used, cancelled with `claim invalidate-nonces`, or signed by someone else)",
+    "ProvenanceSignedInFuture": "the attestation says it was signed at {time:signedAt}, which is later than the chain's time; check the signer's clock and sign it again",
+    "ProvenanceInvalidNonce": "signatures up to nonce {current} are already unusable; the next nonce must be above {current} (asked for {requested})",
     "ProvenanceTooManyClaimTypes": "no more than {limit} claim types can be defined",
-    "AccessControlUnauthorizedAccount": "{actor:account} lacks the role this needs ({role}); the admin grants roles (`provenance role grant`)",
+    "ProvenanceTooManyActors": "no more than {limit} organisations can be registered on this ledger",
+    "ProvenanceInvalidPrefix": "{licence:} is not a licence scope: a GS1 Company Prefix has 4 to 12 digits (`--prefix`), a single GTIN 14 digits with a valid check digit (`--gtin`)",
+    "ProvenanceLicenceAlreadyGranted": "{licence:} is already licensed to {actor:licensee}; withdraw that licence first (`provenance licence withdraw`)",
+    "ProvenanceLicenceOverlaps": "{licence:} lies inside the root licence of {actor:holder}, which alone may sub-license it (`provenance licence sublicense`)",
+    "ProvenanceUnknownLicence": "no licence is in force for {licence:}; `provenance licence list` shows the licences",
+    "ProvenanceNotLicensor": "{actor:account} may not grant or withdraw a licence for {licence:}: sub-licensing needs a root licence covering it, withdrawing needs its grantor or the admin",
+    "ProvenanceNotLicensed": "{actor:account} holds no licence for GTIN {gtin:gtin}: the GTIN's licensee (or the admin) must grant or sub-license it (`provenance licence grant|sublicense`)",
+    "ProvenanceBatchVoided": "{batch:batchId} was voided by the admin (registered in error); nothing can happen to it any more",
+    "ProvenanceInvalidReason": "the reason must be 1 to 280 bytes of text (got {length})",
+    "ProvenanceNameTaken": "{actor:holder} already uses this name (names are compared without case, spaces or punctuation); choose another",
+    "ProvenanceProfileUpdateNotRequested": "{actor:account} has not requested this profile change; the admin approves exactly what the organisation asked for (`provenance actor rename`)",
+    "ProvenanceConflictOfInterest": "{actor:issuer} cannot attest about {subject:subject}: a certifier never vouches for itself or for goods it supplied, holds or is being handed",
+    "ProvenanceValidFromTooEarly": "the claim cannot start at {time:validFrom}: the earliest allowed start is {time:earliest} (not before the batch was registered, nor further back than the claim type allows)",
+    "ProvenanceNoRecallToReview": "{batch:batchId} has no recall awaiting review",
+    "ProvenanceRoleNotGrantable": "only the supplier role is granted directly ({role:role} is not); accredit certifiers per claim (`provenance role grant certifier --claim`)",
+    "AccessControlUnauthorizedAccount": "{actor:account} lacks the role this needs ({role:neededRole}); the admin grants roles (`provenance role grant`)",
     "AccessControlBadConfirmation": "the role renunciation was not confirmed by the account itself",
-    "AccessControlEnforcedDefaultAdminDelay": "the admin hand-over delay has not passed yet (until {schedule})",
+    "AccessControlEnforcedDefaultAdminDelay": "the admin hand-over delay has not passed yet (until {time:schedule})",
     "AccessControlEnforcedDefaultAdminRules": "the admin role can only move through the two-step hand-over",
     "AccessControlInvalidDefaultAdmin": "{actor:defaultAdmin} is not the pending admin",
+    "SafeCastOverflowedUintDowncast": "a value does not fit the ledger's {bits}-bit field ({value})",
+    "InvalidShortString": "a short string is longer than 31 bytes",
+    "StringTooLong": "a string is longer than the ledger allows",
 }
 
-_FIELD = re.compile(r"\{(?:(actor|batch):)?(\w+)\}")
+#: Roles by id, for sentences.
+_ROLE_NAMES: dict[bytes, str] = {
+    b"\0" * 32: "the admin role",
+    keccak(text="SUPPLIER_ROLE"): "the supplier role",
+}
+
+_FIELD = re.compile(r"\{(?:(actor|batch|gtin|time|claim|role|subject|licence):)?(\w*)\}")
 
 
 def _error_class(name: str) -> type[ContractRevertError]:
@@ -159,11 +188,41 @@ def _format(template: str, arguments: dict[str, Any], describer: Describer) -> s
             return describer.actor(value)
         if kind == "batch":
             return describer.batch(value)
+        if kind == "gtin":
+            return f"{int(value):014d}"
+        if kind == "time":
+            return _when(int(value))
+        if kind == "claim":
+            return bytes(value).rstrip(b"\0").decode("ascii", errors="replace") or "(empty)"
+        if kind == "role":
+            return _ROLE_NAMES.get(bytes(value), "role 0x" + bytes(value).hex())
+        if kind == "subject":
+            subject = bytes(value)
+            # SubjectKind.Actor (1): an address left-padded to 32 bytes.
+            if arguments.get("subjectKind") == 1:
+                return describer.actor("0x" + subject[12:].hex())
+            return describer.batch(subject)
+        if kind == "licence":
+            from ledger.models import describe_licence  # models imports this module
+
+            return describe_licence(int(arguments["prefixLength"]), int(arguments["prefix"]))
         if isinstance(value, bytes):
-            return "0x" + value.hex()
+            return value.hex()
         return str(value)
 
     return _FIELD.sub(replace, template)
+
+
+def _when(seconds: int) -> str:
+    """A unix time as a UTC date and time ('open' for 0)."""
+    from datetime import UTC, datetime
+
+    if seconds == 0:
+        return "open"
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
 
 
 class ErrorDecoder:

@@ -9,11 +9,13 @@ from urllib.parse import quote, unquote, urlparse
 
 from biip import ParseError
 from biip.gtin import Gtin
+from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from ledger.errors import InvalidInputError
 
 LOT_MAX_LENGTH = 20
+REASON_MAX_BYTES = 280  # IProvenanceLedger: recall, review, void and revocation reasons
 # GS1 AI (10) takes GS1 AI encodable character set 82: these printable ASCII characters.
 _CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+$")
 _UNIT = re.compile(r"^[A-Z0-9]{2,3}$")
@@ -95,6 +97,39 @@ def lot_from_bytes(raw: bytes) -> str:
 def batch_id(gtin: str, lot: str) -> bytes:
     """The ledger's batch id of GTIN + lot: keccak256(uint64 gtin ‖ bytes20 lot)."""
     return keccak(int(parse_gtin(gtin)).to_bytes(8, "big") + lot_bytes(lot))
+
+
+def check_reason(reason: str, what: str = "reason") -> str:
+    """`reason` if it is 1 to 280 bytes of UTF-8 text (what the ledger accepts), else why not."""
+    size = len(reason.encode("utf-8"))
+    if not reason.strip():
+        raise InvalidInputError(f"the {what} must not be empty: say in a few words why (it is shown to customers)")
+    if size > REASON_MAX_BYTES:
+        raise InvalidInputError(
+            f"the {what} is {size} bytes of UTF-8; the ledger keeps at most {REASON_MAX_BYTES}: shorten it "
+            "and put the full text in a document (--notice/--doc)"
+        )
+    return reason
+
+
+def attestation_uid(
+    issuer: str,
+    subject_kind: int,
+    subject: bytes,
+    claim: bytes,
+    valid_from: int,
+    valid_until: int,
+    evidence_hash: bytes,
+) -> bytes:
+    """The ledger's uid of an attestation: keccak256(abi.encode(issuer, subjectKind, subject,
+    claim, validFrom, validUntil, evidenceHash)), with `valid_from` as stored (a request's 0
+    replaced by the block or signing time)."""
+    return keccak(
+        abi_encode(
+            ["address", "uint8", "bytes32", "bytes32", "uint64", "uint64", "bytes32"],
+            [issuer, subject_kind, subject, claim, valid_from, valid_until, evidence_hash],
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger import identifiers
+from ledger.errors import InvalidInputError
 
 METADATA_SCHEMA = "provenance-ledger/batch-metadata/1"
 CLAIM_PATTERN = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
@@ -21,6 +22,16 @@ class BatchStatus(IntEnum):
     NONE = 0
     ACTIVE = 1
     CONSUMED = 2
+    VOIDED = 3
+
+
+class RecallState(IntEnum):
+    """Mirror of IProvenanceLedger.RecallState."""
+
+    NONE = 0
+    RECALLED = 1
+    UPHELD = 2
+    WITHDRAWN = 3
 
 
 class TransformationKind(IntEnum):
@@ -169,6 +180,8 @@ class BatchState(BaseModel):
     remaining_quantity: int
     status: BatchStatus
     recalled: bool
+    recall_state: RecallState = RecallState.NONE
+    registered_at: int = 0
 
 
 class AttestationCreate(BaseModel):
@@ -194,15 +207,84 @@ class AttestationCreate(BaseModel):
 
 
 class SignedAttestation(BaseModel):
-    """An EIP-712 signed attestation, made offline by a certifier and submitted by anyone."""
+    """An EIP-712 signed attestation, made offline by a certifier and submitted by anyone.
+
+    `signed_at` is part of the signature: a request with `valid_from` 0 starts then, so
+    whoever submits it cannot choose the start.
+    """
 
     request: AttestationCreate
     issuer: str
+    signed_at: int = Field(ge=0)
     nonce: int
     deadline: int
     chain_id: int
     contract: str
     signature: str
+
+
+class LicenceScope(BaseModel):
+    """What a GS1 licence covers: a GS1 Company Prefix (or a longer range inside one), or one GTIN.
+
+    `prefix_length` 4..12 counts the digits after the GTIN-14's indicator digit; 14 means
+    exactly one GTIN-14 (then `prefix` is the GTIN as a number).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    prefix_length: int
+    prefix: int
+
+    @classmethod
+    def company_prefix(cls, digits: str) -> "LicenceScope":
+        """A GS1 Company Prefix given as its digits (4 to 12; leading zeros count)."""
+        cleaned = digits.strip()
+        if not cleaned.isdigit() or not 4 <= len(cleaned) <= 12:
+            raise InvalidInputError(
+                f"prefix {digits!r} must be 4 to 12 digits: a GS1 Company Prefix as GS1 issued it "
+                "(the digits after a GTIN-14's indicator digit), or use a single GTIN"
+            )
+        return cls(prefix_length=len(cleaned), prefix=int(cleaned))
+
+    @classmethod
+    def single_gtin(cls, gtin: str) -> "LicenceScope":
+        """Exactly one GTIN (GTIN-8/12/13/14, check digit verified)."""
+        return cls(prefix_length=14, prefix=int(identifiers.parse_gtin(gtin)))
+
+    @property
+    def key(self) -> int:
+        """The contract's licence key: (prefix << 4) | prefix_length."""
+        return (self.prefix << 4) | self.prefix_length
+
+    @classmethod
+    def from_key(cls, key: int) -> "LicenceScope":
+        """Inverse of :attr:`key`."""
+        return cls(prefix_length=key & 0xF, prefix=key >> 4)
+
+    @property
+    def digits(self) -> str:
+        """The prefix as printed (leading zeros kept), or the GTIN-14."""
+        return f"{self.prefix:0{self.prefix_length}d}"
+
+    def covers(self, gtin: str) -> bool:
+        """Whether `gtin` falls inside this scope."""
+        gtin14 = identifiers.parse_gtin(gtin)
+        if self.prefix_length == 14:
+            return gtin14 == self.digits
+        return gtin14[1:].startswith(self.digits)
+
+    def describe(self) -> str:
+        """'GS1 Company Prefix 9506000' or 'GTIN 09506000134376'."""
+        return describe_licence(self.prefix_length, self.prefix)
+
+
+def describe_licence(prefix_length: int, prefix: int) -> str:
+    """Words for a licence scope as the contract's errors and events give it."""
+    if prefix_length == 14:
+        return f"GTIN {prefix:014d}"
+    if 4 <= prefix_length <= 12:
+        return f"GS1 Company Prefix {prefix:0{prefix_length}d}"
+    return f"prefix {prefix} of length {prefix_length}"
 
 
 def claim_bytes(claim: str) -> bytes:

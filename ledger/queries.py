@@ -14,8 +14,11 @@ from sqlalchemy import and_, func, or_, select, text
 from ledger.documents import DocumentStore
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.indexer import schema
-from ledger.indexer.handlers import SUPPLIER_ROLE
-from ledger.indexer.store import IndexFreshness, IndexStore
+from ledger.indexer.handlers import DEFAULT_ADMIN_ROLE, SUPPLIER_ROLE
+from ledger.indexer.store import IndexFreshness, IndexStore, SetAside
+
+#: How pages name the admin when it acts without being a registered organisation.
+ADMIN_NAME = "the ledger's admin"
 
 DEFAULT_DEPTH = 32
 
@@ -38,6 +41,21 @@ _ANCESTORS = text(
 )
 
 
+DETAILS_PROBLEMS = {
+    "mismatch": "The details registered for this lot do not match it: the document its registration points to "
+                "describes another product lot, so none of it is shown.",
+    "missing": "The details of this lot (its metadata document) are not available here.",
+}  # fmt: skip
+
+
+def metadata_mismatch(document: dict[str, Any], gtin: str, lot: str) -> str | None:
+    """Why a metadata document is not the batch's own (None when it names this GTIN and lot)."""
+    named_gtin, named_lot = document.get("gtin"), document.get("lot")
+    if named_gtin != gtin or named_lot != lot:
+        return f"the document names GTIN {named_gtin!r} lot {named_lot!r}, not GTIN {gtin!r} lot {lot!r}"
+    return None
+
+
 def _subject_key(subject: str) -> str:
     """Attestation subjects are 32 bytes: batch ids as they are, addresses left-padded."""
     return subject.lower() if len(subject) == 66 else "0x" + subject.lower().removeprefix("0x").rjust(64, "0")
@@ -53,12 +71,75 @@ class ReadModel:
     # ------------------------------------------------------------------ actors
 
     def actor_names(self, addresses: set[str]) -> dict[str, str]:
-        """Display names of organisations by address."""
+        """Display names of organisations by address: the name the admin approved last
+        (a pending rename request is never a name)."""
         if not addresses:
             return {}
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(schema.actors.c.address, schema.actors.c.name).where(schema.actors.c.address.in_(addresses)))
             return {address: name for address, name in rows}
+
+    def admins(self) -> set[str]:
+        """Accounts that hold or held the ledger's admin role."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(schema.accreditations.c.certifier).where(schema.accreditations.c.role == DEFAULT_ADMIN_ROLE))
+            return {address for (address,) in rows}
+
+    def who(self, addresses: set[str]) -> dict[str, str]:
+        """Who did something, as a page says it: the organisation's approved name, else
+        "the ledger's admin" for an admin account, else the address itself."""
+        addresses = {a for a in addresses if a}
+        names = self.actor_names(addresses)
+        admins = self.admins() if addresses - set(names) else set()
+        return {a: names.get(a) or (ADMIN_NAME if a in admins else a) for a in addresses}
+
+    def names_at(self, addresses: set[str]) -> dict[str, list[tuple[int, int, str]]]:
+        """Every approved name of each organisation with where it took effect:
+        address -> [(block, log index, name)] in chain order."""
+        if not addresses:
+            return {}
+        n = schema.actor_names
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(n.c.address, n.c.block_number, n.c.log_index, n.c.name).where(n.c.address.in_(addresses))
+                .order_by(n.c.block_number, n.c.log_index)
+            ).all()
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        for address, block, log_index, name in rows:
+            found.setdefault(address, []).append((block, log_index, name))
+        return found
+
+    @staticmethod
+    def name_then(history: list[tuple[int, int, str]], block: int, log_index: int) -> str | None:
+        """The name that held at (block, log index), from a `names_at` entry."""
+        then = None
+        for since_block, since_log, name in history:
+            if (since_block, since_log) > (block, log_index):
+                break
+            then = name
+        return then
+
+    def licences(self, licensee: str | None = None, in_force: bool | None = None) -> list[dict[str, Any]]:
+        """Licences to GS1 identifiers in grant order (root licences and sub-licences),
+        with the licensee's and grantor's names."""
+        lic = schema.licences
+        query = select(lic).order_by(lic.c.granted_block, lic.c.granted_event)
+        if licensee:
+            query = query.where(lic.c.licensee == licensee)
+        if in_force is not None:
+            query = query.where(lic.c.in_force == in_force)
+        with self.store.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings().all()]
+        names = self.who({r["licensee"] for r in rows} | {r["grantor"] for r in rows} | {r["withdrawn_by"] for r in rows if r["withdrawn_by"]})
+        for r in rows:
+            r.update(licensee_name=names.get(r["licensee"]), grantor_name=names.get(r["grantor"]),
+                     withdrawn_by_name=names.get(r["withdrawn_by"]) if r["withdrawn_by"] else None,
+                     sub_licence=bool(r["parent_key"]))  # fmt: skip
+        return rows
+
+    def set_aside(self, limit: int = 100) -> tuple[int, list[SetAside]]:
+        """How many events the indexer set aside (could not decode or apply), the newest first."""
+        return self.store.set_aside(limit)
 
     def actor(self, address: str) -> dict[str, Any] | None:
         """An organisation with its roles."""
@@ -72,13 +153,19 @@ class ReadModel:
             claims = conn.execute(
                 select(schema.claim_types.c.claim).join(schema.roles, schema.roles.c.role == schema.claim_types.c.role).where(schema.roles.c.account == address)
             ).scalars().all()
-        return {**dict(row), "supplier": bool(supplier), "accredited_claims": sorted(claims)}
+        data = dict(row)
+        # A rename the admin has not approved is not the organisation's name: keep it apart.
+        requested = {k.removeprefix("requested_"): data.pop(k) for k in ("requested_name", "requested_country", "requested_metadata_hash", "requested_at")}
+        return {**data, "supplier": bool(supplier), "accredited_claims": sorted(claims),
+                "pending_profile_request": requested if requested["name"] is not None else None,
+                "licences": self.licences(licensee=address)}  # fmt: skip
 
     def actors(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         """Registered organisations, in registration order."""
         a = schema.actors
+        columns = [c for c in a.columns if not c.name.startswith("requested_")]
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(a).order_by(a.c.registered_at, a.c.address).limit(limit).offset(offset)).mappings().all()
+            rows = conn.execute(select(*columns).order_by(a.c.registered_at, a.c.address).limit(limit).offset(offset)).mappings().all()
         return [dict(r) for r in rows]
 
     def freshness(self) -> IndexFreshness | None:
@@ -88,29 +175,54 @@ class ReadModel:
     # ------------------------------------------------------------------ batches
 
     def _metadata(self, metadata_hash: str) -> dict[str, Any]:
+        """The stored document with this hash, unchecked ({} when absent or not JSON)."""
         if self.documents is None:
             return {}
         try:
-            return json.loads(self.documents.get(bytes.fromhex(metadata_hash[2:])))
+            document = json.loads(self.documents.get(bytes.fromhex(metadata_hash[2:])))
         except (FileNotFoundError, ValueError):
             return {}
+        return document if isinstance(document, dict) else {}
+
+    def details(self, batch: Any) -> tuple[str, dict[str, Any]]:
+        """A batch's metadata document, only if it is this batch's: ("ok", document),
+        ("mismatch", {}) when the document names another GTIN or lot (anyone can anchor
+        another lot's hash), or ("missing", {}) when the document is not in the store."""
+        document = self._metadata(batch["metadata_hash"])
+        if not document:
+            return "missing", {}
+        if metadata_mismatch(document, batch["gtin"], batch["lot"]):
+            return "mismatch", {}
+        return "ok", document
 
     def batch(self, batch_id: str) -> dict[str, Any] | None:
-        """A batch with its product data, current custodian, remaining quantity and status."""
+        """A batch with its product data (only from a document that names this GTIN and
+        lot), current custodian, remaining quantity, status, recall and voiding."""
         with self.store.engine.connect() as conn:
             row = conn.execute(select(schema.batches).where(schema.batches.c.batch_id == batch_id)).mappings().first()
         if row is None:
             return None
         data = {k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(row).items()}
-        meta = self._metadata(row["metadata_hash"])
-        names = self.actor_names({row["supplier"], row["custodian"]})
+        status, meta = self.details(row)
+        names = self.actor_names({a for a in (row["supplier"], row["custodian"], row["recalled_by"], row["reviewed_by"], row["voided_by"]) if a})
+        unnamed = {row[k] for k in ("recalled_by", "reviewed_by", "voided_by") if row[k] and row[k] not in names}
+        admins = self.admins() if unnamed else set()
+
+        def who(address: str | None) -> str | None:
+            return None if not address else names.get(address) or (ADMIN_NAME if address in admins else address)
+
         data.update(
+            details_status=status,
+            details_problem=DETAILS_PROBLEMS.get(status),
             product=meta.get("product"),
             origin=meta.get("origin"),
             documents=meta.get("documents", []),
             declared_claims=meta.get("claims", []),
             supplier_name=names.get(row["supplier"]),
             custodian_name=names.get(row["custodian"]),
+            recalled_by_name=who(row["recalled_by"]),
+            reviewed_by_name=who(row["reviewed_by"]),
+            voided_by_name=who(row["voided_by"]),
         )
         return data
 
@@ -143,7 +255,7 @@ class ReadModel:
         with self.store.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [
-            {**{k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(r).items()}, "product": self._metadata(r["metadata_hash"]).get("product")}
+            {**{k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(r).items()}, "product": self.details(r)[1].get("product")}
             for r in rows
         ]
 
@@ -226,7 +338,8 @@ class ReadModel:
         b = schema.batches
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                select(b.c.batch_id, b.c.gtin, b.c.lot, b.c.supplier, b.c.registered_quantity, b.c.unit, b.c.recalled, b.c.metadata_hash)
+                select(b.c.batch_id, b.c.gtin, b.c.lot, b.c.supplier, b.c.registered_quantity, b.c.unit, b.c.recalled, b.c.metadata_hash,
+                       b.c.status)
                 .where(b.c.batch_id.in_(batch_ids))
             ).mappings().all()
         names = self.actor_names({r["supplier"] for r in rows})
@@ -234,7 +347,7 @@ class ReadModel:
             r["batch_id"]: {
                 "batch_id": r["batch_id"], "gtin": r["gtin"], "lot": r["lot"], "supplier": r["supplier"],
                 "supplier_name": names.get(r["supplier"]), "quantity": int(r["registered_quantity"]), "unit": r["unit"],
-                "recalled": r["recalled"], "product": self._metadata(r["metadata_hash"]).get("product"),
+                "recalled": r["recalled"], "status": r["status"], "product": self.details(r)[1].get("product"),
             }
             for r in rows
         }  # fmt: skip
@@ -264,13 +377,17 @@ class ReadModel:
                 .where(or_(e.c.batch_id.in_(ids), and_(e.c.name == "TransformationRecorded", e.c.tx_hash.in_(tx_hashes))))
                 .order_by(e.c.block_number, e.c.log_index)
             ).mappings().all()
-        names = self.actor_names({r["actor"] for r in rows if r["actor"]})
+        actors = {r["actor"] for r in rows if r["actor"]}
+        names = self.actor_names(actors)
+        then = self.names_at(actors)
         lots = self._summaries(ids)
         return [
             {
                 "name": r["name"], "batch_id": r["batch_id"],
                 "lot": lots.get(r["batch_id"] or "", {}).get("lot"), "gtin": lots.get(r["batch_id"] or "", {}).get("gtin"),
                 "actor": r["actor"], "actor_name": names.get(r["actor"] or ""),
+                # The organisation's approved name when the event happened (it may have been renamed since).
+                "actor_name_then": self.name_then(then.get(r["actor"] or "", []), r["block_number"], r["log_index"]),
                 "args": json.loads(r["args"]), "tx_hash": r["tx_hash"], "block_number": r["block_number"],
                 "log_index": r["log_index"], "timestamp": r["timestamp"],
             }
@@ -322,6 +439,7 @@ class ReadModel:
         for certifier, claim, granted, revoked in periods:
             held.setdefault((certifier, claim), []).append((granted, revoked))
         names = self.actor_names(issuers)
+        revokers = self.who({r["revoked_by"] for r in rows if r["revoked_by"]})
         result: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             accredited = any(g <= at and (v is None or v > at) for g, v in held.get((r["issuer"], r["claim"]), []))
@@ -335,7 +453,8 @@ class ReadModel:
                 status = "issuer_not_accredited"
             else:
                 status = "valid"
-            result.setdefault(r["subject"], []).append({**dict(r), "status": status, "issuer_name": names.get(r["issuer"])})
+            result.setdefault(r["subject"], []).append({**dict(r), "status": status, "issuer_name": names.get(r["issuer"]),
+                                                        "revoked_by_name": revokers.get(r["revoked_by"]) if r["revoked_by"] else None})  # fmt: skip
         return result
 
     def input_shares(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, float]:

@@ -21,11 +21,11 @@ from web3 import Web3
 from ledger.documents import DocumentStore
 from ledger.errors import ChainError, InvalidInputError
 from ledger.indexer.decoding import LogDecoder
-from ledger.queries import ReadModel
+from ledger.queries import ReadModel, metadata_mismatch
 
 BUNDLE_FORMAT = "provenance-ledger/proof/1"
 _BATCH_TOPIC_EVENTS = ("BatchRegistered", "CustodyTransferProposed", "CustodyTransferAccepted", "CustodyTransferCancelled",
-                       "StepRecorded", "BatchRecalled")  # fmt: skip
+                       "StepRecorded", "BatchRecalled", "RecallReviewed", "BatchVoided")  # fmt: skip
 ZERO = "0x" + "00" * 32
 
 
@@ -233,7 +233,8 @@ def _check_document(report: VerificationReport, documents: DocumentStore, digest
 
 
 def _check_documents(report: VerificationReport, documents: DocumentStore, registered: ChainEvent) -> None:
-    """The lot's metadata document, and every document it names."""
+    """The lot's metadata document (it must name this lot: anyone can anchor the hash of
+    another lot's document), and every document it names."""
     lot = registered.args["lot"]
     content = _check_document(report, documents, registered.args["metadataHash"], f"metadata of lot {lot}")
     if content is None:
@@ -242,6 +243,15 @@ def _check_documents(report: VerificationReport, documents: DocumentStore, regis
         metadata = json.loads(content)
     except ValueError:
         report.add(f"metadata of lot {lot}", False, "not JSON")
+        return
+    if not isinstance(metadata, dict):
+        report.add(f"metadata of lot {lot}", False, "not a JSON object")
+        return
+    gtin = f"{int(registered.args['gtin']):014d}"
+    problem = metadata_mismatch(metadata, gtin, lot)
+    report.add(f"metadata of lot {lot} names this lot", problem is None,
+               "" if problem is None else f"{problem}: these details belong to another lot, not this one")  # fmt: skip
+    if problem is not None:
         return
     for doc in metadata.get("documents", []):
         _check_document(report, documents, "0x" + doc["sha256"], f"document {doc.get('name', '?')} of lot {lot}")

@@ -26,14 +26,16 @@ from web3.logs import DISCARD
 
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
-from ledger.errors import ConflictError, ContractRevertError, LedgerError
-from ledger.identifiers import digital_link
+from ledger.errors import ERROR_CLASSES, ConflictError, ContractRevertError, InvalidInputError, LedgerError
+from ledger.identifiers import attestation_uid, check_country, check_reason, digital_link
 from ledger.models import (
     ZERO_HASH,
     AttestationCreate,
     BatchCreate,
     BatchState,
     BatchStatus,
+    LicenceScope,
+    RecallState,
     RegistrationResult,
     SignedAttestation,
     TransformationKind,
@@ -57,9 +59,11 @@ ATTEST_TYPES = [
     {"name": "validFrom", "type": "uint64"},
     {"name": "validUntil", "type": "uint64"},
     {"name": "evidenceHash", "type": "bytes32"},
+    {"name": "signedAt", "type": "uint64"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+EIP712_NAME, EIP712_VERSION = "ProvenanceLedger", "2"  # the contract's EIP712 domain
 EIP712_DOMAIN = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
@@ -119,10 +123,10 @@ class LedgerWriter:
             return ContractRevertError(f"the ledger contract failed an internal check ({exc.message})")
         return ContractRevertError(f"the ledger contract refused the call: {exc.message}")
 
-    def _simulate(self, call: Any) -> int:
+    def _simulate(self, call: Any, block: str = "latest") -> int:
         """Gas the call needs; raises the decoded contract error if it would revert."""
         try:
-            return int(call.estimate_gas({"from": self.signer.address}))
+            return int(call.estimate_gas({"from": self.signer.address}, block_identifier=block))
         except ContractLogicError as exc:
             raise self._revert(exc) from None
 
@@ -166,9 +170,9 @@ class LedgerWriter:
             f"transaction {hex0x(receipt['transactionHash'])} reverted on chain (state changed since it was checked)"
         )
 
-    def send(self, call: Any) -> TxReceipt:
-        """Simulate, sign, send and confirm one contract call."""
-        gas = self._simulate(call)
+    def send(self, call: Any, simulate_on: str = "latest") -> TxReceipt:
+        """Simulate (on `simulate_on`), sign, send and confirm one contract call."""
+        gas = self._simulate(call, simulate_on)
         tx = self._build(call, min(TX_GAS_CAP, int(gas * 1.25) + 20_000), self._fees())
         try:
             tx_hash = self.signer.send(self.w3, tx)
@@ -184,15 +188,58 @@ class LedgerWriter:
 
     def register_actor(self, account: str, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
         """Register an organisation (admin)."""
+        _check_name(name)
+        check_country(country)
         return self.send(
             self.contract.functions.registerActor(
                 Web3.to_checksum_address(account), name, country.encode("ascii"), metadata_hash
             )
         )
 
-    def update_actor_profile(self, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
-        """Change the signer's own profile."""
-        return self.send(self.contract.functions.updateActorProfile(name, country.encode("ascii"), metadata_hash))
+    def request_profile_update(self, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
+        """Ask the admin to change the signer's own profile (name, country, metadata);
+        nothing changes until the admin approves it. A new request replaces the last one."""
+        _check_name(name)
+        check_country(country)
+        # The contract checks a name's uniqueness only at approval; refuse now what the
+        # admin could not approve (impersonating another organisation's name).
+        holder = self.connection.name_holder(name)
+        if holder is not None and holder != self.signer.address:
+            raise ERROR_CLASSES["ProvenanceNameTaken"](
+                f"{self.connection.names.actor(holder)} already uses this name (names are compared without case, "
+                "spaces or punctuation); choose another",
+                {"holder": holder},
+            )
+        return self.send(self.contract.functions.requestProfileUpdate(name, country.encode("ascii"), metadata_hash))
+
+    def pending_profile_request(self, account: str) -> dict[str, Any] | None:
+        """The profile `account` asked for and the admin has not approved since, or None
+        (see :meth:`LedgerConnection.pending_profile_request`)."""
+        return self.connection.pending_profile_request(account)
+
+    def approve_profile_update(
+        self, account: str, name: str | None = None, country: str | None = None, metadata_hash: bytes | None = None
+    ) -> tuple[dict[str, Any], TxReceipt]:
+        """Approve the profile `account` requested (admin). Without name/country/hash the
+        pending request read from the events is approved; given, they must equal it (the
+        contract refuses anything else). Returns the approved profile and the receipt."""
+        address = Web3.to_checksum_address(account)
+        pending = self.pending_profile_request(address)
+        if name is None or country is None or metadata_hash is None:
+            if pending is None:
+                raise InvalidInputError(
+                    f"{self.connection.names.actor(address)} has no profile change awaiting approval "
+                    "(it asks with `provenance actor rename`)"
+                )
+            name = pending["name"] if name is None else name
+            country = pending["country"] if country is None else country
+            metadata_hash = pending["metadata_hash"] if metadata_hash is None else metadata_hash
+        profile = {"name": name, "country": country, "metadata_hash": metadata_hash}
+        receipt = self.send(
+            self.contract.functions.approveProfileUpdate(address, name, country.encode("ascii"), metadata_hash)
+        )
+        self.connection.names.forget(address)
+        return profile, receipt
 
     def deactivate_actor(self, account: str) -> TxReceipt:
         """Deactivate an organisation (admin)."""
@@ -211,6 +258,35 @@ class LedgerWriter:
         """Revoke the supplier role (admin)."""
         role = self.contract.functions.SUPPLIER_ROLE().call()
         return self.send(self.contract.functions.revokeRole(role, Web3.to_checksum_address(account)))
+
+    def set_max_backdating(self, claim: str, period: int) -> TxReceipt:
+        """Set how many seconds before its block an attestation of `claim` may start (admin)."""
+        if not 0 <= period < 2**64:
+            raise InvalidInputError(f"the backdating period must be 0 to {2**64 - 1} seconds (got {period})")
+        return self.send(self.contract.functions.setMaxBackdating(claim_bytes(claim), period))
+
+    def max_backdating(self, claim: str) -> int:
+        """Seconds before its block an attestation of `claim` may start."""
+        return int(self.contract.functions.maxBackdating(claim_bytes(claim)).call())
+
+    # ------------------------------------------------------------------ GS1 licences
+
+    def grant_licence(self, licensee: str, scope: LicenceScope) -> TxReceipt:
+        """License a GS1 Company Prefix or one GTIN to `licensee` (admin): a root licence."""
+        return self.send(
+            self.contract.functions.grantLicence(Web3.to_checksum_address(licensee), scope.prefix_length, scope.prefix)
+        )
+
+    def sub_license(self, licensee: str, scope: LicenceScope) -> TxReceipt:
+        """Sub-license a longer prefix or one GTIN inside the signer's root licence to
+        `licensee` (a co-packer, a member farm). It lapses when the root licence is withdrawn."""
+        return self.send(
+            self.contract.functions.subLicense(Web3.to_checksum_address(licensee), scope.prefix_length, scope.prefix)
+        )
+
+    def withdraw_licence(self, scope: LicenceScope) -> TxReceipt:
+        """Withdraw a licence (its grantor or the admin); sub-licences of a root lapse with it."""
+        return self.send(self.contract.functions.withdrawLicence(scope.prefix_length, scope.prefix))
 
     def define_claim_type(self, claim: str) -> TxReceipt:
         """Define a claim type (admin)."""
@@ -232,9 +308,8 @@ class LedgerWriter:
 
     def batch_state(self, batch_id: bytes) -> BatchState | None:
         """The batch as the contract sees it now, or None when unknown."""
-        supplier, custodian, pending, registered, remaining, status, recalled = self.contract.functions.getBatch(
-            batch_id
-        ).call()
+        (supplier, custodian, pending, registered, remaining, status, recalled, recall_state,
+         registered_at) = self.contract.functions.getBatch(batch_id).call()  # fmt: skip
         if status == BatchStatus.NONE:
             return None
         return BatchState(
@@ -246,6 +321,8 @@ class LedgerWriter:
             remaining_quantity=remaining,
             status=BatchStatus(status),
             recalled=recalled,
+            recall_state=RecallState(recall_state),
+            registered_at=registered_at,
         )
 
     def _store_metadata(self, batch: BatchCreate) -> bytes:
@@ -346,10 +423,9 @@ class LedgerWriter:
             else:
                 todo.append(index)
             seen.setdefault(batch.batch_id, index)
+        todo = self._refused_gtins(todo, batches, hashes, report)
         if progress:
             progress(len(batches) - len(todo))
-        if todo:
-            self._ensure_can_register(batches[todo[0]], hashes[todo[0]])
         in_flight: list[tuple[list[int], Any, bytes]] = []
         fees = self._fees() if todo else {}
         for chunk in _chunks(todo, chunk_size):
@@ -380,10 +456,33 @@ class LedgerWriter:
             **fees,
         }
 
-    def _ensure_can_register(self, first: BatchCreate, metadata_hash: bytes) -> None:
-        """Simulate the first registration, so a signer who may not register (unknown,
-        inactive, no supplier role) gets the contract's reason before anything is sent."""
-        self._simulate(self.contract.functions.registerBatch(first.contract_input(metadata_hash)))
+    def _refused_gtins(
+        self, todo: list[int], batches: Sequence[BatchCreate], hashes: Sequence[bytes], report: BulkReport
+    ) -> list[int]:
+        """Simulate the first registration of each GTIN among the rows to send, and the rows
+        the contract would take.
+
+        A signer who may not register at all (unknown, inactive, no supplier role) gets the
+        contract's reason raised before anything is sent. A GTIN the signer holds no licence
+        for fails its rows with the contract's sentence, so one unlicensed GTIN cannot sink
+        the 200-row transactions of the licensed ones. Nothing is judged in Python: the
+        contract alone decides (the licence views are not part of its ABI).
+        """
+        first_of: dict[str, int] = {}
+        for index in todo:
+            first_of.setdefault(batches[index].gtin, index)
+        refused: dict[str, str] = {}
+        for gtin, index in first_of.items():
+            try:
+                self._simulate(self.contract.functions.registerBatch(batches[index].contract_input(hashes[index])))
+            except ContractRevertError as exc:
+                if exc.error_name not in ("ProvenanceNotLicensed", "ProvenanceInvalidGtin"):
+                    raise
+                refused[gtin] = str(exc)
+        if not refused:
+            return todo
+        report.failed.extend((i, refused[batches[i].gtin]) for i in todo if batches[i].gtin in refused)
+        return [i for i in todo if batches[i].gtin not in refused]
 
     def _settle(
         self,
@@ -444,9 +543,23 @@ class LedgerWriter:
         ]
         return transformation_id, results, receipt
 
-    def recall_batch(self, batch_id: bytes, reason_hash: bytes) -> TxReceipt:
-        """Recall a batch (its supplier or the admin)."""
-        return self.send(self.contract.functions.recallBatch(batch_id, reason_hash))
+    def recall_batch(self, batch_id: bytes, reason: str, reason_hash: bytes = ZERO_HASH) -> TxReceipt:
+        """Recall a batch (its supplier, even deactivated, or the admin). `reason` (1 to 280
+        bytes) is shown to customers; `reason_hash` anchors the full notice kept off chain."""
+        check_reason(reason, "recall reason")
+        return self.send(self.contract.functions.recallBatch(batch_id, reason, _hash32(reason_hash)))
+
+    def review_recall(self, batch_id: bytes, upheld: bool, reason: str) -> TxReceipt:
+        """Review a recall awaiting review (admin): upheld (final) or withdrawn (the batch
+        may be used again), with a reason shown on the batch's page."""
+        check_reason(reason, "review reason")
+        return self.send(self.contract.functions.reviewRecall(batch_id, upheld, reason))
+
+    def void_batch(self, batch_id: bytes, reason: str) -> TxReceipt:
+        """Void a batch registered in error (admin). Final; the lot stays taken and its page
+        says it was voided, by whom and why."""
+        check_reason(reason, "reason for voiding")
+        return self.send(self.contract.functions.voidBatch(batch_id, reason))
 
     # ------------------------------------------------------------------ attestations
 
@@ -469,9 +582,25 @@ class LedgerWriter:
     def _uid_from(self, receipt: TxReceipt) -> str:
         return self._uids_from(receipt)[0]
 
-    def revoke_attestation(self, uid: bytes, reason_hash: bytes) -> TxReceipt:
-        """Revoke an attestation (its issuer or the admin)."""
-        return self.send(self.contract.functions.revokeAttestation(uid, reason_hash))
+    def revoke_attestation(self, uid: bytes, reason: str, reason_hash: bytes = ZERO_HASH) -> TxReceipt:
+        """Revoke an attestation (its issuer or the admin). `reason` (1 to 280 bytes) is
+        shown to customers; `reason_hash` anchors the full notice kept off chain."""
+        check_reason(reason, "revocation reason")
+        return self.send(self.contract.functions.revokeAttestation(uid, reason, _hash32(reason_hash)))
+
+    def nonce(self, issuer: str | None = None) -> int:
+        """The next nonce `issuer` (default: the signer) must sign for a delegated attestation."""
+        return int(self.contract.functions.nonces(Web3.to_checksum_address(issuer or self.signer.address)).call())
+
+    def invalidate_nonces(self, next_nonce: int | None = None) -> tuple[int, TxReceipt]:
+        """Make every signed attestation the signer handed out with a nonce below
+        `next_nonce` unusable (default: the current nonce + 1, i.e. every one handed out
+        so far). Returns the new next nonce and the receipt."""
+        if next_nonce is None:
+            next_nonce = self.nonce() + 1
+        if not 0 <= next_nonce < 2**256:
+            raise InvalidInputError(f"the next nonce must be a non-negative 256-bit number (got {next_nonce})")
+        return next_nonce, self.send(self.contract.functions.invalidateNonces(next_nonce))
 
     def submit_signed_attestation(self, signed: SignedAttestation) -> tuple[str, TxReceipt]:
         """Submit an attestation a certifier signed offline; anyone may."""
@@ -484,11 +613,38 @@ class LedgerWriter:
             self.contract.functions.attestBySig(
                 signed.request.contract_input(),
                 Web3.to_checksum_address(signed.issuer),
+                signed.signed_at,
                 signed.deadline,
                 bytes.fromhex(signed.signature.removeprefix("0x")),
-            )
+            ),
+            # On the pending block, whose time is now: the latest block may be older than
+            # a signature made a moment ago, and would refuse it as signed in the future.
+            simulate_on="pending",
         )
         return self._uid_from(receipt), receipt
+
+
+def _check_name(name: str) -> str:
+    """`name` if the ledger takes it as an organisation's name (1 to 64 bytes of UTF-8)."""
+    size = len(name.encode("utf-8"))
+    if not name.strip() or size > 64:
+        raise InvalidInputError(f"the organisation name must be 1 to 64 bytes long (got {size})")
+    return name
+
+
+def _hash32(value: bytes) -> bytes:
+    if len(value) != 32:
+        raise InvalidInputError(f"a document hash is 32 bytes (sha256), got {len(value)}")
+    return bytes(value)
+
+
+def uid_of(issuer: str, request: AttestationCreate, valid_from: int) -> bytes:
+    """The uid the ledger gives `request` by `issuer`, `valid_from` being the stored start
+    (the request's own, or the block/signing time when it asked for 0)."""
+    kind, subject, claim, requested_from, valid_until, evidence = request.contract_input()
+    return attestation_uid(
+        Web3.to_checksum_address(issuer), kind, subject, claim, requested_from or valid_from, valid_until, evidence
+    )
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -503,13 +659,17 @@ def sign_attestation(
     request: AttestationCreate,
     nonce: int,
     deadline: int,
+    signed_at: int | None = None,
 ) -> SignedAttestation:
-    """Sign an attestation offline (EIP-712), for anyone to submit before `deadline`."""
+    """Sign an attestation offline (EIP-712, domain "ProvenanceLedger" version 2), for anyone
+    to submit before `deadline`. `signed_at` (default: now) is part of what is signed; a
+    request with `valid_from` 0 starts then, so the submitter cannot choose the start."""
+    signed_at = now() if signed_at is None else signed_at
     kind, subject, claim, valid_from, valid_until, evidence = request.contract_input()
     message = {
         "types": {"EIP712Domain": EIP712_DOMAIN, "Attest": ATTEST_TYPES},
         "primaryType": "Attest",
-        "domain": {"name": "ProvenanceLedger", "version": "1", "chainId": chain_id, "verifyingContract": contract},
+        "domain": {"name": EIP712_NAME, "version": EIP712_VERSION, "chainId": chain_id, "verifyingContract": contract},
         "message": {
             "issuer": signer.address,
             "subjectKind": kind,
@@ -518,6 +678,7 @@ def sign_attestation(
             "validFrom": valid_from,
             "validUntil": valid_until,
             "evidenceHash": evidence,
+            "signedAt": signed_at,
             "nonce": nonce,
             "deadline": deadline,
         },
@@ -525,6 +686,7 @@ def sign_attestation(
     return SignedAttestation(
         request=request,
         issuer=signer.address,
+        signed_at=signed_at,
         nonce=nonce,
         deadline=deadline,
         chain_id=chain_id,

@@ -55,7 +55,7 @@ def list_batches(
     supplier: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
     gtin: Annotated[str | None, Query(max_length=14, description="GTIN-8/12/13/14")] = None,
     lot: Annotated[str | None, Query(max_length=20, description="With gtin: the one batch of this GTIN + lot")] = None,
-    status: Literal["active", "consumed"] | None = None,
+    status: Literal["active", "consumed", "voided"] | None = None,
     recalled: bool | None = None,
     since: Timestamp = None,
     until: Timestamp = None,
@@ -159,12 +159,28 @@ def get_transaction(context: ContextDep, tx_hash: TxHash) -> dict[str, Any]:
             "timestamp": events[0]["timestamp"], "events": events}  # fmt: skip
 
 
-@router.get("/index", summary="Where the index stands")
-def index_status(context: ContextDep) -> dict[str, Any]:
-    """The indexed block, its time, and the chain head the last sync saw (no chain call)."""
+@router.get("/index", summary="Where the index stands, and the events it set aside")
+def index_status(context: ContextDep, limit: Limit = 100) -> dict[str, Any]:
+    """The indexed block, its time, and the chain head the last sync saw (no chain call).
+    `set_aside`: events the indexer could not decode or apply (each with its transaction,
+    log index, block, event name and reason); the index went on without them, so what it
+    shows may be incomplete while `count` is above zero (`status` is then `degraded`)."""
     freshness = context.model.freshness()
+    count, items = context.model.set_aside(limit)
     return {"contract": freshness.contract if freshness else None, "chain_id": freshness.chain_id if freshness else None,
-            **freshness_view(freshness)}  # fmt: skip
+            **freshness_view(freshness), "status": "degraded" if count else "ok",
+            "set_aside": {"count": count, "items": [item.row() for item in items]}}  # fmt: skip
+
+
+@router.get("/licences", summary="Licences to GS1 identifiers (company prefixes, ranges, single GTINs)")
+def list_licences(
+    context: ContextDep,
+    licensee: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    in_force: bool | None = None,
+) -> dict[str, Any]:
+    """Every licence granted, by the admin (root) or a root licence's holder (sub-licence),
+    with when it was withdrawn or lapsed."""
+    return {"items": context.model.licences(to_checksum_address(licensee) if licensee else None, in_force)}
 
 
 def _auditor(context: ContextDep) -> Auditor:

@@ -24,11 +24,14 @@ def chain_head(rpc_url: str) -> tuple[int | None, str | None]:
         return None, f"{type(exc).__name__}: {exc}"[:300]
 
 
-@router.get("/healthz", summary="Chain reachability and index lag (503 when unhealthy)")
+@router.get("/healthz", summary="Chain reachability, index lag and events set aside (503 when unhealthy)")
 def healthz(context: ContextDep) -> JSONResponse:
     """`ok` when the chain answers and the index trails it by at most MAX_LAG_BLOCKS
-    beyond the confirmations setting; otherwise 503 with the reasons. Pages keep being
-    served from the index either way."""
+    beyond the confirmations setting; otherwise 503 `unhealthy` with the reasons.
+    `degraded` (still 200: the index follows the chain and pages are served) when the
+    indexer set events aside that it could not decode or apply: `index.set_aside` counts
+    them, `warnings` says so, and /api/v1/index lists them. Pages keep being served from
+    the index either way."""
     head, error = chain_head(context.settings.rpc_url)
     freshness = context.model.freshness()
     indexed = freshness.block_number if freshness else None
@@ -40,11 +43,17 @@ def healthz(context: ContextDep) -> JSONResponse:
         problems.append("the index is empty: run `provenance index` (or `provenance run`)")
     elif lag is not None and lag > context.settings.confirmations + MAX_LAG_BLOCKS:
         problems.append(f"the index is {lag} blocks behind the chain: is `provenance index --follow` running?")
+    set_aside, _ = context.model.set_aside(0)
+    warnings: list[str] = []
+    if set_aside:
+        warnings.append(f"the indexer set aside {set_aside} event(s) it could not decode or apply; "
+                        "the index may be incomplete: see /api/v1/index")  # fmt: skip
     body: dict[str, Any] = {
-        "status": "ok" if not problems else "unhealthy",
+        "status": "unhealthy" if problems else "degraded" if warnings else "ok",
         "problems": problems,
+        "warnings": warnings,
         "chain": {"rpc_url": context.settings.rpc_url, "reachable": head is not None, "head": head},
         "index": {"block": indexed, "lag_blocks": lag, "head_seen": freshness.head_seen if freshness else None,
-                  "checked_at": freshness.checked_at if freshness else None},
+                  "checked_at": freshness.checked_at if freshness else None, "set_aside": set_aside},
     }  # fmt: skip
     return JSONResponse(body, status_code=200 if not problems else 503)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli import accounts, actors, audit, auditor, batches, claims, export, node, verify
+from ledger.cli import accounts, actors, audit, auditor, batches, claims, export, licences, node, verify
 from ledger.cli.common import OPTIONS
 
 app = typer.Typer(
@@ -49,4 +49,5 @@ app.add_typer(actors.actor_app, name="actor")
 app.add_typer(actors.role_app, name="role")
 app.add_typer(batches.app, name="batch")
 app.add_typer(claims.app, name="claim")
+app.add_typer(licences.app, name="licence")
 app.add_typer(export.app, name="export")

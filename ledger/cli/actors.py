@@ -18,6 +18,7 @@ from ledger.cli.common import (
     print_fields,
     writer,
 )
+from ledger.connection import LedgerConnection
 from ledger.documents import metadata_hash
 from ledger.errors import InvalidInputError
 from ledger.identifiers import check_country
@@ -62,25 +63,55 @@ def register(
     )
 
 
-@actor_app.command("update")
+@actor_app.command("rename")
 @handles_errors
-def update(
-    name: Annotated[str, typer.Option(help="New display name.")],
-    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code.")],
-    website: Annotated[str | None, typer.Option(help="Public website.")] = None,
+def rename(
+    name: Annotated[str, typer.Option(help="The new display name (unique among organisations).")],
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 code (default: unchanged).")] = None,
+    website: Annotated[str | None, typer.Option(help="Public website (goes into the profile document).")] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Update the signing organisation's own profile."""
+    """Ask the admin to change your organisation's name (and country, website): nothing
+    changes until the admin approves it with `provenance actor approve`."""
     _check_name(name)
-    check_country(country)
     w = writer(account)
-    receipt = w.update_actor_profile(name, country, _profile_hash(website))
+    if country is None:
+        country = _current_profile(w.connection, w.signer.address)["country"]
+    check_country(country)
+    receipt = w.request_profile_update(name, country, _profile_hash(website))
     emit(
         as_json,
-        {"address": w.signer.address, "name": name, "country": country, **receipt.model_dump()},
-        lambda: console.print(f"Updated {w.signer.address}: {name}, {country}; tx {receipt.tx_hash}"),
+        {"address": w.signer.address, "name": name, "country": country, "approved": False, **receipt.model_dump()},
+        lambda: console.print(
+            f"Asked the admin to rename {w.connection.names.actor(w.signer.address)} to {name!r} ({country}); "
+            f"nothing changes until approved (`provenance actor approve {w.signer.address}`); tx {receipt.tx_hash}"
+        ),
     )
+
+
+@actor_app.command("approve")
+@handles_errors
+def approve(who: WhoArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
+    """Approve the profile change an organisation asked for (admin): exactly what it asked."""
+    w = writer(account)
+    address = address_of(w.connection, who)
+    before = w.connection.names.actor(address)
+    profile, receipt = w.approve_profile_update(address)
+    emit(
+        as_json,
+        {"address": address, "name": profile["name"], "country": profile["country"], "approved": True, **receipt.model_dump()},
+        lambda: console.print(f"Approved: {before} is now {profile['name']!r} ({profile['country']}); tx {receipt.tx_hash}"),
+    )
+
+
+def _current_profile(conn: LedgerConnection, address: str) -> dict[str, str]:
+    """The approved name and country of `address`, from its events."""
+    logs = conn.logs("ActorRegistered", account=address) + conn.logs("ActorProfileUpdated", account=address)
+    if not logs:
+        raise InvalidInputError(f"{address} is not a registered organisation; the admin registers it first (`provenance actor register`)")
+    latest = max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]
+    return {"name": latest["name"], "country": bytes(latest["country"]).decode()}
 
 
 @actor_app.command("show")
@@ -92,8 +123,8 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
     actor_id, active, supplier = conn.contract.functions.getActor(address).call()
     if actor_id == 0:
         raise InvalidInputError(f"{address} is not a registered organisation")
-    logs = conn.logs("ActorRegistered", account=address) + conn.logs("ActorProfileUpdated", account=address)
-    latest = max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]
+    latest = _current_profile(conn, address)
+    pending = conn.pending_profile_request(address)
     claims = [
         log["args"]["claim"].rstrip(b"\0").decode()
         for log in conn.logs("ClaimTypeDefined")
@@ -103,7 +134,8 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
         "address": address,
         "actor_id": actor_id,
         "name": latest["name"],
-        "country": latest["country"].decode(),
+        "country": latest["country"],
+        "pending_rename": {"name": pending["name"], "country": pending["country"]} if pending else None,
         "active": active,
         "supplier": supplier,
         "accredited_claims": claims,
@@ -118,6 +150,7 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
                 ("Status", "active" if active else "deactivated"),
                 ("Supplier", "yes" if supplier else "no"),
                 ("Accredited", ", ".join(claims) or "none"),
+                ("Asked", pending and f"rename to {pending['name']!r} ({pending['country']}), awaiting the admin's approval"),
             ]
         ),
     )

@@ -8,6 +8,7 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -19,6 +20,7 @@ from ledger.cli.common import (
     connection,
     console,
     emit,
+    err_console,
     handles_errors,
     parse_time,
     show_time,
@@ -87,11 +89,20 @@ def index(
             )
 
         report = scanner.sync(show)
+    set_aside, items = store.set_aside(20)
     summary = {"events_added": report.events_added, "cursor": report.cursor, "head": report.head, "reorgs": report.reorgs,
-               "events_dropped": report.events_dropped, "database": store.url.split("@")[-1]}  # fmt: skip
-    emit(as_json, summary, lambda: console.print(
-        f"Indexed up to block {report.cursor:,} (head {report.head:,}): {report.events_added:,} new events"
-        + (f"; {report.reorgs} reorganisation(s) rewound" if report.reorgs else "")))  # fmt: skip
+               "events_dropped": report.events_dropped, "database": store.url.split("@")[-1], "set_aside": set_aside}  # fmt: skip
+
+    def human() -> None:
+        console.print(f"Indexed up to block {report.cursor:,} (head {report.head:,}): {report.events_added:,} new events"
+                      + (f"; {report.reorgs} reorganisation(s) rewound" if report.reorgs else ""))  # fmt: skip
+        if set_aside:
+            # Not fatal: the index went on without them; /healthz says "degraded" until they are dealt with.
+            err_console.print(f"[yellow]{set_aside} event(s) set aside[/] (could not be decoded or applied); the newest:")
+            for item in items:
+                err_console.print(escape(f"  block {item.block_number} {item.name} {item.tx_hash} log {item.log_index}: {item.reason}"))
+
+    emit(as_json, summary, human)
     if follow:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,9 +133,15 @@ def _describe(event: dict[str, Any], names: dict[str, str]) -> str:
         kinds = {0: "split", 1: "merge", 2: "processing"}
         return f"{kinds[a['kind']]}: {len(a['inputs'])} input(s) into {len(a['outputs'])} output(s)"
     if name == "BatchRecalled":
-        return "RECALLED"
+        return f"RECALLED: {a.get('reason', '')}"
+    if name == "RecallReviewed":
+        return f"recall {'UPHELD' if a['upheld'] else 'withdrawn'}: {a['reason']}"
+    if name == "BatchVoided":
+        return f"VOIDED: {a['reason']}"
     if name == "Attested":
         return f"claim {a['claim']} attested"
+    if name == "AttestationRevoked":
+        return f"claim revoked: {a.get('reason', '')}"
     return name
 
 
@@ -143,11 +160,12 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
         table = Table(box=None)
         for column in ("when (UTC)", "lot", "what", "who"):
             table.add_column(column)
+        # Chain strings (reasons, places, names) are printed as text, never as console markup.
         table.add_column("transaction", overflow="fold", min_width=66)  # whole: it is the proof
         table.add_column("block", justify="right")
         for e in events:
-            table.add_row(show_time(e["timestamp"])[:16], e["lot"] or "", _describe(e, names), e["actor_name"] or (e["actor"] or ""),
-                          e["tx_hash"], str(e["block_number"]))  # fmt: skip
+            table.add_row(show_time(e["timestamp"])[:16], escape(e["lot"] or ""), escape(_describe(e, names)),
+                          escape(e["actor_name"] or (e["actor"] or "")), e["tx_hash"], str(e["block_number"]))  # fmt: skip
         console.print(table)
 
     emit(as_json, {"batch": head, "events": events}, human)
@@ -155,7 +173,7 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
 
 def _tree(node: dict[str, Any], tree: Tree, key: str) -> None:
     for child in node.get(key, []):
-        label = f"lot {child.get('lot')} of {child.get('gtin')}: {child.get('product') or ''} ({child.get('supplier_name') or child.get('supplier')})"
+        label = escape(f"lot {child.get('lot')} of {child.get('gtin')}: {child.get('product') or ''} ({child.get('supplier_name') or child.get('supplier')})")
         if "quantity_used" in child:
             label = f"{child['quantity_used']} {child.get('unit', '')} of " + label
         if child.get("recalled"):
@@ -176,7 +194,9 @@ def lineage(
     up, down = model.lineage_up(bid, depth), model.lineage_down(bid, depth)
 
     def human() -> None:
-        title = f"lot {head['lot']} of {head['gtin']}: {head.get('product') or ''}" + (" [red]RECALLED[/]" if head["recalled"] else "")
+        title = escape(f"lot {head['lot']} of {head['gtin']}: {head.get('product') or ''}") + (" [red]RECALLED[/]" if head["recalled"] else "")
+        if head["status"] == "voided":
+            title += " [red]VOIDED[/]"
         made_of = Tree(f"[bold]{title}[/] is made from")
         _tree(up, made_of, "inputs")
         console.print(made_of if up.get("inputs") else f"{title} was not made from other batches")
@@ -214,7 +234,8 @@ def claims(
         table.add_column("attestation", overflow="fold", min_width=66)
         for c in found:
             colour = "green" if c["status"] == "valid" else "red"
-            table.add_row(c["claim"], f"[{colour}]{c['status'].replace('_', ' ')}[/]", c["issuer_name"] or c["issuer"],
+            status = c["status"].replace("_", " ") + (f": {c['revocation_reason']}" if c["status"] == "revoked" and c.get("revocation_reason") else "")
+            table.add_row(c["claim"], f"[{colour}]{escape(status)}[/]", escape(c["issuer_name"] or c["issuer"]),
                           show_time(c["valid_from"])[:10], show_time(c["valid_until"])[:10], c["uid"])  # fmt: skip
         if found:
             console.print(table)

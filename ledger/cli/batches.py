@@ -28,11 +28,12 @@ from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import digital_link, lot_from_bytes, parse_gtin
-from ledger.models import ZERO_HASH, BatchCreate, DocumentRef, RegistrationResult, TransformationKind
+from ledger.identifiers import check_reason
+from ledger.models import ZERO_HASH, BatchCreate, BatchStatus, DocumentRef, RecallState, RegistrationResult, TransformationKind
 from ledger.qr import write_qr
 from ledger.writer import LedgerWriter, hex0x
 
-app = typer.Typer(help="Batches: register, hand over, record steps, split/merge/transform, recall.", no_args_is_help=True)
+app = typer.Typer(help="Batches: register, hand over, record steps, split/merge/transform, recall, review, void.", no_args_is_help=True)
 
 GtinArgument = Annotated[str, typer.Argument(help="GTIN of the batch (or its 0x batch id).")]
 LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
@@ -207,10 +208,17 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
     conn = connection()
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(conn, batch_id)
-    supplier, custodian, pending, registered, remaining, status, recalled = conn.contract.functions.getBatch(batch_id).call()
+    (supplier, custodian, pending, registered, remaining, status, recalled, recall_state,
+     registered_at) = conn.contract.functions.getBatch(batch_id).call()  # fmt: skip
     meta = _metadata(conn, bytes(args["metadataHash"]))
     unit = bytes(args["unit"]).rstrip(b"\0").decode()
     lot_text = lot_from_bytes(args["lot"])
+    # Why it was voided or recalled, and how the admin reviewed it: the latest word of each.
+    said = {
+        event: max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"] if logs else None
+        for event in ("BatchVoided", "BatchRecalled", "RecallReviewed")
+        for logs in [conn.logs(event, batchId=batch_id)]
+    }
     data = {
         "batch_id": hex0x(batch_id),
         "gtin": f"{args['gtin']:014d}",
@@ -223,8 +231,13 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
         "registered_quantity": registered,
         "remaining_quantity": remaining,
         "unit": unit,
-        "status": {1: "active", 2: "consumed"}.get(status, "unknown"),
+        "status": {s.value: s.name.lower() for s in BatchStatus}.get(status, "unknown"),
         "recalled": recalled,
+        "recall_state": RecallState(recall_state).name.lower(),
+        "recall_reason": said["BatchRecalled"]["reason"] if said["BatchRecalled"] else None,
+        "review_reason": said["RecallReviewed"]["reason"] if said["RecallReviewed"] and recall_state >= RecallState.UPHELD else None,
+        "void_reason": said["BatchVoided"]["reason"] if said["BatchVoided"] else None,
+        "registered_at": registered_at,
         "url": digital_link(f"{args['gtin']:014d}", lot_text).url(conn.settings.public_base_url),
     }
     emit(
@@ -239,11 +252,23 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
                 ("Custodian", conn.names.actor(custodian)),
                 ("Offered to", data["pending_custodian"] and conn.names.actor(pending)),
                 ("Quantity", f"{remaining} of {registered} {unit} left"),
-                ("Status", data["status"] + (", RECALLED" if recalled else "")),
+                ("Status", data["status"] + _recall_words(RecallState(recall_state))),
+                ("Voided", data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor(said['BatchVoided']['by'])})"),
+                ("Recall", data["recall_reason"]),
+                ("Review", data["review_reason"]),
                 ("Page", data["url"]),
             ]
         ),
     )
+
+
+def _recall_words(state: RecallState) -> str:
+    return {
+        RecallState.NONE: "",
+        RecallState.RECALLED: ", RECALLED (awaiting the admin's review)",
+        RecallState.UPHELD: ", RECALLED (upheld by the admin)",
+        RecallState.WITHDRAWN: ", recall withdrawn by the admin",
+    }[state]
 
 
 def _tx_output(as_json: bool, what: str, receipt: Any, **extra: Any) -> None:
@@ -428,20 +453,67 @@ def transform(
                         f"Processed {len(parsed)} input(s) into {len(outputs)} output(s)")  # fmt: skip
 
 
+ReasonOption = Annotated[str, typer.Option(help="Why, in a short text shown to customers (1 to 280 bytes).")]
+
+
 @app.command("recall")
 @handles_errors
 def recall(
     gtin: GtinArgument,
     lot: LotArgument,
-    reason: Annotated[str, typer.Option(help="Why (kept off chain, anchored by hash).")],
-    doc: Annotated[list[Path] | None, typer.Option(help="The recall notice; repeatable.")] = None,
+    reason: ReasonOption,
+    notice: Annotated[Path | None, typer.Option(help="The full recall notice (stored off chain, its hash on chain).")] = None,
+    doc: Annotated[list[Path] | None, typer.Option(help="Another document to anchor with the notice; repeatable.")] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recall a batch (its supplier or the admin)."""
+    """Recall a batch (its supplier, even deactivated, or the admin); the admin reviews it."""
+    check_reason(reason, "recall reason")
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
-    documents = [d.model_dump() for d in _store_documents(w.documents, doc or [])]
-    reason_hash = _note_hash(w.documents, {"reason": reason, "documents": documents})
-    receipt = w.recall_batch(batch_id, reason_hash)
-    _tx_output(as_json, f"Recalled {w.connection.names.batch(batch_id)}", receipt, batch_id=hex0x(batch_id), reason=reason)
+    documents = [d.model_dump() for d in _store_documents(w.documents, ([notice] if notice else []) + (doc or []))]
+    reason_hash = _note_hash(w.documents, {"reason": reason, "documents": documents}) if documents else ZERO_HASH
+    receipt = w.recall_batch(batch_id, reason, reason_hash)
+    _tx_output(as_json, f"Recalled {w.connection.names.batch(batch_id)}: {reason}", receipt,
+               batch_id=hex0x(batch_id), reason=reason, reason_hash=hex0x(reason_hash))  # fmt: skip
+
+
+@app.command("review-recall")
+@handles_errors
+def review_recall(
+    gtin: GtinArgument,
+    lot: LotArgument,
+    reason: ReasonOption,
+    uphold: Annotated[bool | None, typer.Option("--uphold/--withdraw", help="Uphold the recall (final) or withdraw it (the batch may be used again).", show_default=False)] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Review a recall awaiting review (admin): --uphold or --withdraw, with a reason."""
+    if uphold is None:
+        raise InvalidInputError("say how the recall is reviewed: --uphold (final) or --withdraw (the batch may be used again)")
+    check_reason(reason, "review reason")
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    receipt = w.review_recall(batch_id, uphold, reason)
+    verdict = "Upheld" if uphold else "Withdrew"
+    _tx_output(as_json, f"{verdict} the recall of {w.connection.names.batch(batch_id)}: {reason}", receipt,
+               batch_id=hex0x(batch_id), upheld=uphold, reason=reason)  # fmt: skip
+
+
+@app.command("void")
+@handles_errors
+def void(
+    gtin: GtinArgument,
+    lot: LotArgument,
+    reason: ReasonOption,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Void a batch registered in error (admin). Final: nothing can happen to it any more,
+    the lot stays taken, and its page says it was voided, by whom and why."""
+    check_reason(reason, "reason for voiding")
+    w = writer(account)
+    batch_id = parse_batch_id(gtin, lot)
+    receipt = w.void_batch(batch_id, reason)
+    _tx_output(as_json, f"Voided {w.connection.names.batch(batch_id)}: {reason}", receipt,
+               batch_id=hex0x(batch_id), reason=reason)  # fmt: skip

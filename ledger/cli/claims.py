@@ -27,11 +27,12 @@ from ledger.connection import LedgerConnection
 from ledger.deploy import read_deployment
 from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError, SigningKeyError
-from ledger.models import AttestationCreate, AttestationStatus, SignedAttestation, SubjectKind, short_string
+from ledger.identifiers import check_reason
+from ledger.models import ZERO_HASH, AttestationCreate, AttestationStatus, SignedAttestation, SubjectKind, short_string
 from ledger.signers import LocalKeySigner, resolve_signer
 from ledger.writer import hex0x, now, sign_attestation
 
-app = typer.Typer(help="Ethical-sourcing claims: attest, revoke, sign offline, submit.", no_args_is_help=True)
+app = typer.Typer(help="Ethical-sourcing claims: attest, revoke, sign offline, submit, cancel signatures.", no_args_is_help=True)
 
 BatchOption = Annotated[
     tuple[str, str] | None, typer.Option(help="The batch the claim is about: GTIN LOT.", show_default=False)
@@ -106,17 +107,58 @@ def attest(
 @handles_errors
 def revoke(
     uid: Annotated[str, typer.Argument(help="The attestation id (0x...).")],
-    reason: Annotated[str, typer.Option(help="Why (kept off chain, anchored by hash).")],
+    reason: Annotated[str, typer.Option(help="Why, in a short text shown to customers (1 to 280 bytes).")],
+    notice: Annotated[Path | None, typer.Option(help="The full revocation notice (stored off chain, its hash on chain).")] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Revoke an attestation (its issuer or the admin)."""
+    """Revoke an attestation (its issuer or the admin), saying why."""
     if not (uid.startswith("0x") and len(uid) == 66):
         raise InvalidInputError(f"{uid!r} is not an attestation id (0x and 64 hex digits)")
+    check_reason(reason, "revocation reason")
     w = writer(account)
-    reason_hash = w.documents.put_json({"reason": reason})
-    receipt = w.revoke_attestation(bytes.fromhex(uid[2:]), reason_hash)
-    emit(as_json, {"uid": uid, "reason": reason, **receipt.model_dump()}, lambda: console.print(f"Revoked {uid}; tx {receipt.tx_hash}"))
+    reason_hash = w.documents.put_file(notice) if notice else ZERO_HASH
+    receipt = w.revoke_attestation(bytes.fromhex(uid[2:]), reason, reason_hash)
+    emit(as_json, {"uid": uid, "reason": reason, "reason_hash": hex0x(reason_hash), **receipt.model_dump()},
+         lambda: console.print(f"Revoked {uid}: {reason}; tx {receipt.tx_hash}"))  # fmt: skip
+
+
+@app.command("invalidate-nonces")
+@handles_errors
+def invalidate_nonces(
+    next_nonce: Annotated[int | None, typer.Option("--next", help="First nonce still usable (default: your current nonce + 1, cancelling every signature handed out so far).", min=1)] = None,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel signed attestations you handed out (`claim sign`) that nobody submitted yet:
+    every nonce below --next can no longer be used."""
+    w = writer(account)
+    before = w.nonce()
+    new_next, receipt = w.invalidate_nonces(next_nonce)
+    emit(
+        as_json,
+        {"issuer": w.signer.address, "previous_nonce": before, "next_nonce": new_next, **receipt.model_dump()},
+        lambda: console.print(
+            f"Signed attestations of {w.connection.names.actor(w.signer.address)} with nonces {before} to {new_next - 1} "
+            f"can no longer be submitted; the next signature uses nonce {new_next}; tx {receipt.tx_hash}"
+        ),
+    )
+
+
+@app.command("set-backdating")
+@handles_errors
+def set_backdating(
+    claim: Annotated[str, typer.Argument(help="The claim type, e.g. ORGANIC.")],
+    days: Annotated[float, typer.Option(help="How many days before its block an attestation may start.", min=0)],
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set how far back an attestation of a claim type may start (admin; default 90 days)."""
+    w = writer(account)
+    seconds = int(days * 86400)
+    receipt = w.set_max_backdating(claim.upper(), seconds)
+    emit(as_json, {"claim": claim.upper(), "seconds": seconds, **receipt.model_dump()},
+         lambda: console.print(f"{claim.upper()} attestations may now start up to {days:g} days before their block; tx {receipt.tx_hash}"))  # fmt: skip
 
 
 @app.command("sign")
@@ -158,11 +200,13 @@ def sign(
             raise InvalidInputError("offline signing needs the ledger's address: set PROVENANCE_CONTRACT_ADDRESS")
     subject, kind = _subject(conn, batch, actor)
     request = _request(DocumentStore(settings.documents_dir), subject, kind, claim, valid_from, valid_until, evidence)
-    signed = sign_attestation(signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400)
+    # The signing time is part of the signature: a claim with no --valid-from starts then.
+    signed = sign_attestation(signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400,
+                              signed_at=now())  # fmt: skip
     output.write_text(signed.model_dump_json(indent=2) + "\n")
     emit(
         as_json,
-        {"output": str(output), "issuer": signed.issuer, "nonce": signed.nonce, "deadline": signed.deadline},
+        {"output": str(output), "issuer": signed.issuer, "nonce": signed.nonce, "signed_at": signed.signed_at, "deadline": signed.deadline},
         lambda: console.print(f"Signed {request.claim} as {signed.issuer} (nonce {nonce}, valid until {show_time(signed.deadline)}): {output}"),
     )
 

@@ -74,6 +74,7 @@ def keep_running(stop: threading.Event, watched: list[tuple[Callable[[], bool], 
 
 def run(
     demo: Annotated[bool, typer.Option(help="Load the demo data on first start.")] = True,
+    redeploy: Annotated[bool, typer.Option(help="If the recorded ledger was deployed from older code, deploy the current version at a new address (fresh index and demo).")] = False,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     workers: WorkersOption = 2,
@@ -83,7 +84,8 @@ def run(
     and serve the pages and the auditor API on http://127.0.0.1:8000.
 
     Ctrl-C stops everything it started; the chain's state (deployment and every batch) is
-    saved and loaded again by the next run.
+    saved and loaded again by the next run. A ledger deployed from older code is refused
+    (never mixed with this version); --redeploy replaces it at a new address.
     """
     web: WebServer | None = None
     try:
@@ -104,9 +106,18 @@ def run(
         signal.signal(sig, lambda *_: stop.set())
     try:
         w3 = connect(settings.rpc_url)
-        deployment, created, warning = ensure_deployed(w3, settings.deployment_file, settings.admin_transfer_delay)
+        deployment, created, warning = ensure_deployed(
+            w3, settings.deployment_file, settings.admin_transfer_delay, redeploy=redeploy
+        )
         if warning:
             err_console.print(f"[yellow]warning:[/] {warning}")
+        if created:
+            # A new ledger: nothing the index holds (another contract's events) still holds.
+            store = IndexStore.open(settings.database_url, settings.data_dir)
+            try:
+                store.drop_all()
+            finally:
+                store.dispose()
         if demo:
             connection = LedgerConnection.open(settings)
             if not is_seeded(connection):
@@ -114,8 +125,14 @@ def run(
                     seed_demo(connection)
                 console.print("Demo data loaded.")
             policy_file = settings.data_dir / "audit.toml"
+            policy = DEMO_AUDIT_POLICY.to_toml()
             if not policy_file.exists():  # the demo's yield limits, for `provenance audit`
-                policy_file.write_text(DEMO_AUDIT_POLICY.to_toml())
+                policy_file.write_text(policy)
+            elif created and policy_file.read_text() != policy:
+                # The fresh demo's GTINs may differ from the old ledger's: keep the old policy aside.
+                policy_file.replace(policy_file.with_suffix(".toml.old"))
+                policy_file.write_text(policy)
+                err_console.print(f"[yellow]note:[/] wrote the demo's {policy_file}; the previous one is {policy_file}.old")
         batches = count_registered_batches(settings, deployment.address, deployment.block_number)
         follower = start_index_follower(settings, stop)
         with console.status(f"Starting the web server on {web.url}..."):

@@ -74,6 +74,11 @@ class LogDecoder:
         """topic0 of every event the ledger emits."""
         return list(self._events)
 
+    def name_of(self, topic: str) -> str | None:
+        """The event name of a signature topic, or None when this ABI does not know it."""
+        entry = self._events.get(topic)
+        return entry[0] if entry else None
+
     def topics_by_name(self) -> dict[str, str]:
         """Each event's signature topic (topic 0), by event name."""
         return {name: topic for topic, (name, _) in self._events.items()}

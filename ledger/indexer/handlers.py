@@ -7,7 +7,7 @@ the same database transaction as the event row, so an event is applied exactly o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
@@ -15,6 +15,8 @@ from eth_utils import keccak
 from ledger.indexer import schema
 
 SUPPLIER_ROLE = "0x" + keccak(text="SUPPLIER_ROLE").hex()
+DEFAULT_ADMIN_ROLE = "0x" + "00" * 32
+SINGLE_GTIN = 14  # a licence's prefix length when it names exactly one GTIN-14
 KINDS = {0: "split", 1: "merge", 2: "processing"}
 SUBJECT_KINDS = {0: "batch", 1: "actor"}
 
@@ -104,22 +106,90 @@ def subject_of(event: LedgerEvent) -> Subject:
     return subject(event.args) if subject else Subject()
 
 
+def _event_key(e: LedgerEvent) -> str:
+    return f"{e.tx_hash}:{e.log_index}"
+
+
 @handles("ClaimTypeDefined")
 def claim_type_defined(e: LedgerEvent) -> list[Operation]:
-    return [Insert(schema.claim_types, {"claim": e.args["claim"], "claim_type_id": e.args["claimTypeId"], "role": e.args["accreditationRole"]})]
+    # MaxBackdatingSet follows in the same transaction with the default period.
+    return [Insert(schema.claim_types, {"claim": e.args["claim"], "claim_type_id": e.args["claimTypeId"],
+                                        "role": e.args["accreditationRole"], "max_backdating": None})]  # fmt: skip
+
+
+@handles("MaxBackdatingSet")
+def max_backdating_set(e: LedgerEvent) -> list[Operation]:
+    return [Update(schema.claim_types, {"claim": e.args["claim"]}, {"max_backdating": e.args["period"]})]
+
+
+def _name_row(e: LedgerEvent) -> Insert:
+    """The approved name from this event on (history pages may show the name of the time)."""
+    a = e.args
+    return Insert(schema.actor_names, {"address": a["account"], "block_number": e.block_number, "log_index": e.log_index,
+                                       "name": a["name"], "country": a["country"], "since": e.timestamp})  # fmt: skip
 
 
 @handles("ActorRegistered", lambda a: Subject(actor=a["account"]))
 def actor_registered(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [Insert(schema.actors, {"address": a["account"], "actor_id": a["actorId"], "name": a["name"], "country": a["country"],
-                                   "metadata_hash": a["metadataHash"], "active": True, "registered_at": e.timestamp})]  # fmt: skip
+    return [
+        Insert(schema.actors, {"address": a["account"], "actor_id": a["actorId"], "name": a["name"], "country": a["country"],
+                               "metadata_hash": a["metadataHash"], "active": True, "registered_at": e.timestamp,
+                               "requested_name": None, "requested_country": None, "requested_metadata_hash": None,
+                               "requested_at": None}),
+        _name_row(e),
+    ]  # fmt: skip
+
+
+@handles("ActorProfileUpdateRequested", lambda a: Subject(actor=a["account"]))
+def actor_profile_update_requested(e: LedgerEvent) -> list[Operation]:
+    # Only a request: the organisation's name stays what the admin approved.
+    a = e.args
+    return [Update(schema.actors, {"address": a["account"]}, {"requested_name": a["name"], "requested_country": a["country"],
+                                                              "requested_metadata_hash": a["metadataHash"], "requested_at": e.timestamp})]  # fmt: skip
 
 
 @handles("ActorProfileUpdated", lambda a: Subject(actor=a["account"]))
 def actor_profile_updated(e: LedgerEvent) -> list[Operation]:
+    # Emitted only when the admin approves the request.
     a = e.args
-    return [Update(schema.actors, {"address": a["account"]}, {"name": a["name"], "country": a["country"], "metadata_hash": a["metadataHash"]})]
+    return [
+        Update(schema.actors, {"address": a["account"]}, {"name": a["name"], "country": a["country"], "metadata_hash": a["metadataHash"],
+                                                          "requested_name": None, "requested_country": None,
+                                                          "requested_metadata_hash": None, "requested_at": None}),
+        _name_row(e),
+    ]  # fmt: skip
+
+
+def prefix_digits(prefix_length: int, prefix: int) -> str:
+    """A licence's prefix as the digits it stands for (leading zeros kept)."""
+    return f"{prefix:0{prefix_length}d}"
+
+
+@handles("LicenceGranted", lambda a: Subject(actor=a["licensee"]))
+def licence_granted(e: LedgerEvent) -> list[Operation]:
+    a = e.args
+    return [Insert(schema.licences, {
+        "granted_event": _event_key(e), "key": a["key"], "prefix_length": a["prefixLength"],
+        "prefix": prefix_digits(a["prefixLength"], a["prefix"]), "licensee": a["licensee"], "grantor": a["grantor"],
+        "parent_key": a["parentKey"], "granted_block": e.block_number, "granted_tx": e.tx_hash, "granted_at": e.timestamp,
+        "withdrawn_block": None, "withdrawn_tx": None, "withdrawn_at": None, "withdrawn_by": None, "lapsed_at": None,
+        "in_force": True,
+    })]  # fmt: skip
+
+
+@handles("LicenceWithdrawn", lambda a: Subject(actor=a["licensee"]))
+def licence_withdrawn(e: LedgerEvent) -> list[Operation]:
+    a = e.args
+    return [
+        Update(schema.licences, {"key": a["key"], "withdrawn_tx": None},
+               {"withdrawn_block": e.block_number, "withdrawn_tx": e.tx_hash, "withdrawn_at": e.timestamp, "withdrawn_by": a["by"],
+                "in_force": False}),
+        # Sub-licences cut from this root licence lapse with it, for good: a root licence
+        # granted again later does not revive them (the contract compares serials).
+        Update(schema.licences, {"parent_key": a["key"], "withdrawn_tx": None, "lapsed_at": None},
+               {"lapsed_at": e.timestamp, "in_force": False}),
+    ]  # fmt: skip
 
 
 @handles("ActorDeactivated", lambda a: Subject(actor=a["account"]))
@@ -161,7 +231,10 @@ def batch_registered(e: LedgerEvent) -> list[Operation]:
                 "batch_id": a["batchId"], "gtin": f"{a['gtin']:014d}", "lot": a["lot"], "supplier": a["supplier"],
                 "custodian": a["supplier"], "pending_custodian": None, "registered_quantity": a["quantity"],
                 "remaining_quantity": a["quantity"], "unit": a["unit"], "metadata_hash": a["metadataHash"],
-                "status": "active", "recalled": False, "recalled_at": None, "transformation_id": None,
+                "status": "active", "recalled": False, "recalled_at": None, "recall_state": "none", "recalled_by": None,
+                "recall_reason": None, "recall_reason_hash": None, "recall_tx_hash": None, "reviewed_at": None,
+                "reviewed_by": None, "review_reason": None, "review_tx_hash": None, "voided_at": None, "voided_by": None,
+                "void_reason": None, "void_tx_hash": None, "transformation_id": None,
                 "registered_at": e.timestamp, "block_number": e.block_number,
             },
         )
@@ -207,7 +280,40 @@ def transformation_recorded(e: LedgerEvent) -> list[Operation]:
 
 @handles("BatchRecalled", lambda a: Subject(batch_id=a["batchId"], actor=a["by"]))
 def batch_recalled(e: LedgerEvent) -> list[Operation]:
-    return [Update(schema.batches, {"batch_id": e.args["batchId"]}, {"recalled": True, "recalled_at": e.timestamp})]
+    a = e.args
+    return [Update(schema.batches, {"batch_id": a["batchId"]}, {
+        "recalled": True, "recalled_at": e.timestamp, "recall_state": "recalled", "recalled_by": a["by"],
+        "recall_reason": a.get("reason"), "recall_reason_hash": a["reasonHash"], "recall_tx_hash": e.tx_hash,
+        "reviewed_at": None, "reviewed_by": None, "review_reason": None, "review_tx_hash": None,
+    })]  # fmt: skip
+
+
+@handles("RecallReviewed", lambda a: Subject(batch_id=a["batchId"], actor=a["by"]))
+def recall_reviewed(e: LedgerEvent) -> list[Operation]:
+    a = e.args
+    # Upheld is final; a withdrawn recall frees the batch: it is no longer recalled.
+    return [Update(schema.batches, {"batch_id": a["batchId"]}, {
+        "recalled": bool(a["upheld"]), "recall_state": "upheld" if a["upheld"] else "withdrawn",
+        "reviewed_at": e.timestamp, "reviewed_by": a["by"], "review_reason": a["reason"], "review_tx_hash": e.tx_hash,
+    })]  # fmt: skip
+
+
+@handles("BatchVoided", lambda a: Subject(batch_id=a["batchId"], actor=a["by"]))
+def batch_voided(e: LedgerEvent) -> list[Operation]:
+    a = e.args
+    return [Update(schema.batches, {"batch_id": a["batchId"]}, {
+        "status": "voided", "pending_custodian": None, "voided_at": e.timestamp, "voided_by": a["by"],
+        "void_reason": a["reason"], "void_tx_hash": e.tx_hash,
+    })]  # fmt: skip
+
+
+@handles("NoncesInvalidated", lambda a: Subject(actor=a["issuer"]))
+def nonces_invalidated(e: LedgerEvent) -> list[Operation]:
+    a = e.args
+    return [
+        Delete(schema.issuer_nonces, {"issuer": a["issuer"]}),
+        Insert(schema.issuer_nonces, {"issuer": a["issuer"], "next_nonce": str(a["nextNonce"]), "invalidated_at": e.timestamp}),
+    ]
 
 
 @handles("Attested", lambda a: Subject(batch_id=a["subject"] if a["subjectKind"] == 0 else None, actor=a["issuer"]))
@@ -220,7 +326,7 @@ def attested(e: LedgerEvent) -> list[Operation]:
                 "uid": a["uid"], "issuer": a["issuer"], "subject_kind": SUBJECT_KINDS[a["subjectKind"]], "subject": a["subject"],
                 "claim": a["claim"], "valid_from": a["validFrom"], "valid_until": a["validUntil"],
                 "evidence_hash": a["evidenceHash"], "attested_at": e.timestamp, "revoked_at": None, "revoked_by": None,
-                "revocation_reason_hash": None, "tx_hash": e.tx_hash, "revoked_tx_hash": None,
+                "revocation_reason_hash": None, "revocation_reason": None, "tx_hash": e.tx_hash, "revoked_tx_hash": None,
             },
         )
     ]  # fmt: skip
@@ -229,4 +335,5 @@ def attested(e: LedgerEvent) -> list[Operation]:
 @handles("AttestationRevoked", lambda a: Subject(actor=a["by"]))
 def attestation_revoked(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [Update(schema.attestations, {"uid": a["uid"]}, {"revoked_at": e.timestamp, "revoked_by": a["by"], "revocation_reason_hash": a["reasonHash"], "revoked_tx_hash": e.tx_hash})]
+    return [Update(schema.attestations, {"uid": a["uid"]}, {"revoked_at": e.timestamp, "revoked_by": a["by"], "revocation_reason_hash": a["reasonHash"],
+                                                                  "revocation_reason": a.get("reason"), "revoked_tx_hash": e.tx_hash})]  # fmt: skip

@@ -10,9 +10,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: An index upgraded from before this revision has its derived tables rebuilt from its
+#: stored events (revision 0003 added tables and columns only events can fill: licences,
+#: name history, recall reviews, voiding, reasons).
+REPLAY_BEFORE = "0003"
 
 
 def alembic_config(connection: object) -> Config:
@@ -23,7 +28,10 @@ def alembic_config(connection: object) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the store's schema to the newest revision."""
+def upgrade(engine: Engine) -> str | None:
+    """Bring the store's schema to the newest revision; returns the revision it had
+    (None for a new store)."""
     with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection), "head")
+    return before

@@ -12,7 +12,7 @@ from web3 import Web3
 from ledger.errors import ChainError
 from ledger.indexer.decoding import LogDecoder
 from ledger.indexer.handlers import LedgerEvent
-from ledger.indexer.store import Cursor, IndexStore
+from ledger.indexer.store import Cursor, IndexStore, SetAside
 
 MIN_RANGE = 1
 MAX_RANGE = 50_000
@@ -42,6 +42,7 @@ class Scanner:
         store: IndexStore,
         confirmations: int = 0,
         max_range: int = MAX_RANGE,
+        decoder: LogDecoder | None = None,
     ) -> None:
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
@@ -49,7 +50,7 @@ class Scanner:
         self.store = store
         self.confirmations = confirmations
         self.chain_id = w3.eth.chain_id
-        self.decoder = LogDecoder()
+        self.decoder = decoder or LogDecoder()
         self.max_range = max_range
         self.range = min(2_000, max_range)
 
@@ -115,18 +116,27 @@ class Scanner:
         numbers = sorted({int(log["blockNumber"], 16) for log in logs} | {end})
         blocks = self._blocks(numbers)
         events = []
+        undecodable = []
         for log in logs:
-            decoded = self.decoder.decode(log)
+            number = int(log["blockNumber"], 16)
+            try:
+                decoded = self.decoder.decode(log)
+            except Exception as exc:  # noqa: BLE001 - a log this ABI cannot read is set aside, not fatal
+                name = self.decoder.name_of(log["topics"][0]) if log["topics"] else None
+                undecodable.append(SetAside(log["transactionHash"], int(log["logIndex"], 16), number,
+                                            name or (log["topics"][0] if log["topics"] else "(no topic)"), "decode",
+                                            f"cannot decode the log: {type(exc).__name__}: {exc}"[:1000]))  # fmt: skip
+                continue
             if decoded is None:
                 continue
-            number = int(log["blockNumber"], 16)
             events.append(
                 LedgerEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), number,
                             log["blockHash"], blocks[number][1])  # fmt: skip
             )
         events.sort(key=lambda e: (e.block_number, e.log_index))
         report.events_added += self.store.apply_range(
-            self.address, self.chain_id, events, [(n, h, t) for n, (h, t) in blocks.items()], Cursor(end, blocks[end][0])
+            self.address, self.chain_id, events, [(n, h, t) for n, (h, t) in blocks.items()], Cursor(end, blocks[end][0]),
+            undecodable,
         )
         report.ranges += 1
         report.cursor = end

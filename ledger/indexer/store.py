@@ -3,6 +3,11 @@
 Each scanned range is applied in one database transaction with the cursor, so a crash
 leaves either the whole range or none of it; events are keyed by (tx hash, log index)
 and their operations run only when the event row is new: exactly once.
+
+An event that cannot be decoded or applied never halts the sync: it is set aside (table
+`set_aside`: transaction, log index, block, event name, stage, reason) and the range
+goes on. The event stays in `events` (the log of record), so a rebuild decides again;
+/healthz then says "degraded" (still 200) and /api/v1/index lists what was set aside.
 """
 
 from __future__ import annotations
@@ -11,17 +16,39 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, insert, select, text, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from ledger.errors import ConfigurationError
 from ledger.indexer import migrate, schema
 from ledger.indexer.handlers import Consume, Delete, Insert, LedgerEvent, Operation, Update, operations_for, subject_of
 
 CURSOR = "main"
+#: Database failures that say nothing about the event: the range fails and is retried,
+#: instead of setting aside every event of it.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """An event the index could not decode or apply, and why. The sync goes on without it."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    name: str
+    stage: str  # "decode" | "apply"
+    reason: str
+
+    def row(self) -> dict[str, Any]:
+        """The `set_aside` table's row."""
+        return {"tx_hash": self.tx_hash, "log_index": self.log_index, "block_number": self.block_number,
+                "name": self.name[:40], "stage": self.stage, "reason": self.reason}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +99,10 @@ class IndexStore:
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate.upgrade(self.engine)
+        before = migrate.upgrade(self.engine)
+        if before is not None and before < migrate.REPLAY_BEFORE:
+            with self.engine.begin() as conn:
+                self._replay(conn)
 
     @classmethod
     def open(cls, url: str | None, data_dir: Path) -> "IndexStore":
@@ -133,9 +163,12 @@ class IndexStore:
         ledger_events: Sequence[LedgerEvent],
         blocks: Iterable[tuple[int, str, int]],
         end: Cursor,
+        undecodable: Sequence[SetAside] = (),
     ) -> int:
         """Apply a scanned range (events in chain order, block hashes seen, new cursor)
-        in one transaction. Returns how many events were new."""
+        in one transaction. Returns how many events were new. Logs that could not be
+        decoded, and events whose operations fail, are set aside with their reason; the
+        rest of the range is applied and the cursor moves on."""
         added = 0
         with self.engine.begin() as conn:
             known_blocks = {number for number, _, _ in blocks}
@@ -145,10 +178,24 @@ class IndexStore:
             new = self._new_events(conn, ledger_events)
             if new:
                 _bulk_insert(conn, schema.events, [_event_row(e) for e in new])
-                _apply_operations(conn, new)
+                _record_set_aside(conn, _apply_operations(conn, new))
+            if undecodable:
+                sa = schema.set_aside
+                keys = [(x.tx_hash, x.log_index) for x in undecodable]
+                known = {(t, i) for t, i in conn.execute(select(sa.c.tx_hash, sa.c.log_index).where(
+                    sa.c.block_number.in_({x.block_number for x in undecodable})))}  # fmt: skip
+                _record_set_aside(conn, [x for x, key in zip(undecodable, keys) if key not in known])
             added = len(new)
             self._set_cursor(conn, contract, chain_id, end)
         return added
+
+    def set_aside(self, limit: int = 100) -> tuple[int, list[SetAside]]:
+        """How many events are set aside, and the newest `limit` of them."""
+        sa = schema.set_aside
+        with self.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(sa)).scalar() or 0
+            rows = conn.execute(select(sa).order_by(sa.c.block_number.desc(), sa.c.log_index.desc()).limit(limit)).mappings().all()
+        return int(count), [SetAside(r["tx_hash"], r["log_index"], r["block_number"], r["name"], r["stage"], r["reason"]) for r in rows]
 
     @staticmethod
     def _new_events(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
@@ -180,6 +227,7 @@ class IndexStore:
         with self.engine.begin() as conn:
             dropped = conn.execute(delete(schema.events).where(schema.events.c.block_number > ancestor.block_number)).rowcount
             conn.execute(delete(schema.blocks).where(schema.blocks.c.number > ancestor.block_number))
+            conn.execute(delete(schema.set_aside).where(schema.set_aside.c.block_number > ancestor.block_number))
             self._replay(conn)
             self._set_cursor(conn, contract, chain_id, ancestor)
         return dropped
@@ -187,13 +235,15 @@ class IndexStore:
     def _replay(self, conn: Connection) -> None:
         for table in reversed(schema.DERIVED):
             conn.execute(delete(table))
+        # Undecodable logs stay set aside (they are not in `events`); the rest is decided again.
+        conn.execute(delete(schema.set_aside).where(schema.set_aside.c.stage == "apply"))
         rows = conn.execute(select(schema.events).order_by(schema.events.c.block_number, schema.events.c.log_index)).mappings()
         replayed = [
             LedgerEvent(row["name"], json.loads(row["args"]), row["tx_hash"], row["log_index"],
                         row["block_number"], row["block_hash"], row["timestamp"])  # fmt: skip
             for row in rows.all()
         ]
-        _apply_operations(conn, replayed)
+        _record_set_aside(conn, _apply_operations(conn, replayed))
 
     def drop_all(self) -> None:
         """Empty the index completely (for `--rebuild`), schema recreated by the migrations."""
@@ -222,10 +272,50 @@ def _bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> No
     columns = list(rows[0])
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+    # The driver sees raw values: quantity columns get their storage form here (padded
+    # digits on SQLite), as SQLAlchemy would do for a Core insert.
+    quantities = [name for name in schema.quantity_columns(table) if name in columns]
+    if quantities:
+        store = schema.quantity_storage(conn.dialect)
+        rows = [{**row, **{name: store(row[name]) for name in quantities}} for row in rows]
+    pick = itemgetter(*columns)
+    values = [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
+    conn.exec_driver_sql(sql, values)
 
 
-def _apply_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> None:
+def _record_set_aside(conn: Connection, entries: Sequence[SetAside]) -> None:
+    if entries:
+        conn.execute(insert(schema.set_aside), [x.row() for x in entries])
+
+
+def _apply_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> list[SetAside]:
+    """Run the events' operations in order and return the events set aside. The whole
+    run goes first in one savepoint (the fast path: bulk inserts stay batched); if any
+    operation fails, that savepoint is rolled back and each event runs in its own, so
+    only the events that fail are set aside, with their reason, and the rest applies."""
+    try:
+        with conn.begin_nested():
+            _run_operations(conn, ledger_events)
+        return []
+    except TRANSIENT:
+        raise
+    except Exception:  # noqa: BLE001 - any failure of an event's operations is its reason
+        pass
+    failed: list[SetAside] = []
+    for ledger_event in ledger_events:
+        try:
+            with conn.begin_nested():
+                _run_operations(conn, [ledger_event])
+        except TRANSIENT:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            reason = f"{type(exc).__name__}: {exc}".split("\n[SQL:")[0][:1000]
+            failed.append(SetAside(ledger_event.tx_hash, ledger_event.log_index, ledger_event.block_number, ledger_event.name,
+                                   "apply", reason))  # fmt: skip
+    return failed
+
+
+def _run_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> None:
     """Run the events' operations in order; consecutive inserts into one table go as one
     executemany (a bulk registration is thousands of them in a row)."""
     pending_table: Any = None
@@ -260,16 +350,24 @@ def _execute(conn: Connection, operation: Operation) -> None:
     elif isinstance(operation, Delete):
         conn.execute(delete(operation.table).where(_where(operation.table, operation.where)))
     elif isinstance(operation, Consume):
-        batches = schema.batches
-        conn.execute(
-            update(batches)
-            .where(batches.c.batch_id == operation.batch_id)
-            .values(remaining_quantity=batches.c.remaining_quantity - operation.quantity)
-        )
-        conn.execute(
-            update(batches)
-            .where(and_(batches.c.batch_id == operation.batch_id, batches.c.remaining_quantity == 0))
-            .values(status="consumed")
-        )
+        _consume(conn, operation)
     else:  # pragma: no cover - the union is closed
         raise TypeError(operation)
+
+
+def _consume(conn: Connection, operation: Consume) -> None:
+    """Take a transformation's input quantity from its batch, in Python: quantities go up
+    to 2^64 - 1, beyond what SQLite's integers hold."""
+    batches = schema.batches
+    row = conn.execute(
+        select(batches.c.remaining_quantity, batches.c.status).where(batches.c.batch_id == operation.batch_id)
+    ).first()
+    if row is None:
+        raise LookupError(f"the transformation consumes batch {operation.batch_id}, which the index does not hold")
+    remaining = int(row[0]) - int(operation.quantity)
+    if remaining < 0:
+        raise ValueError(f"the transformation consumes {operation.quantity} of batch {operation.batch_id}, which has only {int(row[0])} left")
+    values: dict[str, Any] = {"remaining_quantity": remaining}
+    if remaining == 0 and row[1] == "active":
+        values["status"] = "consumed"
+    conn.execute(update(batches).where(batches.c.batch_id == operation.batch_id).values(**values))

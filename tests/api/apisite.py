@@ -13,4 +13,5 @@ HOSTILE_NAME = '"><img src=x onerror=alert(1)>'
 HOSTILE_PLACE = "<script>alert('place')</script>"
 HOSTILE_PRODUCT = '<script>alert("product")</script>'
 HOSTILE_LOT = "<script>"  # GS1 CSET 82 allows < and >
-HOSTILE_GTIN = "09506000134413"
+#: Outside every demo organisation's GS1 Company Prefix, licensed to the hostile supplier alone.
+HOSTILE_GTIN = "09506000199900"

@@ -19,7 +19,7 @@ from ledger.demo import demo_genesis_timestamp, seed_demo
 from ledger.deploy import ensure_deployed
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-from ledger.models import BatchCreate
+from ledger.models import BatchCreate, LicenceScope
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter
 
@@ -56,6 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
         admin = LedgerWriter(connection, NodeAccountSigner(accounts[0]))
         admin.register_actor(accounts[11], HOSTILE_NAME, "FR")
         admin.grant_supplier(accounts[11])
+        admin.grant_licence(accounts[11], LicenceScope.single_gtin(HOSTILE_GTIN))
         hostile = LedgerWriter(connection, NodeAccountSigner(accounts[11]))
         batch = BatchCreate(gtin=HOSTILE_GTIN, lot=HOSTILE_LOT, quantity=10, unit="KGM", product=HOSTILE_PRODUCT,
                             origin=HOSTILE_NAME, claims=("FAIRTRADE",))  # fmt: skip

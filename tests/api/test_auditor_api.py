@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from ledger.demo import DEMO_BAG, DEMO_LOAF, FLOUR, GREEN_COFFEE
+from ledger.demo import DEMO_BAG, DEMO_LOAF, FARM_COFFEE, FLOUR
 from ledger.identifiers import batch_id
 
 BAG_ID = "0x" + batch_id(*DEMO_BAG).hex()
 LOAF_ID = "0x" + batch_id(*DEMO_LOAF).hex()
 FLOUR_ID = "0x" + batch_id(FLOUR, "MV-F-2211").hex()
-NARANJOS_ID = "0x" + batch_id(GREEN_COFFEE, "NAR-2026-07").hex()
+NARANJOS_ID = "0x" + batch_id(FARM_COFFEE["naranjos"], "NAR-2026-07").hex()
 
 
 def test_batches_filter_and_paginate(client, site):
     roaster = site.connection.w3.eth.accounts[5]
     body = client.get("/api/v1/batches", params={"supplier": roaster}).json()
     assert {b["lot"] for b in body["items"]} == {"TP-R-1107", DEMO_BAG[1]} and body["next_offset"] is None
-    consumed = client.get("/api/v1/batches", params={"gtin": GREEN_COFFEE, "status": "consumed"}).json()["items"]
+    consumed = [b for gtin in FARM_COFFEE.values() for b in client.get("/api/v1/batches", params={"gtin": gtin, "status": "consumed"}).json()["items"]]
     assert {b["lot"] for b in consumed} == {"ESP-2026-07", "MIR-2026-07", "NAR-2026-07"}
     assert [b["lot"] for b in client.get("/api/v1/batches", params={"recalled": True}).json()["items"]] == ["MV-F-2211"]
     first = client.get("/api/v1/batches", params={"limit": 4}).json()

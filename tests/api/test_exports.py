@@ -79,7 +79,11 @@ def test_epcis_export_is_a_complete_epcis_2_document(client):
 
 def test_the_recall_appears_in_the_loafs_epcis_and_the_cli_writes_the_same_document(client, site, tmp_path):
     document = client.get(f"/api/v1/batches/{LOAF}/epcis").json()
-    assert [e["disposition"] for e in document["epcisBody"]["eventList"] if e.get("disposition") == "recalled"] == ["recalled"]
+    recall_events = [e for e in document["epcisBody"]["eventList"] if e.get("disposition") == "recalled"]
+    # The recall with its reason, then the admin's review upholding it.
+    assert [(e.get("pl:recallReview"), e["pl:reason"]) for e in recall_events] == [
+        (None, "Deoxynivalenol above the EU limit in retained sample"),
+        ("upheld", "Confirmed by the accredited laboratory's analysis of the retained sample")]  # fmt: skip
     out = tmp_path / "loaf.jsonld"
     env = {"PROVENANCE_DATA_DIR": str(site.settings.data_dir), "PROVENANCE_RPC_URL": site.settings.rpc_url,
            "PROVENANCE_PUBLIC_BASE_URL": site.settings.public_base_url}  # fmt: skip

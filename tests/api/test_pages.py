@@ -54,7 +54,8 @@ def test_product_page_shows_product_origins_claims_journey_and_proof(client, sit
         assert re.search(rf"{farm} · {farm}, \w+, Huila, Colombia Lot \S+ · {share} of the inputs", text), farm
     # Claims: coverage, and bad news as plainly as good news.
     assert "Deforestation-free : 100%" in text and "Fair trade : 69%" in text and "Organic : 46%" in text
-    assert text.count("Expired") == 1 and text.count("Revoked") >= 1 and "Revoked on" in text
+    assert text.count("Expired") == 1 and text.count("Revoked") >= 1
+    assert "Revoked by EthicCert Labs on" in text and "“Pesticide residue found in re-audit”" in text  # the reason, as text
     assert "</time> until <time" in html and "</time>until" not in html  # words stay apart around dates
     assert "About Cooperativa Cafetera Alto Huila" in text  # an organisation's claim counts too
     # The journey runs back to the farms, oldest first.
@@ -87,6 +88,9 @@ def test_recall_of_an_input_puts_a_banner_at_the_top(client):
     assert banner < html.index("<h1>")
     assert 'role="alert"' in html[banner - 80 : banner + 80]
     assert "An ingredient: Organic wheat flour T65 (lot MV-F-2211)" in text_of(html)
+    # Why, and the admin's review of the recall (v2).
+    assert "“Deoxynivalenol above the EU limit in retained sample”" in text_of(html)
+    assert "reviewed and upheld by the ledger's admin" in text_of(html)
     recall = client.get(LOAF, params={"linkType": "gs1:recallStatus"}).json()
     assert recall["recalled"] is True and [r["lot"] for r in recall["recalls"]] == ["MV-F-2211"]
 

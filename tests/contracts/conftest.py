@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from brownie import ProvenanceLedger, accounts
 
-from contract_helpers import ADMIN_DELAY, b32, batch_input, digest
+from contract_helpers import ADMIN_DELAY, batch_input, setup_ledger
 
 
 @pytest.fixture(autouse=True)
@@ -15,21 +15,25 @@ def isolation(fn_isolation: None) -> None:
 
 @pytest.fixture(scope="module")
 def admin():
+    """The operator holding the default admin role."""
     return accounts[0]
 
 
 @pytest.fixture(scope="module")
 def farm():
+    """A supplier licensed for COFFEE_GTIN only."""
     return accounts[1]
 
 
 @pytest.fixture(scope="module")
 def coop():
+    """A supplier holding the root licence of company prefix 9501234 (COOP_GTIN...)."""
     return accounts[2]
 
 
 @pytest.fixture(scope="module")
 def roaster():
+    """A supplier licensed for ROASTED_GTIN and BAG_GTIN."""
     return accounts[3]
 
 
@@ -43,24 +47,21 @@ def certifier():
 
 @pytest.fixture(scope="module")
 def outsider():
+    """An account that is no registered organisation."""
     return accounts[5]
 
 
 @pytest.fixture(scope="module")
+def member():
+    """An account the tests register as a member farm (sub-licensee) when they need one."""
+    return accounts[4]
+
+
+@pytest.fixture(scope="module")
 def ledger(admin, farm, coop, roaster, certifier):
-    """A ledger with three supplier organisations and a FAIRTRADE/ORGANIC certifier."""
+    """A ledger with three licensed supplier organisations and a FAIRTRADE/ORGANIC certifier."""
     contract = ProvenanceLedger.deploy(admin, ADMIN_DELAY, {"from": admin})
-    for account, name, country in [
-        (farm, "Finca La Esperanza", "CO"),
-        (coop, "Cooperativa Alto Huila", "CO"),
-        (roaster, "Tostadores del Puerto", "ES"),
-        (certifier, "EthicCert Labs", "DE"),
-    ]:
-        contract.registerActor(account, name, country.encode(), digest(name), {"from": admin})
-    for account in (farm, coop, roaster):
-        contract.grantRole(contract.SUPPLIER_ROLE(), account, {"from": admin})
-    contract.accreditCertifier(certifier, b32("FAIRTRADE"), {"from": admin})
-    contract.accreditCertifier(certifier, b32("ORGANIC"), {"from": admin})
+    setup_ledger(contract, admin, farm, coop, roaster, certifier)
     return contract
 
 
@@ -68,4 +69,3 @@ def ledger(admin, farm, coop, roaster, certifier):
 def farm_batch(ledger, farm) -> str:
     """60,000 kg of green coffee registered by the farm."""
     return ledger.registerBatch(batch_input("L-17"), {"from": farm}).return_value
-

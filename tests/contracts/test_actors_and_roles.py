@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from brownie import ZERO_ADDRESS, accounts, chain
+from brownie import ZERO_ADDRESS, accounts
 
-from contract_helpers import ADMIN_DELAY, b32, batch_input, digest, reverts_with
+from contract_helpers import ADMIN_DELAY, b32, batch_id, batch_input, digest, gtin_with_check_digit, hex32, now, reverts_with, sleep
+
+LATE_GTIN = gtin_with_check_digit(950999900001)  # a GTIN nobody holds in the fixture
 
 
 def test_register_actor_stores_record_and_emits(ledger, admin):
@@ -48,28 +50,49 @@ def test_register_actor_with_bad_country_reverts(ledger, admin):
             ledger.registerActor(accounts[6], "Molino", country, digest("x"), {"from": admin})
 
 
-def test_update_profile_emits(ledger, farm):
-    tx = ledger.updateActorProfile("Finca La Esperanza SAS", b"CO", digest("v2"), {"from": farm})
+def test_profile_update_is_requested_then_approved(ledger, admin, farm):
+    tx = ledger.requestProfileUpdate("Finca La Esperanza SAS", b"CO", digest("v2"), {"from": farm})
+    event = tx.events["ActorProfileUpdateRequested"]
+    assert (event["account"], event["name"], event["metadataHash"]) == (farm, "Finca La Esperanza SAS", hex32(digest("v2")))
+    assert "ActorProfileUpdated" not in tx.events
+    tx = ledger.approveProfileUpdate(farm, "Finca La Esperanza SAS", b"CO", digest("v2"), {"from": admin})
     event = tx.events["ActorProfileUpdated"]
-    assert (event["account"], event["name"]) == (farm, "Finca La Esperanza SAS")
+    assert (event["account"], event["name"], event["country"]) == (farm, "Finca La Esperanza SAS", "0x" + b"CO".hex())
+    assert event["metadataHash"] == hex32(digest("v2"))
 
 
-def test_update_profile_by_unregistered_reverts(ledger, outsider):
+def test_profile_request_by_unregistered_reverts(ledger, outsider):
     with reverts_with("ProvenanceUnknownActor", outsider.address):
-        ledger.updateActorProfile("Me", b"CO", digest("x"), {"from": outsider})
+        ledger.requestProfileUpdate("Me", b"CO", digest("x"), {"from": outsider})
 
 
-def test_update_profile_by_inactive_reverts(ledger, admin, farm):
+def test_profile_request_by_inactive_reverts(ledger, admin, farm):
     ledger.deactivateActor(farm, {"from": admin})
     with reverts_with("ProvenanceActorInactive", farm.address):
-        ledger.updateActorProfile("Me", b"CO", digest("x"), {"from": farm})
+        ledger.requestProfileUpdate("Me", b"CO", digest("x"), {"from": farm})
 
 
-def test_update_profile_with_bad_input_reverts(ledger, farm):
+def test_profile_approval_of_inactive_reverts(ledger, admin, farm):
+    ledger.requestProfileUpdate("Finca Nueva", b"CO", digest("x"), {"from": farm})
+    ledger.deactivateActor(farm, {"from": admin})
+    with reverts_with("ProvenanceActorInactive", farm.address):
+        ledger.approveProfileUpdate(farm, "Finca Nueva", b"CO", digest("x"), {"from": admin})
+
+
+def test_profile_approval_by_non_admin_reverts(ledger, farm, roaster):
+    ledger.requestProfileUpdate("Finca Nueva", b"CO", digest("x"), {"from": farm})
+    for caller in (farm, roaster):
+        with reverts_with("AccessControlUnauthorizedAccount", caller.address):
+            ledger.approveProfileUpdate(farm, "Finca Nueva", b"CO", digest("x"), {"from": caller})
+
+
+def test_profile_request_with_bad_input_reverts(ledger, farm):
     with reverts_with("ProvenanceInvalidCountry"):
-        ledger.updateActorProfile("Finca", b"zz", digest("x"), {"from": farm})
-    with reverts_with("ProvenanceInvalidName"):
-        ledger.updateActorProfile("", b"CO", digest("x"), {"from": farm})
+        ledger.requestProfileUpdate("Finca", b"zz", digest("x"), {"from": farm})
+    with reverts_with("ProvenanceInvalidName", "0"):
+        ledger.requestProfileUpdate("", b"CO", digest("x"), {"from": farm})
+    with reverts_with("ProvenanceInvalidName", "65"):
+        ledger.requestProfileUpdate("x" * 65, b"CO", digest("x"), {"from": farm})
 
 
 def test_deactivate_and_reactivate(ledger, admin, farm):
@@ -153,34 +176,125 @@ def test_accreditation_errors(ledger, admin, coop, farm):
 def test_roles_granted_before_registration_are_mirrored(ledger, admin):
     new = accounts[7]
     ledger.grantRole(ledger.SUPPLIER_ROLE(), new, {"from": admin})
-    ledger.grantRole(ledger.accreditationRole(b32("ORGANIC")), new, {"from": admin})
+    ledger.accreditCertifier(new, b32("ORGANIC"), {"from": admin})
     ledger.registerActor(new, "Late Registrant", b"PE", digest("x"), {"from": admin})
     assert tuple(ledger.getActor(new))[2] is True
-    ledger.registerBatch(batch_input("LATE-1"), {"from": new})
-    subject = ledger.batchIdOf(batch_input("LATE-1")[0], batch_input("LATE-1")[1])
-    ledger.attest((0, subject, b32("ORGANIC"), 0, 0, digest("e")), {"from": new})
+    assert ledger.isAccredited(new, b32("ORGANIC"))
+    # A licence needs a registered organisation, so it comes after registration.
+    ledger.grantLicence(new, 14, LATE_GTIN, {"from": admin})
+    subject = ledger.registerBatch(batch_input("LATE-1", gtin=LATE_GTIN), {"from": new}).return_value
+    assert subject == batch_id(LATE_GTIN, "LATE-1")
+    # A registrant may not certify its own batch, but its accreditation bit is mirrored:
+    # it attests another organisation's batch.
+    other = ledger.registerBatch(batch_input("L-OTHER"), {"from": accounts[1]}).return_value
+    tx = ledger.attest((0, other, b32("ORGANIC"), 0, 0, digest("e")), {"from": new})
+    assert tx.events["Attested"]["issuer"] == new
+    with reverts_with("ProvenanceConflictOfInterest", new.address):
+        ledger.attest((0, subject, b32("ORGANIC"), 0, 0, digest("e")), {"from": new})
+
+
+def test_licence_for_unregistered_or_inactive_account_reverts(ledger, admin, farm):
+    with reverts_with("ProvenanceUnknownActor", accounts[7].address):
+        ledger.grantLicence(accounts[7], 14, LATE_GTIN, {"from": admin})
+    ledger.deactivateActor(farm, {"from": admin})
+    with reverts_with("ProvenanceActorInactive", farm.address):
+        ledger.grantLicence(farm, 14, LATE_GTIN, {"from": admin})
 
 
 def test_revoked_supplier_role_blocks_registration(ledger, admin, farm):
-    ledger.revokeRole(ledger.SUPPLIER_ROLE(), farm, {"from": admin})
+    tx = ledger.revokeRole(ledger.SUPPLIER_ROLE(), farm, {"from": admin})
+    assert tx.events["RoleRevoked"]["account"] == farm
     assert tuple(ledger.getActor(farm))[2] is False
     with reverts_with("AccessControlUnauthorizedAccount", farm.address):
         ledger.registerBatch(batch_input("L-1"), {"from": farm})
 
 
+def test_renounced_supplier_role_blocks_registration(ledger, farm):
+    role = ledger.SUPPLIER_ROLE()
+    tx = ledger.renounceRole(role, farm, {"from": farm})
+    assert (tx.events["RoleRevoked"]["account"], tx.events["RoleRevoked"]["sender"]) == (farm, farm)
+    assert not ledger.hasRole(role, farm)
+    assert tuple(ledger.getActor(farm))[2] is False
+    with reverts_with("AccessControlUnauthorizedAccount", farm.address):
+        ledger.registerBatch(batch_input("L-1"), {"from": farm})
+
+
+def test_renounce_for_another_account_reverts(ledger, farm, coop):
+    with reverts_with("AccessControlBadConfirmation"):
+        ledger.renounceRole(ledger.SUPPLIER_ROLE(), coop, {"from": farm})
+    assert ledger.hasRole(ledger.SUPPLIER_ROLE(), coop)
+
+
+def test_supplier_role_granted_again_works(ledger, admin, farm):
+    ledger.revokeRole(ledger.SUPPLIER_ROLE(), farm, {"from": admin})
+    ledger.grantRole(ledger.SUPPLIER_ROLE(), farm, {"from": admin})
+    assert tuple(ledger.getActor(farm))[2] is True
+    tx = ledger.registerBatch(batch_input("L-1"), {"from": farm})
+    assert tx.events["BatchRegistered"]["supplier"] == farm
+
+
+def test_grant_role_by_non_admin_reverts(ledger, farm, outsider):
+    with reverts_with("AccessControlUnauthorizedAccount", farm.address):
+        ledger.grantRole(ledger.SUPPLIER_ROLE(), outsider, {"from": farm})
+
+
+def test_default_admin_role_cannot_be_granted_directly(ledger, admin, farm):
+    with reverts_with("AccessControlEnforcedDefaultAdminRules"):
+        ledger.grantRole(ledger.DEFAULT_ADMIN_ROLE(), farm, {"from": admin})
+    assert not ledger.hasRole(ledger.DEFAULT_ADMIN_ROLE(), farm)
+
+
 def test_admin_handover_is_two_step_with_delay(ledger, admin):
     successor = accounts[8]
-    ledger.beginDefaultAdminTransfer(successor, {"from": admin})
-    with reverts_with("AccessControlEnforcedDefaultAdminDelay"):
+    tx = ledger.beginDefaultAdminTransfer(successor, {"from": admin})
+    schedule = tx.events["DefaultAdminTransferScheduled"]["acceptSchedule"]
+    assert schedule == tx.timestamp + ADMIN_DELAY
+    assert tuple(ledger.pendingDefaultAdmin()) == (successor, schedule)
+    with reverts_with("AccessControlEnforcedDefaultAdminDelay", str(schedule)):
         ledger.acceptDefaultAdminTransfer({"from": successor})
-    chain.sleep(ADMIN_DELAY + 1)
-    chain.mine()
-    with reverts_with("AccessControlInvalidDefaultAdmin"):
+    sleep(ADMIN_DELAY - 100)
+    with reverts_with("AccessControlEnforcedDefaultAdminDelay", str(schedule)):
+        ledger.acceptDefaultAdminTransfer({"from": successor})
+    sleep(101)
+    with reverts_with("AccessControlInvalidDefaultAdmin", admin.address):
         ledger.acceptDefaultAdminTransfer({"from": admin})
     ledger.acceptDefaultAdminTransfer({"from": successor})
     assert ledger.defaultAdmin() == successor
-    with reverts_with("AccessControlUnauthorizedAccount"):
+    assert ledger.hasRole(ledger.DEFAULT_ADMIN_ROLE(), successor)
+    assert not ledger.hasRole(ledger.DEFAULT_ADMIN_ROLE(), admin)
+    with reverts_with("AccessControlUnauthorizedAccount", admin.address):
         ledger.registerActor(accounts[6], "X", b"CO", digest("x"), {"from": admin})
+    tx = ledger.registerActor(accounts[6], "X", b"CO", digest("x"), {"from": successor})
+    assert tx.events["ActorRegistered"]["account"] == accounts[6]
+
+
+def test_admin_handover_can_be_cancelled(ledger, admin):
+    successor = accounts[8]
+    ledger.beginDefaultAdminTransfer(successor, {"from": admin})
+    with reverts_with("AccessControlUnauthorizedAccount", successor.address):
+        ledger.cancelDefaultAdminTransfer({"from": successor})
+    tx = ledger.cancelDefaultAdminTransfer({"from": admin})
+    assert "DefaultAdminTransferCanceled" in tx.events
+    assert tuple(ledger.pendingDefaultAdmin()) == (ZERO_ADDRESS, 0)
+    sleep(ADMIN_DELAY + 1)
+    with reverts_with("AccessControlInvalidDefaultAdmin", successor.address):
+        ledger.acceptDefaultAdminTransfer({"from": successor})
+    assert ledger.defaultAdmin() == admin
+
+
+def test_admin_handover_begun_by_non_admin_reverts(ledger, farm):
+    with reverts_with("AccessControlUnauthorizedAccount", farm.address):
+        ledger.beginDefaultAdminTransfer(farm, {"from": farm})
+
+
+def test_default_admin_delay_change_waits(ledger, admin):
+    # Shortening the delay itself takes effect only after the current delay.
+    tx = ledger.changeDefaultAdminDelay(3600, {"from": admin})
+    effect = tx.events["DefaultAdminDelayChangeScheduled"]["effectSchedule"]
+    assert effect > tx.timestamp
+    assert ledger.defaultAdminDelay() == ADMIN_DELAY
+    sleep(effect - now() + 1)
+    assert ledger.defaultAdminDelay() == 3600
 
 
 def test_claim_types_are_limited_to_the_mirrored_bits(ledger, admin):

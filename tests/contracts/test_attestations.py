@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from brownie import accounts, chain
+from brownie import accounts
 from eth_account import Account
 
-from contract_helpers import COFFEE_GTIN, b32, batch_id, digest, now, reverts_with, sign_attestation
+from contract_helpers import (
+    COFFEE_GTIN,
+    attestation_uid,
+    b32,
+    batch_id,
+    digest,
+    hex32,
+    now,
+    reverts_with,
+    sign_attestation,
+    sleep,
+)
 
 BATCH, ACTOR = 0, 1
 NOT_FOUND, VALID, NOT_YET_VALID, EXPIRED, REVOKED, NOT_ACCREDITED = range(6)
@@ -31,17 +42,21 @@ def test_attest_batch(ledger, certifier, farm_batch):
     assert bytes(event["claim"]) == b32("FAIRTRADE")
     assert event["validFrom"] == tx.timestamp
     assert event["validUntil"] == req[4]
-    assert uid == ledger.attestationUid(certifier, req[:3] + (tx.timestamp,) + req[4:])
+    assert uid == attestation_uid(certifier.address, req, tx.timestamp)
     stored = ledger.getAttestation(uid)
     assert (stored[0], bytes(stored[1]), stored[2], stored[3], stored[5]) == (
         certifier, b32("FAIRTRADE"), BATCH, tx.timestamp, 0
     )
     assert ledger.attestationStatus(uid) == VALID
-    assert ledger.isAttestationValid(uid)
 
 
 def test_attest_actor(ledger, certifier, farm):
-    tx = ledger.attest(request(actor_subject(farm), "ORGANIC", kind=ACTOR), {"from": certifier})
+    req = request(actor_subject(farm), "ORGANIC", kind=ACTOR)
+    tx = ledger.attest(req, {"from": certifier})
+    assert tx.return_value == attestation_uid(certifier.address, req, tx.timestamp)
+    event = tx.events["Attested"]
+    assert (event["subject"], event["subjectKind"]) == (hex32(actor_subject(farm)), ACTOR)
+    assert ledger.getAttestation(tx.return_value)[2] == ACTOR
     assert ledger.attestationStatus(tx.return_value) == VALID
 
 
@@ -84,16 +99,41 @@ def test_attest_unknown_subject_reverts(ledger, certifier, outsider):
 
 
 def test_identical_attestation_twice_reverts(ledger, certifier, farm_batch):
-    req = request(farm_batch, valid_from=now() - 10)
+    req = request(farm_batch, valid_from=now() + 100)
     uid = ledger.attest(req, {"from": certifier}).return_value
-    with reverts_with("ProvenanceAttestationAlreadyExists"):
+    with reverts_with("ProvenanceAttestationAlreadyExists", uid):
         ledger.attest(req, {"from": certifier})
 
 
 def test_attest_many(ledger, certifier, farm, farm_batch):
     reqs = [request(farm_batch), request(farm_batch, "ORGANIC"), request(actor_subject(farm), kind=ACTOR)]
     tx = ledger.attestMany(reqs, {"from": certifier})
-    assert len(tx.return_value) == 3 and len(tx.events["Attested"]) == 3
+    assert list(tx.return_value) == [attestation_uid(certifier.address, r, tx.timestamp) for r in reqs]
+    assert [e["uid"] for e in tx.events["Attested"]] == list(tx.return_value)
+    assert all(ledger.attestationStatus(uid) == VALID for uid in tx.return_value)
+
+
+def test_attest_many_is_all_or_nothing(ledger, certifier, farm, farm_batch):
+    good = request(farm_batch)
+    bad = request(farm_batch, "HALAL")
+    with reverts_with("ProvenanceUnknownClaimType"):
+        ledger.attestMany([good, bad], {"from": certifier})
+    # The good request before the bad one left nothing behind, at any plausible block time.
+    start = now()
+    for timestamp in range(start, start + 5):
+        uid = attestation_uid(certifier.address, good, timestamp)
+        assert ledger.attestationStatus(uid) == NOT_FOUND
+        assert ledger.getAttestation(uid)[0] == "0x" + "00" * 20
+    # And the good one alone goes through afterwards: nothing was half-written.
+    tx = ledger.attestMany([good], {"from": certifier})
+    assert ledger.attestationStatus(tx.return_value[0]) == VALID
+
+
+def test_attest_many_refuses_a_duplicate_inside(ledger, certifier, farm_batch):
+    req = request(farm_batch, valid_from=now() + 100)
+    with reverts_with("ProvenanceAttestationAlreadyExists", attestation_uid(certifier.address, req, req[3])):
+        ledger.attestMany([req, req], {"from": certifier})
+    assert ledger.attestationStatus(attestation_uid(certifier.address, req, req[3])) == NOT_FOUND
 
 
 def test_attest_many_empty_reverts(ledger, certifier):
@@ -104,9 +144,13 @@ def test_attest_many_empty_reverts(ledger, certifier):
 def test_attest_by_signature_submitted_by_anyone(ledger, certifier, outsider, farm_batch):
     req = request(farm_batch)
     deadline = now() + 3600
-    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline)
-    tx = ledger.attestBySig(req, certifier, deadline, signature, {"from": outsider})
+    signed_at = now()
+    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at)
+    tx = ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
     assert tx.events["Attested"]["issuer"] == certifier
+    # validFrom 0 in a signed request means the signing time, not the block time.
+    assert tx.events["Attested"]["validFrom"] == signed_at
+    assert tx.return_value == attestation_uid(certifier.address, req, signed_at)
     assert ledger.nonces(certifier) == 1
     assert ledger.attestationStatus(tx.return_value) == VALID
 
@@ -114,94 +158,109 @@ def test_attest_by_signature_submitted_by_anyone(ledger, certifier, outsider, fa
 def test_attest_by_signature_replay_reverts(ledger, certifier, outsider, farm_batch):
     req = request(farm_batch)
     deadline = now() + 3600
-    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline)
-    ledger.attestBySig(req, certifier, deadline, signature, {"from": outsider})
+    signed_at = now()
+    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at)
+    ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
     with reverts_with("ProvenanceInvalidSignature", certifier.address):
-        ledger.attestBySig(req, certifier, deadline, signature, {"from": outsider})
+        ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
 
 
 def test_attest_by_signature_from_wrong_signer_reverts(ledger, certifier, outsider, farm_batch):
     req = request(farm_batch)
     deadline = now() + 3600
+    signed_at = now()
     impostor = Account.create()
-    signature = sign_attestation(ledger, impostor.key, certifier.address, req, 0, deadline)
+    signature = sign_attestation(ledger, impostor.key, certifier.address, req, 0, deadline, signed_at)
     with reverts_with("ProvenanceInvalidSignature", certifier.address):
-        ledger.attestBySig(req, certifier, deadline, signature, {"from": outsider})
+        ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
 
 
 def test_attest_by_signature_for_altered_request_reverts(ledger, certifier, outsider, farm_batch):
     req = request(farm_batch)
     deadline = now() + 3600
-    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline)
+    signed_at = now()
+    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at)
     altered = req[:4] + (req[4] + YEAR,) + req[5:]
     with reverts_with("ProvenanceInvalidSignature"):
-        ledger.attestBySig(altered, certifier, deadline, signature, {"from": outsider})
+        ledger.attestBySig(altered, certifier, signed_at, deadline, signature, {"from": outsider})
 
 
 def test_attest_by_signature_after_deadline_reverts(ledger, certifier, outsider, farm_batch):
     req = request(farm_batch)
     deadline = now() - 1
-    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline)
+    signed_at = now() - 2
+    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at)
     with reverts_with("ProvenanceSignatureExpired", str(deadline)):
-        ledger.attestBySig(req, certifier, deadline, signature, {"from": outsider})
+        ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
 
 
 def test_revoke_by_issuer(ledger, certifier, farm_batch):
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
-    tx = ledger.revokeAttestation(uid, digest("non-conformity"), {"from": certifier})
+    tx = ledger.revokeAttestation(uid, "Audit found mixed lots", digest("non-conformity"), {"from": certifier})
     event = tx.events["AttestationRevoked"]
-    assert (event["uid"], event["by"]) == (uid, certifier)
+    assert (event["uid"], event["by"], event["reason"]) == (uid, certifier, "Audit found mixed lots")
+    assert event["reasonHash"] == hex32(digest("non-conformity"))
     assert ledger.getAttestation(uid)[5] == tx.timestamp
     assert ledger.attestationStatus(uid) == REVOKED
-    assert not ledger.isAttestationValid(uid)
 
 
 def test_revoke_by_admin(ledger, admin, certifier, farm_batch):
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
-    ledger.revokeAttestation(uid, digest("r"), {"from": admin})
+    ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": admin})
     assert ledger.attestationStatus(uid) == REVOKED
 
 
 def test_issuer_revokes_after_losing_accreditation(ledger, admin, certifier, farm_batch):
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
     ledger.withdrawAccreditation(certifier, b32("FAIRTRADE"), {"from": admin})
-    ledger.revokeAttestation(uid, digest("r"), {"from": certifier})
+    tx = ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": certifier})
+    assert tx.events["AttestationRevoked"]["by"] == certifier
+    assert ledger.attestationStatus(uid) == REVOKED
+
+
+def test_revoke_needs_a_reason_of_1_to_280_bytes(ledger, certifier, farm_batch):
+    uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
+    with reverts_with("ProvenanceInvalidReason", "0"):
+        ledger.revokeAttestation(uid, "", digest("r"), {"from": certifier})
+    with reverts_with("ProvenanceInvalidReason", "281"):
+        ledger.revokeAttestation(uid, "x" * 281, digest("r"), {"from": certifier})
+    assert ledger.attestationStatus(uid) == VALID
+    tx = ledger.revokeAttestation(uid, "é" * 140, b"\0" * 32, {"from": certifier})  # 280 bytes of UTF-8
+    assert tx.events["AttestationRevoked"]["reason"] == "é" * 140
+    assert ledger.attestationStatus(uid) == REVOKED
 
 
 def test_revoke_errors(ledger, certifier, farm, farm_batch):
     with reverts_with("ProvenanceUnknownAttestation"):
-        ledger.revokeAttestation(b"\x01" * 32, digest("r"), {"from": certifier})
+        ledger.revokeAttestation(b"\x01" * 32, "withdrawn", digest("r"), {"from": certifier})
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
     with reverts_with("ProvenanceNotRevoker", farm.address):
-        ledger.revokeAttestation(uid, digest("r"), {"from": farm})
+        ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": farm})
     with reverts_with("ProvenanceNotRevoker"):
-        ledger.revokeAttestation(uid, digest("r"), {"from": accounts[6]})
-    ledger.revokeAttestation(uid, digest("r"), {"from": certifier})
+        ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": accounts[6]})
+    ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": certifier})
     with reverts_with("ProvenanceAttestationAlreadyRevoked"):
-        ledger.revokeAttestation(uid, digest("r"), {"from": certifier})
+        ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": certifier})
 
 
 def test_status_not_found(ledger):
     assert ledger.attestationStatus(b"\x02" * 32) == NOT_FOUND
-    assert not ledger.isAttestationValid(b"\x02" * 32)
+    assert ledger.getAttestation(b"\x02" * 32)[0] == "0x" + "00" * 20
 
 
 def test_status_follows_the_window(ledger, certifier, farm_batch):
     start = now() + 1000
     uid = ledger.attest(request(farm_batch, valid_from=start, valid_until=start + 1000), {"from": certifier}).return_value
     assert ledger.attestationStatus(uid) == NOT_YET_VALID
-    chain.sleep(1100)
-    chain.mine()
+    sleep(1100)
     assert ledger.attestationStatus(uid) == VALID
-    chain.sleep(1000)
-    chain.mine()
+    sleep(1000)
     assert ledger.attestationStatus(uid) == EXPIRED
 
 
 def test_open_ended_attestation_does_not_expire(ledger, certifier, farm_batch):
     uid = ledger.attest(request(farm_batch, valid_until=0), {"from": certifier}).return_value
-    chain.sleep(50 * YEAR)
-    chain.mine()
+    sleep(50 * YEAR)
     assert ledger.attestationStatus(uid) == VALID
 
 

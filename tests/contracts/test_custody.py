@@ -63,9 +63,10 @@ def test_transfer_of_consumed_batch_reverts(ledger, farm, coop, farm_batch):
 
 
 def test_recalled_batch_can_still_be_returned(ledger, farm, coop, farm_batch):
-    ledger.recallBatch(farm_batch, b"\1" * 32, {"from": farm})
+    ledger.recallBatch(farm_batch, "Mould", b"\1" * 32, {"from": farm})
     ledger.transferCustody(farm_batch, coop, {"from": farm})
     ledger.acceptCustody(farm_batch, {"from": coop})
+    assert tuple(ledger.getBatch(farm_batch))[1:3] == (coop, ZERO_ADDRESS)
 
 
 def test_accept_errors(ledger, admin, farm, coop, roaster, farm_batch):
@@ -93,7 +94,9 @@ def test_custodian_cancels(ledger, farm, coop, farm_batch):
 
 def test_recipient_declines(ledger, farm, coop, farm_batch):
     ledger.transferCustody(farm_batch, coop, {"from": farm})
-    ledger.cancelCustodyTransfer(farm_batch, {"from": coop})
+    tx = ledger.cancelCustodyTransfer(farm_batch, {"from": coop})
+    assert (tx.events["CustodyTransferCancelled"]["from"], tx.events["CustodyTransferCancelled"]["to"]) == (farm, coop)
+    assert tuple(ledger.getBatch(farm_batch))[1:3] == (farm, ZERO_ADDRESS)
     with reverts_with("ProvenanceNoTransferPending"):
         ledger.acceptCustody(farm_batch, {"from": coop})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from contract_helpers import BAG_GTIN, COFFEE_GTIN, ROASTED_GTIN, batch_id, batch_input, digest, reverts_with
+from contract_helpers import BAG_GTIN, COFFEE_GTIN, COOP_GTIN, ROASTED_GTIN, batch_id, batch_input, digest, reverts_with
 
 SPLIT, MERGE, PROCESSING = 0, 1, 2
 NO_DATA = b"\0" * 32
@@ -36,27 +36,45 @@ def test_consuming_everything_marks_consumed(ledger, farm, farm_batch):
 
 
 def test_merge_of_lots_from_two_suppliers(ledger, farm, coop, farm_batch):
-    other = ledger.registerBatch(batch_input("L-18", 30_000), {"from": coop}).return_value
+    other = ledger.registerBatch(batch_input("L-18", 30_000, gtin=COOP_GTIN), {"from": coop}).return_value
     ledger.transferCustody(farm_batch, coop, {"from": farm})
     ledger.acceptCustody(farm_batch, {"from": coop})
     tx = ledger.transform(
-        MERGE, [(farm_batch, 60_000), (other, 30_000)], [batch_input("COOP-1", 90_000)], NO_DATA, {"from": coop}
+        MERGE,
+        [(farm_batch, 60_000), (other, 30_000)],
+        [batch_input("COOP-1", 90_000, gtin=COOP_GTIN)],
+        NO_DATA,
+        {"from": coop},
     )
     merged = tx.return_value[1][0]
-    assert tuple(ledger.getBatch(merged))[:2] == (coop, coop)
+    assert merged == batch_id(COOP_GTIN, "COOP-1")
+    assert tuple(ledger.getBatch(merged))[:5] == (coop, coop, "0x" + "00" * 20, 90_000, 90_000)
+    assert tx.events["TransformationRecorded"]["kind"] == MERGE
+    # The farm stays the supplier of its lot after the coop consumed it.
+    assert ledger.getBatch(farm_batch)[0] == farm
     assert ledger.getBatch(farm_batch)[5] == 2 and ledger.getBatch(other)[5] == 2
 
 
-def test_processing_n_to_m(ledger, farm, farm_batch):
+def test_processing_n_to_m(ledger, farm, roaster, farm_batch):
     second = ledger.registerBatch(batch_input("L-19", 1_000), {"from": farm}).return_value
+    for batch in (farm_batch, second):
+        ledger.transferCustody(batch, roaster, {"from": farm})
+        ledger.acceptCustody(batch, {"from": roaster})
     tx = ledger.transform(
         PROCESSING,
         [(farm_batch, 10_000), (second, 1_000)],
         [batch_input("R-1", 4_000, gtin=ROASTED_GTIN), batch_input("BAG-1", 16_000, gtin=BAG_GTIN, unit="H87")],
         digest("roast profile"),
-        {"from": farm},
+        {"from": roaster},
     )
-    assert len(tx.return_value[1]) == 2
+    outputs = [batch_id(ROASTED_GTIN, "R-1"), batch_id(BAG_GTIN, "BAG-1")]
+    assert list(tx.return_value[1]) == outputs
+    assert [tuple(ledger.getBatch(o))[:4] for o in outputs] == [
+        (roaster, roaster, "0x" + "00" * 20, 4_000),
+        (roaster, roaster, "0x" + "00" * 20, 16_000),
+    ]
+    assert tuple(ledger.getBatch(farm_batch))[4:6] == (50_000, 1)
+    assert tuple(ledger.getBatch(second))[4:6] == (0, 2)
 
 
 def test_same_input_twice_is_limited_by_remaining(ledger, farm, farm_batch):
@@ -78,7 +96,7 @@ def test_consuming_zero_reverts(ledger, farm, farm_batch):
 
 def test_consumed_input_reverts(ledger, farm, farm_batch):
     ledger.transform(SPLIT, [(farm_batch, 60_000)], [batch_input("A")], NO_DATA, {"from": farm})
-    with reverts_with("ProvenanceBatchConsumed"):
+    with reverts_with("ProvenanceBatchConsumed", farm_batch):
         ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("B")], NO_DATA, {"from": farm})
 
 
@@ -88,8 +106,8 @@ def test_non_custodian_cannot_consume(ledger, farm, coop, farm_batch):
 
 
 def test_recalled_input_reverts(ledger, farm, farm_batch):
-    ledger.recallBatch(farm_batch, digest("r"), {"from": farm})
-    with reverts_with("ProvenanceBatchRecalled"):
+    ledger.recallBatch(farm_batch, "Mould", digest("r"), {"from": farm})
+    with reverts_with("ProvenanceBatchRecalled", farm_batch):
         ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("X")], NO_DATA, {"from": farm})
 
 
@@ -100,17 +118,18 @@ def test_input_with_pending_handover_reverts(ledger, farm, coop, farm_batch):
 
 
 def test_unknown_input_reverts(ledger, farm):
-    with reverts_with("ProvenanceUnknownBatch"):
+    with reverts_with("ProvenanceUnknownBatch", batch_id(COFFEE_GTIN, "NOPE")):
         ledger.transform(SPLIT, [(batch_id(COFFEE_GTIN, "NOPE"), 1)], [batch_input("X")], NO_DATA, {"from": farm})
 
 
 def test_output_that_exists_reverts(ledger, farm, farm_batch):
-    with reverts_with("ProvenanceBatchAlreadyRegistered"):
+    with reverts_with("ProvenanceBatchAlreadyRegistered", farm_batch, farm.address):
         ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("L-17")], NO_DATA, {"from": farm})
+    assert ledger.getBatch(farm_batch)[4] == 60_000
 
 
 def test_invalid_output_reverts(ledger, farm, farm_batch):
-    with reverts_with("ProvenanceInvalidGtin"):
+    with reverts_with("ProvenanceInvalidGtin", "124"):
         ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("X", gtin=124)], NO_DATA, {"from": farm})
 
 
@@ -126,7 +145,7 @@ def test_shape_must_fit_kind(ledger, farm, farm_batch):
         (PROCESSING, [(farm_batch, 1)], []),
     ]
     for kind, inputs, outputs in cases:
-        with reverts_with("ProvenanceInvalidTransformation"):
+        with reverts_with("ProvenanceInvalidTransformation", f"{kind}, {len(inputs)}, {len(outputs)}"):
             ledger.transform(kind, inputs, outputs, NO_DATA, {"from": farm})
 
 

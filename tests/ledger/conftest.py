@@ -150,11 +150,14 @@ def local_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLedg
 
 @pytest.fixture
 def rewind(local_ledger: LocalLedger) -> Iterator[None]:
-    """Revert the chain to its state before the test (anvil snapshots)."""
+    """Revert the chain to its state before the test (anvil snapshots), keeping its clock
+    on the wall clock's time (a revert also rewinds anvil's clock, and signed attestations
+    carry the wall clock's signing time, which must not lie in the chain's future)."""
     w3 = local_ledger.web3()
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
     yield
     w3.provider.make_request("evm_revert", [snapshot])
+    w3.provider.make_request("evm_setTime", [int(time.time())])
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ index doctored the way a faulty or foreign indexer would leave it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,11 @@ from ledger.audit import AuditPolicy, Auditor, Finding, Severity, YieldRule
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
-from ledger.identifiers import complete_gtin
+from ledger.identifiers import complete_gtin, lot_bytes
 from ledger.indexer import schema
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-from ledger.models import AttestationCreate, BatchCreate, SubjectKind, TransformationKind
+from ledger.models import AttestationCreate, BatchCreate, LicenceScope, SubjectKind, TransformationKind
 from ledger.queries import ReadModel
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter, hex0x
@@ -48,8 +49,10 @@ class World:
 
     def attest(self, subject: bytes, claim: str = "FAIRTRADE", valid_from: int = 0, valid_until: int | None = None) -> str:
         now = self.now()
+        # v2: a claim about a lot starts at its registration at the earliest.
+        registered = self.admin.batch_state(subject).registered_at
         request = AttestationCreate(subject_kind=SubjectKind.BATCH, subject=hex0x(subject), claim=claim,
-                                    valid_from=valid_from or now - 10 * DAY, valid_until=valid_until or now + 365 * DAY)  # fmt: skip
+                                    valid_from=valid_from or registered, valid_until=valid_until or now + 365 * DAY)  # fmt: skip
         return self.certifier.attest(request)[0]
 
     def now(self) -> int:
@@ -83,6 +86,12 @@ def world(local_ledger, rewind, tmp_path) -> World:
             admin.grant_supplier(accounts[index])
         writers[name] = LedgerWriter(connection, NodeAccountSigner(accounts[index]))
     admin.accredit(accounts[4], "FAIRTRADE")
+    # GTIN licences: the farm holds the prefix of RAW and MADE and sub-licenses them to
+    # the mill and the shop, so every supplier here may register and transform under them.
+    admin.grant_licence(accounts[1], LicenceScope.company_prefix(RAW[1:12]))
+    writers["Farm"].sub_license(accounts[2], LicenceScope.company_prefix(RAW[1:13]))
+    writers["Farm"].sub_license(accounts[2], LicenceScope.company_prefix(MADE[1:13]))
+    writers["Farm"].sub_license(accounts[3], LicenceScope.single_gtin(RAW))
     return World(connection, admin, writers["Farm"], writers["Mill"], writers["Shop"], writers["Certifier"], tmp_path)
 
 
@@ -112,23 +121,24 @@ def test_recall_reach_names_every_downstream_lot(world):
     world.farm.transform(TransformationKind.PROCESSING, [(raw.batch_id, 600)], [middle])
     final = BatchCreate(gtin=MADE, lot="RC-F", quantity=400, unit="KGM", product="Final")
     world.farm.transform(TransformationKind.PROCESSING, [(middle.batch_id, 500)], [final])
-    world.farm.recall_batch(raw.batch_id, b"\x01" * 32)
+    world.farm.recall_batch(raw.batch_id, "aflatoxin in a sample", b"\x01" * 32)
     lonely = world.lot("RC-2")
-    world.farm.recall_batch(lonely.batch_id, b"\x02" * 32)
+    world.farm.recall_batch(lonely.batch_id, "mislabelled allergen")
     findings = world.audit()
     reach = next(f for f in findings if f.lot == "RC-1")
     assert (reach.check, reach.severity) == ("recall_reach", Severity.CRITICAL)
     assert reach.related_batches == sorted(["0x" + middle.batch_id.hex(), "0x" + final.batch_id.hex()])
     assert "lot RC-F" in reach.explanation and reach.events[0].name == "BatchRecalled"
-    assert [(f.check, f.severity) for f in findings if f.lot == "RC-2"] == [("recall_reach", Severity.HIGH)]
+    assert [(f.check, f.severity) for f in findings if f.lot == "RC-2"] == [
+        ("recall_reach", Severity.HIGH), ("recall_awaiting_review", Severity.INFO)]  # fmt: skip
 
 
 def test_hand_over_after_a_recall_is_flagged_but_not_before(world):
     before = world.lot("AR-1")
     hand_over(world, before, world.farm, world.mill)
-    world.farm.recall_batch(before.batch_id, b"\x01" * 32)  # the supplier recalls what it already shipped
+    world.farm.recall_batch(before.batch_id, "moulds")  # the supplier recalls what it already shipped
     after = world.lot("AR-2")
-    world.farm.recall_batch(after.batch_id, b"\x02" * 32)
+    world.farm.recall_batch(after.batch_id, "moulds")
     hand_over(world, after, world.farm, world.mill)  # allowed: returning goods
     findings = [f for f in world.audit() if f.check == "event_after_recall"]
     assert [(f.lot, f.severity) for f in findings] == [("AR-2", Severity.MEDIUM), ("AR-2", Severity.MEDIUM)]
@@ -138,7 +148,7 @@ def test_hand_over_after_a_recall_is_flagged_but_not_before(world):
 def test_revoked_and_expired_claims_are_flagged_valid_ones_are_not(world):
     revoked, expiring, fine = world.lot("CL-R"), world.lot("CL-E"), world.lot("CL-V")
     uid = world.attest(revoked.batch_id)
-    world.certifier.revoke_attestation(bytes.fromhex(uid[2:]), b"\x03" * 32)
+    world.certifier.revoke_attestation(bytes.fromhex(uid[2:]), "the audit found mixed lots", b"\x03" * 32)
     world.attest(expiring.batch_id, valid_until=world.now() + 100)
     world.attest(fine.batch_id)
     world.advance(200)
@@ -247,8 +257,85 @@ def test_a_batch_audit_keeps_its_lineage_only(world):
     raw, other = world.lot("BA-1"), world.lot("BA-2")
     made = BatchCreate(gtin=MADE, lot="BA-M", quantity=500, unit="KGM", product="Made")
     world.farm.transform(TransformationKind.PROCESSING, [(raw.batch_id, 600)], [made])
-    world.farm.recall_batch(raw.batch_id, b"\x01" * 32)
-    world.farm.recall_batch(other.batch_id, b"\x02" * 32)
+    world.farm.recall_batch(raw.batch_id, "glass")
+    world.farm.recall_batch(other.batch_id, "glass")
     auditor = Auditor(world.index(), now=world.now())
     assert {f.lot for f in auditor.audit_batch("0x" + made.batch_id.hex())} == {"BA-1"}
     assert {f.lot for f in auditor.audit_all()} == {"BA-1", "BA-2"}
+
+
+# ---------------------------------------------------------------------- contract v2
+
+
+def test_details_borrowed_from_another_lot_are_a_high_finding(world):
+    # The attack: the mill registers a new lot of its own with the metadata hash of the
+    # farm's lot, so its page would show the farm's product and origin.
+    honest = BatchCreate(gtin=RAW, lot="HON-1", quantity=1_000, unit="KGM", product="Farm coffee", origin="Huila, CO")
+    anchored = world.farm.register_batch(honest).metadata_hash
+    world.mill.send(world.mill.contract.functions.registerBatch(
+        (int(RAW), lot_bytes("BORROW-1"), 1_000, b"KGM", bytes.fromhex(anchored[2:]))))  # fmt: skip
+    findings = world.audit()
+    assert [(f.lot, f.check, f.severity) for f in findings] == [("BORROW-1", "metadata_mismatch", Severity.HIGH)]
+    assert "names GTIN" in findings[0].explanation and "HON-1" in findings[0].explanation
+    assert findings[0].events[0].name == "BatchRegistered"
+    assert "Farm coffee" not in findings[0].title  # the borrowed product name is never used as the lot's
+
+
+def test_voided_lots_are_reported_and_high_when_they_went_into_other_lots(world):
+    alone, used = world.lot("VO-1"), world.lot("VO-2")
+    world.farm.transform(TransformationKind.PROCESSING, [(used.batch_id, 500)],
+                         [BatchCreate(gtin=MADE, lot="VO-M", quantity=400, unit="KGM", product="Made")])  # fmt: skip
+    world.admin.void_batch(alone.batch_id, "registered twice by mistake")
+    world.admin.void_batch(used.batch_id, "wrong GTIN")
+    found = {f.lot: f for f in world.audit()}
+    assert (found["VO-1"].check, found["VO-1"].severity) == ("batch_voided", Severity.LOW)
+    assert "registered twice by mistake" in found["VO-1"].explanation and "the ledger's admin" in found["VO-1"].explanation
+    assert (found["VO-2"].check, found["VO-2"].severity) == ("batch_voided", Severity.HIGH)
+    assert found["VO-2"].related_batches == ["0x" + BatchCreate(gtin=MADE, lot="VO-M", quantity=1, unit="KGM", product="x").batch_id.hex()]
+    assert {e.name for e in found["VO-2"].events} == {"BatchRegistered", "BatchVoided"}
+
+
+def test_recall_reviews_withdrawn_upheld_and_awaiting(world):
+    withdrawn, upheld, waiting = world.lot("RV-1"), world.lot("RV-2"), world.lot("RV-3", by=world.mill)
+    world.farm.recall_batch(withdrawn.batch_id, "suspected moulds")
+    world.admin.review_recall(withdrawn.batch_id, False, "the lab found none")
+    hand_over(world, withdrawn, world.farm, world.shop)  # fine again after the withdrawal
+    world.farm.recall_batch(upheld.batch_id, "glass fragments")
+    world.admin.review_recall(upheld.batch_id, True, "confirmed")
+    world.mill.recall_batch(waiting.batch_id, "pests")
+    world.admin.deactivate_actor(world.mill.signer.address)  # deactivated after recalling: not the case below
+    found = sorted((f.lot, f.check, f.severity) for f in world.audit())
+    assert ("RV-1", "recall_withdrawn", Severity.INFO) in found
+    assert not [x for x in found if x[0] == "RV-1" and x[1] != "recall_withdrawn"]  # no reach, no "after recall"
+    assert ("RV-2", "recall_reach", Severity.HIGH) in found and not [x for x in found if x[0] == "RV-2" and "review" in x[1]]
+    assert ("RV-3", "recall_awaiting_review", Severity.INFO) in found
+    # A recall by a supplier that is deactivated when it recalls needs the admin soon.
+    late = world.lot("RV-4", by=world.shop)
+    world.admin.deactivate_actor(world.shop.signer.address)
+    world.shop.recall_batch(late.batch_id, "pests")
+    assert ("RV-4", "recall_awaiting_review", Severity.MEDIUM) in [(f.lot, f.check, f.severity) for f in world.audit()]
+
+
+def test_attestations_breaking_the_v2_rules_on_a_doctored_index_are_critical(world):
+    # The contract refuses these; an index that shows them (a faulty or foreign indexer)
+    # must still be caught.
+    lot = world.lot("RULE-1")
+    uid = world.attest(lot.batch_id)
+    about_farm = world.certifier.attest(AttestationCreate(
+        subject_kind=SubjectKind.ACTOR, subject="0x" + world.farm.signer.address[2:].lower().rjust(64, "0"), claim="FAIRTRADE"))[0]  # fmt: skip
+    model = world.index()
+    assert Auditor(model, now=world.now()).audit_all() == []
+    certifier = world.certifier.signer.address
+    e, att = schema.events, schema.attestations
+    with model.store.engine.begin() as conn:
+        # The certifier shown as the lot's supplier, the attestation starting before the lot, and
+        # the organisation claim made about the certifier itself.
+        row = conn.execute(e.select().where(e.c.name == "BatchRegistered", e.c.batch_id == "0x" + lot.batch_id.hex())).mappings().first()
+        args = json.loads(row["args"]) | {"supplier": certifier}
+        conn.execute(update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args)))
+        conn.execute(update(att).where(att.c.uid == uid).values(valid_from=att.c.valid_from - 1))
+        conn.execute(update(att).where(att.c.uid == about_farm).values(subject="0x" + certifier[2:].lower().rjust(64, "0")))
+    found = [(f.check, f.severity, f.batch_id or f.actor) for f in Auditor(model, now=world.now()).audit_all()]
+    assert ("claim_conflict_of_interest", Severity.CRITICAL, "0x" + lot.batch_id.hex()) in found
+    assert ("claim_backdated", Severity.CRITICAL, "0x" + lot.batch_id.hex()) in found
+    assert any(check == "claim_conflict_of_interest" and about == certifier for check, _, about in found)

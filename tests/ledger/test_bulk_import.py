@@ -18,6 +18,7 @@ ROWS = 3000
 def test_import_killed_midway_then_rerun_registers_every_row_once(local_ledger, tmp_path):
     from ledger.config import Settings
     from ledger.connection import LedgerConnection
+    from ledger.models import LicenceScope
     from ledger.signers import NodeAccountSigner
     from ledger.writer import LedgerWriter
 
@@ -26,6 +27,7 @@ def test_import_killed_midway_then_rerun_registers_every_row_once(local_ledger, 
     admin = LedgerWriter(conn, NodeAccountSigner(conn.w3.eth.accounts[0]))
     admin.register_actor(farm, "Finca Bulk", "CO")
     admin.grant_supplier(farm)
+    admin.grant_licence(farm, LicenceScope.single_gtin(GTIN))
 
     csv_path = tmp_path / "harvest.csv"
     lines = ["gtin,lot,quantity,unit,product,origin"]

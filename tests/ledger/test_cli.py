@@ -17,9 +17,11 @@ FARM, COOP, CERTIFIER, OUTSIDER = "node:1", "node:2", "node:3", "node:4"
 
 @pytest.fixture(scope="module", autouse=True)
 def organisations(local_ledger):
-    """Farm and cooperative are suppliers; the certifier is accredited for FAIRTRADE."""
+    """Farm and cooperative are suppliers; the farm holds the GS1 Company Prefix 9506000
+    (all the GTINs below); the certifier is accredited for FAIRTRADE."""
     from ledger.config import Settings
     from ledger.connection import LedgerConnection
+    from ledger.models import LicenceScope
     from ledger.signers import NodeAccountSigner
     from ledger.writer import LedgerWriter
 
@@ -31,6 +33,7 @@ def organisations(local_ledger):
     admin.grant_supplier(accounts[1])
     admin.grant_supplier(accounts[2])
     admin.accredit(accounts[3], "FAIRTRADE")
+    admin.grant_licence(accounts[1], LicenceScope.company_prefix("9506000"))
     return accounts
 
 
@@ -196,21 +199,31 @@ def test_keystore_account_signs_with_zero_balance(cli, local_ledger):
     address = json.loads(out)["address"]
     assert cli("actor", "register", address, "--name", "Moulin de la Vallee", "--country", "FR")[0] == 0
     assert cli("role", "grant", "supplier", "mill")[0] == 0
+    assert cli("licence", "sublicense", "mill", "--gtin", GTIN, "--account", FARM)[0] == 0
     code, out, err = register(cli, "MV-1", "5000", account="mill")
     assert code == 0, err
     (local_ledger.data_dir / "keystore" / "mill.json").unlink()
 
 
-def test_actor_register_update_show_and_roles(cli):
+def test_actor_register_rename_approve_show_and_roles(cli, local_ledger):
     code, out, _ = cli("actor", "register", OUTSIDER, "--name", "Tostadores del Puerto", "--country", "ES", "--json")
     assert code == 0 and json.loads(out)["name"] == "Tostadores del Puerto"
-    code, out, _ = cli("actor", "update", "--account", OUTSIDER, "--name", "Tostadores del Puerto SL", "--country", "ES")
-    assert code == 0
+    code, out, err = cli("actor", "rename", "--account", OUTSIDER, "--name", "Tostadores del Puerto SL")
+    assert code == 0, err
+    assert "Asked the admin to rename Tostadores del Puerto" in out and "nothing changes until approved" in out
+    code, out, _ = cli("actor", "show", OUTSIDER, "--json")
+    shown = json.loads(out)
+    assert shown["name"] == "Tostadores del Puerto"  # not renamed before the admin approves
+    assert shown["pending_rename"] == {"name": "Tostadores del Puerto SL", "country": "ES"}
+    code, out, err = cli("actor", "approve", OUTSIDER, "--json")
+    assert code == 0, err
+    assert json.loads(out)["name"] == "Tostadores del Puerto SL"
     assert cli("role", "grant", "supplier", OUTSIDER)[0] == 0
     assert cli("role", "grant", "certifier", OUTSIDER, "--claim", "ORGANIC")[0] == 0
     code, out, _ = cli("actor", "show", OUTSIDER, "--json")
     shown = json.loads(out)
     assert shown["name"] == "Tostadores del Puerto SL" and shown["supplier"] and shown["accredited_claims"] == ["ORGANIC"]
+    assert shown["pending_rename"] is None
     code, out, _ = cli("actor", "show", OUTSIDER)
     assert "Tostadores del Puerto SL (ES)" in out and "ORGANIC" in out
     assert cli("role", "revoke", "certifier", OUTSIDER, "--claim", "ORGANIC")[0] == 0
@@ -222,7 +235,141 @@ def test_actor_register_update_show_and_roles(cli):
     code, _, err = cli("actor", "register", "node:5", "--name", "X", "--country", "es")
     assert code == 1 and "ISO 3166-1" in err
     code, _, err = cli("role", "grant", "supplier", "node:5", "--account", FARM)
-    assert code == 1 and "lacks the role" in err
+    assert code == 1 and "Finca La Esperanza" in err and "lacks the role this needs (the admin role)" in err
+
+
+def test_actor_rename_to_another_organisations_name_is_refused(cli, local_ledger):
+    block = local_ledger.block_number()
+    # Impersonation: a farm renaming itself after the certifier, spelled differently.
+    code, _, err = cli("actor", "rename", "--account", FARM, "--name", "ethiccert  LABS.")
+    assert code == 1
+    assert err.count("\n") == 1  # one sentence
+    assert "EthicCert Labs (0x" in err and "already uses this name" in err
+    code, _, err = cli("actor", "approve", FARM)
+    assert code == 1 and "Finca La Esperanza" in err and "has no profile change awaiting approval" in err
+    code, _, err = cli("actor", "rename", "--account", FARM, "--name", "Finca La Esperanza SAS")
+    assert code == 0, err
+    code, _, err = cli("actor", "approve", FARM, "--account", COOP)
+    assert code == 1 and "Cooperativa Alto Huila" in err and "lacks the role this needs (the admin role)" in err
+    code, _, err = cli("actor", "rename", "--account", FARM, "--name", "x" * 65)
+    assert code == 1 and "1 to 64 bytes" in err
+    assert local_ledger.block_number() == block + 1  # only the one valid request was sent
+
+
+def test_licence_grant_sublicense_list_withdraw(cli, local_ledger):
+    bag = "09506000134376"
+    code, out, err = cli("licence", "grant", COOP, "--prefix", "9506001")
+    assert code == 0, err
+    assert "Licensed GS1 Company Prefix 9506001 to Cooperativa Alto Huila" in out
+    # The farm holds 9506000: it sub-licenses one GTIN of it to the cooperative (a co-packer).
+    code, out, err = cli("licence", "sublicense", COOP, "--gtin", bag, "--account", FARM, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["prefix"] == bag and data["prefix_length"] == 14 and data["sublicence"] is True
+    code, out, err = register(cli, "CP-1", "10", account=COOP)  # GTIN 09506000134352: not sub-licensed
+    assert code == 1
+    assert "Cooperativa Alto Huila (0x" in err and "holds no licence for GTIN 09506000134352" in err
+    code, out, err = cli("batch", "register", "--account", COOP, "--gtin", bag, "--lot", "CP-1", "--quantity", "10",
+                         "--unit", "H87", "--product", "Coffee bag")  # fmt: skip
+    assert code == 0, err
+    code, out, _ = cli("licence", "list", "--json")
+    rows = {(r["prefix"], r["licensee_name"], r["kind"]) for r in json.loads(out)["licences"]}
+    assert rows == {("9506000", "Finca La Esperanza", "root"), ("9506001", "Cooperativa Alto Huila", "root"),
+                    (bag, "Cooperativa Alto Huila", "sub-licence")}  # fmt: skip
+    code, out, _ = cli("licence", "list", "--gtin", bag)
+    assert "GTIN 09506000134376" in out and "Finca La Esperanza" in out and "sub-licence" in out
+    # Withdrawing the root makes the sub-licence lapse: the co-packer can no longer register.
+    code, out, err = cli("licence", "withdraw", "--prefix", "9506000")
+    assert code == 0 and "Withdrew GS1 Company Prefix 9506000 from Finca La Esperanza" in out
+    code, out, _ = cli("licence", "list", "--lapsed", "--json")
+    lapsed = [r for r in json.loads(out)["licences"] if not r["in_force"]]
+    assert [r["prefix"] for r in lapsed] == [bag]
+    code, _, err = cli("batch", "register", "--account", COOP, "--gtin", bag, "--lot", "CP-2", "--quantity", "10",
+                       "--unit", "H87", "--product", "Coffee bag")  # fmt: skip
+    assert code == 1 and "holds no licence for GTIN 09506000134376" in err
+
+
+def test_licence_refusals_are_one_sentence_naming_the_organisation(cli, local_ledger):
+    block = local_ledger.block_number()
+    code, _, err = cli("licence", "grant", COOP, "--prefix", "95060001")  # inside the farm's 9506000
+    assert code == 1 and err.count("\n") == 1
+    assert "GS1 Company Prefix 95060001 lies inside the root licence of Finca La Esperanza (0x" in err
+    code, _, err = cli("licence", "sublicense", OUTSIDER, "--prefix", "95060001", "--account", COOP)
+    assert code == 1 and "Cooperativa Alto Huila (0x" in err and "may not grant or withdraw a licence for GS1 Company Prefix 95060001" in err
+    code, _, err = cli("licence", "grant", COOP, "--prefix", "9506000", "--account", FARM)
+    assert code == 1 and "lacks the role this needs (the admin role)" in err
+    code, _, err = cli("licence", "withdraw", "--prefix", "7777")
+    assert code == 1 and "no licence is in force for GS1 Company Prefix 7777" in err
+    code, _, err = cli("licence", "grant", COOP, "--prefix", "950")
+    assert code == 1 and "4 to 12 digits" in err
+    code, _, err = cli("licence", "grant", COOP)
+    assert code == 1 and "either --prefix DIGITS" in err
+    assert local_ledger.block_number() == block
+
+
+def test_transform_into_an_unlicensed_gtin_is_refused(cli, local_ledger):
+    register(cli, "T-1", "100")
+    block = local_ledger.block_number()
+    code, _, err = cli("batch", "transform", "--account", FARM, "--input", f"{GTIN}:T-1:10",
+                       "--output", "09506001000007:T-OUT:9:KGM:Roasted coffee")  # fmt: skip
+    assert code == 1 and err.count("\n") == 1
+    assert "Finca La Esperanza (0x" in err and "holds no licence for GTIN 09506001000007" in err
+    assert local_ledger.block_number() == block
+
+
+def test_batch_void(cli, local_ledger):
+    register(cli, "V-1", "100")
+    code, out, err = cli("batch", "void", GTIN, "V-1", "--reason", "registered twice by mistake", "--json")
+    assert code == 0, err
+    assert json.loads(out)["reason"] == "registered twice by mistake"
+    code, out, _ = cli("batch", "show", GTIN, "V-1", "--json")
+    assert json.loads(out)["status"] == "voided" and json.loads(out)["void_reason"] == "registered twice by mistake"
+    block = local_ledger.block_number()
+    code, _, err = cli("batch", "transfer", GTIN, "V-1", "--account", FARM, "--to", COOP)
+    assert code == 1 and "lot V-1 of GTIN 09506000134352 was voided by the admin" in err
+    code, _, err = register(cli, "V-1", "100")  # the lot stays taken (same content: reported, nothing sent)
+    assert code == 0
+    register(cli, "V-2", "100")
+    block = local_ledger.block_number()
+    code, _, err = cli("batch", "void", GTIN, "V-2", "--reason", "mine", "--account", FARM)
+    assert code == 1 and "Finca La Esperanza" in err and "lacks the role this needs (the admin role)" in err
+    code, _, err = cli("batch", "void", GTIN, "V-2", "--reason", "")
+    assert code == 1 and "must not be empty" in err
+    assert local_ledger.block_number() == block
+
+
+def test_recall_with_reason_and_notice_then_review(cli, local_ledger, tmp_path):
+    register(cli, "R-1", "100")
+    notice = tmp_path / "notice.pdf"
+    notice.write_bytes(b"%PDF-1.4 recall notice")
+    code, out, err = cli("batch", "recall", GTIN, "R-1", "--account", FARM, "--reason", "Mould found in retained sample",
+                         "--notice", str(notice), "--json")  # fmt: skip
+    assert code == 0, err
+    recalled = json.loads(out)
+    assert recalled["reason"] == "Mould found in retained sample" and recalled["reason_hash"] != "0x" + "00" * 32
+    code, out, _ = cli("batch", "show", GTIN, "R-1")
+    assert "RECALLED (awaiting the admin's review)" in out
+    code, out, err = cli("batch", "review-recall", GTIN, "R-1", "--withdraw", "--reason", "Lab retest negative")
+    assert code == 0, err
+    assert "Withdrew the recall of lot R-1 of GTIN 09506000134352: Lab retest negative" in out
+    assert json.loads(cli("batch", "show", GTIN, "R-1", "--json")[1])["recall_state"] == "withdrawn"
+    block = local_ledger.block_number()
+    code, _, err = cli("batch", "review-recall", GTIN, "R-1", "--uphold", "--reason", "again")
+    assert code == 1 and "lot R-1 of GTIN 09506000134352 has no recall awaiting review" in err
+    code, _, err = cli("batch", "review-recall", GTIN, "R-1", "--reason", "undecided")
+    assert code == 1 and "--uphold (final) or --withdraw" in err
+    code, _, err = cli("batch", "recall", GTIN, "R-1", "--account", FARM, "--reason", "é" * 141)  # 282 bytes
+    assert code == 1 and "282 bytes of UTF-8; the ledger keeps at most 280" in err
+    code, _, err = cli("batch", "recall", GTIN, "R-1", "--account", COOP, "--reason", "not mine")
+    assert code == 1 and "only the supplier of lot R-1 of GTIN 09506000134352 or the admin may recall it, not Cooperativa Alto Huila" in err
+    assert local_ledger.block_number() == block
+    code, out, err = cli("batch", "recall", GTIN, "R-1", "--account", FARM, "--reason", "Mould found again")
+    assert code == 0, err
+    code, out, err = cli("batch", "review-recall", GTIN, "R-1", "--uphold", "--reason", "Confirmed by the authority", "--json")
+    assert code == 0 and json.loads(out)["upheld"] is True
+    shown = cli("batch", "show", GTIN, "R-1")[1]
+    assert "RECALLED (upheld by the admin)" in shown
+    assert "Recall      Mould found again" in shown and "Review      Confirmed by the authority" in shown
 
 
 def test_claim_attest_status_revoke(cli):
@@ -235,15 +382,42 @@ def test_claim_attest_status_revoke(cli):
     assert json.loads(out)["status"] == "valid"
     code, out, _ = cli("claim", "status", uid)
     assert "EthicCert Labs" in out and "2099-01-01" in out
-    code, out, _ = cli("claim", "revoke", uid, "--account", CERTIFIER, "--reason", "re-audit failed")
-    assert code == 0 and "Revoked" in out
+    code, _, err = cli("claim", "revoke", uid, "--account", FARM, "--reason", "not mine")
+    assert code == 1 and "only the issuer of the attestation or the admin may revoke it, not Finca La Esperanza" in err
+    code, out, _ = cli("claim", "revoke", uid, "--account", CERTIFIER, "--reason", "re-audit failed", "--json")
+    assert code == 0 and json.loads(out)["reason"] == "re-audit failed"
     assert json.loads(cli("claim", "status", uid, "--json")[1])["status"] == "revoked"
+    code, _, err = cli("claim", "revoke", uid, "--account", CERTIFIER, "--reason", "twice")
+    assert code == 1 and f"the attestation {uid} is already revoked" in err
 
 
-def test_claim_about_an_actor(cli):
+def test_claim_backdated_before_the_batch_is_refused(cli, local_ledger):
+    register(cli)
+    block = local_ledger.block_number()
+    code, _, err = cli("claim", "attest", "--account", CERTIFIER, "--claim", "FAIRTRADE", "--batch", GTIN, "L-17",
+                       "--valid-from", "2020-01-01")  # fmt: skip
+    assert code == 1 and err.count("\n") == 1
+    assert "the claim cannot start at 2020-01-01 00:00 UTC: the earliest allowed start is" in err
+    assert local_ledger.block_number() == block
+
+
+def test_claim_set_backdating(cli):
+    code, out, err = cli("claim", "set-backdating", "FAIRTRADE", "--days", "30", "--json")
+    assert code == 0, err
+    assert json.loads(out)["seconds"] == 30 * 86400
+    code, _, err = cli("claim", "set-backdating", "FAIRTRADE", "--days", "30", "--account", CERTIFIER)
+    assert code == 1 and "EthicCert Labs" in err and "lacks the role" in err
+
+
+def test_claim_about_an_actor(cli, local_ledger):
     code, out, err = cli("claim", "attest", "--account", CERTIFIER, "--claim", "FAIRTRADE", "--actor", COOP, "--json")
     assert code == 0, err
     assert json.loads(out)["subject_kind"] == "actor"
+    block = local_ledger.block_number()
+    code, _, err = cli("claim", "attest", "--account", CERTIFIER, "--claim", "FAIRTRADE", "--actor", CERTIFIER)
+    assert code == 1 and err.count("\n") == 1
+    assert "EthicCert Labs (0x" in err and "cannot attest about EthicCert Labs (0x" in err and "never vouches for itself" in err
+    assert local_ledger.block_number() == block
 
 
 def test_unaccredited_certifier_is_refused(cli, local_ledger):
@@ -284,6 +458,28 @@ def test_claim_sign_offline_and_submit(cli, tmp_path, local_ledger):
     assert json.loads(cli("claim", "status", uid, "--json")[1])["status"] == "valid"
     code, _, err = cli("claim", "submit", str(signed), "--account", OUTSIDER)
     assert code == 1 and "altered, already used" in err
+    (local_ledger.data_dir / "keystore" / "certkey.json").unlink()
+
+
+def test_claim_invalidate_nonces_cancels_a_handed_out_signature(cli, tmp_path, local_ledger):
+    register(cli)
+    _certifier_keystore(cli)
+    signed = tmp_path / "handed-out.json"
+    code, _, err = cli("claim", "sign", "--account", "certkey", "--claim", "FAIRTRADE", "--batch", GTIN, "L-17", "-o", str(signed))
+    assert code == 0, err
+    assert json.loads(signed.read_text())["signed_at"] > 0
+    code, out, err = cli("claim", "invalidate-nonces", "--account", "certkey", "--json")
+    assert code == 0, err
+    assert (json.loads(out)["previous_nonce"], json.loads(out)["next_nonce"]) == (0, 1)
+    block = local_ledger.block_number()
+    code, _, err = cli("claim", "submit", str(signed), "--account", OUTSIDER)
+    assert code == 1 and "Offline Certifier" in err and "cancelled with `claim invalidate-nonces`" in err
+    code, _, err = cli("claim", "invalidate-nonces", "--account", "certkey", "--next", "1")
+    assert code == 1 and err.count("\n") == 1
+    assert "signatures up to nonce 1 are already unusable; the next nonce must be above 1 (asked for 1)" in err
+    assert local_ledger.block_number() == block
+    code, out, err = cli("claim", "invalidate-nonces", "--account", "certkey", "--next", "10")
+    assert code == 0 and "nonces 1 to 9 can no longer be submitted" in out
     (local_ledger.data_dir / "keystore" / "certkey.json").unlink()
 
 
@@ -330,6 +526,21 @@ def test_import_csv_with_row_errors(cli, tmp_path):
     code, out, _ = cli("batch", "import", str(path), "--account", FARM)
     assert "0 registered, 30 already registered (skipped), 3 failed" in out
     assert "Rows not registered" in out
+
+
+def test_import_csv_rows_of_an_unlicensed_gtin_fail_alone(cli, tmp_path, local_ledger):
+    """The bulk path asks the contract (a simulation per GTIN): rows of a GTIN the signer
+    holds no licence for fail with its sentence; the licensed rows are registered."""
+    path = tmp_path / "mixed.csv"
+    rows = ["gtin,lot,quantity,unit,product"] + [f"{GTIN},MX-{i},10,KGM,Coffee" for i in range(3)]
+    rows += [f"09506001000007,MX-{i},10,KGM,Coffee" for i in range(2)]  # prefix 9506001: nobody's
+    path.write_text("\n".join(rows) + "\n")
+    code, out, _ = cli("batch", "import", str(path), "--account", FARM, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["registered"] == 3 and report["transactions"] == 1
+    assert [e["line"] for e in report["errors"]] == [5, 6]
+    assert all("Finca La Esperanza (0x" in e["error"] and "holds no licence for GTIN 09506001000007" in e["error"]
+               for e in report["errors"])  # fmt: skip
 
 
 def test_import_csv_missing_columns(cli, tmp_path):

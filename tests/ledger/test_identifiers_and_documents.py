@@ -82,3 +82,36 @@ def test_document_store_is_content_addressed(tmp_path):
 def test_missing_document_file_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidInputError, match="cannot read document"):
         DocumentStore(tmp_path).put_file(tmp_path / "nope.pdf")
+
+
+def test_attestation_uid_is_the_contracts_formula():
+    from eth_abi import encode
+
+    issuer = "0x" + "11" * 20
+    expected = keccak(encode(["address", "uint8", "bytes32", "bytes32", "uint64", "uint64", "bytes32"],
+                             [issuer, 0, b"\1" * 32, b"ORGANIC".ljust(32, b"\0"), 100, 200, b"\2" * 32]))  # fmt: skip
+    assert identifiers.attestation_uid(issuer, 0, b"\1" * 32, b"ORGANIC".ljust(32, b"\0"), 100, 200, b"\2" * 32) == expected
+
+
+def test_reasons_are_1_to_280_bytes_of_utf8():
+    assert identifiers.check_reason("é" * 140) == "é" * 140  # 280 bytes
+    with pytest.raises(InvalidInputError, match="281 bytes of UTF-8; the ledger keeps at most 280"):
+        identifiers.check_reason("é" * 140 + "x")
+    with pytest.raises(InvalidInputError, match="must not be empty"):
+        identifiers.check_reason("  ")
+
+
+def test_licence_scopes():
+    from ledger.models import LicenceScope
+
+    prefix = LicenceScope.company_prefix("0614141")  # leading zeros are digits of the prefix
+    assert (prefix.prefix_length, prefix.prefix, prefix.digits) == (7, 614141, "0614141")
+    assert prefix.key == (614141 << 4) | 7 and LicenceScope.from_key(prefix.key) == prefix
+    assert prefix.covers("00614141000036") and not prefix.covers("09506000134352")
+    assert prefix.describe() == "GS1 Company Prefix 0614141"
+    single = LicenceScope.single_gtin("9506000134376")
+    assert (single.prefix_length, single.digits, single.describe()) == (14, "09506000134376", "GTIN 09506000134376")
+    assert single.covers("09506000134376") and not single.covers("19506000134373")
+    for bad in ("950", "9506000134376", "95O6000"):
+        with pytest.raises(InvalidInputError, match="4 to 12 digits"):
+            LicenceScope.company_prefix(bad)

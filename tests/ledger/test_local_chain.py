@@ -17,6 +17,8 @@ from web3 import Web3
 
 from ledger.artifacts import load_artifact
 from ledger.chain import find_anvil, pid_is_alive
+from ledger.demo import GREEN_COFFEE
+from ledger.identifiers import batch_id as batch_id_of
 
 GTIN = 9506000134352
 LOT = b"L-17".ljust(20, b"\0")
@@ -34,8 +36,9 @@ def register_demo_batch(rpc_url: str, address: str) -> bytes:
 
     send(ledger.functions.registerActor(farm, "Finca La Esperanza", b"CO", b"\0" * 32), admin)
     send(ledger.functions.grantRole(ledger.functions.SUPPLIER_ROLE().call(), farm), admin)
+    send(ledger.functions.grantLicence(farm, 7, 9506000), admin)
     send(ledger.functions.registerBatch((GTIN, LOT, 60_000, b"KGM", b"\1" * 32)), farm)
-    return ledger.functions.batchIdOf(GTIN, LOT).call()
+    return batch_id_of(str(GTIN), "L-17")
 
 
 def batch_remaining(rpc_url: str, address: str, batch_id: bytes) -> int:
@@ -116,6 +119,69 @@ def test_run_redeploys_when_the_chain_state_was_lost(start_run, chain_env):
     assert second.stop() == 0
 
 
+def _record(chain_env: dict[str, str]) -> Path:
+    return Path(chain_env["PROVENANCE_DATA_DIR"]) / "deployment.json"
+
+
+def test_run_refuses_a_ledger_recorded_with_older_code_until_redeploy(start_run, chain_env):
+    first = start_run("--no-demo")
+    old = first.wait_for(r"Ledger\s+(0x[0-9a-fA-F]{40})\s+\(deployed now").group(1)
+    assert first.stop() == 0
+    record = json.loads(_record(chain_env).read_text())
+    assert record["code_hash"].startswith("0x")
+    # As if it had been deployed from an earlier version of the contract.
+    record["code_hash"] = "0x" + "ab" * 32
+    _record(chain_env).write_text(json.dumps(record))
+
+    refused = start_run("--no-demo")
+    refused.wait_for(rf"the ledger recorded in .*deployment\.json \({old}\) was deployed from older code "
+                     r"\(its record names other contract code than this version's\); pass --redeploy")  # fmt: skip
+    assert refused.stop(sig=None) == 1
+    assert not any("Running." in line for line in refused.lines)
+
+    redeployed = start_run("--no-demo", "--redeploy")
+    redeployed.wait_for(rf"the ledger at {old} was deployed from older code")
+    new = redeployed.wait_for(r"Ledger\s+(0x[0-9a-fA-F]{40})\s+\(deployed now").group(1)
+    assert new != old
+    redeployed.wait_for(r"Running\. Press Ctrl-C")
+    assert redeployed.stop() == 0
+    assert json.loads(_record(chain_env).read_text())["address"] == new
+
+
+def test_run_refuses_a_recorded_address_holding_other_code_and_redeploys_with_a_fresh_demo(start_run, chain_env):
+    from ledger.chain import LocalChain, connect
+    from ledger.config import Settings
+    from ledger.deploy import Deployment, artifact_code_hash, write_deployment
+
+    settings = Settings(data_dir=Path(chain_env["PROVENANCE_DATA_DIR"]), rpc_url=chain_env["PROVENANCE_RPC_URL"])
+    with LocalChain(settings):  # saves its state on exit, for `provenance run` to load
+        w3 = connect(settings.rpc_url)
+        deployer = w3.eth.accounts[0]
+        # Some other contract (its runtime code only reverts), recorded as if it were the ledger.
+        tx = w3.eth.send_transaction({"from": deployer, "data": "0x6005600c60003960056000f360006000fd"})
+        receipt = w3.eth.wait_for_transaction_receipt(tx)
+        other = receipt["contractAddress"]
+        write_deployment(settings.deployment_file, Deployment(
+            chain_id=31337, address=other, block_number=receipt["blockNumber"], tx_hash="0x" + bytes(tx).hex(),
+            admin=deployer, code_hash=artifact_code_hash()))  # fmt: skip
+
+    refused = start_run()
+    refused.wait_for(rf"\({other}\) was deployed from older code \(the code at its address is not this version's contract\)")
+    assert refused.stop(sig=None) == 1
+    assert not any("Demo data loaded" in line for line in refused.lines)
+
+    redeployed = start_run("--redeploy")
+    redeployed.wait_for(r"Demo data loaded\.", timeout=120)
+    new = redeployed.wait_for(r"Ledger\s+(0x[0-9a-fA-F]{40})\s+\(deployed now").group(1)
+    assert new != other
+    redeployed.wait_for(r"Batches\s+9 registered")
+    page = redeployed.wait_for(r"Demo page\s+(http\S+)").group(1)
+    redeployed.wait_for(r"Running\. Press Ctrl-C")
+    status, html = fetch(page)
+    assert status == 200 and "Huila blend coffee beans, 250 g bag" in html
+    assert redeployed.stop() == 0
+
+
 def fetch(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -178,14 +244,14 @@ def test_run_serves_the_demo_prints_its_qr_and_follows_new_batches(start_run, ch
     # A batch registered in another terminal shows up on its page within seconds.
     env = {**os.environ, **chain_env}
     register = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "batch", "register", "--account", "node:1", "--gtin", "09506000134352",
+        [sys.executable, "-m", "ledger.cli", "batch", "register", "--account", "node:1", "--gtin", GREEN_COFFEE,
          "--lot", "LIVE-1", "--quantity", "5", "--unit", "KGM", "--product", "Green coffee, live lot"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert register.returncode == 0, register.stderr
     registered = time.monotonic()
     while time.monotonic() - registered < 10:
-        status, html = fetch(f"{web}/01/09506000134352/10/LIVE-1")
+        status, html = fetch(f"{web}/01/{GREEN_COFFEE}/10/LIVE-1")
         if status == 200:
             break
         time.sleep(0.2)

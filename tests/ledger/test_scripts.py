@@ -34,13 +34,34 @@ def test_deploy_script_reuses_the_deployment(script_env, local_ledger, capsys):
     assert f"Ledger {local_ledger.address} on chain 31337 (already deployed)" in capsys.readouterr().out
 
 
+def test_deploy_script_refuses_older_code_unless_asked_to_redeploy(script_env, local_ledger, capsys):
+    import json
+
+    from ledger.errors import DeploymentError
+
+    record = local_ledger.data_dir / "deployment.json"
+    original = record.read_text()
+    try:
+        record.write_text(json.dumps({**json.loads(original), "code_hash": "0x" + "00" * 32}))
+        with pytest.raises(DeploymentError, match="was deployed from older code"):
+            load("deploy").main()
+        load("deploy").main("redeploy")
+        out = capsys.readouterr().out
+        assert "deployed from older code" in out and "(deployed now)" in out
+        assert json.loads(record.read_text())["address"] != local_ledger.address
+    finally:
+        record.write_text(original)  # the module's other tests use the first ledger
+
+
 def test_seed_demo_then_register_batch_scripts(script_env, monkeypatch, capsys):
     load("seed_demo").main()
     assert "Demo data loaded." in capsys.readouterr().out
     load("seed_demo").main()
     assert "already there; nothing written" in capsys.readouterr().out
+    from ledger.demo import GREEN_COFFEE  # sub-licensed to Finca La Esperanza by its cooperative
+
     monkeypatch.setenv("PROVENANCE_ACCOUNT", "node:1")  # Finca La Esperanza in the demo
-    load("register_batch").main("09506000134352", "L-SCRIPT", "100", "KGM", "Green coffee")
+    load("register_batch").main(GREEN_COFFEE, "L-SCRIPT", "100", "KGM", "Green coffee")
     out = capsys.readouterr().out
     assert "registered: 0x" in out
-    assert "page http://127.0.0.1:8000/01/09506000134352/10/L-SCRIPT" in out
+    assert f"page http://127.0.0.1:8000/01/{GREEN_COFFEE}/10/L-SCRIPT" in out

@@ -19,7 +19,8 @@ from ledger.identifiers import complete_gtin
 from ledger.indexer import schema
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-from ledger.models import AttestationCreate, BatchCreate, DocumentRef, SubjectKind, TransformationKind
+from ledger.identifiers import lot_bytes
+from ledger.models import AttestationCreate, BatchCreate, DocumentRef, LicenceScope, SubjectKind, TransformationKind
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter, hex0x
 
@@ -38,6 +39,7 @@ def history(local_ledger, rewind, tmp_path):
     for index, name in ((1, "Verify Farm"), (4, "Verify Cert")):
         admin.register_actor(accounts[index], name, "PE")
     admin.grant_supplier(accounts[1])
+    admin.grant_licence(accounts[1], LicenceScope.company_prefix(RAW[1:12]))
     admin.accredit(accounts[4], "ORGANIC")
     farm, cert = LedgerWriter(connection, NodeAccountSigner(accounts[1])), LedgerWriter(connection, NodeAccountSigner(accounts[4]))
     certificate = farm.documents.put_bytes(b"organic certificate, audit 2026")
@@ -49,7 +51,7 @@ def history(local_ledger, rewind, tmp_path):
     farm.record_step(raw.batch_id, "inspecting", "Finca, PE")
     uid, _ = cert.attest(AttestationCreate(subject_kind=SubjectKind.BATCH, subject=hex0x(raw.batch_id), claim="ORGANIC",
                                            evidence_hash=hex0x(cert.documents.put_json({"audit": "ok"}))))  # fmt: skip
-    cert.revoke_attestation(bytes.fromhex(uid[2:]), b"\x05" * 32)
+    cert.revoke_attestation(bytes.fromhex(uid[2:]), "certificate withdrawn by the scheme", b"\x05" * 32)
     blend = BatchCreate(gtin=RAW, lot="VF-B", quantity=150, unit="KGM", product="Cacao blend")
     farm.transform(TransformationKind.MERGE, [(raw.batch_id, 100), (other.batch_id, 50)], [blend])
     product = BatchCreate(gtin=MADE, lot="VF-P", quantity=120, unit="KGM", product="Cacao nibs")
@@ -60,6 +62,29 @@ def history(local_ledger, rewind, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENANCE_")}
     env.update(local_ledger.env, PROVENANCE_DATABASE_URL=database)
     return env, product, store, certificate, connection
+
+
+def test_details_borrowed_from_another_lot_fail_verification(history, local_ledger):
+    # The attack: another supplier registers a new lot with the metadata hash of VF-1, so
+    # a page would show VF-1's product and certificate for it. Verify must fail, naming it.
+    env, _, store, _, connection = history
+    accounts = connection.w3.eth.accounts
+    admin = LedgerWriter(connection, NodeAccountSigner(accounts[0]))
+    admin.register_actor(accounts[2], "Borrowing Farm", "PE")
+    admin.grant_supplier(accounts[2])
+    own_gtin = "09506000234359"
+    admin.grant_licence(accounts[2], LicenceScope.single_gtin(own_gtin))
+    vf1 = next(e for e in connection.logs("BatchRegistered") if e["args"]["lot"].rstrip(b"\0") == b"VF-1")
+    squatter = LedgerWriter(connection, NodeAccountSigner(accounts[2]))
+    squatter.send(squatter.contract.functions.registerBatch(
+        (int(own_gtin), lot_bytes("COPY-1"), 100, b"KGM", vf1["args"]["metadataHash"])))  # fmt: skip
+    Scanner(connection.w3, connection.address, connection.deploy_block, store).sync()
+    result = provenance(env, "verify", own_gtin, "COPY-1", "--json")
+    assert result.returncode == 4, result.stdout + result.stderr
+    (mismatch,) = json.loads(result.stdout)["mismatches"]
+    assert mismatch["what"] == "metadata of lot COPY-1 names this lot"
+    assert "names GTIN '09506000134604' lot 'VF-1'" in mismatch["detail"] and "belong to another lot" in mismatch["detail"]
+    assert provenance(env, "verify", RAW, "VF-1").returncode == 0  # the rightful lot still verifies
 
 
 def provenance(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -86,8 +111,12 @@ def test_a_tampered_document_is_named(history):
     env, _, _, certificate, connection = history
     path = connection.settings.documents_dir / "sha256" / certificate.hex()[:2] / certificate.hex()[2:]
     path.chmod(0o644)
+    original = path.read_bytes()
     path.write_bytes(b"organic certificate, audit 2026 (edited)")
-    result = provenance(env, "verify", MADE, "VF-P")
+    try:
+        result = provenance(env, "verify", MADE, "VF-P")
+    finally:
+        path.write_bytes(original)  # the document store outlives the test (the chain is rewound, files are not)
     assert result.returncode == 4
     assert "MISMATCH document certificate.pdf of lot VF-1" in result.stdout and "no longer matches" in result.stdout
 
@@ -147,3 +176,27 @@ def test_a_doctored_or_incomplete_bundle_fails(history, tmp_path):
         path.write_text(json.dumps(content))
         result = provenance(env, "verify", "--bundle", str(path), "--rpc", env["PROVENANCE_RPC_URL"])
         assert result.returncode == 4 and expected in result.stdout, result.stdout
+
+
+def test_recall_reviews_and_voiding_are_verified_against_the_chain(history):
+    env, product, store, _, connection = history
+    accounts = connection.w3.eth.accounts
+    admin, farm = (LedgerWriter(connection, NodeAccountSigner(accounts[i])) for i in (0, 1))
+    farm.recall_batch(product.batch_id, "foreign matter in a sample")
+    admin.review_recall(product.batch_id, False, "the sample came from another line")
+    blend = BatchCreate(gtin=RAW, lot="VF-B", quantity=150, unit="KGM", product="Cacao blend")
+    admin.void_batch(blend.batch_id, "registered under the wrong lot number")
+    Scanner(connection.w3, connection.address, connection.deploy_block, store).sync()
+    result = provenance(env, "verify", MADE, "VF-P", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = [c["what"] for c in json.loads(result.stdout)["checks"]]
+    assert {"BatchRecalled", "RecallReviewed", "BatchVoided"} <= {w.split(" ")[0] for w in checked}
+    e = schema.events
+    with store.engine.begin() as conn:  # an index that says the recall was upheld, with another reason
+        row = conn.execute(e.select().where(e.c.name == "RecallReviewed")).mappings().first()
+        args = json.loads(row["args"]) | {"upheld": True, "reason": "confirmed"}
+        conn.execute(update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args)))
+    result = provenance(env, "verify", MADE, "VF-P", "--json")
+    assert result.returncode == 4
+    (mismatch,) = json.loads(result.stdout)["mismatches"]
+    assert mismatch["what"].startswith("RecallReviewed") and "other values for reason, upheld" in mismatch["detail"]
