@@ -578,8 +578,11 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     /// @inheritdoc IProvenanceLedger
     function invalidateNonces(uint256 nextNonce) external {
         uint256 current = _nonces[msg.sender];
-        // Ensure nonces only move forward, so no cancelled signature ever comes back.
-        if (nextNonce <= current) revert ProvenanceInvalidNonce(current, nextNonce);
+        // Ensure nonces only move forward, so no cancelled signature ever comes back, and
+        // by a bounded step, so an issuer cannot overflow its own nonce and lock itself out.
+        if (nextNonce <= current || nextNonce - current > type(uint32).max) {
+            revert ProvenanceInvalidNonce(current, nextNonce);
+        }
         _nonces[msg.sender] = nextNonce;
         emit NoncesInvalidated(msg.sender, nextNonce);
     }

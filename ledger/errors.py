@@ -131,7 +131,7 @@ _TEMPLATES: dict[str, str] = {
     "ProvenanceSignatureExpired": "the signed attestation expired at its deadline ({time:deadline}); ask the certifier to sign it again",
     "ProvenanceInvalidSignature": "the signature is not {actor:issuer}'s for this attestation and nonce (altered, already used, cancelled with `claim invalidate-nonces`, or signed by someone else)",
     "ProvenanceSignedInFuture": "the attestation says it was signed at {time:signedAt}, which is later than the chain's time; check the signer's clock and sign it again",
-    "ProvenanceInvalidNonce": "signatures up to nonce {current} are already unusable; the next nonce must be above {current} (asked for {requested})",
+    "ProvenanceInvalidNonce": "the next nonce must be above the current {current} and at most 4,294,967,295 beyond it (asked for {requested})",
     "ProvenanceTooManyClaimTypes": "no more than {limit} claim types can be defined",
     "ProvenanceTooManyActors": "no more than {limit} organisations can be registered on this ledger",
     "ProvenanceInvalidPrefix": "{licence:} is not a licence scope: a GS1 Company Prefix has 4 to 12 digits (`--prefix`), a single GTIN 14 digits with a valid check digit (`--gtin`)",

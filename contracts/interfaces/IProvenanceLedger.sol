@@ -319,7 +319,7 @@ interface IProvenanceLedger {
     error ProvenanceInvalidSignature(address issuer);
     /// @notice A signed attestation cannot be signed later than the block it lands in.
     error ProvenanceSignedInFuture(uint64 signedAt);
-    /// @notice The new nonce must be above the issuer's current one.
+    /// @notice The new nonce must be above the issuer's current one, by at most 2^32 - 1.
     error ProvenanceInvalidNonce(uint256 current, uint256 requested);
     /// @notice The prefix length must be 4 to 12 (or 14 for one GTIN) and the prefix fit it.
     error ProvenanceInvalidPrefix(uint8 prefixLength, uint64 prefix);
@@ -508,7 +508,7 @@ interface IProvenanceLedger {
     ) external returns (bytes32 uid);
 
     /// @notice The caller invalidates every signed attestation it handed out with a nonce
-    /// below `nextNonce` (which must be above its current nonce).
+    /// below `nextNonce` (above its current nonce, by at most 2^32 - 1).
     function invalidateNonces(uint256 nextNonce) external;
 
     /// @notice The issuer or the admin revokes an attestation.

@@ -156,7 +156,7 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
 
     def human() -> None:
         console.print(f"[bold]{head.get('product') or 'Batch'}[/], lot {head['lot']} of GTIN {head['gtin']}")
-        names = model.actor_names({e["actor"] for e in events if e["actor"]} | {e["args"].get("from", "") for e in events} | {e["args"].get("to", "") for e in events})
+        names = model.who({e["actor"] for e in events if e["actor"]} | {e["args"].get("from", "") for e in events} | {e["args"].get("to", "") for e in events})
         table = Table(box=None)
         for column in ("when (UTC)", "lot", "what", "who"):
             table.add_column(column)
@@ -164,8 +164,11 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
         table.add_column("transaction", overflow="fold", min_width=66)  # whole: it is the proof
         table.add_column("block", justify="right")
         for e in events:
-            table.add_row(show_time(e["timestamp"])[:16], escape(e["lot"] or ""), escape(_describe(e, names)),
-                          escape(e["actor_name"] or (e["actor"] or "")), e["tx_hash"], str(e["block_number"]))  # fmt: skip
+            who = e["actor_name"] or names.get(e["actor"] or "", e["actor"] or "")  # an admin acting: "the ledger's admin"
+            if e.get("actor_name_then") and e["actor_name_then"] != e["actor_name"]:
+                who = f"{e['actor_name_then']} (now {e['actor_name']})"  # the name it acted under, as approved then
+            table.add_row(show_time(e["timestamp"])[:16], escape(e["lot"] or ""), escape(_describe(e, names)), escape(who),
+                          e["tx_hash"], str(e["block_number"]))  # fmt: skip
         console.print(table)
 
     emit(as_json, {"batch": head, "events": events}, human)

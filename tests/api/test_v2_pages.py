@@ -31,7 +31,7 @@ COFFEE = complete_gtin("0950600013435")  # the honest farm's, prefix 95060001343
 ROGUE_GTIN = complete_gtin("0950600019991")  # the rogue's own, prefix 95060001999
 VOID_REASON = "<script>alert('void')</script>"
 RECALL_REASON = "<script>alert('recall')</script> salmonella"
-REVIEW_REASON = "<b>the lab found nothing</b>"
+REVIEW_REASON = "<b>the lab found nothing</b> [red]sure[/red]"  # HTML and console markup
 REVOKE_REASON = "<img src=x onerror=alert('revoked')>"
 PENDING_NAME = "EthicCert Labs <script>"
 
@@ -233,3 +233,18 @@ def test_the_landing_page_marks_voided_lots_and_never_uses_borrowed_details(clie
     assert "Voided" in row
     borrowed = next(r for r in html.split("<tr") if "BORROW-1" in r)
     assert "Unnamed product" in borrowed and "Honest coffee" not in borrowed
+
+
+def test_the_history_command_shows_the_name_an_organisation_acted_under(site):
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    env = {"PROVENANCE_DATA_DIR": str(site.settings.data_dir), "PROVENANCE_RPC_URL": site.settings.rpc_url}
+    result = CliRunner().invoke(app, ["history", COFFEE, "HON-1"], env=env, catch_exceptions=False, terminal_width=250)
+    assert result.exit_code == 0, result.stdout
+    assert "EthicCert Labs (now EthicCert Labs GmbH)" in result.stdout
+    recalls = CliRunner().invoke(app, ["history", COFFEE, "HON-2"], env=env, catch_exceptions=False, terminal_width=250).stdout
+    # Printed as text, never as console markup (the table may wrap the reason).
+    assert f"RECALLED: {RECALL_REASON}" in recalls and "recall withdrawn: <b>the lab found nothing</b>" in recalls
+    assert "[red]sure[/red]" in recalls and "the ledger's admin" in recalls

@@ -246,3 +246,14 @@ def test_contract_wallet_invalidates_its_nonces(ledger, admin, farm, outsider, w
     assert tx.events["NoncesInvalidated"]["issuer"] == wallet.address
     with reverts_with("ProvenanceInvalidSignature", wallet.address):
         ledger.attestBySig(req, wallet, signed_at, deadline, signature, {"from": outsider})
+
+
+def test_invalidate_nonces_beyond_the_bounded_step_reverts(ledger, certifier):
+    # A jump to 2**256 - 1 would make the next attestBySig overflow the nonce: the issuer
+    # would lock itself out for good. The step is bounded instead.
+    with reverts_with("ProvenanceInvalidNonce", f"0, {2**256 - 1}"):
+        ledger.invalidateNonces(2**256 - 1, {"from": certifier})
+    with reverts_with("ProvenanceInvalidNonce", f"0, {2**32}"):
+        ledger.invalidateNonces(2**32, {"from": certifier})
+    ledger.invalidateNonces(2**32 - 1, {"from": certifier})
+    assert ledger.nonces(certifier) == 2**32 - 1
