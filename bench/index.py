@@ -31,7 +31,7 @@ from ledger.documents import DocumentStore  # noqa: E402
 from ledger.identifiers import complete_gtin  # noqa: E402
 from ledger.indexer.scanner import Scanner  # noqa: E402
 from ledger.indexer.store import IndexStore  # noqa: E402
-from ledger.models import AttestationCreate, BatchCreate, SubjectKind, TransformationKind  # noqa: E402
+from ledger.models import AttestationCreate, BatchCreate, LicenceScope, SubjectKind, TransformationKind  # noqa: E402
 from ledger.queries import ReadModel  # noqa: E402
 from ledger.signers import LocalKeySigner, NodeAccountSigner  # noqa: E402
 from ledger.writer import LedgerWriter, hex0x  # noqa: E402
@@ -110,6 +110,10 @@ def main() -> int:
             admin.grant_supplier(bulk_key.address)
             admin.accredit(w3.eth.accounts[2], "FAIRTRADE")
             maker = LedgerWriter(conn, NodeAccountSigner(w3.eth.accounts[1]))
+            # Only a GTIN's licensee registers its lots: the maker holds the prefix and
+            # sub-licenses the GTIN to the bulk farm.
+            admin.grant_licence(w3.eth.accounts[1], LicenceScope.company_prefix(GTIN[1:13]))
+            maker.sub_license(bulk_key.address, LicenceScope.single_gtin(GTIN))
             product = deep_product(admin, maker, LedgerWriter(conn, NodeAccountSigner(w3.eth.accounts[2])))
             bulk = LedgerWriter(conn, LocalKeySigner(bulk_key))
             bulk.register_batches([BatchCreate(gtin=GTIN, lot=f"S-{i:06d}", quantity=10, unit="KGM", product="Coffee") for i in range(SMALL)])

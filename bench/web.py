@@ -38,7 +38,7 @@ from ledger.documents import DocumentStore  # noqa: E402
 from ledger.identifiers import complete_gtin, digital_link  # noqa: E402
 from ledger.indexer.scanner import Scanner  # noqa: E402
 from ledger.indexer.store import IndexStore  # noqa: E402
-from ledger.models import BatchCreate  # noqa: E402
+from ledger.models import BatchCreate, LicenceScope  # noqa: E402
 from ledger.queries import ReadModel  # noqa: E402
 from ledger.signers import LocalKeySigner, NodeAccountSigner  # noqa: E402
 from ledger.writer import LedgerWriter  # noqa: E402
@@ -122,6 +122,7 @@ def main() -> int:
             filler_key = Account.create()
             admin.register_actor(filler_key.address, "Filler Farm", "CO")
             admin.grant_supplier(filler_key.address)
+            admin.grant_licence(filler_key.address, LicenceScope.single_gtin(FILLER_GTIN))
             filler = LedgerWriter(conn, LocalKeySigner(filler_key))
 
             def index() -> None:

@@ -67,6 +67,16 @@ class DocumentRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+# RFC 8785 refuses integers beyond the IEEE 754 safe range (JSON numbers are doubles), yet
+# the ledger counts up to 2^64 - 1: larger quantities go into documents as decimal text.
+_JSON_SAFE_INTEGER = 2**53 - 1
+
+
+def json_quantity(quantity: int) -> int | str:
+    """A quantity as a metadata document holds it: a number, or decimal text beyond 2^53 - 1."""
+    return quantity if quantity <= _JSON_SAFE_INTEGER else str(quantity)
+
+
 class BatchCreate(BaseModel):
     """What a supplier declares for a new batch. Validated before anything is sent."""
 
@@ -124,7 +134,7 @@ class BatchCreate(BaseModel):
             "gtin": self.gtin,
             "lot": self.lot,
             "product": self.product,
-            "quantity": self.quantity,
+            "quantity": json_quantity(self.quantity),
             "unit": self.unit,
         }
         if self.origin:

@@ -8,6 +8,7 @@ from eth_utils import keccak
 from ledger import identifiers
 from ledger.documents import DocumentStore, canonical_json, metadata_hash
 from ledger.errors import InvalidInputError
+from ledger.models import BatchCreate
 
 
 @pytest.mark.parametrize(("text", "gtin14"), [("09506000134352", "09506000134352"), ("9506000134352", "09506000134352"),
@@ -115,3 +116,12 @@ def test_licence_scopes():
     for bad in ("950", "9506000134376", "95O6000"):
         with pytest.raises(InvalidInputError, match="4 to 12 digits"):
             LicenceScope.company_prefix(bad)
+
+
+def test_metadata_of_the_largest_quantity_canonicalises_as_decimal_text() -> None:
+    # RFC 8785 refuses integers beyond 2^53 - 1; the ledger counts to 2^64 - 1.
+    largest = BatchCreate(gtin="09506000135014", lot="L-1", quantity=2**64 - 1, unit="KGM", product="Coffee")
+    assert largest.metadata_document()["quantity"] == "18446744073709551615"
+    assert len(metadata_hash(largest.metadata_document())) == 32
+    safe = BatchCreate(gtin="09506000135014", lot="L-1", quantity=2**53 - 1, unit="KGM", product="Coffee")
+    assert safe.metadata_document()["quantity"] == 2**53 - 1
