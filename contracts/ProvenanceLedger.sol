@@ -68,7 +68,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         uint32 id;
         bool active;
         bool supplier; // mirrors hasRole(SUPPLIER_ROLE, account)
-        uint128 accreditations; // bit (claimTypeId - 1) mirrors hasRole(accreditationRole(claim), account)
+        uint128 accreditations; // bit (claimTypeId - 1) mirrors hasRole(_accreditationRole(claim), account)
         uint16 licenceLengths; // bit L set once a licence of prefix length L was granted to it (a hint)
         uint64 rootLicence; // key of its latest root licence still held: checked without another read
     }
@@ -163,33 +163,25 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         _defineClaimType(claim);
     }
 
-    /// @inheritdoc IProvenanceLedger
-    function isClaimTypeDefined(bytes32 claim) external view returns (bool) {
-        return _claimTypeSlots[claim].id != 0;
-    }
-
-    /// @inheritdoc IProvenanceLedger
-    function accreditationRole(bytes32 claim) public pure returns (bytes32) {
+    /// @dev The role accrediting a certifier for `claim`, announced in {ClaimTypeDefined}.
+    function _accreditationRole(bytes32 claim) private pure returns (bytes32) {
         return keccak256(abi.encode(CERTIFIER_ROLE, claim));
     }
 
     /// @inheritdoc IProvenanceLedger
     function accreditCertifier(address certifier, bytes32 claim) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        // Ensure the claim exists, so a typo cannot create an accreditation nobody checks.
+        // Ensure the claim exists, so a typo cannot create an accreditation nobody checks,
+        // and the certifier is a registered, active organisation (its slot mirrors the role).
         if (_claimTypeSlots[claim].id == 0) revert ProvenanceUnknownClaimType(claim);
-        _grantRole(accreditationRole(claim), certifier);
+        _requireActiveActor(certifier);
+        _grantRole(_accreditationRole(claim), certifier);
     }
 
     /// @inheritdoc IProvenanceLedger
     function withdrawAccreditation(address certifier, bytes32 claim) external onlyRole(DEFAULT_ADMIN_ROLE) {
         // Ensure the claim exists, for the same reason.
         if (_claimTypeSlots[claim].id == 0) revert ProvenanceUnknownClaimType(claim);
-        _revokeRole(accreditationRole(claim), certifier);
-    }
-
-    /// @inheritdoc IProvenanceLedger
-    function isAccredited(address certifier, bytes32 claim) public view returns (bool) {
-        return hasRole(accreditationRole(claim), certifier);
+        _revokeRole(_accreditationRole(claim), certifier);
     }
 
     /// @inheritdoc IProvenanceLedger
@@ -204,32 +196,28 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     // ------------------------------------------------------------------ GS1 licences
 
     /// @inheritdoc IProvenanceLedger
-    function grantLicence(address licensee, uint8 prefixLength, uint64 prefix)
-        external
-        onlyRole(DEFAULT_ADMIN_ROLE)
-    {
+    /// @dev One function for both kinds (the admin's root licences, holders' sub-licences):
+    /// two would not fit under EIP-170.
+    function grantLicence(address licensee, uint8 prefixLength, uint64 prefix) external {
         uint64 key = _licenceKey(prefixLength, prefix);
-        // Ensure root licences never nest, in either order: one around another would hand
-        // that holder's GTINs to a second organisation; one inside another is the outer
-        // holder's to sub-license.
-        if (_licences[key].innerRoots != 0) revert ProvenanceLicenceOverlaps(prefixLength, prefix, address(0));
         uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
-        for (uint8 length = 4; length <= maxLength; ++length) {
-            LicenceSlot storage outer = _licences[(_prefixOf(prefix, prefixLength, length) << 4) | length];
-            if (outer.licenseeId != 0 && outer.parentKey == 0) {
-                revert ProvenanceLicenceOverlaps(prefixLength, prefix, _actorAddresses[outer.licenseeId]);
+        if (hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            // Ensure root licences never nest, in either order: one around another would
+            // hand that holder's GTINs to a second organisation; one inside another is the
+            // outer holder's to sub-license.
+            if (_licences[key].innerRoots != 0) revert ProvenanceLicenceOverlaps(prefixLength, prefix, address(0));
+            for (uint8 length = 4; length <= maxLength; ++length) {
+                LicenceSlot storage outer = _licences[(_prefixOf(prefix, prefixLength, length) << 4) | length];
+                if (outer.licenseeId != 0 && outer.parentKey == 0) {
+                    revert ProvenanceLicenceOverlaps(prefixLength, prefix, _actorAddresses[outer.licenseeId]);
+                }
+                ++outer.innerRoots;
             }
-            ++outer.innerRoots;
+            _storeLicence(key, licensee, prefixLength, prefix, 0, 0, 0);
+            return;
         }
-        _storeLicence(key, licensee, prefixLength, prefix, 0, 0, 0);
-    }
-
-    /// @inheritdoc IProvenanceLedger
-    function subLicense(address licensee, uint8 prefixLength, uint64 prefix) external {
-        uint64 key = _licenceKey(prefixLength, prefix);
         ActorSlot memory grantor = _requireActiveActor(msg.sender);
-        // Ensure the caller holds a root licence in force strictly covering the range.
-        uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
+        // Ensure a sub-licence comes from a root licence in force strictly covering it.
         for (uint8 length = 4; length <= maxLength; ++length) {
             if (grantor.licenceLengths & (uint16(1) << length) == 0) continue;
             uint64 parentKey = (_prefixOf(prefix, prefixLength, length) << 4) | length;
@@ -255,7 +243,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
                 revert ProvenanceNotLicensor(prefixLength, prefix, msg.sender);
             }
         }
-        delete _licences[key];
+        // Keep the count of root licences inside the range: it guards their nesting rule.
+        _licences[key] = LicenceSlot(0, 0, 0, 0, 0, licence.innerRoots);
         if (licence.parentKey == 0) {
             // The ranges around a withdrawn root licence may be licensed again.
             uint256 maxLength = prefixLength == SINGLE_GTIN ? 12 : prefixLength - 1;
@@ -281,12 +270,12 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         _checkProfile(name, country);
         uint32 actorId = ++_actorCount;
         _claimName(account, actorId, name);
-        // Roles may have been granted before registration: mirror them now.
+        // The supplier role may have been granted before registration: mirror it now.
         _actors[account] = ActorSlot({
             id: actorId,
             active: true,
             supplier: hasRole(SUPPLIER_ROLE, account),
-            accreditations: _accreditationsFromRoles(account),
+            accreditations: 0, // accreditations need a registered organisation
             licenceLengths: 0,
             rootLicence: 0
         });
@@ -324,6 +313,8 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     function deactivateActor(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _requireActiveActor(account);
         _actors[account].active = false;
+        // Its name is free for an active organisation (e.g. the same company under a new key).
+        delete _nameHolders[_nameKeys[account]];
         emit ActorDeactivated(account);
     }
 
@@ -333,6 +324,11 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         // Ensure the account is registered and currently inactive.
         if (actor.id == 0) revert ProvenanceUnknownActor(account);
         if (actor.active) revert ProvenanceActorAlreadyActive(account);
+        // Ensure its name was not taken by another organisation meanwhile.
+        bytes32 nameKey = _nameKeys[account];
+        uint32 holder = _nameHolders[nameKey];
+        if (holder != 0) revert ProvenanceNameTaken(_actorAddresses[holder]);
+        _nameHolders[nameKey] = actor.id;
         actor.active = true;
         emit ActorReactivated(account);
     }
@@ -343,17 +339,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         return Actor({id: slot.id, active: slot.active, supplier: slot.supplier});
     }
 
-    /// @inheritdoc IProvenanceLedger
-    function actorAddress(uint32 actorId) external view returns (address) {
-        return _actorAddresses[actorId];
-    }
-
     // ------------------------------------------------------------------ batches
-
-    /// @inheritdoc IProvenanceLedger
-    function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32) {
-        return _batchIdOf(gtin, lot);
-    }
 
     /// @inheritdoc IProvenanceLedger
     function registerBatch(BatchInput calldata input) external returns (bytes32 batchId) {
@@ -368,7 +354,9 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (inputs.length == 0) revert ProvenanceEmptyList();
         ActorSlot memory supplier = _requireSupplier(msg.sender);
         batchIds = new bytes32[](inputs.length);
-        uint64 checkedGtin; // a run of lots of one GTIN checks the GTIN and licence once
+        // A run of lots of one GTIN checks the GTIN and licence once; the start value is no
+        // uint64, so the first GTIN (even 0) is always checked.
+        uint256 checkedGtin = type(uint256).max;
         for (uint256 i = 0; i < inputs.length; ++i) {
             if (inputs[i].gtin != checkedGtin) {
                 _checkGtin(inputs[i].gtin, supplier);
@@ -470,7 +458,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
             _consume(inputs[i].batchId, inputs[i].quantity, custodian.id);
         }
         outputIds = new bytes32[](outputs.length);
-        uint64 checkedGtin;
+        uint256 checkedGtin = type(uint256).max; // see registerBatches
         for (uint256 i = 0; i < outputs.length; ++i) {
             // Ensure outputs carry only GTINs the caller is licensed for, like registrations.
             if (outputs[i].gtin != checkedGtin) {
@@ -490,9 +478,14 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         // Ensure only the supplier or the admin recalls. A deactivated supplier may still
         // recall its own goods: withholding a recall never protects anybody, and the admin
         // reviews every recall ({reviewRecall}).
-        uint32 senderId = _actors[msg.sender].id;
-        if ((senderId == 0 || senderId != (word & ID_MASK)) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
-            revert ProvenanceNotRecaller(batchId, msg.sender);
+        // Once the admin withdrew a recall, only the admin recalls the batch again, so an
+        // expelled supplier cannot freeze its buyers' goods over and over.
+        if (!hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            uint32 senderId = _actors[msg.sender].id;
+            if (
+                senderId == 0 || senderId != (word & ID_MASK)
+                    || RecallState(uint8(word >> RECALL_SHIFT)) == RecallState.Withdrawn
+            ) revert ProvenanceNotRecaller(batchId, msg.sender);
         }
         _checkReason(reason);
         _batches[batchId] = _withByte(word, RECALL_SHIFT, uint8(RecallState.Recalled));
@@ -671,12 +664,6 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         actor.accreditations = held ? actor.accreditations | bit : actor.accreditations & ~bit;
     }
 
-    function _accreditationsFromRoles(address account) private view returns (uint128 bits) {
-        for (uint16 claimTypeId = 1; claimTypeId <= _claimTypeCount; ++claimTypeId) {
-            if (hasRole(accreditationRole(_claimTypes[claimTypeId]), account)) bits |= uint128(1) << (claimTypeId - 1);
-        }
-    }
-
     function _hasAccreditationBit(ActorSlot memory actor, uint16 claimTypeId) private pure returns (bool) {
         return actor.accreditations & (uint128(1) << (claimTypeId - 1)) != 0;
     }
@@ -686,7 +673,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         if (claim == bytes32(0) || _claimTypeSlots[claim].id != 0) revert ProvenanceClaimTypeAlreadyDefined(claim);
         if (_claimTypeCount == MAX_CLAIM_TYPES) revert ProvenanceTooManyClaimTypes(MAX_CLAIM_TYPES);
         uint16 claimTypeId = ++_claimTypeCount;
-        bytes32 role = accreditationRole(claim);
+        bytes32 role = _accreditationRole(claim);
         _claimTypeSlots[claim] = ClaimTypeSlot({id: claimTypeId, maxBackdating: DEFAULT_MAX_BACKDATING});
         _claimTypes[claimTypeId] = claim;
         _claimTypeOfRole[role] = claimTypeId;
@@ -743,7 +730,7 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
     function _claimName(address account, uint32 actorId, string calldata name) private {
         bytes32 key = _nameKey(name);
         uint32 holder = _nameHolders[key];
-        // Ensure no two organisations, active or deactivated, go by the same name.
+        // Ensure no two active organisations go by the same name.
         if (holder != 0 && holder != actorId) revert ProvenanceNameTaken(_actorAddresses[holder]);
         bytes32 previous = _nameKeys[account];
         if (previous != key) {
@@ -802,15 +789,18 @@ contract ProvenanceLedger is IProvenanceLedger, AccessControlDefaultAdminRules, 
         // Ensure the licensee is an active organisation and the range is not taken.
         if (actor.id == 0) revert ProvenanceUnknownActor(licensee);
         if (!actor.active) revert ProvenanceActorInactive(licensee);
-        uint32 holder = _licences[key].licenseeId;
-        if (holder != 0) revert ProvenanceLicenceAlreadyGranted(prefixLength, prefix, _actorAddresses[holder]);
+        LicenceSlot memory existing = _licences[key];
+        // A lapsed sub-licence (its root withdrawn) no longer takes the range.
+        if (_inForce(existing)) {
+            revert ProvenanceLicenceAlreadyGranted(prefixLength, prefix, _actorAddresses[existing.licenseeId]);
+        }
         _licences[key] = LicenceSlot({
             licenseeId: actor.id,
             grantorId: grantorId,
             parentKey: parentKey,
             parentSerial: parentSerial,
             serial: ++_licenceSerial,
-            innerRoots: 0 // a root licence is refused over inner ones; a sub-licence has none
+            innerRoots: existing.innerRoots // the count belongs to the range, not to a holder
         });
         actor.licenceLengths |= uint16(1) << prefixLength;
         // A root licence needs no parent check, so the latest one is kept in the actor's slot.

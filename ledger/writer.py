@@ -26,8 +26,16 @@ from web3.logs import DISCARD
 
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
-from ledger.errors import ERROR_CLASSES, ConflictError, ContractRevertError, InvalidInputError, LedgerError
-from ledger.identifiers import attestation_uid, check_country, check_reason, digital_link
+from ledger.errors import ERROR_CLASSES, ConflictError, ContractRevertError, InvalidInputError, LedgerError, SimilarNameError
+from ledger.identifiers import (
+    attestation_uid,
+    check_country,
+    check_name,
+    check_reason,
+    describe_name,
+    digital_link,
+    names_look_alike,
+)
 from ledger.models import (
     ZERO_HASH,
     AttestationCreate,
@@ -47,6 +55,7 @@ from ledger.signers import LocalKeySigner, Signer
 TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more
 GAS_PER_BULK_BATCH = 32_000  # measured ~29,950 (docs/BENCHMARKS.md), with headroom
 BULK_CALL_OVERHEAD = 80_000
+DEFAULT_MAX_BACKDATING = 90 * 86400  # IProvenanceLedger: until the admin sets a claim type's own
 DEFAULT_CHUNK = 200  # registrations per transaction: ~6.4M gas, well under the cap
 MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
 BATCH_INPUT_ARRAY = "(uint64,bytes20,uint64,bytes3,bytes32)[]"  # IProvenanceLedger.BatchInput[]
@@ -186,10 +195,38 @@ class LedgerWriter:
 
     # ------------------------------------------------------------------ admin: actors, roles, claims
 
-    def register_actor(self, account: str, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
-        """Register an organisation (admin)."""
-        _check_name(name)
+    def organisation_names(self) -> dict[str, str]:
+        """The approved name of every registered organisation, by address (from the events)."""
+        latest: dict[str, tuple[tuple[int, int], str]] = {}
+        for log in self.connection.logs("ActorRegistered") + self.connection.logs("ActorProfileUpdated"):
+            position = (log["blockNumber"], log["logIndex"])
+            account = log["args"]["account"]
+            if account not in latest or latest[account][0] < position:
+                latest[account] = (position, log["args"]["name"])
+        return {account: name for account, (_, name) in latest.items()}
+
+    def check_not_look_alike(self, name: str, account: str | None) -> None:
+        """Raise :class:`SimilarNameError` if `name` looks like (same :func:`name_skeleton`)
+        the name of an organisation other than `account`. The ledger itself only folds ASCII
+        case, spaces and punctuation, so 'ЕthicCert Labs' with a Cyrillic Е would pass it."""
+        me = Web3.to_checksum_address(account) if account else None
+        for holder, current in self.organisation_names().items():
+            if holder != me and names_look_alike(name, current):
+                raise SimilarNameError(
+                    f"the name {describe_name(name)} looks like {describe_name(current)}, the name of "
+                    f"{self.connection.names.actor(holder)}: readers could not tell them apart",
+                    holder,
+                )
+
+    def register_actor(
+        self, account: str, name: str, country: str, metadata_hash: bytes = ZERO_HASH, allow_similar: bool = False
+    ) -> TxReceipt:
+        """Register an organisation (admin). A name that looks like another organisation's
+        is refused unless `allow_similar` (the admin checked they are different bodies)."""
+        check_name(name)
         check_country(country)
+        if not allow_similar:
+            self.check_not_look_alike(name, account)
         return self.send(
             self.contract.functions.registerActor(
                 Web3.to_checksum_address(account), name, country.encode("ascii"), metadata_hash
@@ -199,10 +236,12 @@ class LedgerWriter:
     def request_profile_update(self, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
         """Ask the admin to change the signer's own profile (name, country, metadata);
         nothing changes until the admin approves it. A new request replaces the last one."""
-        _check_name(name)
+        check_name(name)
         check_country(country)
         # The contract checks a name's uniqueness only at approval; refuse now what the
-        # admin could not approve (impersonating another organisation's name).
+        # admin could not approve (impersonating another organisation's name), and names
+        # that only look the same (other scripts, invisible characters, accents).
+        self.check_not_look_alike(name, self.signer.address)
         holder = self.connection.name_holder(name)
         if holder is not None and holder != self.signer.address:
             raise ERROR_CLASSES["ProvenanceNameTaken"](
@@ -218,11 +257,17 @@ class LedgerWriter:
         return self.connection.pending_profile_request(account)
 
     def approve_profile_update(
-        self, account: str, name: str | None = None, country: str | None = None, metadata_hash: bytes | None = None
+        self,
+        account: str,
+        name: str | None = None,
+        country: str | None = None,
+        metadata_hash: bytes | None = None,
+        allow_similar: bool = False,
     ) -> tuple[dict[str, Any], TxReceipt]:
         """Approve the profile `account` requested (admin). Without name/country/hash the
         pending request read from the events is approved; given, they must equal it (the
-        contract refuses anything else). Returns the approved profile and the receipt."""
+        contract refuses anything else). A name that looks like another organisation's is
+        refused unless `allow_similar`. Returns the approved profile and the receipt."""
         address = Web3.to_checksum_address(account)
         pending = self.pending_profile_request(address)
         if name is None or country is None or metadata_hash is None:
@@ -234,6 +279,8 @@ class LedgerWriter:
             name = pending["name"] if name is None else name
             country = pending["country"] if country is None else country
             metadata_hash = pending["metadata_hash"] if metadata_hash is None else metadata_hash
+        if not allow_similar:
+            self.check_not_look_alike(name, address)
         profile = {"name": name, "country": country, "metadata_hash": metadata_hash}
         receipt = self.send(
             self.contract.functions.approveProfileUpdate(address, name, country.encode("ascii"), metadata_hash)
@@ -266,8 +313,12 @@ class LedgerWriter:
         return self.send(self.contract.functions.setMaxBackdating(claim_bytes(claim), period))
 
     def max_backdating(self, claim: str) -> int:
-        """Seconds before its block an attestation of `claim` may start."""
-        return int(self.contract.functions.maxBackdating(claim_bytes(claim)).call())
+        """Seconds before its block an attestation of `claim` may start: the last
+        MaxBackdatingSet of the claim type (the contract has no view for it), else 90 days."""
+        logs = self.connection.logs("MaxBackdatingSet", claim=claim_bytes(claim))
+        if not logs:
+            return DEFAULT_MAX_BACKDATING
+        return int(max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]["period"])
 
     # ------------------------------------------------------------------ GS1 licences
 
@@ -281,7 +332,7 @@ class LedgerWriter:
         """Sub-license a longer prefix or one GTIN inside the signer's root licence to
         `licensee` (a co-packer, a member farm). It lapses when the root licence is withdrawn."""
         return self.send(
-            self.contract.functions.subLicense(Web3.to_checksum_address(licensee), scope.prefix_length, scope.prefix)
+            self.contract.functions.grantLicence(Web3.to_checksum_address(licensee), scope.prefix_length, scope.prefix)
         )
 
     def withdraw_licence(self, scope: LicenceScope) -> TxReceipt:
@@ -622,14 +673,6 @@ class LedgerWriter:
             simulate_on="pending",
         )
         return self._uid_from(receipt), receipt
-
-
-def _check_name(name: str) -> str:
-    """`name` if the ledger takes it as an organisation's name (1 to 64 bytes of UTF-8)."""
-    size = len(name.encode("utf-8"))
-    if not name.strip() or size > 64:
-        raise InvalidInputError(f"the organisation name must be 1 to 64 bytes long (got {size})")
-    return name
 
 
 def _hash32(value: bytes) -> bytes:

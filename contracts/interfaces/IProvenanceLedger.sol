@@ -283,7 +283,8 @@ interface IProvenanceLedger {
     error ProvenanceBatchConsumed(bytes32 batchId);
     /// @notice The batch was recalled.
     error ProvenanceBatchRecalled(bytes32 batchId);
-    /// @notice Only the batch's supplier or the admin may recall it.
+    /// @notice Only the batch's supplier or the admin may recall it (only the admin after a
+    /// withdrawn recall).
     error ProvenanceNotRecaller(bytes32 batchId, address account);
     /// @notice A transformation asked for more than the input has left.
     error ProvenanceInsufficientQuantity(bytes32 batchId, uint64 requested, uint64 remaining);
@@ -340,8 +341,8 @@ interface IProvenanceLedger {
     error ProvenanceBatchVoided(bytes32 batchId);
     /// @notice A reason must be 1 to 280 bytes of text.
     error ProvenanceInvalidReason(uint256 length);
-    /// @notice Another organisation already uses this name (compared without case, spaces
-    /// or punctuation).
+    /// @notice Another active organisation already uses this name (compared without ASCII
+    /// case, spaces or punctuation).
     error ProvenanceNameTaken(address holder);
     /// @notice The organisation has not requested this profile change.
     error ProvenanceProfileUpdateNotRequested(address account);
@@ -367,22 +368,14 @@ interface IProvenanceLedger {
     /// @param claim A short upper-case string such as "ORGANIC", as bytes32.
     function defineClaimType(bytes32 claim) external;
 
-    /// @notice Whether a claim type is defined.
-    function isClaimTypeDefined(bytes32 claim) external view returns (bool);
-
-    /// @notice The AccessControl role that accredits a certifier for `claim`:
-    /// `keccak256(abi.encode(keccak256("CERTIFIER_ROLE"), claim))`.
-    function accreditationRole(bytes32 claim) external pure returns (bytes32);
-
-    /// @notice Accredits `certifier` for `claim` (grants its accreditation role). Admin only.
+    /// @notice Accredits `certifier`, a registered active organisation, for `claim` (grants
+    /// its accreditation role, announced in {ClaimTypeDefined}; `hasRole` answers whether a
+    /// certifier is accredited). Admin only.
     function accreditCertifier(address certifier, bytes32 claim) external;
 
     /// @notice Withdraws `certifier`'s accreditation for `claim`. Admin only. Its existing
     /// attestations for that claim stop being valid at once (see {attestationStatus}).
     function withdrawAccreditation(address certifier, bytes32 claim) external;
-
-    /// @notice Whether `certifier` is accredited for `claim` now.
-    function isAccredited(address certifier, bytes32 claim) external view returns (bool);
 
     /// @notice Sets how long before its block an attestation of `claim` may start. Admin
     /// only. Every claim type starts with 90 days.
@@ -390,14 +383,12 @@ interface IProvenanceLedger {
 
     // ------------------------------------------------------------------ GS1 licences
 
-    /// @notice Licenses a GS1 Company Prefix (`prefixLength` 4 to 12) or one GTIN
-    /// (`prefixLength` 14) to `licensee`. Admin only. Refused inside or around another
-    /// root licence (see {ProvenanceLicenceOverlaps}).
+    /// @notice Grants a licence to use GS1 identifiers. Called by the admin: a root licence
+    /// of a GS1 Company Prefix (`prefixLength` 4 to 12) or one GTIN (`prefixLength` 14),
+    /// refused inside or around another root licence (see {ProvenanceLicenceOverlaps}).
+    /// Called by an organisation: a sub-licence of a longer prefix, or one GTIN, inside a
+    /// root licence it holds (a brand to its co-packer, a cooperative to its member farms).
     function grantLicence(address licensee, uint8 prefixLength, uint64 prefix) external;
-
-    /// @notice The holder of a root licence sub-licenses a longer prefix inside it, or one
-    /// GTIN under it, to `licensee` (a co-packer, a member farm).
-    function subLicense(address licensee, uint8 prefixLength, uint64 prefix) external;
 
     /// @notice Withdraws a licence. Its grantor or the admin only. Sub-licences of a
     /// withdrawn root licence lapse with it.
@@ -422,24 +413,17 @@ interface IProvenanceLedger {
     function approveProfileUpdate(address account, string calldata name, bytes2 country, bytes32 metadataHash)
         external;
 
-    /// @notice Deactivates an organisation: it can no longer write or receive custody. Admin only.
+    /// @notice Deactivates an organisation: it can no longer write or receive custody, and its
+    /// name is free for another organisation. Admin only.
     function deactivateActor(address account) external;
 
-    /// @notice Reactivates a deactivated organisation. Admin only.
+    /// @notice Reactivates a deactivated organisation, unless another took its name meanwhile. Admin only.
     function reactivateActor(address account) external;
 
     /// @notice The on-chain record of `account` (id 0 when not registered).
     function getActor(address account) external view returns (Actor memory);
 
-    /// @notice The address of the actor with registration number `actorId` (zero if none).
-    function actorAddress(uint32 actorId) external view returns (address);
-
     // ------------------------------------------------------------------ batches
-
-    /// @notice The batch id of a GTIN + lot: `keccak256(abi.encodePacked(uint64 gtin, bytes20 lot))`,
-    /// i.e. the hash of 8 big-endian GTIN bytes followed by the lot zero-padded to 20 bytes.
-    /// A GS1 Digital Link's GTIN and lot resolve to it without any lookup table.
-    function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32);
 
     /// @notice Registers a batch held by the caller. Supplier role, active actor, holding a
     /// licence in force that covers the GTIN.
@@ -477,7 +461,8 @@ interface IProvenanceLedger {
         bytes32 dataHash
     ) external returns (bytes32 transformationId, bytes32[] memory outputIds);
 
-    /// @notice Recalls a batch. Its supplier (even deactivated) or the admin only.
+    /// @notice Recalls a batch. Its supplier (even deactivated) or the admin only; after the
+    /// admin withdrew a recall of it, the admin only.
     /// @param reason Why, 1 to 280 bytes of text shown to customers.
     /// @param reasonHash sha256 of the full recall notice kept off chain, or zero.
     function recallBatch(bytes32 batchId, string calldata reason, bytes32 reasonHash) external;

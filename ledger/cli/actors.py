@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import (
+    say,
     AccountOption,
     JsonOption,
     address_of,
     connection,
-    console,
     emit,
     handles_errors,
     print_fields,
@@ -21,7 +21,7 @@ from ledger.cli.common import (
 from ledger.connection import LedgerConnection
 from ledger.documents import metadata_hash
 from ledger.errors import InvalidInputError
-from ledger.identifiers import check_country
+from ledger.identifiers import check_country, check_name, describe_name, reveal_name, unusual_characters
 from ledger.models import ZERO_HASH
 
 actor_app = typer.Typer(help="Organisations on the ledger (never persons).", no_args_is_help=True)
@@ -34,10 +34,15 @@ def _profile_hash(website: str | None) -> bytes:
     return metadata_hash({"website": website}) if website else ZERO_HASH
 
 
-def _check_name(name: str) -> str:
-    if not 1 <= len(name.encode()) <= 64:
-        raise InvalidInputError(f"the organisation name must be 1 to 64 bytes long (got {len(name.encode())})")
-    return name
+AllowSimilarOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-similar",
+        help="Accept a name that looks like another organisation's (same letters once accents, case, "
+        "spaces, invisible characters and look-alike Cyrillic/Greek letters are set aside), "
+        "after checking they are different bodies.",
+    ),
+]
 
 
 @actor_app.command("register")
@@ -47,19 +52,21 @@ def register(
     name: Annotated[str, typer.Option(help="Display name of the organisation.")],
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code, e.g. CO.")],
     website: Annotated[str | None, typer.Option(help="Public website (goes into the profile document).")] = None,
+    allow_similar: AllowSimilarOption = False,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Register an organisation (admin)."""
-    _check_name(name)
+    """Register an organisation (admin). A name that looks like another organisation's is
+    refused unless --allow-similar."""
+    check_name(name)
     check_country(country)
     w = writer(account)
     address = address_of(w.connection, who)
-    receipt = w.register_actor(address, name, country, _profile_hash(website))
+    receipt = w.register_actor(address, name, country, _profile_hash(website), allow_similar=allow_similar)
     emit(
         as_json,
         {"address": address, "name": name, "country": country, **receipt.model_dump()},
-        lambda: console.print(f"Registered {name} ({address}) in {country}; tx {receipt.tx_hash}, block {receipt.block_number}"),
+        lambda: say(f"Registered {name} ({address}) in {country}; tx {receipt.tx_hash}, block {receipt.block_number}"),
     )
 
 
@@ -73,8 +80,10 @@ def rename(
     as_json: JsonOption = False,
 ) -> None:
     """Ask the admin to change your organisation's name (and country, website): nothing
-    changes until the admin approves it with `provenance actor approve`."""
-    _check_name(name)
+    changes until the admin approves it with `provenance actor approve`. A name that looks
+    like another organisation's (accents, case, invisible characters, look-alike letters
+    of other scripts aside) is refused."""
+    check_name(name)
     w = writer(account)
     if country is None:
         country = _current_profile(w.connection, w.signer.address)["country"]
@@ -83,25 +92,58 @@ def rename(
     emit(
         as_json,
         {"address": w.signer.address, "name": name, "country": country, "approved": False, **receipt.model_dump()},
-        lambda: console.print(
-            f"Asked the admin to rename {w.connection.names.actor(w.signer.address)} to {name!r} ({country}); "
-            f"nothing changes until approved (`provenance actor approve {w.signer.address}`); tx {receipt.tx_hash}"
+        lambda: say(
+            f"Asked the admin to rename {w.connection.names.actor(w.signer.address)} to {describe_name(name)} ({country}); "
+            f"nothing changes until approved (`provenance actor approve {w.signer.address} --name \"{reveal_name(name)}\"`); "
+            f"tx {receipt.tx_hash}"
         ),
     )
 
 
 @actor_app.command("approve")
 @handles_errors
-def approve(who: WhoArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
-    """Approve the profile change an organisation asked for (admin): exactly what it asked."""
+def approve(
+    who: WhoArgument,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="The exact name the organisation asked for, as `actor show` or this command without it "
+            "displays it (typed, or in its escaped form such as 'EthicCert Lab\\u0455')."
+        ),
+    ] = None,
+    allow_similar: AllowSimilarOption = False,
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve the profile change an organisation asked for (admin): exactly what it asked.
+    The requested name must be repeated with --name, so nothing is approved unseen; every
+    character that is not plain ASCII is shown escaped with its Unicode name."""
     w = writer(account)
     address = address_of(w.connection, who)
     before = w.connection.names.actor(address)
-    profile, receipt = w.approve_profile_update(address)
+    pending = w.pending_profile_request(address)
+    if pending is None:
+        raise InvalidInputError(
+            f"{before} has no profile change awaiting approval (it asks with `provenance actor rename`)"
+        )
+    requested = pending["name"]
+    if name is None:
+        raise InvalidInputError(
+            f"{before} asks to be renamed {describe_name(requested)} ({pending['country']}). Check it, then approve "
+            f"exactly this name by repeating it: `provenance actor approve {address} --name \"{reveal_name(requested)}\"`"
+        )
+    if name not in (requested, reveal_name(requested)):
+        raise InvalidInputError(
+            f"{before} asked to be renamed {describe_name(requested)}, not {describe_name(name)}: nothing was approved; "
+            f"pass --name \"{reveal_name(requested)}\" to approve what it asked"
+        )
+    profile, receipt = w.approve_profile_update(
+        address, requested, pending["country"], pending["metadata_hash"], allow_similar=allow_similar
+    )
     emit(
         as_json,
         {"address": address, "name": profile["name"], "country": profile["country"], "approved": True, **receipt.model_dump()},
-        lambda: console.print(f"Approved: {before} is now {profile['name']!r} ({profile['country']}); tx {receipt.tx_hash}"),
+        lambda: say(f"Approved: {before} is now {describe_name(profile['name'])} ({profile['country']}); tx {receipt.tx_hash}"),
     )
 
 
@@ -126,9 +168,9 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
     latest = _current_profile(conn, address)
     pending = conn.pending_profile_request(address)
     claims = [
-        log["args"]["claim"].rstrip(b"\0").decode()
+        bytes(log["args"]["claim"]).rstrip(b"\0").decode("utf-8", errors="replace")
         for log in conn.logs("ClaimTypeDefined")
-        if conn.contract.functions.isAccredited(address, log["args"]["claim"]).call()
+        if conn.contract.functions.hasRole(log["args"]["accreditationRole"], address).call()
     ]
     data = {
         "address": address,
@@ -146,11 +188,12 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
         lambda: print_fields(
             [
                 ("Organisation", f"{data['name']} ({data['country']})"),
+                ("Spelled", unusual_characters(data["name"]) and describe_name(data["name"])),
                 ("Address", address),
                 ("Status", "active" if active else "deactivated"),
                 ("Supplier", "yes" if supplier else "no"),
                 ("Accredited", ", ".join(claims) or "none"),
-                ("Asked", pending and f"rename to {pending['name']!r} ({pending['country']}), awaiting the admin's approval"),
+                ("Asked", pending and f"rename to {describe_name(pending['name'])} ({pending['country']}), awaiting the admin's approval"),
             ]
         ),
     )
@@ -163,7 +206,7 @@ def deactivate(who: WhoArgument, account: AccountOption = None, as_json: JsonOpt
     w = writer(account)
     address = address_of(w.connection, who)
     receipt = w.deactivate_actor(address)
-    emit(as_json, {"address": address, **receipt.model_dump()}, lambda: console.print(f"Deactivated {address}; tx {receipt.tx_hash}"))
+    emit(as_json, {"address": address, **receipt.model_dump()}, lambda: say(f"Deactivated {address}; tx {receipt.tx_hash}"))
 
 
 @actor_app.command("reactivate")
@@ -173,7 +216,7 @@ def reactivate(who: WhoArgument, account: AccountOption = None, as_json: JsonOpt
     w = writer(account)
     address = address_of(w.connection, who)
     receipt = w.reactivate_actor(address)
-    emit(as_json, {"address": address, **receipt.model_dump()}, lambda: console.print(f"Reactivated {address}; tx {receipt.tx_hash}"))
+    emit(as_json, {"address": address, **receipt.model_dump()}, lambda: say(f"Reactivated {address}; tx {receipt.tx_hash}"))
 
 
 class Role(str, Enum):
@@ -198,7 +241,7 @@ def _role_change(grant: bool, role: Role, who: str, claim: str | None, account: 
     emit(
         as_json,
         {"address": address, "role": role.value, "claim": claim.upper() if claim else None, "granted": grant, **receipt.model_dump()},
-        lambda: console.print(f"{verb} {what}: {w.connection.names.actor(address)}; tx {receipt.tx_hash}"),
+        lambda: say(f"{verb} {what}: {w.connection.names.actor(address)}; tx {receipt.tx_hash}"),
     )
 
 
