@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.identifiers import DigitalLink
+from ledger.indexer.decoding import INVALID_TEXT
 from ledger.indexer.store import IndexFreshness
-from ledger.queries import ReadModel
+from ledger.queries import INVALID_TEXT_NOTE, ReadModel
 
 #: UN/ECE Rec 20 codes a customer would not read as words.
 UNIT_NAMES = {"KGM": "kg", "GRM": "g", "TNE": "t", "LTR": "L", "MLT": "mL", "H87": "pieces", "EA": "each", "MTR": "m"}
@@ -79,6 +80,8 @@ def _journey(events: list[dict[str, Any]], lots: dict[str, dict[str, Any]], name
             "log_index": e["log_index"], "lot": lot["lot"] if lot else None, "gtin": lot["gtin"] if lot else None,
             "product": lot.get("product") if lot else None, "who": e["actor_name"] or e["actor"], "where": None,
             "detail": None,
+            # A raw transaction put bytes that are not UTF-8 into this event's text (shown with U+FFFD).
+            "text_note": INVALID_TEXT_NOTE if a.get(INVALID_TEXT) else None,
         }  # fmt: skip
         name = e["name"]
         if name == "BatchRegistered":
@@ -176,7 +179,7 @@ def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, A
             "issuer": batch["supplier"], "issuer_name": batch.get("supplier_name"), "valid_from": None, "valid_until": None,
             "about": "this lot", "about_kind": "batch", "subject_lot": batch["lot"], "uid": None, "tx_hash": None,
             "revoked_at": None, "revoked_tx_hash": None, "revocation_reason": None, "revoked_by_name": None,
-            "evidence_hash": None, "also_attested": claim in attested_valid,
+            "revocation_reason_note": None, "evidence_hash": None, "also_attested": claim in attested_valid,
         })  # fmt: skip
     order = {"valid": 0, "self_declared": 1, "not_yet_valid": 2, "expired": 3, "issuer_not_accredited": 4, "revoked": 5}
     claims.sort(key=lambda c: (c["claim"], order.get(c["status"], 9), c["about"]))
@@ -189,6 +192,7 @@ def _claim(c: dict[str, Any]) -> dict[str, Any]:
         "issuer": c["issuer"], "issuer_name": c.get("issuer_name"), "valid_from": c["valid_from"], "valid_until": c["valid_until"] or None,
         "uid": c["uid"], "tx_hash": c.get("tx_hash"), "revoked_at": c["revoked_at"], "revoked_tx_hash": c.get("revoked_tx_hash"),
         "revocation_reason": c.get("revocation_reason"), "revoked_by_name": c.get("revoked_by_name"),
+        "revocation_reason_note": INVALID_TEXT_NOTE if c.get("revocation_reason_invalid_utf8") else None,
         "evidence_hash": c["evidence_hash"], "attested_at": c["attested_at"],
     }  # fmt: skip
 
@@ -218,13 +222,16 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
             "reason_hash": b.get("recall_reason_hash"), "state": b.get("recall_state"),
             "reviewed_by": b.get("reviewed_by_name") or b.get("reviewed_by"), "review_reason": b.get("review_reason"),
             "reviewed_at": b.get("reviewed_at"), "review_tx_hash": b.get("review_tx_hash"),
+            "reason_note": INVALID_TEXT_NOTE if "recall_reason" in (b.get("invalid_utf8") or []) else None,
+            "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in (b.get("invalid_utf8") or []) else None,
         }
         for bid, b in lots.items() if b.get("recalled")
     ]  # fmt: skip
     voided = None
     if batch["status"] == "voided":
         voided = {"by": batch.get("voided_by_name") or batch.get("voided_by"), "at": batch.get("voided_at"),
-                  "reason": batch.get("void_reason"), "tx_hash": batch.get("void_tx_hash")}  # fmt: skip
+                  "reason": batch.get("void_reason"), "tx_hash": batch.get("void_tx_hash"),
+                  "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.get("invalid_utf8") or []) else None}  # fmt: skip
     supplier = model.actor(batch["supplier"]) or {}
     registration = next((e for e in history if e["name"] == "BatchRegistered" and e["batch_id"] == batch["batch_id"]), None)
     coverage = model.coverage(batch["batch_id"], at)
@@ -247,7 +254,8 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
         "registered_at": batch["registered_at"],
         "registration_tx": registration["tx_hash"] if registration else None,
         "producer": {"address": batch["supplier"], "name": batch.get("supplier_name"), "country": supplier.get("country"),
-                     "active": supplier.get("active")},  # fmt: skip
+                     "active": supplier.get("active"),
+                     "name_note": INVALID_TEXT_NOTE if supplier.get("name_invalid_utf8") else None},  # fmt: skip
         "custodian": {"address": batch["custodian"], "name": batch.get("custodian_name")},
         "documents": batch.get("documents") or [],
         "recalled": recalled,

@@ -37,13 +37,18 @@ from sqlalchemy import select
 
 from ledger.errors import ConfigurationError, InvalidInputError
 from ledger.indexer import schema
+from ledger.indexer.decoding import INVALID_TEXT
 from ledger.queries import ReadModel, metadata_mismatch
 
 DAY = 24 * 3600
 #: Every claim type's maximum backdating until the admin sets another (the contract's default).
 DEFAULT_MAX_BACKDATING = 90 * DAY
 #: The groups of checks, in the order `Auditor.audit_all` runs them (for progress bars).
-CHECKS = ("recalls", "claims", "mass balance", "custody", "step order", "lots")
+# Events whose text decides what customers see or whom they trust.
+_SERIOUS_TEXT_EVENTS = {"BatchRecalled", "RecallReviewed", "AttestationRevoked", "BatchVoided", "ActorRegistered",
+                        "ActorProfileUpdated", "ActorProfileUpdateRequested"}  # fmt: skip
+
+CHECKS = ("recalls", "claims", "mass balance", "custody", "step order", "lots", "text")
 
 
 class Severity(IntEnum):
@@ -200,7 +205,7 @@ class Auditor:
         """Every finding in the whole ledger, most severe first."""
         self._load()
         findings: list[Finding] = []
-        checks = (self._recalls, self._claims, self._mass_balance, self._custody, self._step_order, self._lots)
+        checks = (self._recalls, self._claims, self._mass_balance, self._custody, self._step_order, self._lots, self._text)
         for name, check in zip(CHECKS, checks):
             if progress:
                 progress(name)
@@ -587,6 +592,35 @@ class Auditor:
                             "with no 'shipping' step before it.", batch_id, [e],
                         ))  # fmt: skip
                     shipped = None
+        return findings
+
+
+    def _text(self) -> list[Finding]:
+        """Events whose text arguments were not valid UTF-8 (a raw transaction can put any
+        bytes into a Solidity string): the index applied them with U+FFFD in place of the
+        bad bytes, and people should know the text they read is not what was written.
+        Names, recall and revocation reasons are MEDIUM (they decide what customers see
+        and whom they trust); other text (step locations...) is LOW."""
+        findings = []
+        # A revocation is about the attestation's subject: a lot's audit must show it.
+        attested_lots = {e["args"]["uid"]: e["args"]["subject"] for e in self.events if e["name"] == "Attested" and e["args"]["subjectKind"] == 0}
+        for e in self.events:
+            fields = e["args"].get(INVALID_TEXT) or []
+            if not fields:
+                continue
+            serious = e["name"] in _SERIOUS_TEXT_EVENTS
+            who = e["actor"] or e["args"].get("by") or ""
+            texts = ", ".join(f"{f} {e['args'].get(f)!r}" for f in fields)
+            lot = e["batch_id"] or (attested_lots.get(e["args"]["uid"]) if e["name"] == "AttestationRevoked" else None)
+            subject = self._label(lot) if lot else self.names.get(who, who) or "the ledger"
+            findings.append(self._finding(
+                "text_not_utf8", Severity.MEDIUM if serious else Severity.LOW,
+                f"{e['name']} of {subject} carries text that is not valid UTF-8",
+                f"The {e['name']} event of {_date(e['timestamp'])} (transaction {e['tx_hash']}) holds bytes that are not "
+                f"valid UTF-8 in its {', '.join(fields)}: it was sent around the client. The index applied the event; "
+                f"readers show the text with \ufffd in place of the bad bytes: {texts}.",
+                lot, [e], actor=None if lot else (e["actor"] or None),
+            ))  # fmt: skip
         return findings
 
 

@@ -85,7 +85,9 @@ class LedgerConnection:
         """The profile `account` last requested that the admin has not approved since
         (an ActorProfileUpdateRequested event not followed by ActorProfileUpdated), or None.
 
-        Returns {"name", "country", "metadata_hash" (bytes), "block_number", "tx_hash"}.
+        Returns {"name", "country", "metadata_hash" (bytes), "block_number", "tx_hash",
+        "name_invalid_utf8"}: the last is True when the requested name's bytes were not valid
+        UTF-8 (sent around the client; "name" then holds U+FFFD and cannot be approved as is).
         """
         address = Web3.to_checksum_address(account)
         requests = self.logs("ActorProfileUpdateRequested", account=address)
@@ -103,6 +105,7 @@ class LedgerConnection:
             "metadata_hash": bytes(args["metadataHash"]),
             "block_number": latest["blockNumber"],
             "tx_hash": "0x" + bytes(latest["transactionHash"]).hex(),
+            "name_invalid_utf8": "name" in args.get("invalidUtf8", []),
         }
 
     def licences(self, include_lapsed: bool = False) -> list["LicenceRecord"]:
@@ -143,13 +146,14 @@ class LedgerConnection:
         return sorted(records, key=lambda r: r.grant_sequence)
 
     def logs(self, event: str, from_block: int | None = None, **argument_filters: Any) -> list[Any]:
-        """Decoded logs of `event` since the deployment, filtered on indexed arguments."""
-        return list(
-            getattr(self.contract.events, event).get_logs(
-                from_block=self.deploy_block if from_block is None else from_block,
-                argument_filters=argument_filters or None,
-            )
-        )
+        """Decoded logs of `event` since the deployment, filtered on indexed arguments
+        (like web3's get_logs, but `string` arguments that are not valid UTF-8 are read
+        with U+FFFD and named in args["invalidUtf8"] instead of raising: see
+        ledger.indexer.decoding)."""
+        from ledger.indexer.decoding import read_logs
+
+        start = self.deploy_block if from_block is None else from_block
+        return read_logs(self.w3, self.address, event, start, **argument_filters)
 
 
 def name_key(name: str) -> bytes:

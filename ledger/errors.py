@@ -42,6 +42,15 @@ class InvalidInputError(LedgerError):
     """Input was rejected before anything was sent: nothing was written."""
 
 
+class SimilarNameError(InvalidInputError):
+    """An organisation name looks like another organisation's (same :func:`name_skeleton`):
+    refused before anything was sent. `holder` is the address of the other organisation."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class SigningKeyError(LedgerError):
     """A signing key could not be found or unlocked."""
 
@@ -114,7 +123,7 @@ _TEMPLATES: dict[str, str] = {
     "ProvenanceSelfTransfer": "{batch:batchId} is already held by {actor:account}",
     "ProvenanceBatchConsumed": "{batch:batchId} has been fully used up by earlier transformations",
     "ProvenanceBatchRecalled": "{batch:batchId} has been recalled; it cannot be used unless the admin withdraws the recall (`provenance batch review-recall --withdraw`)",
-    "ProvenanceNotRecaller": "only the supplier of {batch:batchId} or the admin may recall it, not {actor:account}",
+    "ProvenanceNotRecaller": "only the supplier of {batch:batchId} or the admin may recall it (only the admin once a recall of it was withdrawn), not {actor:account}",
     "ProvenanceInsufficientQuantity": "{batch:batchId} has only {remaining} left, not {requested}",
     "ProvenanceInvalidTransformation": "this transformation kind does not take {inputs} input(s) and {outputs} output(s): split takes 1 input, merge 1 output",
     "ProvenanceEmptyList": "nothing to do: the list is empty",
@@ -157,6 +166,16 @@ _TEMPLATES: dict[str, str] = {
     "InvalidShortString": "a short string is longer than 31 bytes",
     "StringTooLong": "a string is longer than the ledger allows",
 }
+
+# Sentences for errors whose meaning changes with an argument: (name, test, template).
+_VARIANTS: list[tuple[str, Any, str]] = [
+    # Root licences never nest: holder 0 means a root licence lies INSIDE the new one.
+    (
+        "ProvenanceLicenceOverlaps",
+        lambda args: int(str(args.get("holder") or "0x0"), 16) == 0,
+        "{licence:} cannot be licensed: another root licence lies inside it, and root licences never nest (withdraw that one first, or license a narrower prefix)",
+    ),
+]
 
 #: Roles by id, for sentences.
 _ROLE_NAMES: dict[bytes, str] = {
@@ -248,5 +267,8 @@ class ErrorDecoder:
         values = abi_decode(types, raw[4:])
         arguments = dict(zip(names, values))
         template = _TEMPLATES.get(name, name + " {arguments}")
+        for variant, applies, alternative in _VARIANTS:
+            if variant == name and applies(arguments):
+                template = alternative
         cls = ERROR_CLASSES.get(name, ContractRevertError)
         return cls(_format(template, arguments, describer), arguments)

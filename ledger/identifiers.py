@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlparse
@@ -164,3 +165,102 @@ def parse_digital_link(url: str) -> DigitalLink:
     if "01" not in pairs or "10" not in pairs:
         raise InvalidInputError(f"{url!r} is not a GS1 Digital Link to a lot (needs /01/<gtin>/10/<lot>)")
     return digital_link(pairs["01"], pairs["10"], pairs.get("21"))
+
+
+NAME_MAX_BYTES = 64  # IProvenanceLedger: an organisation's name
+# Bidirectional controls reorder what a terminal or page shows ("Labs" can display as
+# "sbaL"): never part of an honest organisation name.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
+# Letters of other scripts that look like Latin ones (after case folding), and a few Latin
+# letters Unicode does not decompose. Not the whole of Unicode's confusables.txt: the ones
+# an impersonator of a Latin-script name reaches for first.
+_LOOKALIKES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+        "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+        "һ": "h", "ӏ": "l", "ь": "b", "г": "r", "п": "n", "з": "3",
+        # Greek (capitals fold to these small letters)
+        "α": "a", "β": "b", "ε": "e", "ζ": "z", "η": "h", "ι": "i", "κ": "k", "μ": "m", "ν": "n",
+        "ο": "o", "ρ": "p", "τ": "t", "υ": "y", "χ": "x", "ϲ": "c", "ϳ": "j",
+        # Latin letters without a decomposition
+        "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ɡ": "g", "ß": "ss",
+    }
+)  # fmt: skip
+# Dropped from a skeleton: combining marks, format characters (zero-width ones, bidi
+# controls), controls, every kind of space and separator, punctuation and symbols (™, ®).
+_SKELETON_DROP = ("M", "C", "Z", "P", "S")
+
+
+def name_skeleton(name: str) -> str:
+    """What a name looks like, for spotting impersonation: compatibility-decomposed
+    (fullwidth Ｅ is E, ™ is dropped), accents, invisible characters, spaces, punctuation and
+    symbols dropped, case folded, and common Cyrillic/Greek look-alikes mapped to the Latin
+    letter they imitate. Two names with the same non-empty skeleton look alike to a reader.
+
+    Letters of other scripts that imitate nothing are kept (not dropped), so two different
+    names written wholly in, say, Chinese or Amharic do not both come out empty.
+    """
+    kept = "".join(c for c in name if not unicodedata.category(c).startswith(("S", "C", "Z")))
+    text = unicodedata.normalize("NFKD", kept)
+    text = "".join(c for c in text if not unicodedata.category(c).startswith(_SKELETON_DROP))
+    text = unicodedata.normalize("NFKC", text.casefold()).translate(_LOOKALIKES)
+    return "".join(c for c in text if c.isalnum())
+
+
+def names_look_alike(first: str, second: str) -> bool:
+    """Whether two organisation names have the same (non-empty) :func:`name_skeleton`."""
+    skeleton = name_skeleton(first)
+    return bool(skeleton) and skeleton == name_skeleton(second)
+
+
+def _unusual(char: str) -> bool:
+    """Characters a reader cannot take at face value: non-ASCII, invisible or control."""
+    return not (" " <= char <= "~") or char == "\\"
+
+
+def reveal_name(name: str) -> str:
+    """`name` in plain ASCII with every other character as an escape a person can check:
+    'EthicCert Lab\u0455' for a Cyrillic ѕ, '\u00a0' for a no-break space, '\\' for a backslash."""
+    out = []
+    for char in name:
+        if char == "\\":
+            out.append("\\\\")
+        elif _unusual(char):
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def unusual_characters(name: str) -> list[str]:
+    """'U+0455 CYRILLIC SMALL LETTER DZE' for each distinct non-ASCII or invisible character."""
+    seen: dict[str, None] = {}
+    for char in name:
+        if char != "\\" and _unusual(char):
+            seen.setdefault(char, None)
+    return [f"U+{ord(c):04X} {unicodedata.name(c, unicodedata.category(c) + ' character')}" for c in seen]
+
+
+def describe_name(name: str) -> str:
+    """`name` quoted, followed by what it really contains when it is not plain ASCII."""
+    unusual = unusual_characters(name)
+    if not unusual:
+        return repr(name) if "'" not in name else f'"{name}"'
+    return f"'{reveal_name(name)}' ({'; '.join(unusual)})"
+
+
+def check_name(name: str) -> str:
+    """`name` if the client sends it as an organisation's name: 1 to 64 bytes of UTF-8, not
+    blank, with no control characters (line breaks, escape codes) nor bidirectional controls."""
+    size = len(name.encode("utf-8"))
+    if not name.strip() or size > NAME_MAX_BYTES:
+        raise InvalidInputError(f"the organisation name must be 1 to {NAME_MAX_BYTES} bytes long (got {size})")
+    bad = [c for c in dict.fromkeys(name) if c in _BIDI_CONTROLS or unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    if bad:
+        raise InvalidInputError(
+            f"the organisation name '{reveal_name(name)}' contains {', '.join(unusual_characters(''.join(bad)))}: "
+            "control and text-direction characters are not allowed in names (they hide or reorder what readers see)"
+        )
+    return name

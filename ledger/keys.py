@@ -95,3 +95,63 @@ def account_from_env() -> LocalAccount | None:
     except (ValueError, TypeError) as exc:
         # Never echo the value: it is a secret even when malformed.
         raise SigningKeyError(f"{PRIVATE_KEY_ENV} does not hold a valid 32-byte hex private key") from exc
+
+
+class HandedOutNonces:
+    """The nonces this data directory's `claim sign` handed out, per ledger and issuer
+    (`<data dir>/signed-nonces.json`).
+
+    The contract only knows the nonces already used or cancelled; signatures handed out and
+    not yet submitted are known to nobody but their signer. Keeping them here lets the next
+    signature take a fresh nonce (two in a row must not share one) and lets `claim
+    invalidate-nonces` cancel every one handed out, including those signed with --nonce.
+    The file is rewritten atomically (temporary file, fsync, rename) under a lock, so a crash
+    or two signers at once never lose a record.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "signed-nonces.json"
+
+    @staticmethod
+    def _key(contract: str, issuer: str) -> str:
+        return f"{to_checksum_address(contract)}/{to_checksum_address(issuer)}"
+
+    def _read(self) -> dict[str, list[int]]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise SigningKeyError(f"cannot read the record of signed nonces {self.path}: {exc}") from exc
+        return {key: [int(n) for n in nonces] for key, nonces in data.items()} if isinstance(data, dict) else {}
+
+    def handed_out(self, contract: str, issuer: str) -> list[int]:
+        """Nonces `issuer` signed with for the ledger at `contract`, ascending."""
+        return sorted(self._read().get(self._key(contract, issuer), []))
+
+    def highest(self, contract: str, issuer: str) -> int | None:
+        """The highest nonce handed out, or None when none was."""
+        nonces = self.handed_out(contract, issuer)
+        return nonces[-1] if nonces else None
+
+    def add(self, contract: str, issuer: str, nonce: int) -> None:
+        """Record that `issuer` handed out a signature with `nonce`."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self._read()
+            key = self._key(contract, issuer)
+            data[key] = sorted(set(data.get(key, [])) | {int(nonce)})
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with open(temporary, "w") as handle:
+                json.dump(data, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a crash
+            finally:
+                os.close(directory)

@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select, text
 from ledger.documents import DocumentStore
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.indexer import schema
+from ledger.indexer.decoding import INVALID_TEXT
 from ledger.indexer.handlers import DEFAULT_ADMIN_ROLE, SUPPLIER_ROLE
 from ledger.indexer.store import IndexFreshness, IndexStore, SetAside
 
@@ -21,6 +22,10 @@ from ledger.indexer.store import IndexFreshness, IndexStore, SetAside
 ADMIN_NAME = "the ledger's admin"
 
 DEFAULT_DEPTH = 32
+
+#: What readers say next to chain text whose bytes were not valid UTF-8 (see ledger.indexer.decoding).
+INVALID_TEXT_NOTE = "this text contains bytes that are not valid UTF-8; they are shown as \ufffd"
+
 
 # child -> its transformation's inputs, recursively up to :depth levels.
 _ANCESTORS = text(
@@ -67,6 +72,51 @@ class ReadModel:
 
     store: IndexStore
     documents: DocumentStore | None = None
+
+    # ------------------------------------------------------------------ text that was not UTF-8
+
+    def invalid_text(self, tx_hashes: set[str]) -> dict[tuple[str, str], list[str]]:
+        """The `string` arguments that were not valid UTF-8 in the events of these
+        transactions: (tx hash, event name) -> argument names. Empty for ordinary text."""
+        wanted = {t for t in tx_hashes if t}
+        if not wanted:
+            return {}
+        e = schema.events
+        # Inside a JSON string value a quote is always escaped, so this pattern only
+        # matches the key the decoder adds, never text that mentions it.
+        marker = f'%"{INVALID_TEXT}":%'
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(e.c.tx_hash, e.c.name, e.c.args).where(e.c.tx_hash.in_(wanted), e.c.args.like(marker))).all()
+        found: dict[tuple[str, str], list[str]] = {}
+        for tx_hash, name, args in rows:
+            fields = json.loads(args).get(INVALID_TEXT) or []
+            if fields:
+                found.setdefault((tx_hash, name), []).extend(fields)
+        return found
+
+    def _invalid_columns(self, row: Any, pairs: dict[str, tuple[str, str]]) -> list[str]:
+        """Which of `row`'s reason columns came from text that was not valid UTF-8; `pairs`
+        maps a column to (the column holding its transaction hash, the event that set it)."""
+        flagged = self.invalid_text({row[tx] for tx, _ in pairs.values() if row[tx]})
+        return sorted(column for column, (tx, event) in pairs.items() if row[tx] and "reason" in flagged.get((row[tx], event), []))
+
+    def _invalid_names(self, address: str) -> tuple[bool, bool]:
+        """Whether the organisation's approved name, and its pending requested name, were
+        not valid UTF-8 (from the latest naming events)."""
+        e = schema.events
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(e.c.name, e.c.args).where(e.c.actor == address, e.c.name.in_(("ActorRegistered", "ActorProfileUpdated", "ActorProfileUpdateRequested")))
+                .order_by(e.c.block_number, e.c.log_index)
+            ).all()
+        approved = requested = False
+        for name, args in rows:
+            bad = "name" in (json.loads(args).get(INVALID_TEXT) or [])
+            if name == "ActorProfileUpdateRequested":
+                requested = bad
+            else:
+                approved = bad
+        return approved, requested
 
     # ------------------------------------------------------------------ actors
 
@@ -156,7 +206,10 @@ class ReadModel:
         data = dict(row)
         # A rename the admin has not approved is not the organisation's name: keep it apart.
         requested = {k.removeprefix("requested_"): data.pop(k) for k in ("requested_name", "requested_country", "requested_metadata_hash", "requested_at")}
-        return {**data, "supplier": bool(supplier), "accredited_claims": sorted(claims),
+        name_invalid, requested_invalid = self._invalid_names(address)
+        if requested["name"] is not None:
+            requested["name_invalid_utf8"] = requested_invalid
+        return {**data, "name_invalid_utf8": name_invalid, "supplier": bool(supplier), "accredited_claims": sorted(claims),
                 "pending_profile_request": requested if requested["name"] is not None else None,
                 "licences": self.licences(licensee=address)}  # fmt: skip
 
@@ -223,6 +276,10 @@ class ReadModel:
             recalled_by_name=who(row["recalled_by"]),
             reviewed_by_name=who(row["reviewed_by"]),
             voided_by_name=who(row["voided_by"]),
+            # Reasons whose bytes were not valid UTF-8 (shown with U+FFFD): readers add INVALID_TEXT_NOTE.
+            invalid_utf8=self._invalid_columns(row, {"recall_reason": ("recall_tx_hash", "BatchRecalled"),
+                                                     "review_reason": ("review_tx_hash", "RecallReviewed"),
+                                                     "void_reason": ("void_tx_hash", "BatchVoided")}),
         )
         return data
 
@@ -440,6 +497,7 @@ class ReadModel:
             held.setdefault((certifier, claim), []).append((granted, revoked))
         names = self.actor_names(issuers)
         revokers = self.who({r["revoked_by"] for r in rows if r["revoked_by"]})
+        flagged = self.invalid_text({r["revoked_tx_hash"] for r in rows if r["revoked_tx_hash"]})
         result: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             accredited = any(g <= at and (v is None or v > at) for g, v in held.get((r["issuer"], r["claim"]), []))
@@ -453,8 +511,10 @@ class ReadModel:
                 status = "issuer_not_accredited"
             else:
                 status = "valid"
+            bad_reason = "reason" in flagged.get((r["revoked_tx_hash"], "AttestationRevoked"), [])
             result.setdefault(r["subject"], []).append({**dict(r), "status": status, "issuer_name": names.get(r["issuer"]),
-                                                        "revoked_by_name": revokers.get(r["revoked_by"]) if r["revoked_by"] else None})  # fmt: skip
+                                                        "revoked_by_name": revokers.get(r["revoked_by"]) if r["revoked_by"] else None,
+                                                        "revocation_reason_invalid_utf8": bad_reason})  # fmt: skip
         return result
 
     def input_shares(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, float]:

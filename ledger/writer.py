@@ -239,9 +239,8 @@ class LedgerWriter:
         check_name(name)
         check_country(country)
         # The contract checks a name's uniqueness only at approval; refuse now what the
-        # admin could not approve (impersonating another organisation's name), and names
+        # admin could not approve (impersonating another organisation's name), then names
         # that only look the same (other scripts, invisible characters, accents).
-        self.check_not_look_alike(name, self.signer.address)
         holder = self.connection.name_holder(name)
         if holder is not None and holder != self.signer.address:
             raise ERROR_CLASSES["ProvenanceNameTaken"](
@@ -249,6 +248,7 @@ class LedgerWriter:
                 "spaces or punctuation); choose another",
                 {"holder": holder},
             )
+        self.check_not_look_alike(name, self.signer.address)
         return self.send(self.contract.functions.requestProfileUpdate(name, country.encode("ascii"), metadata_hash))
 
     def pending_profile_request(self, account: str) -> dict[str, Any] | None:

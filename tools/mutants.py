@@ -258,8 +258,13 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "invalidateNonces-off-by-one",
-        "if (nextNonce <= current) revert ProvenanceInvalidNonce(current, nextNonce);",
-        "if (nextNonce < current) revert ProvenanceInvalidNonce(current, nextNonce);",
+        "if (nextNonce <= current ||",
+        "if (nextNonce < current ||",
+    ),
+    Mutant(
+        "invalidateNonces-unbounded-step",
+        " || nextNonce - current > type(uint32).max",
+        "",
     ),
     # --- names and profiles
     Mutant(
@@ -278,6 +283,65 @@ MUTANTS: list[Mutant] = [
         "folded[length++] = char;",
     ),
 ]
+
+
+# The test module most likely to kill each mutant runs first; the others follow in their
+# usual order, so every test still runs for a survivor. Only speed depends on this (with -x a
+# killed mutant stops at its first failure): a missing or stale entry costs time, not
+# correctness.
+FIRST_MODULE: dict[str, str] = {
+    "grantLicence-no-onlyRole": "test_licences.py",
+    "voidBatch-no-onlyRole": "test_void.py",
+    "reviewRecall-no-onlyRole": "test_recalls.py",
+    "approveProfileUpdate-no-onlyRole": "test_names.py",
+    "grantRole-any-role": "test_certification_rules.py",
+    "licence-check-removed": "test_licences.py",
+    "bulk-checks-first-gtin-only": "test_licences.py",
+    "licence-of-another-organisation-counts": "test_licences.py",
+    "root-licence-overlap-allowed": "test_licences.py",
+    "sub-licensee-may-sub-license": "test_licences.py",
+    "sub-licence-outlives-root": "test_licences.py",
+    "withdrawLicence-anyone": "test_licences.py",
+    "cset82-check-removed": "test_lots_and_quantities.py",
+    "gtin-check-digit-ignored": "test_batches.py",
+    "duplicate-lot-accepted": "test_batches.py",
+    "voided-batch-consumed": "test_void.py",
+    "consume-all-off-by-one": "test_transformations.py",
+    "second-hand-over-while-pending": "test_custody.py",
+    "accept-by-anyone": "test_custody.py",
+    "recall-by-any-organisation": "test_recalls.py",
+    "upheld-recall-reviewed-again": "test_recalls.py",
+    "withdrawn-recall-still-blocks": "test_recalls.py",
+    "reason-length-off-by-one": "test_recalls.py",
+    "recall-event-drops-reason-hash": "test_recalls.py",
+    "accreditation-check-removed": "test_attestations.py",
+    "separation-of-duties-removed": "test_certification_rules.py",
+    "separation-of-duties-ignores-pending-custodian": "test_certification_rules.py",
+    "self-attestation-allowed": "test_certification_rules.py",
+    "backdating-bound-removed": "test_certification_rules.py",
+    "backdating-bound-off-by-one": "test_certification_rules.py",
+    "valid-from-before-registration": "test_certification_rules.py",
+    "voided-batch-attested": "test_void.py",
+    "revoke-by-anyone": "test_attestations.py",
+    "signature-deadline-flipped": "test_signatures.py",
+    "signed-in-future-accepted": "test_signatures.py",
+    "nonce-not-consumed": "test_signatures.py",
+    "invalidateNonces-off-by-one": "test_signatures.py",
+    "invalidateNonces-unbounded-step": "test_signatures.py",
+    "approve-other-than-requested": "test_names.py",
+    "duplicate-name-accepted": "test_names.py",
+    "names-case-sensitive": "test_names.py",
+}
+
+
+def ordered_test_modules(sandbox: Path, name: str) -> list[str]:
+    """The contract test modules, the one most likely to kill mutant `name` first."""
+    modules = sorted(path.name for path in (sandbox / "tests" / "contracts").glob("test_*.py"))
+    first = FIRST_MODULE.get(name)
+    if first in modules:
+        modules.remove(first)
+        modules.insert(0, first)
+    return [f"tests/contracts/{module}" for module in modules]
 
 
 @dataclass
@@ -425,7 +489,8 @@ def run_tests(project: Path, sandbox: Path, source: str, name: str, timeout: flo
     if port_in_use(port):  # taken between the check and now: brownie would attach to it
         port = free_port()
     write_config(project, sandbox, port)
-    command = ["brownie", "test", "tests/contracts", "-x", "--network", NETWORK, "-p", "no:cacheprovider"]
+    modules = ordered_test_modules(sandbox, name)
+    command = ["brownie", "test", *modules, "-x", "--network", NETWORK, "-p", "no:cacheprovider"]
     started = time.monotonic()
     # A session of its own, so a timeout ends brownie and the anvil it launched, and nothing else.
     process = subprocess.Popen(
@@ -510,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
 
     source = (project / CONTRACT).read_text()
     problems = check_snippets(source, MUTANTS)
+    problems += [f"{name}: in FIRST_MODULE but not a mutant" for name in FIRST_MODULE
+                 if name not in {mutant.name for mutant in MUTANTS}]  # fmt: skip
     if problems:
         print(f"{len(problems)} mutant(s) no longer apply to {CONTRACT}; update them in tools/mutants.py:",
               file=sys.stderr)  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli.common import OPTIONS, JsonOption, console, emit, handles_errors
+from ledger.cli.common import OPTIONS, JsonOption, emit, handles_errors, say
 from ledger.keys import PASSWORD_ENV, Keystore
 
 app = typer.Typer(help="Signing accounts (encrypted keystores in the data directory).", no_args_is_help=True)
@@ -26,7 +26,7 @@ def new(
     emit(
         as_json,
         {"name": entry.name, "address": entry.address, "keystore": str(entry.path)},
-        lambda: console.print(f"Created account {entry.name}: {entry.address}\nKeystore {entry.path} (encrypted)"),
+        lambda: (say(f"Created account {entry.name}: {entry.address}"), say(f"Keystore {entry.path} (encrypted)")),
     )
 
 
@@ -38,8 +38,8 @@ def list_accounts(as_json: JsonOption = False) -> None:
 
     def human() -> None:
         if not entries:
-            console.print("No accounts yet: create one with `provenance account new NAME`.")
+            say("No accounts yet: create one with `provenance account new NAME`.")
         for entry in entries:
-            console.print(f"{entry.name:24}  {entry.address}")
+            say(f"{entry.name:24}  {entry.address}")
 
     emit(as_json, {"accounts": [{"name": e.name, "address": e.address} for e in entries]}, human)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import (
-    say,
     AccountOption,
     JsonOption,
     address_of,
@@ -16,6 +15,7 @@ from ledger.cli.common import (
     emit,
     handles_errors,
     print_fields,
+    say,
     writer,
 )
 from ledger.connection import LedgerConnection

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
@@ -65,7 +66,8 @@ def audit(
             table.add_column(column)
         for f in findings:
             proof = "\n".join(f"{e.name} {e.tx_hash[:10]}… block {e.block_number}" for e in f.events)
-            table.add_row(f"[{COLOURS[f.severity]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{f.title}[/]\n{f.explanation}", proof)
+            # Titles and explanations quote chain text (names, reasons): text, never console markup.
+            table.add_row(f"[{COLOURS[f.severity]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{escape(f.title)}[/]\n{escape(f.explanation)}", proof)
         console.print(table)
 
     emit(as_json, {"scope": scope, "findings": [f.as_dict() for f in findings],

@@ -28,9 +28,10 @@ from ledger.cli.common import (
 from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError
 from ledger.identifiers import batch_id as derive_batch_id
+from ledger.indexer.decoding import INVALID_TEXT
 from ledger.indexer.scanner import ScanReport, Scanner
 from ledger.indexer.store import IndexStore
-from ledger.queries import DEFAULT_DEPTH, ReadModel
+from ledger.queries import DEFAULT_DEPTH, INVALID_TEXT_NOTE, ReadModel
 
 BatchArgs = Annotated[list[str], typer.Argument(help="A batch id (0x...), or GTIN and LOT.")]
 
@@ -116,6 +117,14 @@ def index(
 
 
 def _describe(event: dict[str, Any], names: dict[str, str]) -> str:
+    text = _describe_event(event, names)
+    if event["args"].get(INVALID_TEXT):
+        # A raw transaction put bytes that are not UTF-8 into its text: say so next to it.
+        text += f" ({INVALID_TEXT_NOTE})"
+    return text
+
+
+def _describe_event(event: dict[str, Any], names: dict[str, str]) -> str:
     a = event["args"]
     name = event["name"]
     who = lambda address: names.get(address) or address  # noqa: E731
@@ -238,6 +247,8 @@ def claims(
         for c in found:
             colour = "green" if c["status"] == "valid" else "red"
             status = c["status"].replace("_", " ") + (f": {c['revocation_reason']}" if c["status"] == "revoked" and c.get("revocation_reason") else "")
+            if c["status"] == "revoked" and c.get("revocation_reason_invalid_utf8"):
+                status += f" ({INVALID_TEXT_NOTE})"
             table.add_row(c["claim"], f"[{colour}]{escape(status)}[/]", escape(c["issuer_name"] or c["issuer"]),
                           show_time(c["valid_from"])[:10], show_time(c["valid_until"])[:10], c["uid"])  # fmt: skip
         if found:

@@ -16,12 +16,14 @@ from ledger.cli.common import (
     AccountOption,
     JsonOption,
     address_of,
+    cell,
     connection,
     console,
     emit,
     handles_errors,
     parse_batch_id,
     print_fields,
+    say,
     writer,
 )
 from ledger.connection import LedgerConnection
@@ -90,7 +92,7 @@ def register(
     emit(
         as_json,
         {**result.model_dump(), "qr": str(qr) if qr else None},
-        lambda: (_print_registration(result), qr and console.print(f"QR code     {qr}")),
+        lambda: (_print_registration(result), qr and say(f"QR code     {qr}")),
     )
 
 
@@ -172,14 +174,14 @@ def import_csv(
     }
 
     def human() -> None:
-        console.print(
+        say(
             f"{summary['registered']} registered, {summary['already_registered']} already registered "
             f"(skipped), {summary['failed']} failed; {summary['transactions']} transaction(s)"
         )
         if errors:
             table = Table("line", "error", title="Rows not registered")
             for line, message in errors:
-                table.add_row(str(line), message)
+                table.add_row(str(line), cell(message))
             console.print(table)
 
     emit(as_json, summary, human)
@@ -192,6 +194,12 @@ def _registration_args(conn: LedgerConnection, batch_id: bytes) -> dict[str, Any
     if not logs:
         raise InvalidInputError(f"batch 0x{batch_id.hex()} is not registered on this ledger: check the GTIN and lot")
     return dict(logs[0]["args"])
+
+
+def _unit(args: dict[str, Any]) -> str:
+    """The unit of a registration as text: anyone may put any 3 bytes on chain (the contract
+    only refuses an empty unit), so bytes that are not UTF-8 are shown replaced, not a crash."""
+    return bytes(args["unit"]).rstrip(b"\0").decode("utf-8", errors="replace")
 
 
 def _metadata(conn: LedgerConnection, metadata_hash: bytes) -> dict[str, Any]:
@@ -211,7 +219,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
     (supplier, custodian, pending, registered, remaining, status, recalled, recall_state,
      registered_at) = conn.contract.functions.getBatch(batch_id).call()  # fmt: skip
     meta = _metadata(conn, bytes(args["metadataHash"]))
-    unit = bytes(args["unit"]).rstrip(b"\0").decode()
+    unit = _unit(args)
     lot_text = lot_from_bytes(args["lot"])
     # Why it was voided or recalled, and how the admin reviewed it: the latest word of each.
     said = {
@@ -272,7 +280,7 @@ def _recall_words(state: RecallState) -> str:
 
 
 def _tx_output(as_json: bool, what: str, receipt: Any, **extra: Any) -> None:
-    emit(as_json, {**extra, **receipt.model_dump()}, lambda: console.print(f"{what}; tx {receipt.tx_hash}, block {receipt.block_number}"))
+    emit(as_json, {**extra, **receipt.model_dump()}, lambda: say(f"{what}; tx {receipt.tx_hash}, block {receipt.block_number}"))
 
 
 @app.command("transfer")
@@ -359,9 +367,9 @@ def _parse_output(spec: str) -> BatchCreate:
 
 
 def _print_transformation(what: str, transformation_id: str, results: list[RegistrationResult], receipt: Any) -> None:
-    console.print(f"{what}; transformation {transformation_id}, tx {receipt.tx_hash}, block {receipt.block_number}")
+    say(f"{what}; transformation {transformation_id}, tx {receipt.tx_hash}, block {receipt.block_number}")
     for result in results:
-        console.print(f"  created lot {result.lot} of GTIN {result.gtin}  {result.url}")
+        say(f"  created lot {result.lot} of GTIN {result.gtin}  {result.url}")
 
 
 def _run_transformation(
@@ -397,7 +405,7 @@ def split(
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(w.connection, batch_id)
     meta = _metadata(w.connection, bytes(args["metadataHash"]))
-    unit = bytes(args["unit"]).rstrip(b"\0").decode()
+    unit = _unit(args)
     outputs = []
     for spec in into:
         new_lot, _, quantity = spec.partition("=")
@@ -426,7 +434,7 @@ def merge(
     """Merge batches you hold into one new lot (its quantity is the sum of the inputs)."""
     w = writer(account)
     parsed = [_parse_input(spec, w.connection) for spec in input_specs]
-    units = {bytes(args["unit"]).rstrip(b"\0").decode() for _, _, args in parsed}
+    units = {_unit(args) for _, _, args in parsed}
     if len(units) > 1:
         raise InvalidInputError(f"merged inputs must share one unit, got {', '.join(sorted(units))}; use `batch transform`")
     first_meta = _metadata(w.connection, bytes(parsed[0][2]["metadataHash"]))

@@ -14,13 +14,14 @@ from ledger.cli.common import (
     JsonOption,
     address_of,
     connection,
-    console,
     emit,
     handles_errors,
     parse_batch_id,
     parse_time,
     print_fields,
+    say,
     show_time,
+    warn,
     writer,
 )
 from ledger.connection import LedgerConnection
@@ -28,6 +29,7 @@ from ledger.deploy import read_deployment
 from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError, SigningKeyError
 from ledger.identifiers import check_reason
+from ledger.keys import HandedOutNonces
 from ledger.models import ZERO_HASH, AttestationCreate, AttestationStatus, SignedAttestation, SubjectKind, short_string
 from ledger.signers import LocalKeySigner, resolve_signer
 from ledger.writer import hex0x, now, sign_attestation
@@ -98,7 +100,7 @@ def attest(
     emit(
         as_json,
         {"uid": uid, "claim": request.claim, "subject": subject, "subject_kind": kind.name.lower(), **receipt.model_dump()},
-        lambda: console.print(f"Attested {request.claim} for {w.connection.names.batch(bytes.fromhex(subject[2:])) if kind is SubjectKind.BATCH else subject}"
+        lambda: say(f"Attested {request.claim} for {w.connection.names.batch(bytes.fromhex(subject[2:])) if kind is SubjectKind.BATCH else subject}"
                               f"; attestation {uid}, tx {receipt.tx_hash}"),  # fmt: skip
     )
 
@@ -120,13 +122,13 @@ def revoke(
     reason_hash = w.documents.put_file(notice) if notice else ZERO_HASH
     receipt = w.revoke_attestation(bytes.fromhex(uid[2:]), reason, reason_hash)
     emit(as_json, {"uid": uid, "reason": reason, "reason_hash": hex0x(reason_hash), **receipt.model_dump()},
-         lambda: console.print(f"Revoked {uid}: {reason}; tx {receipt.tx_hash}"))  # fmt: skip
+         lambda: say(f"Revoked {uid}: {reason}; tx {receipt.tx_hash}"))  # fmt: skip
 
 
 @app.command("invalidate-nonces")
 @handles_errors
 def invalidate_nonces(
-    next_nonce: Annotated[int | None, typer.Option("--next", help="First nonce still usable (default: your current nonce + 1, cancelling every signature handed out so far).", min=1)] = None,
+    next_nonce: Annotated[int | None, typer.Option("--next", help="First nonce still usable (default: one above every nonce signed so far, on the ledger or by `claim sign` here, cancelling every signature handed out so far).", min=1)] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -134,11 +136,15 @@ def invalidate_nonces(
     every nonce below --next can no longer be used."""
     w = writer(account)
     before = w.nonce()
+    if next_nonce is None:
+        # Signatures made with --nonce may lie above the ledger's nonce: cancel those too.
+        highest = HandedOutNonces(w.connection.settings.data_dir).highest(w.connection.address, w.signer.address)
+        next_nonce = max(before, -1 if highest is None else highest) + 1
     new_next, receipt = w.invalidate_nonces(next_nonce)
     emit(
         as_json,
         {"issuer": w.signer.address, "previous_nonce": before, "next_nonce": new_next, **receipt.model_dump()},
-        lambda: console.print(
+        lambda: say(
             f"Signed attestations of {w.connection.names.actor(w.signer.address)} with nonces {before} to {new_next - 1} "
             f"can no longer be submitted; the next signature uses nonce {new_next}; tx {receipt.tx_hash}"
         ),
@@ -158,7 +164,7 @@ def set_backdating(
     seconds = int(days * 86400)
     receipt = w.set_max_backdating(claim.upper(), seconds)
     emit(as_json, {"claim": claim.upper(), "seconds": seconds, **receipt.model_dump()},
-         lambda: console.print(f"{claim.upper()} attestations may now start up to {days:g} days before their block; tx {receipt.tx_hash}"))  # fmt: skip
+         lambda: say(f"{claim.upper()} attestations may now start up to {days:g} days before their block; tx {receipt.tx_hash}"))  # fmt: skip
 
 
 @app.command("sign")
@@ -172,19 +178,24 @@ def sign(
     valid_until: UntilOption = None,
     evidence: EvidenceOption = None,
     deadline: Annotated[str | None, typer.Option(help="Last moment it may be submitted (default: in 7 days).")] = None,
-    nonce: Annotated[int | None, typer.Option(help="Your next nonce; give it to sign with no connection at all.")] = None,
+    nonce: Annotated[int | None, typer.Option(help="The nonce to sign with; give it to sign with no connection at all (default: the ledger's next nonce, above every one signed here before).", min=0)] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Sign an attestation offline (EIP-712) for anyone to submit with `claim submit`."""
     settings = OPTIONS.settings()
+    handed_out = HandedOutNonces(settings.data_dir)
+    warning = None
     if nonce is None:
         conn = connection()
         signer = resolve_signer(settings, conn.w3, account)
         contract = conn.address
         if not isinstance(signer, LocalKeySigner):
             raise SigningKeyError("signing offline needs a key of your own: use --account NAME (a keystore)")
-        nonce = conn.contract.functions.nonces(signer.address).call()
+        # Signatures handed out and not yet submitted have not moved the ledger's nonce:
+        # the next one must be above them, or it would be dead on arrival.
+        highest = handed_out.highest(contract, signer.address)
+        nonce = max(int(conn.contract.functions.nonces(signer.address).call()), -1 if highest is None else highest + 1)
     else:
         conn = None
         from ledger.keys import Keystore, account_from_env
@@ -198,16 +209,25 @@ def sign(
         contract = settings.contract_address or (deployment.address if deployment else None)
         if not contract:
             raise InvalidInputError("offline signing needs the ledger's address: set PROVENANCE_CONTRACT_ADDRESS")
+        if nonce in handed_out.handed_out(contract, signer.address):
+            warning = (
+                f"nonce {nonce} was already handed out by `claim sign` here: only one of the signatures "
+                "with it can ever be submitted"
+            )
     subject, kind = _subject(conn, batch, actor)
     request = _request(DocumentStore(settings.documents_dir), subject, kind, claim, valid_from, valid_until, evidence)
     # The signing time is part of the signature: a claim with no --valid-from starts then.
     signed = sign_attestation(signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400,
                               signed_at=now())  # fmt: skip
     output.write_text(signed.model_dump_json(indent=2) + "\n")
+    handed_out.add(contract, signer.address, nonce)
+    if warning:
+        warn(warning)
     emit(
         as_json,
-        {"output": str(output), "issuer": signed.issuer, "nonce": signed.nonce, "signed_at": signed.signed_at, "deadline": signed.deadline},
-        lambda: console.print(f"Signed {request.claim} as {signed.issuer} (nonce {nonce}, valid until {show_time(signed.deadline)}): {output}"),
+        {"output": str(output), "issuer": signed.issuer, "nonce": signed.nonce, "signed_at": signed.signed_at,
+         "deadline": signed.deadline, "warning": warning},  # fmt: skip
+        lambda: say(f"Signed {request.claim} as {signed.issuer} (nonce {nonce}, valid until {show_time(signed.deadline)}): {output}"),
     )
 
 
@@ -226,7 +246,7 @@ def submit(
     w = writer(account)
     uid, receipt = w.submit_signed_attestation(signed)
     emit(as_json, {"uid": uid, "issuer": signed.issuer, **receipt.model_dump()},
-         lambda: console.print(f"Submitted {signed.request.claim} by {w.connection.names.actor(signed.issuer)}; attestation {uid}, tx {receipt.tx_hash}"))  # fmt: skip
+         lambda: say(f"Submitted {signed.request.claim} by {w.connection.names.actor(signed.issuer)}; attestation {uid}, tx {receipt.tx_hash}"))  # fmt: skip
 
 
 @app.command("define")
@@ -237,7 +257,7 @@ def define(
     """Define a new claim type certifiers can be accredited for (admin)."""
     w = writer(account)
     receipt = w.define_claim_type(claim.upper())
-    emit(as_json, {"claim": claim.upper(), **receipt.model_dump()}, lambda: console.print(f"Defined {claim.upper()}; tx {receipt.tx_hash}"))
+    emit(as_json, {"claim": claim.upper(), **receipt.model_dump()}, lambda: say(f"Defined {claim.upper()}; tx {receipt.tx_hash}"))
 
 
 @app.command("status")

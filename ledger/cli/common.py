@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
@@ -48,9 +51,50 @@ class GlobalOptions:
 OPTIONS = GlobalOptions()
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def visible(text: object) -> str:
+    """`text` with every control, format (zero-width, bidi) and line-separator character
+    shown as an escape (`\\n`, `\\x1b`, `\\u202e`): text from the chain or a user can then
+    neither forge an output line, nor move the cursor, nor reorder what the terminal shows."""
+    out = []
+    for char in str(text):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(char)
+            out.append(_SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def safe(text: object) -> str:
+    """`text` (from the chain or a user) ready to put inside rich markup: control characters
+    made visible (:func:`visible`), and brackets escaped so `[/]` or `[red]` print literally."""
+    return escape(visible(text))
+
+
+def cell(text: object) -> Text:
+    """A table cell showing `text` literally (no markup, no emoji codes, controls visible)."""
+    return Text(visible(text))
+
+
+def say(line: str) -> None:
+    """Print one line for a person. The whole line is literal text: values from the chain
+    or a user in it are never read as markup or emoji codes, and control characters in them
+    are made visible, so they cannot crash the command after it sent its transaction."""
+    console.print(visible(line), markup=False, emoji=False)
+
+
+def warn(message: str) -> None:
+    """Print a warning on stderr (literal text, controls visible)."""
+    err_console.print(Text.assemble(("warning:", "bold yellow"), " ", visible(message)))
+
+
 def fail(message: str, code: int = 1) -> None:
-    """Print `message` as an error and exit with `code`."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    """Print `message` as an error and exit with `code`. The message often quotes the chain
+    (organisation names) or the user: it is printed literally, controls made visible."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", visible(message)))
     raise typer.Exit(code)
 
 
@@ -139,8 +183,8 @@ def emit(as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None
 
 
 def print_fields(rows: list[tuple[str, Any]]) -> None:
-    """Aligned 'label   value' lines."""
+    """Aligned 'label   value' lines; values are printed literally (see :func:`say`)."""
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         if value is not None:
-            console.print(f"{label.ljust(width)}  {value}")
+            say(f"{label.ljust(width)}  {value}")

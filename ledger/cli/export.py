@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
-from ledger.cli.common import OPTIONS, err_console, handles_errors
+from ledger.cli.common import OPTIONS, err_console, handles_errors, safe
 from ledger.epcis import EpcisExporter
 from ledger.errors import InvalidInputError
 
@@ -35,7 +35,7 @@ def _write(text: str, output: Path | None, what: str) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
-        err_console.print(f"Wrote {output} ({what}).")
+        err_console.print(f"Wrote {safe(output)} ({what}).")
 
 
 @app.command("epcis")

@@ -11,10 +11,12 @@ from ledger.cli.common import (
     AccountOption,
     JsonOption,
     address_of,
+    cell,
     connection,
     console,
     emit,
     handles_errors,
+    say,
     writer,
 )
 from ledger.errors import InvalidInputError
@@ -61,7 +63,7 @@ def grant(
     emit(
         as_json,
         {"licensee": licensee, **_scope_data(scope), "sublicence": False, **receipt.model_dump()},
-        lambda: console.print(f"Licensed {scope.describe()} to {w.connection.names.actor(licensee)}; tx {receipt.tx_hash}, block {receipt.block_number}"),
+        lambda: say(f"Licensed {scope.describe()} to {w.connection.names.actor(licensee)}; tx {receipt.tx_hash}, block {receipt.block_number}"),
     )
 
 
@@ -83,7 +85,7 @@ def sublicense(
     emit(
         as_json,
         {"licensee": licensee, "grantor": w.signer.address, **_scope_data(scope), "sublicence": True, **receipt.model_dump()},
-        lambda: console.print(
+        lambda: say(
             f"Sub-licensed {scope.describe()} to {w.connection.names.actor(licensee)} "
             f"(from {w.connection.names.actor(w.signer.address)}); tx {receipt.tx_hash}, block {receipt.block_number}"
         ),
@@ -108,7 +110,7 @@ def withdraw(
     emit(
         as_json,
         {**_scope_data(scope), "licensee": holders[0].licensee if holders else None, **receipt.model_dump()},
-        lambda: console.print(f"Withdrew {scope.describe()}" + (f" from {holder}" if holder else "") + f"; tx {receipt.tx_hash}"),
+        lambda: say(f"Withdrew {scope.describe()}" + (f" from {holder}" if holder else "") + f"; tx {receipt.tx_hash}"),
     )
 
 
@@ -148,13 +150,13 @@ def list_licences(
 
     def human() -> None:
         if not rows:
-            console.print("No licences" + (" match" if holder or gtin else " granted yet (`provenance licence grant`)"))
+            say("No licences" + (" match" if holder or gtin else " granted yet (`provenance licence grant`)"))
             return
         table = Table("licence", "held by", "kind", "granted by", "block")
         for row in rows:
             kind = row["kind"] + ("" if row["in_force"] else ", lapsed")
-            table.add_row(row["scope"], row["licensee_name"] or row["licensee"], kind,
-                          "the admin" if row["kind"] == "root" else (row["grantor_name"] or row["grantor"]), str(row["block_number"]))  # fmt: skip
+            table.add_row(cell(row["scope"]), cell(row["licensee_name"] or row["licensee"]), kind,
+                          cell("the admin" if row["kind"] == "root" else (row["grantor_name"] or row["grantor"])), str(row["block_number"]))  # fmt: skip
         console.print(table)
 
     emit(as_json, {"licences": rows}, human)

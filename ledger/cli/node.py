@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ledger.chain import LocalChain, connect
-from ledger.cli.common import OPTIONS, console, err_console, fail
+from ledger.cli.common import OPTIONS, console, err_console, fail, safe
 from ledger.config import Settings
 from ledger.deploy import ensure_deployed
 from ledger.errors import LedgerError
@@ -56,7 +56,7 @@ def start_index_follower(settings: Settings, stop: threading.Event) -> str:
             try:
                 scanner.sync()
             except LedgerError as exc:  # keep serving; say why the index lags
-                err_console.print(f"[yellow]index:[/] {exc}")
+                err_console.print(f"[yellow]index:[/] {safe(exc)}")
             stop.wait(1.0)
 
     threading.Thread(target=follow, name="index-follower", daemon=True).start()
@@ -110,7 +110,7 @@ def run(
             w3, settings.deployment_file, settings.admin_transfer_delay, redeploy=redeploy
         )
         if warning:
-            err_console.print(f"[yellow]warning:[/] {warning}")
+            err_console.print(f"[yellow]warning:[/] {safe(warning)}")
         if created:
             # A new ledger: nothing the index holds (another contract's events) still holds.
             store = IndexStore.open(settings.database_url, settings.data_dir)
@@ -132,7 +132,7 @@ def run(
                 # The fresh demo's GTINs may differ from the old ledger's: keep the old policy aside.
                 policy_file.replace(policy_file.with_suffix(".toml.old"))
                 policy_file.write_text(policy)
-                err_console.print(f"[yellow]note:[/] wrote the demo's {policy_file}; the previous one is {policy_file}.old")
+                err_console.print(f"[yellow]note:[/] wrote the demo's {safe(policy_file)}; the previous one is {safe(policy_file)}.old")
         batches = count_registered_batches(settings, deployment.address, deployment.block_number)
         follower = start_index_follower(settings, stop)
         with console.status(f"Starting the web server on {web.url}..."):

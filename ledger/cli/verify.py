@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ledger.chain import connect
 from ledger.cli.auditor import _batch_id, _read_model
@@ -21,11 +22,12 @@ EXIT_MISMATCH = 4
 
 
 def _print(report: VerificationReport, what: str) -> None:
+    # Checks and notes quote chain text (reasons, places): text, never console markup.
     for check in report.checks:
         mark = "[green]ok[/]      " if check.ok else "[bold red]MISMATCH[/]"
-        console.print(f"{mark} {check.what}" + (f": {check.detail}" if check.detail else ""))
+        console.print(f"{mark} " + escape(check.what + (f": {check.detail}" if check.detail else "")))
     for note in report.notes:
-        console.print(f"[dim]note     {note}[/]")
+        console.print(f"[dim]note     {escape(note)}[/]")
     if report.ok:
         console.print(f"[green]Verified:[/] {len(report.checks)} checks on {what} match the chain.")
     else:

@@ -1,5 +1,15 @@
 """Decoding raw `eth_getLogs` entries of the ledger with eth_abi (no web3 formatters:
-they cost several times the RPC round trip on large ranges)."""
+they cost several times the RPC round trip on large ranges).
+
+This is the ONE place ledger logs are decoded (the index, verification, and the client's
+event reads in `ledger.connection`). Solidity `string` arguments accept any bytes, and a
+writer sending raw transactions can put bytes that are not UTF-8 into a recall reason or a
+name. eth_abi and web3 decode `string` strictly and raise on them, which would hide the
+event (a recall!) from every reader. So `string` is decoded as `bytes` (the ABI encoding is
+identical) and turned into text with :func:`decode_text`: invalid bytes become U+FFFD and the
+argument's name is listed under `INVALID_TEXT` in the decoded arguments, so pages and the
+audit can say the text was not valid UTF-8.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +17,16 @@ from functools import lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from eth_utils.abi import collapse_if_tuple
 
 from ledger.artifacts import load_artifact
 from ledger.identifiers import lot_from_bytes
+
+#: Key of the decoded arguments listing the `string` arguments whose bytes were not valid
+#: UTF-8 text (absent when all were): e.g. {"reason": "contaminated \ufffd", "invalidUtf8": ["reason"]}.
+INVALID_TEXT = "invalidUtf8"
 
 # Fields that are short text padded into bytesN on chain.
 _TEXT_FIELDS = {"lot", "unit", "country", "claim", "bizStep"}
@@ -20,6 +35,33 @@ _TEXT_FIELDS = {"lot", "unit", "country", "claim", "bizStep"}
 @lru_cache(maxsize=4096)  # a ledger has few organisations and checksumming is costly
 def _checksum(address: str) -> str:
     return to_checksum_address(address)
+
+
+def decode_text(raw: bytes) -> tuple[str, bool]:
+    """(text, valid) of a `string` argument's raw bytes. Invalid UTF-8 sequences become
+    U+FFFD. NUL characters are valid UTF-8 but no text column of PostgreSQL can hold them,
+    so they become U+FFFD too and count as invalid: an event must never fail to be stored
+    because of its text."""
+    raw = bytes(raw)
+    try:
+        text, valid = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, valid = raw.decode("utf-8", errors="replace"), False
+    if "\x00" in text:
+        text, valid = text.replace("\x00", "\ufffd"), False
+    return text, valid
+
+
+def _short_text(raw: bytes) -> str:
+    """A bytesN text field (unit, country, business step...): ASCII, trailing NULs dropped;
+    other bytes the contract lets through (a unit only needs a first byte, a step only a
+    non-zero word) become U+FFFD, NULs inside too (PostgreSQL text cannot hold them)."""
+    return lot_from_bytes(raw).replace("\x00", "\ufffd")
+
+
+def _lenient(abi_type: str) -> str:
+    """The type to hand eth_abi: `string` read as `bytes` (same encoding, no strict UTF-8)."""
+    return "bytes" if abi_type == "string" else abi_type
 
 
 def _is_static(abi_type: str) -> bool:
@@ -37,7 +79,7 @@ def _word(abi_type: str, name: str, word: str) -> Any:
     size = int(abi_type[5:])  # bytesN: left-aligned
     raw_hex = word[: 2 * size]
     if name in _TEXT_FIELDS:
-        return lot_from_bytes(bytes.fromhex(raw_hex))
+        return _short_text(bytes.fromhex(raw_hex))
     return "0x" + raw_hex
 
 
@@ -52,7 +94,7 @@ def _normalise(name: str, abi_type: str, value: Any) -> Any:
     if abi_type.startswith("bytes") and abi_type != "bytes":
         raw = bytes(value)
         if name in _TEXT_FIELDS:
-            return lot_from_bytes(raw)
+            return _short_text(raw)
         return "0x" + raw.hex()
     return value
 
@@ -79,6 +121,30 @@ class LogDecoder:
         entry = self._events.get(topic)
         return entry[0] if entry else None
 
+    def filter_topics(self, event: str, argument_filters: dict[str, Any]) -> list[Any]:
+        """eth_getLogs topics selecting `event` with indexed arguments equal to the filters
+        (a list or tuple value matches any of its items), as web3's argument_filters do."""
+        topic = self.topics_by_name().get(event)
+        if topic is None:
+            raise ValueError(f"the ledger emits no event {event!r}")
+        fields = self._events[topic][1]
+        indexed = {n: t for n, t, i in fields if i}
+        unknown = set(argument_filters) - set(indexed)
+        if unknown:
+            raise ValueError(f"{event} has no indexed argument {', '.join(sorted(unknown))}")
+        topics: list[Any] = [topic]
+        for field_name, abi_type in indexed.items():
+            wanted = argument_filters.get(field_name)
+            if wanted is None:
+                topics.append(None)
+                continue
+            values = list(wanted) if isinstance(wanted, (list, tuple)) else [wanted]
+            encoded = ["0x" + abi_encode([abi_type], [v]).hex() for v in values]
+            topics.append(encoded if len(encoded) > 1 else encoded[0])
+        while topics and topics[-1] is None:
+            topics.pop()
+        return topics
+
     def topics_by_name(self) -> dict[str, str]:
         """Each event's signature topic (topic 0), by event name."""
         return {name: topic for topic, (name, _) in self._events.items()}
@@ -103,7 +169,86 @@ class LogDecoder:
             for position, (field_name, abi_type) in enumerate(plain):
                 args[field_name] = _word(abi_type, field_name, data[64 * position : 64 * position + 64])
         elif plain:
-            values = abi_decode([t for _, t in plain], bytes.fromhex(data))
+            values = abi_decode([_lenient(t) for _, t in plain], bytes.fromhex(data))
+            invalid = []
             for (field_name, abi_type), value in zip(plain, values):
+                if abi_type == "string":
+                    value, valid = decode_text(value)
+                    if not valid:
+                        invalid.append(field_name)
                 args[field_name] = _normalise(field_name, abi_type, value)
+            if invalid:
+                args[INVALID_TEXT] = invalid
         return name, args
+
+    def decode_native(self, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(name, args) of a raw log with web3's argument types (bytesN as bytes, tuples as
+        tuples, checksummed addresses), `string` arguments decoded leniently as in `decode`
+        (with `INVALID_TEXT` when some were not valid UTF-8). For code written against
+        web3's `get_logs`, which raises on such logs."""
+        topics = [t if isinstance(t, str) else "0x" + bytes(t).hex() for t in log["topics"]]
+        entry = self._events.get(topics[0]) if topics else None
+        if entry is None:
+            return None
+        name, fields = entry
+        args: dict[str, Any] = {}
+        invalid = []
+        indexed = [(n, t) for n, t, i in fields if i]
+        plain = [(n, t) for n, t, i in fields if not i]
+        # Indexed arguments of the ledger are all static: one word each in the topics.
+        for (field_name, abi_type), topic in zip(indexed, topics[1:]):
+            (args[field_name],) = abi_decode([abi_type], bytes.fromhex(topic[2:]))
+        data = log["data"]
+        raw = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
+        values = abi_decode([_lenient(t) for _, t in plain], raw) if plain else ()
+        for (field_name, abi_type), value in zip(plain, values):
+            if abi_type == "string":
+                value, valid = decode_text(value)
+                if not valid:
+                    invalid.append(field_name)
+            args[field_name] = value
+        for field_name, abi_type, _ in fields:
+            if abi_type == "address":
+                args[field_name] = _checksum(args[field_name])
+        if invalid:
+            args[INVALID_TEXT] = invalid
+        return name, args
+
+
+@lru_cache(maxsize=1)
+def default_decoder() -> LogDecoder:
+    """A decoder for the artifact's ABI, built once."""
+    return LogDecoder()
+
+
+def read_logs(w3: Any, address: str, event: str, from_block: int, to_block: int | str = "latest",
+              **argument_filters: Any) -> list[Any]:  # fmt: skip
+    """web3's `contract.events.<event>.get_logs(...)` for the ledger, decoded leniently
+    (see the module docstring): AttributeDicts with event, args, blockNumber, logIndex,
+    transactionHash, blockHash, transactionIndex and address, in chain order. A `string`
+    argument that was not valid UTF-8 holds U+FFFD and is named in args[INVALID_TEXT]."""
+    from hexbytes import HexBytes
+    from web3.datastructures import AttributeDict
+
+    decoder = default_decoder()
+    topics = decoder.filter_topics(event, argument_filters)
+    query = {"address": _checksum(address), "fromBlock": hex(from_block),
+             "toBlock": to_block if isinstance(to_block, str) else hex(to_block), "topics": topics}  # fmt: skip
+    response = w3.provider.make_request("eth_getLogs", [query])
+    if "error" in response:
+        from ledger.errors import ChainError
+
+        raise ChainError(f"eth_getLogs failed: {response['error'].get('message', response['error'])}")
+    found = []
+    for log in response["result"]:
+        decoded = decoder.decode_native(log)
+        if decoded is None or decoded[0] != event:
+            continue
+        found.append(AttributeDict({
+            "event": event, "args": AttributeDict(decoded[1]), "address": _checksum(log["address"]),
+            "blockNumber": int(log["blockNumber"], 16), "logIndex": int(log["logIndex"], 16),
+            "transactionIndex": int(log["transactionIndex"], 16), "transactionHash": HexBytes(log["transactionHash"]),
+            "blockHash": HexBytes(log["blockHash"]),
+        }))  # fmt: skip
+    found.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
+    return found

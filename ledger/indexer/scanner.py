@@ -147,9 +147,37 @@ class Scanner:
             self.range = max(MIN_RANGE, self.range // 2)
         return end < head
 
+    def readmit_undecoded(self, report: ScanReport) -> None:
+        """Decode again the logs an older decoder set aside (e.g. a recall whose reason
+        was not UTF-8, before strings were decoded leniently) and take in those that
+        decode now: without this they would stay hidden behind the cursor until a rebuild."""
+        pending = self.store.undecoded()
+        if not pending:
+            return
+        events = []
+        receipts: dict[str, Any] = {}
+        for item in pending:
+            if item.tx_hash not in receipts:
+                receipts[item.tx_hash] = self._rpc("eth_getTransactionReceipt", [item.tx_hash])
+            receipt = receipts[item.tx_hash]
+            log = next((x for x in (receipt or {}).get("logs", []) if int(x["logIndex"], 16) == item.log_index), None)
+            if log is None or log["address"].lower() != self.address.lower():
+                continue  # reorganised away: the rewind logic owns that case
+            try:
+                decoded = self.decoder.decode(log)
+            except Exception:  # noqa: BLE001 - still undecodable: it stays set aside
+                continue
+            if decoded is None:
+                continue
+            number = int(log["blockNumber"], 16)
+            timestamp = self._blocks([number])[number][1]
+            events.append(LedgerEvent(decoded[0], decoded[1], log["transactionHash"], item.log_index, number, log["blockHash"], timestamp))
+        report.events_added += self.store.readmit(sorted(events, key=lambda e: (e.block_number, e.log_index)))
+
     def sync(self, progress: Callable[[ScanReport], None] | None = None) -> ScanReport:
-        """Catch up with the chain."""
+        """Catch up with the chain (first taking in set-aside logs that decode now)."""
         report = ScanReport()
+        self.readmit_undecoded(report)
         while self.step(report):
             if progress:
                 progress(report)

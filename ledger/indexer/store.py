@@ -232,6 +232,30 @@ class IndexStore:
             self._set_cursor(conn, contract, chain_id, ancestor)
         return dropped
 
+    def undecoded(self) -> list[SetAside]:
+        """Every log set aside because it could not be decoded, oldest first."""
+        sa = schema.set_aside
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sa).where(sa.c.stage == "decode").order_by(sa.c.block_number, sa.c.log_index)).mappings().all()
+        return [SetAside(r["tx_hash"], r["log_index"], r["block_number"], r["name"], r["stage"], r["reason"]) for r in rows]
+
+    def readmit(self, ledger_events: Sequence[LedgerEvent]) -> int:
+        """Take in events that were set aside as undecodable and can be decoded now (a
+        newer decoder): they join `events` and leave `set_aside`, and the derived tables are
+        rebuilt from all events in chain order, since these events are older than ones
+        already applied. Returns how many were taken in."""
+        if not ledger_events:
+            return 0
+        sa = schema.set_aside
+        with self.engine.begin() as conn:
+            new = self._new_events(conn, ledger_events)
+            if new:
+                _bulk_insert(conn, schema.events, [_event_row(e) for e in new])
+            for e in ledger_events:
+                conn.execute(delete(sa).where(and_(sa.c.tx_hash == e.tx_hash, sa.c.log_index == e.log_index)))
+            self._replay(conn)
+        return len(new)
+
     def _replay(self, conn: Connection) -> None:
         for table in reversed(schema.DERIVED):
             conn.execute(delete(table))

@@ -88,6 +88,21 @@ def gtin_with_check_digit(body: int) -> int:
     return body * 10 + (10 - total % 10) % 10
 
 
+CERTIFIER_ROLE = keccak(b"CERTIFIER_ROLE")
+
+
+def accreditation_role(claim: bytes) -> str:
+    """The AccessControl role accrediting a certifier for `claim`, as the contract derives
+    it: keccak256(abi.encode(keccak256("CERTIFIER_ROLE"), claim)). Computed here (the view
+    was removed for size) and checked against ClaimTypeDefined.accreditationRole."""
+    return "0x" + keccak(encode(["bytes32", "bytes32"], [CERTIFIER_ROLE, claim])).hex()
+
+
+def is_accredited(ledger, account: Any, claim: bytes) -> bool:
+    """Whether `account` is accredited for `claim` (the `isAccredited` view is gone)."""
+    return ledger.hasRole(accreditation_role(claim), account)
+
+
 def licence_key(prefix_length: int, prefix: int) -> int:
     """The key the contract files a licence under: `(prefix << 4) | prefixLength`."""
     return (prefix << 4) | prefix_length

@@ -62,7 +62,7 @@ def test_same_lot_by_two_licensees_of_one_gtin_reverts(ledger, admin, coop, memb
     # first to register a lot owns it, and the other is told who did.
     ledger.registerActor(member, "Finca Miembro", b"CO", digest("member"), {"from": admin})
     ledger.grantRole(ledger.SUPPLIER_ROLE(), member, {"from": admin})
-    ledger.subLicense(member, 9, 950123401, {"from": coop})
+    ledger.grantLicence(member, 9, 950123401, {"from": coop})
     ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": member})
     with reverts_with("ProvenanceBatchAlreadyRegistered", batch_id(MEMBER_GTIN, "M-1"), member.address):
         ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": coop})

@@ -8,9 +8,11 @@ import pytest
 from contract_helpers import (
     CERTIFIER_SUPPLIER_GTIN,
     DAY,
+    accreditation_role,
     b32,
     batch_input,
     digest,
+    is_accredited,
     now,
     reverts_with,
     sign_attestation,
@@ -176,24 +178,24 @@ def test_new_claim_type_starts_with_90_days(ledger, admin):
 @pytest.mark.parametrize("claim", ["FAIRTRADE", "HALAL"])
 def test_granting_an_accreditation_role_directly_reverts(ledger, admin, coop, claim):
     # Defined or not yet defined, an accreditation goes through accreditCertifier only.
-    role = ledger.accreditationRole(b32(claim))
+    role = accreditation_role(b32(claim))
     with reverts_with("ProvenanceRoleNotGrantable", role):
         ledger.grantRole(role, coop, {"from": admin})
     assert not ledger.hasRole(role, coop)
-    assert not ledger.isAccredited(coop, b32(claim))
+    assert not is_accredited(ledger, coop, b32(claim))
 
 
 def test_role_granted_before_its_claim_type_cannot_exist(ledger, admin, coop, farm):
     # The attack: grantRole before defineClaimType read as accredited but could not attest.
-    role = ledger.accreditationRole(b32("HALAL"))
+    role = accreditation_role(b32("HALAL"))
     with reverts_with("ProvenanceRoleNotGrantable", role):
         ledger.grantRole(role, coop, {"from": admin})
     ledger.defineClaimType(b32("HALAL"), {"from": admin})
-    assert not ledger.isAccredited(coop, b32("HALAL"))
+    assert not is_accredited(ledger, coop, b32("HALAL"))
     with reverts_with("ProvenanceNotAccredited", coop.address):
         ledger.attest(request(actor_subject(farm), "HALAL", kind=ACTOR), {"from": coop})
     ledger.accreditCertifier(coop, b32("HALAL"), {"from": admin})
-    assert ledger.isAccredited(coop, b32("HALAL"))
+    assert is_accredited(ledger, coop, b32("HALAL"))
     tx = ledger.attest(request(actor_subject(farm), "HALAL", kind=ACTOR), {"from": coop})
     assert tx.events["Attested"]["issuer"] == coop
 
@@ -205,8 +207,8 @@ def test_other_roles_are_not_grantable(ledger, admin, coop):
 
 
 def _agrees(ledger, certifier, subject_account, accredited: bool) -> None:
-    """isAccredited and attest give the same answer for FAIRTRADE."""
-    assert ledger.isAccredited(certifier, b32("FAIRTRADE")) is accredited
+    """is_accredited (hasRole of the accreditation role) and attest give the same answer for FAIRTRADE."""
+    assert is_accredited(ledger, certifier, b32("FAIRTRADE")) is accredited
     req = request(actor_subject(subject_account), kind=ACTOR)
     if accredited:
         tx = ledger.attest(req, {"from": certifier})
@@ -218,7 +220,7 @@ def _agrees(ledger, certifier, subject_account, accredited: bool) -> None:
 
 def test_is_accredited_and_attest_agree_through_every_path(ledger, admin, certifier, farm, coop, roaster):
     claim = b32("FAIRTRADE")
-    role = ledger.accreditationRole(claim)
+    role = accreditation_role(claim)
     _agrees(ledger, certifier, farm, True)
     ledger.withdrawAccreditation(certifier, claim, {"from": admin})
     _agrees(ledger, certifier, coop, False)
@@ -233,11 +235,11 @@ def test_is_accredited_and_attest_agree_through_every_path(ledger, admin, certif
     assert tx.events["RoleRevoked"]["account"] == certifier
     _agrees(ledger, certifier, farm, False)
     # The other accreditation was never touched.
-    assert ledger.isAccredited(certifier, b32("ORGANIC"))
+    assert is_accredited(ledger, certifier, b32("ORGANIC"))
 
 
 def test_renounced_accreditation_invalidates_existing_attestations(ledger, certifier, farm):
     uid = ledger.attest(request(actor_subject(farm), kind=ACTOR), {"from": certifier}).return_value
     assert ledger.attestationStatus(uid) == VALID
-    ledger.renounceRole(ledger.accreditationRole(b32("FAIRTRADE")), certifier, {"from": certifier})
+    ledger.renounceRole(accreditation_role(b32("FAIRTRADE")), certifier, {"from": certifier})
     assert ledger.attestationStatus(uid) == NOT_ACCREDITED

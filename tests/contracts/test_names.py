@@ -96,13 +96,61 @@ def test_name_taken_between_request_and_approval_reverts(ledger, admin, farm):
         ledger.approveProfileUpdate(farm, "Cafe del Sur", b"CO", digest("x"), {"from": admin})
 
 
-def test_deactivated_organisation_keeps_its_name(ledger, admin, farm, certifier):
+@pytest.mark.parametrize("name", LOOKALIKES)
+def test_deactivating_frees_the_name_and_the_old_account_stays_out(ledger, admin, certifier, name):
+    # The attack (review 07): a certifier lost its key; the admin deactivates the old account
+    # and registers the company at its new address, under its name (or a variant of it).
+    new = accounts[6]
     ledger.deactivateActor(certifier, {"from": admin})
+    tx = ledger.registerActor(new, name, b"DE", digest("new key"), {"from": admin})
+    assert (tx.events["ActorRegistered"]["account"], tx.events["ActorRegistered"]["name"]) == (new, name)
+    # The old account, reactivated, would be a second "EthicCert Labs": refused.
+    with reverts_with("ProvenanceNameTaken", new.address):
+        ledger.reactivateActor(certifier, {"from": admin})
+    assert tuple(ledger.getActor(certifier))[1] is False
+    # The name is the new account's: nobody else registers it.
+    with reverts_with("ProvenanceNameTaken", new.address):
+        ledger.registerActor(accounts[7], CERTIFIER_NAME, b"DE", digest("x"), {"from": admin})
+
+
+def test_a_name_freed_by_deactivation_can_be_taken_by_a_rename(ledger, admin, farm, certifier):
+    ledger.deactivateActor(certifier, {"from": admin})
+    ledger.requestProfileUpdate(CERTIFIER_NAME, b"CO", digest("x"), {"from": farm})
+    tx = ledger.approveProfileUpdate(farm, CERTIFIER_NAME, b"CO", digest("x"), {"from": admin})
+    assert tx.events["ActorProfileUpdated"]["name"] == CERTIFIER_NAME
+    with reverts_with("ProvenanceNameTaken", farm.address):
+        ledger.reactivateActor(certifier, {"from": admin})
+    # The farm's old name was released by the rename.
+    tx = ledger.registerActor(accounts[6], "Finca La Esperanza", b"CO", digest("x"), {"from": admin})
+    assert tx.events["ActorRegistered"]["name"] == "Finca La Esperanza"
+
+
+def test_reactivation_while_the_name_is_free_holds_it_again(ledger, admin, farm, certifier):
+    ledger.deactivateActor(certifier, {"from": admin})
+    tx = ledger.reactivateActor(certifier, {"from": admin})
+    assert tx.events["ActorReactivated"]["account"] == certifier
+    assert tuple(ledger.getActor(certifier))[1] is True
+    # Held again: a registration or a rename to it is refused.
     with reverts_with("ProvenanceNameTaken", certifier.address):
         ledger.registerActor(accounts[6], "ethiccert-LABS", b"DE", digest("x"), {"from": admin})
     ledger.requestProfileUpdate(CERTIFIER_NAME, b"CO", digest("x"), {"from": farm})
     with reverts_with("ProvenanceNameTaken", certifier.address):
         ledger.approveProfileUpdate(farm, CERTIFIER_NAME, b"CO", digest("x"), {"from": admin})
+
+
+def test_name_goes_back_to_the_old_account_once_the_new_one_is_deactivated(ledger, admin, certifier):
+    new = accounts[6]
+    ledger.deactivateActor(certifier, {"from": admin})
+    ledger.registerActor(new, "ETHICCERT LABS", b"DE", digest("x"), {"from": admin})
+    ledger.deactivateActor(new, {"from": admin})
+    tx = ledger.reactivateActor(certifier, {"from": admin})
+    assert tx.events["ActorReactivated"]["account"] == certifier
+    # Now the new account is the one locked out, and a third registration is refused.
+    with reverts_with("ProvenanceNameTaken", certifier.address):
+        ledger.reactivateActor(new, {"from": admin})
+    with reverts_with("ProvenanceNameTaken", certifier.address):
+        ledger.registerActor(accounts[7], "Ethic Cert. Labs!", b"DE", digest("x"), {"from": admin})
+    assert tuple(ledger.getActor(new))[1] is False
 
 
 def test_an_organisation_may_restyle_its_own_name(ledger, admin, certifier):

@@ -80,7 +80,7 @@ def test_upheld_recall_is_final(ledger, admin, farm, farm_batch):
     assert recall_state(ledger, farm_batch) == (True, RECALL_UPHELD)
 
 
-def test_withdrawn_recall_frees_the_batch_and_it_can_be_recalled_again(ledger, admin, farm, farm_batch):
+def test_withdrawn_recall_frees_the_batch_and_only_the_admin_recalls_it_again(ledger, admin, farm, farm_batch):
     ledger.recallBatch(farm_batch, REASON, NO_DATA, {"from": farm})
     tx = ledger.reviewRecall(farm_batch, False, "Sample was mislabelled", {"from": admin})
     event = tx.events["RecallReviewed"]
@@ -90,11 +90,70 @@ def test_withdrawn_recall_frees_the_batch_and_it_can_be_recalled_again(ledger, a
     assert ledger.getBatch(farm_batch)[4] == 59_900
     with reverts_with("ProvenanceNoRecallToReview", farm_batch):
         ledger.reviewRecall(farm_batch, True, "Again", {"from": admin})
-    tx = ledger.recallBatch(farm_batch, "Second sample failed too", NO_DATA, {"from": farm})
-    assert tx.events["BatchRecalled"]["reason"] == "Second sample failed too"
+    # The supplier's recall was found groundless once: a new one goes through the admin.
+    with reverts_with("ProvenanceNotRecaller", farm_batch, farm.address):
+        ledger.recallBatch(farm_batch, "Second sample failed too", NO_DATA, {"from": farm})
+    assert recall_state(ledger, farm_batch) == (False, RECALL_WITHDRAWN)
+    tx = ledger.recallBatch(farm_batch, "Second sample failed too", NO_DATA, {"from": admin})
+    assert (tx.events["BatchRecalled"]["by"], tx.events["BatchRecalled"]["reason"]) == (admin, "Second sample failed too")
     assert recall_state(ledger, farm_batch) == (True, RECALL_RECALLED)
     ledger.reviewRecall(farm_batch, True, "Confirmed", {"from": admin})
     assert recall_state(ledger, farm_batch) == (True, RECALL_UPHELD)
+
+
+def _sold_and_recalled_then_withdrawn(ledger, admin, farm, coop, farm_batch) -> None:
+    """The farm sells its batch to the coop, recalls it, and the admin withdraws the recall."""
+    ledger.transferCustody(farm_batch, coop, {"from": farm})
+    ledger.acceptCustody(farm_batch, {"from": coop})
+    ledger.recallBatch(farm_batch, "bogus recall #0", NO_DATA, {"from": farm})
+    ledger.reviewRecall(farm_batch, False, "No grounds", {"from": admin})
+    assert recall_state(ledger, farm_batch) == (False, RECALL_WITHDRAWN)
+
+
+def test_expelled_supplier_cannot_refreeze_sold_goods_after_a_withdrawn_recall(ledger, admin, farm, coop, farm_batch):
+    # The attack (review 09): a supplier the admin expelled recalls the goods it sold over
+    # and over; each bogus recall freezes the buyer's goods until the admin reviews it.
+    _sold_and_recalled_then_withdrawn(ledger, admin, farm, coop, farm_batch)
+    ledger.deactivateActor(farm, {"from": admin})
+    with reverts_with("ProvenanceNotRecaller", farm_batch, farm.address):
+        ledger.recallBatch(farm_batch, "bogus recall #1", NO_DATA, {"from": farm})
+    assert recall_state(ledger, farm_batch) == (False, RECALL_WITHDRAWN)
+    # The buyer uses its goods.
+    tx = ledger.transform(SPLIT, [(farm_batch, 10)], [batch_input("X-1", 10)], NO_DATA, {"from": coop})
+    assert tx.events["TransformationRecorded"]["custodian"] == coop
+    assert ledger.getBatch(farm_batch)[4] == 59_990
+
+
+def test_active_supplier_cannot_rerecall_after_a_withdrawn_recall(ledger, admin, farm, coop, farm_batch):
+    _sold_and_recalled_then_withdrawn(ledger, admin, farm, coop, farm_batch)
+    with reverts_with("ProvenanceNotRecaller", farm_batch, farm.address):
+        ledger.recallBatch(farm_batch, "bogus recall #1", digest("notice"), {"from": farm})
+    # Nor the custodian, which was never the supplier.
+    with reverts_with("ProvenanceNotRecaller", farm_batch, coop.address):
+        ledger.recallBatch(farm_batch, "bogus recall #1", digest("notice"), {"from": coop})
+    tx = ledger.transform(SPLIT, [(farm_batch, 10)], [batch_input("X-1", 10)], NO_DATA, {"from": coop})
+    assert ledger.getBatch(farm_batch)[4] == 59_990
+    # The admin still can, when there are new grounds; the batch is frozen again.
+    tx = ledger.recallBatch(farm_batch, "New lab results", digest("notice 2"), {"from": admin})
+    event = tx.events["BatchRecalled"]
+    assert (event["batchId"], event["by"], event["reason"]) == (farm_batch, admin, "New lab results")
+    assert recall_state(ledger, farm_batch) == (True, RECALL_RECALLED)
+    with reverts_with("ProvenanceBatchRecalled", farm_batch):
+        ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("X-2", 1)], NO_DATA, {"from": coop})
+    # Withdrawn again by the admin, the supplier is still shut out.
+    ledger.reviewRecall(farm_batch, False, "Lab error", {"from": admin})
+    with reverts_with("ProvenanceNotRecaller", farm_batch, farm.address):
+        ledger.recallBatch(farm_batch, "bogus recall #2", NO_DATA, {"from": farm})
+
+
+def test_supplier_recalls_other_batches_after_one_recall_was_withdrawn(ledger, admin, farm, farm_batch):
+    # The lock is per batch: the supplier's other lots stay its to recall.
+    ledger.recallBatch(farm_batch, REASON, NO_DATA, {"from": farm})
+    ledger.reviewRecall(farm_batch, False, "No grounds", {"from": admin})
+    other = ledger.registerBatch(batch_input("L-18"), {"from": farm}).return_value
+    tx = ledger.recallBatch(other, REASON, NO_DATA, {"from": farm})
+    assert tx.events["BatchRecalled"]["batchId"] == other
+    assert recall_state(ledger, other) == (True, RECALL_RECALLED)
 
 
 def test_review_errors(ledger, admin, farm, farm_batch):

@@ -59,7 +59,10 @@ def test_every_ledger_error_decodes_to_a_sentence_without_placeholders():
          "the claim cannot start at 1970-01-01 00:00 UTC: the earliest allowed start is 2026-01-01 00:00 UTC"),
         ("ProvenanceBatchVoided(bytes32)", ["bytes32"], [b"\1" * 32], "lot L-17 of GTIN 09506000134352 was voided by the admin"),
         ("ProvenanceNoRecallToReview(bytes32)", ["bytes32"], [b"\1" * 32], "lot L-17 of GTIN 09506000134352 has no recall awaiting review"),
-        ("ProvenanceInvalidNonce(uint256,uint256)", ["uint256", "uint256"], [5, 3], "the next nonce must be above 5 (asked for 3)"),
+        ("ProvenanceLicenceOverlaps(uint8,uint64,address)", ["uint8", "uint64", "address"], [6, 950600, "0x" + "00" * 20],
+         "GS1 Company Prefix 950600 cannot be licensed: another root licence lies inside it"),
+        ("ProvenanceInvalidNonce(uint256,uint256)", ["uint256", "uint256"], [5, 3],
+         "the next nonce must be above the current 5 and at most 4,294,967,295 beyond it (asked for 3)"),
         ("ProvenanceRoleNotGrantable(bytes32)", ["bytes32"], [b"\7" * 32], "only the supplier role is granted directly (role 0x0707"),
         ("AccessControlUnauthorizedAccount(address,bytes32)", ["address", "bytes32"], ["0x" + "11" * 20, b"\0" * 32],
          "Finca La Esperanza lacks the role this needs (the admin role)"),
@@ -67,6 +70,13 @@ def test_every_ledger_error_decodes_to_a_sentence_without_placeholders():
 )
 def test_new_errors_name_organisations_lots_and_licences(signature, types, values, sentence):
     assert sentence in str(_decode(signature, types, values))
+
+
+def test_licence_overlap_with_no_holder_never_names_nobody():
+    # holder 0: a root licence lies INSIDE the new one (there is no covering holder to name).
+    error = _decode("ProvenanceLicenceOverlaps(uint8,uint64,address)", ["uint8", "uint64", "address"], [6, 950600, "0x" + "00" * 20])
+    assert type(error).error_name == "ProvenanceLicenceOverlaps"
+    assert "nobody" not in str(error) and "root licence of" not in str(error)
 
 
 class Names:

@@ -125,3 +125,70 @@ def test_metadata_of_the_largest_quantity_canonicalises_as_decimal_text() -> Non
     assert len(metadata_hash(largest.metadata_document())) == 32
     safe = BatchCreate(gtin="09506000135014", lot="L-1", quantity=2**53 - 1, unit="KGM", product="Coffee")
     assert safe.metadata_document()["quantity"] == 2**53 - 1
+
+
+# --------------------------------------------------------------------------- organisation names
+
+CERTIFIER_NAME = "EthicCert Labs"
+
+
+@pytest.mark.parametrize(
+    "impostor",
+    [
+        "\u0415thicCert Labs",  # Cyrillic capital Е
+        "EthicCert Lab\u0455",  # Cyrillic small dze
+        "\u0395THICCERT L\u0391BS",  # Greek capital epsilon and alpha
+        "\uff25thicCert Labs",  # fullwidth Ｅ
+        "Ethic\u200bCert Labs",  # zero-width space
+        "EthicCert\u00a0Labs",  # no-break space
+        "EthicCert\u2060Labs",  # word joiner
+        "E\u0301thicCert Labs",  # combining acute accent
+        "\u00c9thicCert Labs",  # precomposed É
+        "EthicCert Labs\u2122",  # trade mark sign
+        "ethiccert  LABS.",  # what the ledger itself already folds
+    ],
+)
+def test_look_alike_names_share_a_skeleton(impostor):
+    assert identifiers.name_skeleton(impostor) == "ethiccertlabs"
+    assert identifiers.names_look_alike(impostor, CERTIFIER_NAME)
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["EthicCert Labs GmbH", "Ethic Cert Lab", "Finca La Esperanza", "EthicKert Labs", "\u0424thicCert Labs"],
+)
+def test_different_names_do_not_look_alike(other):
+    assert not identifiers.names_look_alike(other, CERTIFIER_NAME)
+
+
+def test_names_of_other_scripts_keep_their_letters():
+    # Two different names written wholly in another script must not both fold to nothing.
+    assert identifiers.name_skeleton("\u5496\u5561\u5408\u4f5c\u793e") == "\u5496\u5561\u5408\u4f5c\u793e"
+    assert not identifiers.names_look_alike("\u5496\u5561", "\u8336\u53f6")
+    assert not identifiers.names_look_alike("!!!", "???")  # empty skeletons never match
+
+
+def test_reveal_name_shows_every_non_ascii_or_invisible_character():
+    assert identifiers.reveal_name("EthicCert Lab\u0455") == "EthicCert Lab\\u0455"
+    assert identifiers.reveal_name("Ethic\u200bCert\\") == "Ethic\\u200bCert\\\\"
+    assert identifiers.unusual_characters("\u0415thic\u00a0\u0415") == [
+        "U+0415 CYRILLIC CAPITAL LETTER IE",
+        "U+00A0 NO-BREAK SPACE",
+    ]
+    assert identifiers.describe_name("Plain Name") == "'Plain Name'"
+    assert "U+0455 CYRILLIC SMALL LETTER DZE" in identifiers.describe_name("EthicCert Lab\u0455")
+
+
+@pytest.mark.parametrize(
+    "bad", ["Finca\nLa Esperanza", "Finca\x1b[2J", "Labs\u202eCert", "A\u2066B\u2069", "Finca\u200f", "a\u2028b"]
+)
+def test_control_and_bidi_characters_are_refused_in_names(bad):
+    with pytest.raises(InvalidInputError, match="not allowed in names"):
+        identifiers.check_name(bad)
+
+
+def test_plain_and_accented_names_are_accepted():
+    for name in ["Finca La Esperanza", "Caf\u00e9 Ñand\u00fa", "\u5496\u5561\u5408\u4f5c\u793e", "x" * 64]:
+        assert identifiers.check_name(name) == name
+    with pytest.raises(InvalidInputError, match="1 to 64 bytes"):
+        identifiers.check_name("\u00e9" * 33)
