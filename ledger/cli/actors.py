@@ -127,6 +127,14 @@ def approve(
             f"{before} has no profile change awaiting approval (it asks with `provenance actor rename`)"
         )
     requested = pending["name"]
+    if pending.get("name_invalid_utf8"):
+        # The request was sent around the client with bytes that are not text; what we read
+        # (with U+FFFD) is not what was asked, so it cannot be approved "exactly as asked".
+        raise InvalidInputError(
+            f"{before} asked to be renamed to a name that is not valid UTF-8 text ({describe_name(requested)}): "
+            "it cannot be approved as asked; ask the organisation to request its name again with "
+            "`provenance actor rename`"
+        )
     if name is None:
         raise InvalidInputError(
             f"{before} asks to be renamed {describe_name(requested)} ({pending['country']}). Check it, then approve "

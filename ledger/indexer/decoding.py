@@ -20,8 +20,11 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from eth_utils.abi import collapse_if_tuple
+from hexbytes import HexBytes
+from web3.datastructures import AttributeDict
 
 from ledger.artifacts import load_artifact
+from ledger.errors import ChainError
 from ledger.identifiers import lot_from_bytes
 
 #: Key of the decoded arguments listing the `string` arguments whose bytes were not valid
@@ -227,17 +230,14 @@ def read_logs(w3: Any, address: str, event: str, from_block: int, to_block: int 
     (see the module docstring): AttributeDicts with event, args, blockNumber, logIndex,
     transactionHash, blockHash, transactionIndex and address, in chain order. A `string`
     argument that was not valid UTF-8 holds U+FFFD and is named in args[INVALID_TEXT]."""
-    from hexbytes import HexBytes
-    from web3.datastructures import AttributeDict
-
+    if any(isinstance(v, (list, tuple)) and not v for v in argument_filters.values()):
+        return []  # "any of none" matches nothing (an empty topic list would match everything)
     decoder = default_decoder()
     topics = decoder.filter_topics(event, argument_filters)
     query = {"address": _checksum(address), "fromBlock": hex(from_block),
              "toBlock": to_block if isinstance(to_block, str) else hex(to_block), "topics": topics}  # fmt: skip
     response = w3.provider.make_request("eth_getLogs", [query])
     if "error" in response:
-        from ledger.errors import ChainError
-
         raise ChainError(f"eth_getLogs failed: {response['error'].get('message', response['error'])}")
     found = []
     for log in response["result"]:

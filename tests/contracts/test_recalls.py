@@ -6,6 +6,7 @@ from brownie import ZERO_ADDRESS
 
 from contract_helpers import (
     COFFEE_GTIN,
+    COOP_GTIN,
     RECALL_NONE,
     RECALL_RECALLED,
     RECALL_UPHELD,
@@ -119,7 +120,7 @@ def test_expelled_supplier_cannot_refreeze_sold_goods_after_a_withdrawn_recall(l
         ledger.recallBatch(farm_batch, "bogus recall #1", NO_DATA, {"from": farm})
     assert recall_state(ledger, farm_batch) == (False, RECALL_WITHDRAWN)
     # The buyer uses its goods.
-    tx = ledger.transform(SPLIT, [(farm_batch, 10)], [batch_input("X-1", 10)], NO_DATA, {"from": coop})
+    tx = ledger.transform(SPLIT, [(farm_batch, 10)], [batch_input("X-1", 10, gtin=COOP_GTIN)], NO_DATA, {"from": coop})
     assert tx.events["TransformationRecorded"]["custodian"] == coop
     assert ledger.getBatch(farm_batch)[4] == 59_990
 
@@ -131,7 +132,7 @@ def test_active_supplier_cannot_rerecall_after_a_withdrawn_recall(ledger, admin,
     # Nor the custodian, which was never the supplier.
     with reverts_with("ProvenanceNotRecaller", farm_batch, coop.address):
         ledger.recallBatch(farm_batch, "bogus recall #1", digest("notice"), {"from": coop})
-    tx = ledger.transform(SPLIT, [(farm_batch, 10)], [batch_input("X-1", 10)], NO_DATA, {"from": coop})
+    tx = ledger.transform(SPLIT, [(farm_batch, 10)], [batch_input("X-1", 10, gtin=COOP_GTIN)], NO_DATA, {"from": coop})
     assert ledger.getBatch(farm_batch)[4] == 59_990
     # The admin still can, when there are new grounds; the batch is frozen again.
     tx = ledger.recallBatch(farm_batch, "New lab results", digest("notice 2"), {"from": admin})
@@ -139,7 +140,7 @@ def test_active_supplier_cannot_rerecall_after_a_withdrawn_recall(ledger, admin,
     assert (event["batchId"], event["by"], event["reason"]) == (farm_batch, admin, "New lab results")
     assert recall_state(ledger, farm_batch) == (True, RECALL_RECALLED)
     with reverts_with("ProvenanceBatchRecalled", farm_batch):
-        ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("X-2", 1)], NO_DATA, {"from": coop})
+        ledger.transform(SPLIT, [(farm_batch, 1)], [batch_input("X-2", 1, gtin=COOP_GTIN)], NO_DATA, {"from": coop})
     # Withdrawn again by the admin, the supplier is still shut out.
     ledger.reviewRecall(farm_batch, False, "Lab error", {"from": admin})
     with reverts_with("ProvenanceNotRecaller", farm_batch, farm.address):

@@ -499,11 +499,12 @@ def test_quantities_up_to_2_64_minus_1_survive_split_merge_transform_and_consump
 
 
 def test_licences_sub_licences_withdrawal_and_lapse_are_indexed(raw, store):
+    """Sub-licences are granted with grantLicence by the holder of a root licence (subLicense is gone)."""
     coop = raw.organisation(1, "Coop", prefix=(7, 9506000))
     member = raw.organisation(2, "Member Farm")
     packer = raw.organisation(3, "Co-packer")
-    raw.send(coop, "subLicense", member, 14, int(COFFEE))  # one GTIN for a member farm
-    raw.send(coop, "subLicense", packer, 9, 950600013)  # a range for a co-packer
+    raw.send(coop, "grantLicence", member, 14, int(COFFEE))  # one GTIN for a member farm
+    raw.send(coop, "grantLicence", packer, 9, 950600013)  # a range for a co-packer
     raw.register(member, COFFEE, "MEMBER-1", 10)
     raw.send(coop, "withdrawLicence", 9, 950600013)
     raw.send(raw.admin, "withdrawLicence", 7, 9506000)  # the member's sub-licence lapses with it

@@ -254,8 +254,14 @@ def test_cli_reads_print_one_clean_output(hostile, cli, tmp_path) -> None:
     # The requested bytes are not text: the client cannot send them back, so nothing is approved (one error line).
     code, out, err = cli("actor", "approve", "node:4", "--name", f"Roast{FFFD}ers")
     assert code == 1 and err.startswith("error: ") and "Traceback" not in err, out + err
+    assert "not valid UTF-8 text" in err and "request its name again" in err, err
     code, out, err = cli("claims", GTIN, LOT)
     assert code == 0 and "revoked" in out, out + err
+    code, out, err = cli("export", "epcis", GTIN, LOT)
+    reasons = [e.get("pl:reason") for e in json.loads(out)["epcisBody"]["eventList"]]
+    assert code == 0 and "contaminated " + FFFD in reasons, out + err
+    code, out, err = cli("export", "csv", GTIN, LOT)
+    assert code == 0 and f"Quai {FFFD}{FFFD} 7" in out and ",recall," in out, out + err
 
 
 def test_the_decoder_is_what_makes_it_work(hostile) -> None:
