@@ -38,7 +38,8 @@ from sqlalchemy import select
 from ledger.errors import ConfigurationError, InvalidInputError
 from ledger.indexer import schema
 from ledger.indexer.decoding import INVALID_TEXT
-from ledger.queries import ReadModel, metadata_mismatch
+from ledger.models import metadata_mismatch
+from ledger.queries import ReadModel
 
 DAY = 24 * 3600
 #: Every claim type's maximum backdating until the admin sets another (the contract's default).

@@ -72,6 +72,17 @@ class DocumentRef(BaseModel):
 _JSON_SAFE_INTEGER = 2**53 - 1
 
 
+def metadata_mismatch(document: dict[str, Any], gtin: str, lot: str) -> str | None:
+    """Why a metadata document is not the batch's own (None when it names this GTIN and lot).
+
+    The chain anchors only a hash, so anyone can point a new lot at another lot's document;
+    every reader (index, pages, verify, audit, CLI) refuses such details with this rule."""
+    named_gtin, named_lot = document.get("gtin"), document.get("lot")
+    if named_gtin != gtin or named_lot != lot:
+        return f"the document names GTIN {named_gtin!r} lot {named_lot!r}, not GTIN {gtin!r} lot {lot!r}"
+    return None
+
+
 def json_quantity(quantity: int) -> int | str:
     """A quantity as a metadata document holds it: a number, or decimal text beyond 2^53 - 1."""
     return quantity if quantity <= _JSON_SAFE_INTEGER else str(quantity)

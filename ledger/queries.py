@@ -14,9 +14,10 @@ from sqlalchemy import and_, func, or_, select, text
 from ledger.documents import DocumentStore
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.indexer import schema
-from ledger.indexer.decoding import INVALID_TEXT
+from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE  # noqa: F401 - INVALID_TEXT_NOTE is part of the read model's vocabulary
 from ledger.indexer.handlers import DEFAULT_ADMIN_ROLE, SUPPLIER_ROLE
 from ledger.indexer.store import IndexFreshness, IndexStore, SetAside
+from ledger.models import metadata_mismatch
 
 #: How pages name the admin when it acts without being a registered organisation.
 ADMIN_NAME = "the ledger's admin"
@@ -24,7 +25,6 @@ ADMIN_NAME = "the ledger's admin"
 DEFAULT_DEPTH = 32
 
 #: What readers say next to chain text whose bytes were not valid UTF-8 (see ledger.indexer.decoding).
-INVALID_TEXT_NOTE = "this text contains bytes that are not valid UTF-8; they are shown as \ufffd"
 
 
 # child -> its transformation's inputs, recursively up to :depth levels.
@@ -51,14 +51,6 @@ DETAILS_PROBLEMS = {
                 "describes another product lot, so none of it is shown.",
     "missing": "The details of this lot (its metadata document) are not available here.",
 }  # fmt: skip
-
-
-def metadata_mismatch(document: dict[str, Any], gtin: str, lot: str) -> str | None:
-    """Why a metadata document is not the batch's own (None when it names this GTIN and lot)."""
-    named_gtin, named_lot = document.get("gtin"), document.get("lot")
-    if named_gtin != gtin or named_lot != lot:
-        return f"the document names GTIN {named_gtin!r} lot {named_lot!r}, not GTIN {gtin!r} lot {lot!r}"
-    return None
 
 
 def _subject_key(subject: str) -> str:

@@ -21,7 +21,8 @@ from web3 import Web3
 from ledger.documents import DocumentStore
 from ledger.errors import ChainError, InvalidInputError
 from ledger.indexer.decoding import LogDecoder
-from ledger.queries import ReadModel, metadata_mismatch
+from ledger.models import metadata_mismatch
+from ledger.queries import ReadModel
 
 BUNDLE_FORMAT = "provenance-ledger/proof/1"
 _BATCH_TOPIC_EVENTS = ("BatchRegistered", "CustodyTransferProposed", "CustodyTransferAccepted", "CustodyTransferCancelled",

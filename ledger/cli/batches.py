@@ -31,7 +31,17 @@ from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import digital_link, lot_from_bytes, parse_gtin
 from ledger.identifiers import check_reason
-from ledger.models import ZERO_HASH, BatchCreate, BatchStatus, DocumentRef, RecallState, RegistrationResult, TransformationKind
+from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
+from ledger.models import (
+    ZERO_HASH,
+    BatchCreate,
+    BatchStatus,
+    DocumentRef,
+    RecallState,
+    RegistrationResult,
+    TransformationKind,
+    metadata_mismatch,
+)
 from ledger.qr import write_qr
 from ledger.writer import LedgerWriter, hex0x
 
@@ -221,6 +231,11 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
     meta = _metadata(conn, bytes(args["metadataHash"]))
     unit = _unit(args)
     lot_text = lot_from_bytes(args["lot"])
+    # Details count only from a document that names this GTIN and lot: anyone can anchor
+    # another lot's hash.
+    details_problem = metadata_mismatch(meta, f"{args['gtin']:014d}", lot_text) if meta else None
+    if details_problem:
+        meta = {}
     # Why it was voided or recalled, and how the admin reviewed it: the latest word of each.
     said = {
         event: max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"] if logs else None
@@ -246,6 +261,10 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
         "review_reason": said["RecallReviewed"]["reason"] if said["RecallReviewed"] and recall_state >= RecallState.UPHELD else None,
         "void_reason": said["BatchVoided"]["reason"] if said["BatchVoided"] else None,
         "registered_at": registered_at,
+        "details_problem": details_problem,
+        "invalid_utf8": sorted(
+            f"{event}.{field}" for event, said_args in said.items() if said_args for field in said_args.get(INVALID_TEXT, [])
+        ),
         "url": digital_link(f"{args['gtin']:014d}", lot_text).url(conn.settings.public_base_url),
     }
     emit(
@@ -255,6 +274,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
             [
                 ("Batch", f"lot {lot_text} of GTIN {data['gtin']}"),
                 ("Product", data["product"]),
+                ("Details", details_problem and f"do not match this lot ({details_problem}); not shown"),
                 ("Origin", data["origin"]),
                 ("Supplier", conn.names.actor(supplier)),
                 ("Custodian", conn.names.actor(custodian)),
@@ -264,6 +284,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
                 ("Voided", data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor(said['BatchVoided']['by'])})"),
                 ("Recall", data["recall_reason"]),
                 ("Review", data["review_reason"]),
+                ("Note", data["invalid_utf8"] and f"{', '.join(data['invalid_utf8'])}: {INVALID_TEXT_NOTE}"),
                 ("Page", data["url"]),
             ]
         ),

@@ -30,6 +30,8 @@ from ledger.identifiers import lot_from_bytes
 #: Key of the decoded arguments listing the `string` arguments whose bytes were not valid
 #: UTF-8 text (absent when all were): e.g. {"reason": "contaminated \ufffd", "invalidUtf8": ["reason"]}.
 INVALID_TEXT = "invalidUtf8"
+# What readers print beside such text.
+INVALID_TEXT_NOTE = "this text contains bytes that are not valid UTF-8; they are shown as \ufffd"
 
 # Fields that are short text padded into bytesN on chain.
 _TEXT_FIELDS = {"lot", "unit", "country", "claim", "bizStep"}

@@ -616,3 +616,26 @@ def test_import_csv_missing_columns(cli, tmp_path):
     path.write_text("gtin,lot\n1,2\n")
     code, _, err = cli("batch", "import", str(path), "--account", FARM)
     assert code == 1 and "lacks the column(s) product, quantity, unit" in err
+
+
+def test_batch_show_refuses_details_borrowed_from_another_lot(cli, local_ledger, organisations):
+    # The attack: a lot registered straight on the contract with another lot's metadata hash.
+    from ledger.config import Settings
+    from ledger.connection import LedgerConnection
+    from ledger.identifiers import lot_bytes
+
+    assert register(cli, "HONEST-1")[0] == 0
+    conn = LedgerConnection.open(Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url))
+    honest = next(e for e in conn.logs("BatchRegistered") if e["args"]["batchId"] == batch_id(GTIN, "HONEST-1"))
+    borrowed_input = (int(GTIN), lot_bytes("COPY-1"), 100, b"KGM", honest["args"]["metadataHash"])
+    tx = conn.contract.functions.registerBatch(borrowed_input).transact({"from": organisations[1]})
+    assert conn.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+
+    code, out, err = cli("batch", "show", GTIN, "COPY-1", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["product"] is None and shown["origin"] is None, out + err
+    assert "'HONEST-1'" in shown["details_problem"], shown
+    code, out, err = cli("batch", "show", GTIN, "COPY-1")
+    assert code == 0 and "do not match this lot" in out and "Green coffee" not in out, out + err
+    # The honest lot keeps its details.
+    assert json.loads(cli("batch", "show", GTIN, "HONEST-1", "--json")[1])["product"] == "Green coffee"
