@@ -64,10 +64,9 @@ class Mutant(NamedTuple):
 MUTANTS: list[Mutant] = [
     # --- access control: a removed onlyRole modifier
     Mutant(
-        "grantLicence-no-onlyRole",
-        "function grantLicence(address licensee, uint8 prefixLength, uint64 prefix)\n"
-        "        external\n        onlyRole(DEFAULT_ADMIN_ROLE)\n",
-        "function grantLicence(address licensee, uint8 prefixLength, uint64 prefix)\n        external\n",
+        "root-licence-by-anyone",
+        "if (hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {",
+        "if (true) {",
     ),
     Mutant(
         "voidBatch-no-onlyRole",
@@ -114,6 +113,16 @@ MUTANTS: list[Mutant] = [
         "if (false) {",
     ),
     Mutant(
+        "root-licence-around-another-allowed",
+        "if (_licences[key].innerRoots != 0) revert ProvenanceLicenceOverlaps(prefixLength, prefix, address(0));",
+        "",
+    ),
+    Mutant(
+        "withdrawn-root-still-blocks-nesting",
+        "--_licences[(_prefixOf(prefix, prefixLength, length) << 4) | length].innerRoots;",
+        "",
+    ),
+    Mutant(
         "sub-licensee-may-sub-license",
         "if (parent.licenseeId == grantor.id && parent.parentKey == 0) {",
         "if (parent.licenseeId == grantor.id) {",
@@ -127,6 +136,16 @@ MUTANTS: list[Mutant] = [
         "withdrawLicence-anyone",
         "if (licence.grantorId == 0 || senderId != licence.grantorId) {",
         "if (licence.grantorId == 0) {",
+    ),
+    Mutant(
+        "withdrawn-root-stays-cached",
+        "if (_actors[licensee].rootLicence == key) _actors[licensee].rootLicence = 0;",
+        "",
+    ),
+    Mutant(
+        "licence-event-drops-parent-key",
+        "emit LicenceGranted(key, licensee, msg.sender, prefixLength, prefix, parentKey);",
+        "emit LicenceGranted(key, licensee, msg.sender, prefixLength, prefix, 0);",
     ),
     # --- batches and lots
     Mutant(
@@ -151,6 +170,11 @@ MUTANTS: list[Mutant] = [
         "// Ensure only the holder consumes",
     ),
     Mutant(
+        "void-keeps-pending-hand-over",
+        "_withByte(word & ~(ID_MASK << PENDING_SHIFT), STATUS_SHIFT, uint8(BatchStatus.Voided))",
+        "_withByte(word, STATUS_SHIFT, uint8(BatchStatus.Voided))",
+    ),
+    Mutant(
         "consume-all-off-by-one",
         "if (quantity > batch.remainingQuantity) {",
         "if (quantity >= batch.remainingQuantity) {",
@@ -169,8 +193,13 @@ MUTANTS: list[Mutant] = [
     # --- recalls
     Mutant(
         "recall-by-any-organisation",
-        "(senderId == 0 || senderId != (word & ID_MASK)) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)",
-        "senderId == 0 && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)",
+        "senderId == 0 || senderId != (word & ID_MASK)",
+        "senderId == 0",
+    ),
+    Mutant(
+        "supplier-recalls-again-after-withdrawal",
+        "\n                    || RecallState(uint8(word >> RECALL_SHIFT)) == RecallState.Withdrawn",
+        "",
     ),
     Mutant(
         "upheld-recall-reviewed-again",
@@ -236,6 +265,21 @@ MUTANTS: list[Mutant] = [
         "",
     ),
     Mutant(
+        "empty-validity-window-accepted",
+        "(request.validUntil != 0 && request.validUntil <= validFrom)",
+        "(request.validUntil != 0 && request.validUntil < validFrom)",
+    ),
+    Mutant(
+        "expiry-off-by-one",
+        "if (slot.validUntil != 0 && now_ >= slot.validUntil) return AttestationStatus.Expired;",
+        "if (slot.validUntil != 0 && now_ > slot.validUntil) return AttestationStatus.Expired;",
+    ),
+    Mutant(
+        "deactivated-issuer-still-vouches",
+        "if (!issuer.active || !_hasAccreditationBit(issuer, slot.claimTypeId)) {",
+        "if (!_hasAccreditationBit(issuer, slot.claimTypeId)) {",
+    ),
+    Mutant(
         "revoke-by-anyone",
         "if (_actors[msg.sender].id != attestation.issuerId && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {",
         "if (false) {",
@@ -290,7 +334,9 @@ MUTANTS: list[Mutant] = [
 # killed mutant stops at its first failure): a missing or stale entry costs time, not
 # correctness.
 FIRST_MODULE: dict[str, str] = {
-    "grantLicence-no-onlyRole": "test_licences.py",
+    "root-licence-by-anyone": "test_licences.py",
+    "root-licence-around-another-allowed": "test_licences.py",
+    "withdrawn-root-still-blocks-nesting": "test_licences.py",
     "voidBatch-no-onlyRole": "test_void.py",
     "reviewRecall-no-onlyRole": "test_recalls.py",
     "approveProfileUpdate-no-onlyRole": "test_names.py",
@@ -302,6 +348,12 @@ FIRST_MODULE: dict[str, str] = {
     "sub-licensee-may-sub-license": "test_licences.py",
     "sub-licence-outlives-root": "test_licences.py",
     "withdrawLicence-anyone": "test_licences.py",
+    "withdrawn-root-stays-cached": "test_licences.py",
+    "licence-event-drops-parent-key": "test_licences.py",
+    "void-keeps-pending-hand-over": "test_void.py",
+    "empty-validity-window-accepted": "test_attestations.py",
+    "expiry-off-by-one": "test_attestations.py",
+    "deactivated-issuer-still-vouches": "test_attestations.py",
     "cset82-check-removed": "test_lots_and_quantities.py",
     "gtin-check-digit-ignored": "test_batches.py",
     "duplicate-lot-accepted": "test_batches.py",
@@ -310,6 +362,7 @@ FIRST_MODULE: dict[str, str] = {
     "second-hand-over-while-pending": "test_custody.py",
     "accept-by-anyone": "test_custody.py",
     "recall-by-any-organisation": "test_recalls.py",
+    "supplier-recalls-again-after-withdrawal": "test_recalls.py",
     "upheld-recall-reviewed-again": "test_recalls.py",
     "withdrawn-recall-still-blocks": "test_recalls.py",
     "reason-length-off-by-one": "test_recalls.py",

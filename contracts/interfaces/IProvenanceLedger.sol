@@ -427,7 +427,8 @@ interface IProvenanceLedger {
 
     /// @notice Registers a batch held by the caller. Supplier role, active actor, holding a
     /// licence in force that covers the GTIN.
-    /// @return batchId The batch's id (see {batchIdOf}).
+    /// @return batchId The batch's id: `keccak256(abi.encodePacked(uint64 gtin, bytes20 lot))`, the hash of the
+    /// 8 big-endian GTIN bytes and the lot zero-padded to 20 bytes (no lookup table needed).
     function registerBatch(BatchInput calldata input) external returns (bytes32 batchId);
 
     /// @notice Registers many batches in one call; all or none.
