@@ -181,9 +181,12 @@ def measure() -> dict[str, int]:
                 fn.approveProfileUpdate(farm, "Finca La Esperanza S.A.S.", b"CO", b32("p2")), admin
             )
 
-            # GS1 licences: the farm holds its company prefix and sub-licenses a range to the coop.
+            # GS1 licences: the farm holds its company prefix and sub-licenses a range to the coop
+            # (grantLicence sent by a root holder cuts a sub-licence; sent by the admin, a root).
             measured["grantLicence (root, 7-digit company prefix)"] = gas(fn.grantLicence(farm, *COMPANY_PREFIX), admin)
-            measured["subLicense (10-digit range, by the root holder)"] = gas(fn.grantLicence(coop, *SUB_PREFIX), farm)
+            measured["grantLicence (sub-licence by the root holder, 10-digit range)"] = gas(
+                fn.grantLicence(coop, *SUB_PREFIX), farm
+            )
 
             # Registrations.
             measured["registerBatch (10-char lot)"] = gas(fn.registerBatch(batch("L-00000001")), farm)

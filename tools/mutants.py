@@ -527,7 +527,8 @@ def write_config(project: Path, sandbox: Path, port: int) -> None:
 
 # ------------------------------------------------------------------ running one mutant
 
-FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (tests/\S+?)(?: - |\s*$)", re.MULTILINE)
+# Node ids may hold spaces (parametrised ids); pytest appends " - message" when it has one.
+FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (tests/.+?)(?: - .*)?$", re.MULTILINE)
 LAUNCHED = re.compile(r"Launching 'anvil[^']*--port (\d+)")
 
 
