@@ -62,6 +62,19 @@ def _quantity(lot: dict[str, Any], quantity: int | None = None) -> dict[str, Any
     return element
 
 
+
+# A spreadsheet reads a cell starting with one of these as a formula (`=HYPERLINK(...)`
+# from a supplier's step location would run when an auditor opens the export).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a
+    leading apostrophe (OWASP's advice for CSV injection); other values stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
 class EpcisExporter:
     """Builds EPCIS documents and FSMA 204 tables from the read model."""
 
@@ -251,5 +264,5 @@ class EpcisExporter:
         writer = csv.DictWriter(buffer, fieldnames=self.FSMA_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in self.fsma_rows(batch_id):
-            writer.writerow({k: row.get(k, "") for k in self.FSMA_COLUMNS})
+            writer.writerow({k: spreadsheet_safe(row.get(k, "")) for k in self.FSMA_COLUMNS})
         return buffer.getvalue()

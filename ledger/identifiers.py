@@ -185,14 +185,26 @@ _LOOKALIKES = str.maketrans(
         "ο": "o", "ρ": "p", "τ": "t", "υ": "y", "χ": "x", "ϲ": "c", "ϳ": "j",
         # Latin letters without a decomposition
         "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ɡ": "g", "ß": "ss",
+        "ɑ": "a", "ɩ": "i", "ɛ": "e", "ʂ": "s", "ꜱ": "s", "ᴋ": "k", "ᴄ": "c", "ᴏ": "o", "ᴠ": "v",
+        "ᴡ": "w", "ᴢ": "z", "ɪ": "i", "ʟ": "l", "ʀ": "r", "ᴀ": "a", "ʙ": "b", "ᴅ": "d", "ᴇ": "e",
+        "ɢ": "g", "ʜ": "h", "ᴊ": "j", "ᴍ": "m", "ɴ": "n", "ᴘ": "p", "ᴛ": "t", "ᴜ": "u", "ʏ": "y",
+        # Cherokee letters that imitate Latin capitals (and their small forms)
+        "Ꮮ": "l", "ꮮ": "l", "Ꭺ": "a", "ꭺ": "a", "Ꭼ": "e", "ꭼ": "e", "Ꮯ": "c", "ꮯ": "c", "Ꮪ": "s",
+        "ꮪ": "s", "Ꭲ": "t", "ꭲ": "t", "Ꮃ": "w", "ꮃ": "w", "Ꮋ": "h", "ꮋ": "h",
     }
 )  # fmt: skip
+# Latin letters and digits that look the same in most fonts: capital I, small l and the
+# digit 1; capital O and the digit 0. Mapped before case folding (which would make I an i).
+_ASCII_LOOKALIKES = str.maketrans({"I": "l", "1": "l", "|": "l", "0": "o"})
+# Letters that render as blank space (Unicode's default-ignorable Hangul fillers, the
+# braille blank): category Lo, so they pass for letters unless dropped by name.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Dropped from a skeleton: combining marks, format characters (zero-width ones, bidi
 # controls), controls, every kind of space and separator, punctuation and symbols (™, ®).
 _SKELETON_DROP = ("M", "C", "Z", "P", "S")
 
 
-def name_skeleton(name: str) -> str:
+def name_skeleton(name: str, ascii_lookalikes: bool = True) -> str:
     """What a name looks like, for spotting impersonation: compatibility-decomposed
     (fullwidth Ｅ is E, ™ is dropped), accents, invisible characters, spaces, punctuation and
     symbols dropped, case folded, and common Cyrillic/Greek look-alikes mapped to the Latin
@@ -201,17 +213,26 @@ def name_skeleton(name: str) -> str:
     Letters of other scripts that imitate nothing are kept (not dropped), so two different
     names written wholly in, say, Chinese or Amharic do not both come out empty.
     """
-    kept = "".join(c for c in name if not unicodedata.category(c).startswith(("S", "C", "Z")))
+    kept = "".join(
+        c for c in name if not unicodedata.category(c).startswith(("S", "C", "Z")) and c not in _BLANK_LETTERS
+    )
     text = unicodedata.normalize("NFKD", kept)
     text = "".join(c for c in text if not unicodedata.category(c).startswith(_SKELETON_DROP))
+    if ascii_lookalikes:
+        text = text.translate(_ASCII_LOOKALIKES)
     text = unicodedata.normalize("NFKC", text.casefold()).translate(_LOOKALIKES)
     return "".join(c for c in text if c.isalnum())
 
 
 def names_look_alike(first: str, second: str) -> bool:
-    """Whether two organisation names have the same (non-empty) :func:`name_skeleton`."""
-    skeleton = name_skeleton(first)
-    return bool(skeleton) and skeleton == name_skeleton(second)
+    """Whether two organisation names have the same (non-empty) :func:`name_skeleton`, with
+    or without mapping I, l and 1 (and O and 0) together: "EthicCert Iabs" looks like
+    "EthicCert Labs", and "ETHICCERT LABS" is the same name in capitals."""
+    for ascii_lookalikes in (True, False):
+        skeleton = name_skeleton(first, ascii_lookalikes)
+        if skeleton and skeleton == name_skeleton(second, ascii_lookalikes):
+            return True
+    return False
 
 
 def _unusual(char: str) -> bool:

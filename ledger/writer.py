@@ -322,8 +322,18 @@ class LedgerWriter:
 
     # ------------------------------------------------------------------ GS1 licences
 
+    def _signer_is_admin(self) -> bool:
+        return bool(self.contract.functions.hasRole(b"\0" * 32, self.signer.address).call())
+
     def grant_licence(self, licensee: str, scope: LicenceScope) -> TxReceipt:
         """License a GS1 Company Prefix or one GTIN to `licensee` (admin): a root licence."""
+        # The contract's grantLicence makes a root licence for the admin and a sub-licence
+        # for anyone else: say which was meant, so nobody gets the other kind unawares.
+        if not self._signer_is_admin():
+            raise InvalidInputError(
+                f"only the ledger's admin grants root licences; {self.connection.names.actor(self.signer.address)} "
+                "may sub-license inside a licence it holds (`provenance licence sublicense`)"
+            )
         return self.send(
             self.contract.functions.grantLicence(Web3.to_checksum_address(licensee), scope.prefix_length, scope.prefix)
         )
@@ -331,6 +341,11 @@ class LedgerWriter:
     def sub_license(self, licensee: str, scope: LicenceScope) -> TxReceipt:
         """Sub-license a longer prefix or one GTIN inside the signer's root licence to
         `licensee` (a co-packer, a member farm). It lapses when the root licence is withdrawn."""
+        if self._signer_is_admin():
+            raise InvalidInputError(
+                "the ledger's admin grants root licences, not sub-licences (`provenance licence grant`); "
+                "licences an organisation sub-licenses are held by that organisation's own account"
+            )
         return self.send(
             self.contract.functions.grantLicence(Web3.to_checksum_address(licensee), scope.prefix_length, scope.prefix)
         )

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from ledger.audit import CHECKS, AuditPolicy, Auditor, Severity, worst
 from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
-from ledger.cli.common import OPTIONS, JsonOption, console, emit, err_console, handles_errors
+from ledger.cli.common import OPTIONS, JsonOption, console, emit, err_console, handles_errors, safe, say
 from ledger.errors import InvalidInputError
 
 COLOURS = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan", Severity.INFO: "dim"}
@@ -67,7 +66,7 @@ def audit(
         for f in findings:
             proof = "\n".join(f"{e.name} {e.tx_hash[:10]}… block {e.block_number}" for e in f.events)
             # Titles and explanations quote chain text (names, reasons): text, never console markup.
-            table.add_row(f"[{COLOURS[f.severity]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{escape(f.title)}[/]\n{escape(f.explanation)}", proof)
+            table.add_row(f"[{COLOURS[f.severity]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{safe(f.title)}[/]\n{safe(f.explanation)}", proof)
         console.print(table)
 
     emit(as_json, {"scope": scope, "findings": [f.as_dict() for f in findings],

@@ -8,7 +8,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -23,6 +22,8 @@ from ledger.cli.common import (
     err_console,
     handles_errors,
     parse_time,
+    safe,
+    say,
     show_time,
 )
 from ledger.documents import DocumentStore
@@ -101,7 +102,7 @@ def index(
             # Not fatal: the index went on without them; /healthz says "degraded" until they are dealt with.
             err_console.print(f"[yellow]{set_aside} event(s) set aside[/] (could not be decoded or applied); the newest:")
             for item in items:
-                err_console.print(escape(f"  block {item.block_number} {item.name} {item.tx_hash} log {item.log_index}: {item.reason}"))
+                err_console.print(safe(f"  block {item.block_number} {item.name} {item.tx_hash} log {item.log_index}: {item.reason}"))
 
     emit(as_json, summary, human)
     if follow:
@@ -176,7 +177,7 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
             who = e["actor_name"] or names.get(e["actor"] or "", e["actor"] or "")  # an admin acting: "the ledger's admin"
             if e.get("actor_name_then") and e["actor_name_then"] != e["actor_name"]:
                 who = f"{e['actor_name_then']} (now {e['actor_name']})"  # the name it acted under, as approved then
-            table.add_row(show_time(e["timestamp"])[:16], escape(e["lot"] or ""), escape(_describe(e, names)), escape(who),
+            table.add_row(show_time(e["timestamp"])[:16], safe(e["lot"] or ""), safe(_describe(e, names)), safe(who),
                           e["tx_hash"], str(e["block_number"]))  # fmt: skip
         console.print(table)
 
@@ -185,7 +186,7 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
 
 def _tree(node: dict[str, Any], tree: Tree, key: str) -> None:
     for child in node.get(key, []):
-        label = escape(f"lot {child.get('lot')} of {child.get('gtin')}: {child.get('product') or ''} ({child.get('supplier_name') or child.get('supplier')})")
+        label = safe(f"lot {child.get('lot')} of {child.get('gtin')}: {child.get('product') or ''} ({child.get('supplier_name') or child.get('supplier')})")
         if "quantity_used" in child:
             label = f"{child['quantity_used']} {child.get('unit', '')} of " + label
         if child.get("recalled"):
@@ -206,7 +207,7 @@ def lineage(
     up, down = model.lineage_up(bid, depth), model.lineage_down(bid, depth)
 
     def human() -> None:
-        title = escape(f"lot {head['lot']} of {head['gtin']}: {head.get('product') or ''}") + (" [red]RECALLED[/]" if head["recalled"] else "")
+        title = safe(f"lot {head['lot']} of {head['gtin']}: {head.get('product') or ''}") + (" [red]RECALLED[/]" if head["recalled"] else "")
         if head["status"] == "voided":
             title += " [red]VOIDED[/]"
         made_of = Tree(f"[bold]{title}[/] is made from")
@@ -249,11 +250,11 @@ def claims(
             status = c["status"].replace("_", " ") + (f": {c['revocation_reason']}" if c["status"] == "revoked" and c.get("revocation_reason") else "")
             if c["status"] == "revoked" and c.get("revocation_reason_invalid_utf8"):
                 status += f" ({INVALID_TEXT_NOTE})"
-            table.add_row(c["claim"], f"[{colour}]{escape(status)}[/]", escape(c["issuer_name"] or c["issuer"]),
+            table.add_row(safe(c["claim"]), f"[{colour}]{safe(status)}[/]", safe(c["issuer_name"] or c["issuer"]),
                           show_time(c["valid_from"])[:10], show_time(c["valid_until"])[:10], c["uid"])  # fmt: skip
         if found:
             console.print(table)
         for claim, share in coverage.items():
-            console.print(f"{claim}: {share:.0%} of the raw-material input quantity")
+            say(f"{claim}: {share:.0%} of the raw-material input quantity")
 
     emit(as_json, {"subject": key, "at": moment, "claims": found, "coverage": coverage}, human)

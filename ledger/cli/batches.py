@@ -284,7 +284,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
                 ("Voided", data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor(said['BatchVoided']['by'])})"),
                 ("Recall", data["recall_reason"]),
                 ("Review", data["review_reason"]),
-                ("Note", data["invalid_utf8"] and f"{', '.join(data['invalid_utf8'])}: {INVALID_TEXT_NOTE}"),
+                ("Note", f"{', '.join(data['invalid_utf8'])}: {INVALID_TEXT_NOTE}" if data["invalid_utf8"] else None),
                 ("Page", data["url"]),
             ]
         ),

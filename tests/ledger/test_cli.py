@@ -298,10 +298,12 @@ def test_licence_refusals_are_one_sentence_naming_the_organisation(cli, local_le
     assert "GS1 Company Prefix 95060001 lies inside the root licence of Finca La Esperanza (0x" in err
     code, _, err = cli("licence", "sublicense", OUTSIDER, "--prefix", "95060001", "--account", COOP)
     assert code == 1 and "Cooperativa Alto Huila (0x" in err and "may not grant or withdraw a licence for GS1 Company Prefix 95060001" in err
-    code, _, err = cli("licence", "grant", COOP, "--prefix", "9506000", "--account", FARM)
-    # Since the contract's grant and sub-licence paths merged, a non-admin grant is judged
-    # as a licensor would be.
-    assert code == 1 and "Finca La Esperanza (0x" in err and "may not grant or withdraw a licence for GS1 Company Prefix 9506000" in err
+    # The contract grants a root licence for the admin and a sub-licence for anyone else:
+    # the client refuses the kind the signer did not ask for, before anything is sent.
+    code, _, err = cli("licence", "grant", COOP, "--prefix", "95060009", "--account", FARM)
+    assert code == 1 and "only the ledger's admin grants root licences; Finca La Esperanza" in err, err
+    code, _, err = cli("licence", "sublicense", COOP, "--prefix", "77770001")
+    assert code == 1 and "the ledger's admin grants root licences, not sub-licences" in err, err
     code, _, err = cli("licence", "withdraw", "--prefix", "7777")
     assert code == 1 and "no licence is in force for GS1 Company Prefix 7777" in err
     code, _, err = cli("licence", "grant", COOP, "--prefix", "950")

@@ -152,6 +152,13 @@ def test_recall_reason_with_markup_and_a_newline_prints_literally(cli, local_led
     code, out, err = cli("batch", "review-recall", GTIN, "H-1", "--uphold", "--reason", "[red]confirmed[/red]\x1b[2J")
     assert code == 0, err
     assert "[red]confirmed[/red]\\x1b[2J" in out
+    # The auditor's view of the same history: no raw escape reaches the terminal.
+    assert cli("index")[0] == 0
+    for command in (("history", GTIN, "H-1"), ("audit", GTIN, "H-1")):
+        code, out, err = cli(*command)
+        assert "Traceback" not in err and "\x1b" not in out and "\u202e" not in out, (command, out)
+    code, out, _ = cli("history", GTIN, "H-1")
+    assert "[red]confirmed[/red]" in out and "\\x1b[2J" in out, out
 
 
 def test_void_reason_markup_is_not_swallowed(cli):

@@ -149,7 +149,7 @@ CERTIFIER_NAME = "EthicCert Labs"
     ],
 )
 def test_look_alike_names_share_a_skeleton(impostor):
-    assert identifiers.name_skeleton(impostor) == "ethiccertlabs"
+    assert identifiers.names_look_alike("EthicCert Labs", impostor), identifiers.name_skeleton(impostor)
     assert identifiers.names_look_alike(impostor, CERTIFIER_NAME)
 
 
@@ -192,3 +192,25 @@ def test_plain_and_accented_names_are_accepted():
         assert identifiers.check_name(name) == name
     with pytest.raises(InvalidInputError, match="1 to 64 bytes"):
         identifiers.check_name("\u00e9" * 33)
+
+
+@pytest.mark.parametrize(
+    "impostor",
+    [
+        "EthicCert Iabs",  # capital I for small l: plain ASCII
+        "EthicCert Labs\u3164",  # a Hangul filler, which renders as blank
+        "EthicCert L\u0251bs",  # Latin alpha
+        "EthicCert Lab\ua731",  # small capital s
+        "\u0190thicCert Labs",  # Latin open E
+        "EthicCert \u13deabs",  # Cherokee L
+        "EthicCert L\u1d00bs",  # small capital A
+        "EthicCert Lab\u0455",  # Cyrillic dze
+    ],
+)
+def test_look_alike_names_found_by_the_second_review_share_a_skeleton(impostor: str) -> None:
+    assert identifiers.names_look_alike("EthicCert Labs", impostor), identifiers.name_skeleton(impostor)
+
+
+def test_different_names_do_not_look_alike() -> None:
+    for other in ["Finca La Esperanza", "Cooperativa Alto Huila", "EthicCert Lab 5", "EthicCert"]:
+        assert not identifiers.names_look_alike("EthicCert Labs", other)
