@@ -126,8 +126,12 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, BatchCreate]], list[tuple[in
         for line, row in enumerate(reader, start=2):
             try:
                 quantity_text = (row.get("quantity") or "").strip()
-                if not quantity_text.lstrip("-").isdigit():
-                    raise InvalidInputError(f"quantity {quantity_text!r} is not a whole number")
+                # ASCII digits only: Python's int() also reads Arabic-Indic and other digits.
+                if not (quantity_text.lstrip("-").isascii() and quantity_text.lstrip("-").isdigit()):
+                    raise InvalidInputError(f"quantity {quantity_text!r} is not a whole number in digits 0-9")
+                if row["lot"] != row["lot"].strip():
+                    # A lot is an identifier printed on the pack: never guess which one was meant.
+                    raise InvalidInputError(f"lot {row['lot']!r} has spaces or line breaks around it; remove them")
                 rows.append(
                     (
                         line,

@@ -641,3 +641,16 @@ def test_batch_show_refuses_details_borrowed_from_another_lot(cli, local_ledger,
     assert code == 0 and "do not match this lot" in out and "Green coffee" not in out, out + err
     # The honest lot keeps its details.
     assert json.loads(cli("batch", "show", GTIN, "HONEST-1", "--json")[1])["product"] == "Green coffee"
+
+
+def test_import_csv_refuses_non_ascii_digits_and_padded_lots(cli, tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("gtin,lot,quantity,unit,product\n"
+                    f"{GTIN},ODD-1,\u0661\u0662,KGM,Coffee\n"  # Arabic-Indic twelve
+                    f'{GTIN},"ODD-2\n",5,KGM,Coffee\n'
+                    f"{GTIN},ODD-3,7,KGM,Coffee\n")  # fmt: skip
+    code, out, _ = cli("batch", "import", str(path), "--account", FARM, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["registered"] == 1, report
+    errors = [e["error"] for e in report["errors"]]
+    assert "digits 0-9" in errors[0] and "spaces or line breaks" in errors[1], errors
