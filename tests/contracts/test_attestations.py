@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brownie import accounts
+from brownie import accounts, chain, web3
 from eth_account import Account
 
 from contract_helpers import (
@@ -276,3 +276,17 @@ def test_status_when_issuer_deactivated(ledger, admin, certifier, farm_batch):
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
     ledger.deactivateActor(certifier, {"from": admin})
     assert ledger.attestationStatus(uid) == NOT_ACCREDITED
+
+
+def test_status_turns_expired_at_the_exact_expiry_second(ledger, certifier, farm_batch):
+    # validUntil is exclusive: valid one second before it, expired at it (kills the
+    # `>=` -> `>` mutant of attestationStatus).
+    start = now() + 1000
+    until = start + 1000
+    uid = ledger.attest(request(farm_batch, valid_from=start, valid_until=until), {"from": certifier}).return_value
+    web3.provider.make_request("evm_setNextBlockTimestamp", [until - 1])
+    chain.mine()
+    assert ledger.attestationStatus(uid, block_identifier=chain.height) == VALID
+    web3.provider.make_request("evm_setNextBlockTimestamp", [until])
+    chain.mine()
+    assert ledger.attestationStatus(uid, block_identifier=chain.height) == EXPIRED
