@@ -30,6 +30,7 @@ from ledger.artifacts import load_artifact  # noqa: E402
 from ledger.chain import LocalChain, connect, free_loopback_port  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.deploy import deploy_ledger  # noqa: E402
+from ledger.writer import ATTEST_TYPES  # noqa: E402  (the EIP-712 type the client signs)
 
 RESULTS = ROOT / "bench" / "results" / "gas.json"
 TX_GAS_CAP = 16_777_216  # EIP-7825 per-transaction cap
@@ -63,18 +64,6 @@ NOTES: dict[str, str] = {
 }
 
 RECALL_REASON = "Aflatoxin B1 above the EU limit in sample 2024-117"
-ATTEST_FIELDS = [
-    {"name": "issuer", "type": "address"},
-    {"name": "subjectKind", "type": "uint8"},
-    {"name": "subject", "type": "bytes32"},
-    {"name": "claim", "type": "bytes32"},
-    {"name": "validFrom", "type": "uint64"},
-    {"name": "validUntil", "type": "uint64"},
-    {"name": "evidenceHash", "type": "bytes32"},
-    {"name": "signedAt", "type": "uint64"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
 
 
 def b32(text: str) -> bytes:
@@ -112,7 +101,7 @@ def typed_attestation(chain_id: int, contract: str, message: dict[str, Any]) -> 
                 {"name": "chainId", "type": "uint256"},
                 {"name": "verifyingContract", "type": "address"},
             ],
-            "Attest": ATTEST_FIELDS,
+            "Attest": ATTEST_TYPES,
         },
         "primaryType": "Attest",
         "domain": {"name": "ProvenanceLedger", "version": "2", "chainId": chain_id, "verifyingContract": contract},
