@@ -133,6 +133,8 @@ def test_a_voided_lot_says_so_by_whom_and_why(client):
     assert "This lot was voided" in text and "voided by the ledger's admin" in text
     assert f"Reason given: “{VOID_REASON}”" in text  # shown as text...
     assert "&lt;script&gt;alert(&#39;void&#39;)&lt;/script&gt;" in html and "<script" not in html.lower()  # ...escaped
+    # ...and isolated, so a right-to-left override in it cannot reorder the page's own words.
+    assert "<bdi>“&lt;script&gt;alert(&#39;void&#39;)&lt;/script&gt;”</bdi>" in html
     journey = html[html.index('id="journey"'):]
     assert "Voided: Honest coffee, lot VOID-1" in text_of(journey)
     assert client.get("/api/v1/batches", params={"status": "voided"}).json()["items"][0]["lot"] == "VOID-1"
