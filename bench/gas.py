@@ -30,7 +30,7 @@ from ledger.artifacts import load_artifact  # noqa: E402
 from ledger.chain import LocalChain, connect, free_loopback_port  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.deploy import deploy_ledger  # noqa: E402
-from ledger.writer import ATTEST_TYPES  # noqa: E402  (the EIP-712 type the client signs)
+from ledger.writer import attestation_typed_data  # noqa: E402  (the EIP-712 data the client signs)
 
 RESULTS = ROOT / "bench" / "results" / "gas.json"
 TX_GAS_CAP = 16_777_216  # EIP-7825 per-transaction cap
@@ -89,24 +89,6 @@ def batch_id(lot_text: str, gtin: int = GTIN) -> bytes:
 def largest_bulk_under_cap(per_batch: float, overhead: float) -> int:
     """How many registrations fit one transaction under the EIP-7825 cap, with 5% headroom."""
     return int((TX_GAS_CAP * 0.95 - overhead) // per_batch)
-
-
-def typed_attestation(chain_id: int, contract: str, message: dict[str, Any]) -> dict[str, Any]:
-    """The EIP-712 `Attest` message as the contract (domain version "2") verifies it."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Attest": ATTEST_TYPES,
-        },
-        "primaryType": "Attest",
-        "domain": {"name": "ProvenanceLedger", "version": "2", "chainId": chain_id, "verifyingContract": contract},
-        "message": message,
-    }
 
 
 def sign_by_node(w3: Web3, signer: str, typed: dict[str, Any]) -> bytes:
@@ -238,7 +220,7 @@ def measure() -> dict[str, int]:
                 "validFrom": 0, "validUntil": until, "evidenceHash": b32("evidence 2"),
                 "signedAt": signed_at, "nonce": fn.nonces(signer).call(), "deadline": deadline,
             }  # fmt: skip
-            signature = sign_by_node(w3, signer, typed_attestation(w3.eth.chain_id, ledger.address, message))
+            signature = sign_by_node(w3, signer, attestation_typed_data(w3.eth.chain_id, ledger.address, message))
             measured["attestBySig (EIP-712 with signedAt, submitted by anyone)"] = gas(
                 fn.attestBySig(delegated, signer, signed_at, deadline, signature), anyone
             )

@@ -38,7 +38,6 @@ from sqlalchemy import select
 from ledger.errors import ConfigurationError, InvalidInputError
 from ledger.indexer import schema
 from ledger.indexer.decoding import INVALID_TEXT
-from ledger.models import metadata_mismatch
 from ledger.queries import ReadModel
 
 DAY = 24 * 3600
@@ -180,7 +179,9 @@ class Auditor:
         self.events = [{**dict(r), "args": json.loads(r["args"])} for r in rows]
         self.names = self.model.who({e["actor"] for e in self.events if e["actor"]}
                                     | {v for e in self.events for v in e["args"].values() if isinstance(v, str) and len(v) == 42})
-        self.product = {bid: self.model.details(b)[1] for bid, b in self.batches.items()}
+        # Each batch's details are read and checked against its lot once, here.
+        self.details = {bid: self.model.details(b) for bid, b in self.batches.items()}
+        self.product = {bid: document for bid, (_, document, _) in self.details.items()}
         self.by_batch: dict[str, list[dict[str, Any]]] = {}
         for e in self.events:
             if e["batch_id"]:
@@ -544,8 +545,7 @@ class Auditor:
         registered = {e["batch_id"]: e for e in self.events if e["name"] == "BatchRegistered"}
         for batch_id, b in self.batches.items():
             evidence = [registered[batch_id]] if batch_id in registered else []
-            document = self.model._metadata(b["metadata_hash"])
-            problem = metadata_mismatch(document, b["gtin"], b["lot"]) if document else None
+            problem = self.details[batch_id][2]
             if problem:
                 findings.append(self._finding(
                     "metadata_mismatch", Severity.HIGH, f"Details of lot {b['lot']} of {b['gtin']} belong to another lot",

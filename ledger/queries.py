@@ -229,16 +229,18 @@ class ReadModel:
             return {}
         return document if isinstance(document, dict) else {}
 
-    def details(self, batch: Any) -> tuple[str, dict[str, Any]]:
-        """A batch's metadata document, only if it is this batch's: ("ok", document),
-        ("mismatch", {}) when the document names another GTIN or lot (anyone can anchor
-        another lot's hash), or ("missing", {}) when the document is not in the store."""
+    def details(self, batch: Any) -> tuple[str, dict[str, Any], str | None]:
+        """A batch's metadata document, only if it is this batch's: ("ok", document, None),
+        ("mismatch", {}, why) when the document names another GTIN or lot (anyone can anchor
+        another lot's hash), or ("missing", {}, None) when the document is not in the store.
+        The one place readers apply the rule (pages, API, audit)."""
         document = self._metadata(batch["metadata_hash"])
         if not document:
-            return "missing", {}
-        if metadata_mismatch(document, batch["gtin"], batch["lot"]):
-            return "mismatch", {}
-        return "ok", document
+            return "missing", {}, None
+        problem = metadata_mismatch(document, batch["gtin"], batch["lot"])
+        if problem:
+            return "mismatch", {}, problem
+        return "ok", document, None
 
     def batch(self, batch_id: str) -> dict[str, Any] | None:
         """A batch with its product data (only from a document that names this GTIN and
@@ -248,7 +250,7 @@ class ReadModel:
         if row is None:
             return None
         data = {k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(row).items()}
-        status, meta = self.details(row)
+        status, meta, _ = self.details(row)
         names = self.actor_names({a for a in (row["supplier"], row["custodian"], row["recalled_by"], row["reviewed_by"], row["voided_by"]) if a})
         unnamed = {row[k] for k in ("recalled_by", "reviewed_by", "voided_by") if row[k] and row[k] not in names}
         admins = self.admins() if unnamed else set()

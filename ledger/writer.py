@@ -710,6 +710,17 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[start : start + size])
 
 
+def attestation_typed_data(chain_id: int, contract: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The EIP-712 `Attest` typed data the contract verifies (domain "ProvenanceLedger"
+    version 2 on `contract`), for a message with the fields of :data:`ATTEST_TYPES`."""
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN, "Attest": ATTEST_TYPES},
+        "primaryType": "Attest",
+        "domain": {"name": EIP712_NAME, "version": EIP712_VERSION, "chainId": chain_id, "verifyingContract": contract},
+        "message": message,
+    }
+
+
 def sign_attestation(
     signer: LocalKeySigner,
     chain_id: int,
@@ -724,11 +735,10 @@ def sign_attestation(
     request with `valid_from` 0 starts then, so the submitter cannot choose the start."""
     signed_at = now() if signed_at is None else signed_at
     kind, subject, claim, valid_from, valid_until, evidence = request.contract_input()
-    message = {
-        "types": {"EIP712Domain": EIP712_DOMAIN, "Attest": ATTEST_TYPES},
-        "primaryType": "Attest",
-        "domain": {"name": EIP712_NAME, "version": EIP712_VERSION, "chainId": chain_id, "verifyingContract": contract},
-        "message": {
+    message = attestation_typed_data(
+        chain_id,
+        contract,
+        {
             "issuer": signer.address,
             "subjectKind": kind,
             "subject": subject,
@@ -740,7 +750,7 @@ def sign_attestation(
             "nonce": nonce,
             "deadline": deadline,
         },
-    }
+    )
     return SignedAttestation(
         request=request,
         issuer=signer.address,

@@ -56,15 +56,7 @@ def grant(
 ) -> None:
     """License a GS1 Company Prefix (or one GTIN) to an organisation (admin): only it may
     then register lots of those GTINs."""
-    scope = _scope(prefix, gtin)
-    w = writer(account)
-    licensee = address_of(w.connection, org)
-    receipt = w.grant_licence(licensee, scope)
-    emit(
-        as_json,
-        {"licensee": licensee, **_scope_data(scope), "sublicence": False, **receipt.model_dump()},
-        lambda: say(f"Licensed {scope.describe()} to {w.connection.names.actor(licensee)}; tx {receipt.tx_hash}, block {receipt.block_number}"),
-    )
+    _grant(org, prefix, gtin, account, as_json, sublicence=False)
 
 
 @app.command("sublicense")
@@ -78,16 +70,23 @@ def sublicense(
 ) -> None:
     """Sub-license a longer prefix or one GTIN inside your own Company Prefix to another
     organisation (a co-packer, a member farm). It lapses if your licence is withdrawn."""
+    _grant(org, prefix, gtin, account, as_json, sublicence=True)
+
+
+def _grant(org: str, prefix: str | None, gtin: str | None, account: str | None, as_json: bool, sublicence: bool) -> None:
+    """Grant a root licence (admin) or a sub-licence (a root licence's holder) and report it."""
     scope = _scope(prefix, gtin)
     w = writer(account)
     licensee = address_of(w.connection, org)
-    receipt = w.sub_license(licensee, scope)
+    receipt = w.sub_license(licensee, scope) if sublicence else w.grant_licence(licensee, scope)
+    grantor = {"grantor": w.signer.address} if sublicence else {}
+    verb, source = ("Sub-licensed", f" (from {w.connection.names.actor(w.signer.address)})") if sublicence else ("Licensed", "")
     emit(
         as_json,
-        {"licensee": licensee, "grantor": w.signer.address, **_scope_data(scope), "sublicence": True, **receipt.model_dump()},
+        {"licensee": licensee, **grantor, **_scope_data(scope), "sublicence": sublicence, **receipt.model_dump()},
         lambda: say(
-            f"Sub-licensed {scope.describe()} to {w.connection.names.actor(licensee)} "
-            f"(from {w.connection.names.actor(w.signer.address)}); tx {receipt.tx_hash}, block {receipt.block_number}"
+            f"{verb} {scope.describe()} to {w.connection.names.actor(licensee)}{source}; "
+            f"tx {receipt.tx_hash}, block {receipt.block_number}"
         ),
     )
 
