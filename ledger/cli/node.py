@@ -139,7 +139,7 @@ def run(
             web.start()
         how = "deployed now" if created else "deployed earlier"
         console.print(f"Local chain   {settings.rpc_url}  chain id {w3.eth.chain_id}")
-        console.print(f"State         {chain.state_file}")
+        console.print(f"State         {chain.state_dir}  ({chain.recovery.get('sentence', 'recovered')})")
         console.print(f"Ledger        {deployment.address}  ({how}, block {deployment.block_number})")
         console.print(f"Batches       {batches} registered")
         console.print(f"Index         {follower}  (following the chain)")
@@ -149,7 +149,7 @@ def run(
             console.print(f"Demo page     {bag}")
             console.print(f"              the {DEMO_BAG[0]} coffee bag, lot {DEMO_BAG[1]}; its QR code:")
             console.print(qr_text(bag), markup=False, highlight=False)
-        console.print("Running. Press Ctrl-C to stop; the chain's state is saved on exit.", style="dim")
+        console.print("Running. Press Ctrl-C to stop; every confirmed write is already saved.", style="dim")
         keep_running(stop, [
             (lambda: chain.process is not None and chain.process.poll() is None, f"the local chain stopped unexpectedly; see {chain.log_file}"),
             (web.running, f"the web server stopped unexpectedly; see {web.log_file}"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,11 +85,11 @@ def test_run_names_its_own_stale_chain(start_run, chain_env):
     # Killing the runner without letting it clean up leaves its anvil running.
     first.process.kill()
     first.process.wait()
-    record = json.loads((Path(chain_env["PROVENANCE_DATA_DIR"]) / "chain" / "anvil.pid").read_text())
+    record = json.loads((Path(chain_env["PROVENANCE_DATA_DIR"]) / "chain" / "node.pid").read_text())
     try:
         assert pid_is_alive(record["pid"])
         second = start_run("--no-demo")
-        second.wait_for(rf"still running \(anvil pid {record['pid']}")
+        second.wait_for(rf"still running \(chain pid {record['pid']}")
         assert second.stop(sig=None) == 1
         # Its web server, orphaned the same way, is named too.
         web_pid = int((Path(chain_env["PROVENANCE_DATA_DIR"]) / "web.pid").read_text())
@@ -111,7 +112,7 @@ def test_run_redeploys_when_the_chain_state_was_lost(start_run, chain_env):
     first = start_run("--no-demo")
     old = first.wait_for(r"Ledger\s+(0x[0-9a-fA-F]{40})").group(1)
     assert first.stop() == 0
-    (Path(chain_env["PROVENANCE_DATA_DIR"]) / "chain" / "state.json").unlink()
+    shutil.rmtree(Path(chain_env["PROVENANCE_DATA_DIR"]) / "chain")  # journal and snapshots gone
     second = start_run("--no-demo")
     second.wait_for(r"is not on this chain; its state was reset")
     new = second.wait_for(r"Ledger\s+(0x[0-9a-fA-F]{40})\s+\(deployed now").group(1)
@@ -154,7 +155,7 @@ def test_run_refuses_a_recorded_address_holding_other_code_and_redeploys_with_a_
     from ledger.deploy import Deployment, artifact_code_hash, write_deployment
 
     settings = Settings(data_dir=Path(chain_env["PROVENANCE_DATA_DIR"]), rpc_url=chain_env["PROVENANCE_RPC_URL"])
-    with LocalChain(settings):  # saves its state on exit, for `provenance run` to load
+    with LocalChain(settings):  # journalled, for `provenance run` to load
         w3 = connect(settings.rpc_url)
         deployer = w3.eth.accounts[0]
         # Some other contract (its runtime code only reverts), recorded as if it were the ledger.
