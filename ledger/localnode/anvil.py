@@ -47,8 +47,10 @@ class Anvil:
         self.process: subprocess.Popen[bytes] | None = None
         self._local = threading.local()
 
-    def start(self, genesis_timestamp: int | None, timeout: float = 30.0) -> None:
-        """Start a fresh anvil (an empty chain at genesis) and wait until it answers."""
+    def start(self, genesis_timestamp: int | None, state_file: Path | None = None, timeout: float = 300.0) -> None:
+        """Start anvil, on a new chain at genesis or on the state in `state_file` (anvil's
+        JSON; a file, since anvil_loadState refuses a request body the size of a real
+        ledger's state), and wait until it answers."""
         self.port = free_port()
         args = [
             str(self.binary),
@@ -62,6 +64,8 @@ class Anvil:
         ]  # fmt: skip
         if genesis_timestamp is not None:
             args += ["--timestamp", str(genesis_timestamp)]
+        if state_file is not None:
+            args += ["--load-state", str(state_file)]
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while True:

@@ -13,6 +13,7 @@ before the next write: blocks, their hashes and the ledger's address come back i
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import threading
@@ -126,11 +127,12 @@ class DurableNode:
         recovery = Recovery()
         base = self._load_newest_snapshot(genesis, recovery)
         if base is None:
-            self.anvil.start(genesis)
             legacy = self.chain_dir / LEGACY_STATE
             if legacy.exists() and not self.journal.segments():
-                self._import_legacy(legacy)
+                self._import_legacy(genesis, legacy)
                 recovery.imported_legacy_state = True
+            else:
+                self.anvil.start(genesis)
         else:
             recovery.snapshot_block, recovery.snapshot_seq = base.block, base.seq
         expected = recovery.snapshot_seq + 1
@@ -140,6 +142,7 @@ class DurableNode:
                     f"the chain's journal in {self.journal.directory} jumps from entry {expected - 1} to "
                     f"{entry.seq} (the snapshot that covered the gap is missing or damaged); the node will "
                     "not start a chain without those writes. Restore the snapshots directory from a backup."
+                    + (f" Snapshots that did not load: {'; '.join(recovery.damaged_snapshots)}" if recovery.damaged_snapshots else "")
                 )
             self.apply(entry)
             recovery.replayed += 1
@@ -161,23 +164,30 @@ class DurableNode:
     def _load_newest_snapshot(self, genesis: int, recovery: Recovery) -> Snapshot | None:
         for snapshot in self.snapshots.list():
             try:
-                state = snapshot.read()
-                self.anvil.start(genesis)
-                self.anvil.call("anvil_loadState", ["0x" + state.hex()])
+                self._start_on(genesis, snapshot.read())
                 return snapshot
             except (ValueError, RpcError) as exc:
                 recovery.damaged_snapshots.append(f"{snapshot.path.name}: {exc}")
                 self.anvil.stop()
         return None
 
-    def _import_legacy(self, legacy: Path) -> None:
+    def _start_on(self, genesis: int, state: bytes) -> None:
+        """Start anvil on a snapshot's state (unpacked to a file anvil reads at start)."""
+        unpacked = self.chain_dir / "loading.json"
+        try:
+            unpacked.write_bytes(gzip.decompress(state))
+            self.anvil.start(genesis, state_file=unpacked)
+        finally:
+            unpacked.unlink(missing_ok=True)
+
+    def _import_legacy(self, genesis: int, legacy: Path) -> None:
         """Load the state file an earlier version kept (anvil's --state), once."""
         try:
-            self.anvil.call("anvil_loadState", ["0x" + legacy.read_bytes().hex()])
+            self.anvil.start(genesis, state_file=legacy)
         except RpcError as exc:
             raise NodeError(
-                f"{legacy} (the chain state saved by an earlier version) cannot be loaded ({exc}); "
-                f"move it aside to start a new chain, or restore it from a backup"
+                f"{legacy} (the chain state saved by an earlier version) cannot be loaded ({exc}; see "
+                f"{self.chain_dir / 'anvil.log'}); move it aside to start a new chain, or restore it from a backup"
             ) from exc
         self.snapshot()
         legacy.replace(legacy.with_name(LEGACY_STATE + ".imported"))
