@@ -38,6 +38,15 @@ def error_response(request: Request, status: int, heading: str, message: str, hi
     return HTMLResponse(render("error.html", heading=heading, message=message, hint=hint, **(form or {})), status_code=status)
 
 
+def allowed_methods(allow: str) -> str:
+    """The Allow header of a 405: the route's methods, with HEAD wherever GET is (every GET
+    route answers HEAD, see api.main.HeadAsGet)."""
+    methods = [m.strip() for m in allow.split(",") if m.strip()]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.append("HEAD")
+    return ", ".join(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through `error_response`."""
 
@@ -50,7 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(request, 404, "Page not found", "There is no page at this address.",
                                   "Scan the code on the packaging again, or search by GTIN and lot.", detail=exc.detail)  # fmt: skip
-        return error_response(request, exc.status_code, "Request not possible", str(exc.detail), detail=exc.detail)
+        response = error_response(request, exc.status_code, "Request not possible", str(exc.detail), detail=exc.detail)
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods((exc.headers or {}).get("Allow", "GET"))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

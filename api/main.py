@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import ApiContext
 from api.errors import install_error_handlers
@@ -30,6 +31,31 @@ Everything is read-only and served from the index of the ledger's events.
 """
 
 
+class HeadAsGet:
+    """Every GET route answers HEAD (GS1 resolvers and link checkers ask with HEAD): the
+    request runs as a GET and the answer keeps its status and headers (Content-Length
+    included, as RFC 9110 allows) without the body. One mechanism for every route, so the
+    OpenAPI document keeps one operation per path; a method no route allows still gets
+    405, whose Allow header says HEAD wherever it says GET (see api.errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        # A copy: the server keeps its own scope saying HEAD, and sends no body either.
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for `settings` (default: from the environment and config file)."""
     settings = settings or Settings.from_env()
@@ -45,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Provenance ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.include_router(health.router)
     app.include_router(auditor.router)
     app.include_router(qr.router)

@@ -6,6 +6,10 @@ connections) loads the demo coffee bag's page, then the same HTML as a static fi
 the same server (the baseline). The page's uncached build time is measured in process.
 Then the ledger grows to 100,000 batches, is indexed, and the page is measured again.
 Prints a table, writes bench/results/api.json. Never passes or fails on time.
+
+BENCH_BASELINE_TREE=<a copy of the project, e.g. before a change> also serves the page
+with that copy's code (a second server, same index, same run) and measures it right after
+this tree's page at each size, so a change is compared under the same conditions.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ RESULTS = ROOT / "bench" / "results" / "api.json"
 SMALL, LARGE = 1_000, 100_000
 CONNECTIONS, THREADS, SECONDS = 64, 2, 10
 BUILD_RUNS = 30
+BASELINE_TREE = os.environ.get("BENCH_BASELINE_TREE")
 FILLER_GTIN = complete_gtin("0950600013499")
 
 
@@ -65,6 +70,20 @@ def wrk(url: str) -> dict[str, float]:
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     return {"requests_per_second": round(rps), "p50_ms": round(ms("50%"), 2), "p99_ms": round(ms("99%"), 2)}
+
+
+def serve_from(tree: str, settings: Settings, port: int) -> WebServer:
+    """The bench app served with the code of `tree`: uvicorn (`python -m`) imports from
+    its working directory first, so the child starts there."""
+    server = WebServer(settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"}), "127.0.0.1", port,
+                       workers=2, app="bench.api_app:create_app")  # fmt: skip
+    here = os.getcwd()
+    os.chdir(tree)
+    try:
+        server.start()
+    finally:
+        os.chdir(here)
+    return server
 
 
 def build_ms(settings: Settings, context: PageContext) -> float:
@@ -141,11 +160,20 @@ def main() -> int:
             os.environ["BENCH_STATIC_DIR"] = str(static_dir)
             server = WebServer(settings, "127.0.0.1", port, workers=2, app="bench.api_app:create_app")
             server.start()
+            baseline = serve_from(BASELINE_TREE, settings, free_loopback_port()) if BASELINE_TREE else None
+            baseline_url = digital_link(*DEMO_BAG).url(baseline.url) if baseline else ""
+
+            def page_of_baseline() -> dict[str, dict[str, float]]:
+                if baseline is None:
+                    return {}
+                urllib.request.urlopen(baseline_url, timeout=30).read()  # the server notices the new cursor
+                return {"baseline_page": wrk(baseline_url)}
+
             try:
                 html = urllib.request.urlopen(page_url, timeout=10).read()
                 (static_dir / "page.html").write_bytes(html)
                 print("measuring with 1,000 batches...", file=sys.stderr)
-                small = {"batches": batch_count(settings), "page": wrk(page_url),
+                small = {"batches": batch_count(settings), "page": wrk(page_url), **page_of_baseline(),
                          "static": wrk(f"{server.url}/baseline/page.html"), "build_ms": round(build_ms(settings, context), 2)}  # fmt: skip
                 chain.start()
                 grow_to(filler, small["batches"], LARGE)
@@ -153,9 +181,12 @@ def main() -> int:
                 chain.stop()
                 urllib.request.urlopen(page_url, timeout=30).read()  # the server notices the new cursor
                 print("measuring with 100,000 batches...", file=sys.stderr)
-                large = {"batches": batch_count(settings), "page": wrk(page_url), "build_ms": round(build_ms(settings, context), 2)}
+                large = {"batches": batch_count(settings), "page": wrk(page_url), **page_of_baseline(),
+                         "build_ms": round(build_ms(settings, context), 2)}  # fmt: skip
             finally:
                 server.stop()
+                if baseline is not None:
+                    baseline.stop()
         finally:
             chain.stop()
     results = {
@@ -186,6 +217,16 @@ def render(r: dict) -> str:
         f"uncached page build (median of {BUILD_RUNS}, in process): {s['build_ms']} ms at {s['batches']:,} batches, "
         f"{l['build_ms']} ms at {l['batches']:,} ({r['build_large_vs_small']}x)",
     ]  # fmt: skip
+    if "baseline_page" in s:
+        rows += [
+            "",
+            f"| product page, same run ({BASELINE_TREE}) | requests/s | p50 ms | p99 ms | this tree / baseline |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for size in (s, l):
+            b, p = size["baseline_page"], size["page"]
+            rows.append(f"| baseline, {size['batches']:,} batches | {b['requests_per_second']:,} | {b['p50_ms']} | {b['p99_ms']} | "
+                        f"{p['requests_per_second'] / b['requests_per_second']:.2f}x |")  # fmt: skip
     return "\n".join(rows)
 
 

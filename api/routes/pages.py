@@ -15,7 +15,7 @@ from markupsafe import Markup
 from api.deps import ApiContext, ContextDep
 from api.errors import PageError
 from api.render import render
-from api.views import PageContext, product_view
+from api.views import PageContext, freshness_view, product_view
 from ledger.errors import InvalidInputError
 from ledger.identifiers import DigitalLink, digital_link, parse_digital_link, parse_gtin
 from ledger.qr import qr_svg
@@ -81,6 +81,12 @@ async def cached_page(context: ApiContext, link: DigitalLink) -> tuple[dict[str,
         return view, render("product.html", page=view).encode()
 
     return await context.pages.get(("page", link), context.version(), build)  # type: ignore[no-any-return]
+
+
+def with_current_freshness(view: dict[str, Any], context: ApiContext) -> dict[str, Any]:
+    """The view with the index's freshness as it is now: JSON gives the second of the last
+    check, which the cached page (showing the minute) is not rebuilt for."""
+    return {**view, "proof": {**view["proof"], **freshness_view(context.freshness())}}
 
 
 def link_headers(url: str) -> dict[str, str]:
@@ -164,6 +170,8 @@ async def resolve(
     link = link_from_path(request)
     view, html = await cached_page(context, link)
     headers = link_headers(view["url"])
+    if link_type is not None or wants_json(request):
+        view = with_current_freshness(view, context)
     if link_type is not None:
         requested = normalise_link_type(link_type)
         if requested == "all":
