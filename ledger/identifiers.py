@@ -13,13 +13,13 @@ from biip.gtin import Gtin
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from ledger import units
 from ledger.errors import InvalidInputError
 
 LOT_MAX_LENGTH = 20
 REASON_MAX_BYTES = 280  # IProvenanceLedger: recall, review, void and revocation reasons
 # GS1 AI (10) takes GS1 AI encodable character set 82: these printable ASCII characters.
 _CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+$")
-_UNIT = re.compile(r"^[A-Z0-9]{2,3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -60,13 +60,9 @@ def check_lot(lot: str) -> str:
 
 
 def check_unit(unit: str) -> str:
-    """`unit` if it has the shape of a UN/ECE Recommendation 20 code (e.g. KGM, H87)."""
-    if not _UNIT.match(unit):
-        raise InvalidInputError(
-            f"unit {unit!r} is not a UN/ECE Rec 20 code: use 2-3 capitals/digits such as KGM (kilogram), "
-            "GRM (gram), LTR (litre), H87 (piece)"
-        )
-    return unit
+    """`unit` (upper-cased) if it is a UN/ECE Recommendation 20 code (e.g. KGM, H87), else an
+    error naming codes to use; the whole list ships with the package (:mod:`ledger.units`)."""
+    return units.check_unit(unit)
 
 
 def check_country(country: str) -> str:

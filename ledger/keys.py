@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -60,15 +61,25 @@ class Keystore:
         return KeystoreEntry(name, account.address, path)
 
     def entries(self) -> list[KeystoreEntry]:
-        """Every keystore, by name."""
+        """Every readable keystore, by name (see :meth:`damaged` for the others)."""
         found = []
         for path in sorted(self.root.glob("*.json")):
             try:
-                address = json.loads(path.read_text())["address"]
-            except (ValueError, KeyError):
+                address = read_keystore(path)["address"]
+            except SigningKeyError:
                 continue
             found.append(KeystoreEntry(path.stem, to_checksum_address("0x" + address.removeprefix("0x")), path))
         return found
+
+    def damaged(self) -> list[str]:
+        """A sentence for each keystore file that is not a valid keystore."""
+        problems = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                read_keystore(path)
+            except SigningKeyError as exc:
+                problems.append(str(exc))
+        return problems
 
     def unlock(self, name: str, password: str | None = None) -> LocalAccount:
         """The account of keystore `name`, decrypted with `password` (or $PROVENANCE_KEYSTORE_PASSWORD)."""
@@ -78,11 +89,62 @@ class Keystore:
         password = password if password is not None else os.environ.get(PASSWORD_ENV)
         if password is None:
             raise SigningKeyError(f"the keystore {name!r} needs its password: set {PASSWORD_ENV}")
+        keystore = read_keystore(path)
         try:
-            key = Account.decrypt(json.loads(path.read_text()), password)
+            key = Account.decrypt(keystore, password)
         except ValueError as exc:
-            raise SigningKeyError(f"wrong password for the keystore {name!r}") from exc
-        return Account.from_key(key)
+            # The structure was checked above, so a MAC mismatch means the password is wrong
+            # (or the encrypted key itself was altered, which no check can tell apart).
+            if "MAC mismatch" not in str(exc):
+                raise damaged_keystore(path, str(exc)) from exc
+            raise SigningKeyError(f"wrong password for the keystore {name!r} ({path}); check {PASSWORD_ENV}") from exc
+        except (KeyError, TypeError, NotImplementedError) as exc:
+            raise damaged_keystore(path, f"{type(exc).__name__}: {exc}") from exc
+        account = Account.from_key(key)
+        if account.address.lower() != "0x" + str(keystore["address"]).lower().removeprefix("0x"):
+            raise damaged_keystore(path, "its address is not the address of the key it holds")
+        return account
+
+
+def damaged_keystore(path: Path, why: str) -> SigningKeyError:
+    """The error for a keystore file that cannot be a keystore, whatever the password."""
+    return SigningKeyError(
+        f"the keystore file {path} is damaged (not a valid keystore: {why}); restore it from a backup "
+        "(no password can unlock a damaged file)"
+    )
+
+
+# The shape of a version 3 keystore (the only one eth-account writes) as hex-digit counts.
+_HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
+_KEYSTORE_HEX_FIELDS = (("ciphertext", 64), ("mac", 64))
+
+
+def read_keystore(path: Path) -> dict[str, Any]:
+    """The keystore in `path`, checked for the structure of a version 3 keystore, so that a
+    truncated or overwritten file is reported as damaged, never as a wrong password."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise SigningKeyError(f"cannot read the keystore file {path}: {exc.strerror}") from exc
+    except ValueError as exc:  # not JSON, or not text at all
+        raise damaged_keystore(path, f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise damaged_keystore(path, f"a JSON {type(data).__name__}, not an object")
+    crypto = data.get("crypto", data.get("Crypto"))
+    if data.get("version") != 3:
+        raise damaged_keystore(path, f"version {data.get('version')!r}, expected 3")
+    if not isinstance(data.get("address"), str) or not _HEX.match(data["address"]) or len(data["address"].removeprefix("0x")) != 40:
+        raise damaged_keystore(path, "no valid address")
+    if not isinstance(crypto, dict):
+        raise damaged_keystore(path, "no 'crypto' section")
+    missing = [k for k in ("cipher", "cipherparams", "ciphertext", "kdf", "kdfparams", "mac") if k not in crypto]
+    if missing:
+        raise damaged_keystore(path, f"the 'crypto' section lacks {', '.join(missing)}")
+    for field_name, digits in _KEYSTORE_HEX_FIELDS:
+        value = crypto[field_name]
+        if not isinstance(value, str) or not _HEX.match(value) or len(value.removeprefix("0x")) != digits:
+            raise damaged_keystore(path, f"its {field_name} is not {digits} hex digits")
+    return data
 
 
 def account_from_env() -> LocalAccount | None:

@@ -123,7 +123,7 @@ class BatchCreate(BaseModel):
     @field_validator("unit")
     @classmethod
     def _unit(cls, value: str) -> str:
-        return identifiers.check_unit(value.upper())
+        return identifiers.check_unit(value)
 
     @field_validator("claims")
     @classmethod

@@ -11,9 +11,10 @@ from web3 import Web3
 
 from ledger.config import Settings
 from ledger.errors import SigningKeyError
-from ledger.keys import Keystore, account_from_env
+from ledger.keys import Keystore, account_from_env, read_keystore
 
 _NODE = re.compile(r"^node:(\d+)$")
+_KEYSTORE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class Signer(Protocol):
@@ -105,4 +106,7 @@ def resolve_address(settings: Settings, w3: Web3, who: str) -> ChecksumAddress:
     for entry in Keystore(settings.keystore_dir).entries():
         if entry.name == who:
             return Web3.to_checksum_address(entry.address)
+    candidate = settings.keystore_dir / f"{who}.json"
+    if _KEYSTORE_NAME.match(who) and candidate.is_file():
+        read_keystore(candidate)  # there is such a keystore, but damaged: say so
     raise SigningKeyError(f"{who!r} is neither an address, node:N, nor a keystore account name")

@@ -97,6 +97,11 @@ class ChainLineage:
         return ChainEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), int(log["blockNumber"], 16),
                           log["blockHash"], list(log["topics"]), log["data"])  # fmt: skip
 
+    def registration_block(self, batch_id: str) -> int | None:
+        """The block in which the lot was registered, up to `to_block` (None: not by then)."""
+        logs = self._logs([self.topics["BatchRegistered"], batch_id.lower()])
+        return int(logs[0]["blockNumber"], 16) if logs else None
+
     def events(self, batch_id: str) -> tuple[set[str], list[ChainEvent]]:
         """The lineage's batch ids (the lot and every input, recursively) and every event
         the index's history holds for them: batch events, transformations, attestations
@@ -176,6 +181,23 @@ def _describe(e: ChainEvent) -> str:
 
 def _comparable(args: dict[str, Any]) -> str:
     return json.dumps(args, sort_keys=True, default=str).lower()
+
+
+def require_known_lot(chain: ChainLineage, model: ReadModel, batch_id: str, label: str) -> None:
+    """Refuse to verify a lot that neither the chain (up to where the index stands) nor the
+    index holds: "0 checks, all passed" would read as a clean bill of health for a lot that
+    does not exist. Says whether it is unknown to the ledger or only not indexed yet."""
+    if chain.registration_block(batch_id) is not None or model.batch(batch_id) is not None:
+        return  # known to one side at least: the comparison itself tells what differs
+    head = chain.w3.eth.block_number
+    later = ChainLineage(chain.w3, chain.address, chain.to_block + 1, head) if head > chain.to_block else None
+    block = later.registration_block(batch_id) if later else None
+    if block is not None:
+        raise InvalidInputError(
+            f"{label} was registered in block {block}, but the index stands at block {chain.to_block}: "
+            "run `provenance index` (or wait for the follower), then verify again"
+        )
+    raise InvalidInputError(f"{label} is not on this ledger (batch {batch_id}): check the GTIN and lot, and the ledger you point at")
 
 
 def verify_against_index(chain: ChainLineage, model: ReadModel, documents: DocumentStore | None, batch_id: str) -> VerificationReport:

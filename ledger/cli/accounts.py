@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli.common import OPTIONS, JsonOption, emit, handles_errors, say
+from ledger.cli.common import OPTIONS, JsonOption, emit, handles_errors, say, warn
 from ledger.keys import PASSWORD_ENV, Keystore
 
 app = typer.Typer(help="Signing accounts (encrypted keystores in the data directory).", no_args_is_help=True)
@@ -34,7 +34,10 @@ def new(
 @handles_errors
 def list_accounts(as_json: JsonOption = False) -> None:
     """List the keystore accounts (names and addresses)."""
-    entries = Keystore(OPTIONS.settings().keystore_dir).entries()
+    keystore = Keystore(OPTIONS.settings().keystore_dir)
+    entries = keystore.entries()
+    for problem in keystore.damaged():
+        warn(problem)
 
     def human() -> None:
         if not entries:

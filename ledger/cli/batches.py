@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from ledger.cli.common import (
     JsonOption,
     address_of,
     cell,
+    check_output_path,
     connection,
     console,
     emit,
@@ -43,6 +45,7 @@ from ledger.models import (
     metadata_mismatch,
 )
 from ledger.qr import write_qr
+from ledger.units import find_units
 from ledger.writer import LedgerWriter, hex0x
 
 app = typer.Typer(help="Batches: register, hand over, record steps, split/merge/transform, recall, review, void.", no_args_is_help=True)
@@ -80,7 +83,7 @@ def register(
     gtin: Annotated[str, typer.Option(help="GTIN-8/12/13/14 with a valid check digit.")],
     lot: Annotated[str, typer.Option(help="Lot number, up to 20 characters (GS1 AI 10).")],
     quantity: Annotated[int, typer.Option(help="Amount in the base unit, e.g. 60000 for 60,000 kg.")],
-    unit: Annotated[str, typer.Option(help="UN/ECE Rec 20 unit code: KGM, GRM, LTR, H87 (piece)...")],
+    unit: Annotated[str, typer.Option(help="UN/ECE Rec 20 unit code: KGM, GRM, LTR, H87 (piece)...; `provenance batch units WORD` finds others.")],
     product: Annotated[str, typer.Option(help="What the product is, e.g. 'Green coffee, washed Caturra'.")],
     origin: Annotated[str | None, typer.Option(help="Where it comes from, e.g. 'Finca La Esperanza, Huila, CO'.")] = None,
     doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor (certificate, photo); repeatable.")] = None,
@@ -90,15 +93,23 @@ def register(
     as_json: JsonOption = False,
 ) -> None:
     """Register a batch; prints its id, transaction, block and the Digital Link URL of its page."""
-    if qr is not None and qr.suffix.lower() not in (".svg", ".png"):
-        raise InvalidInputError(f"--qr {qr} must end in .svg or .png")
+    # Every local check that can fail comes before the registration: a bad --qr path must
+    # not surface after the batch is already on the chain.
+    if qr is not None:
+        check_output_path(qr, "--qr", (".svg", ".png"))
     batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin,
                         claims=tuple(c.upper() for c in claim or ()))  # fmt: skip
     w = writer(account)
     batch = batch.model_copy(update={"documents": _store_documents(w.documents, doc or [])})
     result = w.register_batch(batch)
     if qr is not None:
-        write_qr(result.url, qr)
+        try:
+            write_qr(result.url, qr)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"lot {result.lot} is registered (batch {result.batch_id}), but its QR code could not be written to "
+                f"{qr}: {exc.strerror or exc}; run the same command again to write it (nothing is registered twice)"
+            ) from exc
     emit(
         as_json,
         {**result.model_dump(), "qr": str(qr) if qr else None},
@@ -108,47 +119,89 @@ def register(
 
 def _read_rows(path: Path) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
     """Valid rows (with their CSV line numbers) and per-row errors."""
+    text = _read_csv_text(path)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        return _parse_rows(path, csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # e.g. a field beyond the reader's size limit (a damaged file)
+        raise InvalidInputError(f"{path} is not a readable CSV file: {exc}; check it in a text editor") from exc
+
+
+def _read_csv_text(path: Path) -> str:
+    """The whole CSV file as text: UTF-8, with or without a byte-order mark. Anything else
+    is refused as a whole, naming the first offending line and byte, before any row is read
+    (and so before anything is registered)."""
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        required = {"gtin", "lot", "quantity", "unit", "product"}
-        missing = required - set(reader.fieldnames or [])
-        if missing:
-            raise InvalidInputError(
-                f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
-                "expected a header like gtin,lot,quantity,unit,product,origin"
-            )
-        rows: list[tuple[int, BatchCreate]] = []
-        errors: list[tuple[int, str]] = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                quantity_text = (row.get("quantity") or "").strip()
-                # ASCII digits only: Python's int() also reads Arabic-Indic and other digits.
-                if not (quantity_text.lstrip("-").isascii() and quantity_text.lstrip("-").isdigit()):
-                    raise InvalidInputError(f"quantity {quantity_text!r} is not a whole number in digits 0-9")
-                if row["lot"] != row["lot"].strip():
-                    # A lot is an identifier printed on the pack: never guess which one was meant.
-                    raise InvalidInputError(f"lot {row['lot']!r} has spaces or line breaks around it; remove them")
-                rows.append(
-                    (
-                        line,
-                        BatchCreate(
-                            gtin=row["gtin"].strip(),
-                            lot=row["lot"].strip(),
-                            quantity=int(quantity_text),
-                            unit=row["unit"].strip(),
-                            product=row["product"].strip(),
-                            origin=(row.get("origin") or "").strip() or None,
-                        ),
-                    )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInputError(
+            f"{path} is UTF-16 text, not UTF-8: save it again as UTF-8 (in Excel: Save As, 'CSV UTF-8 (Comma delimited)')"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InvalidInputError(
+            f"{path} is not UTF-8 text: line {line}, byte {column} of that line is 0x{data[exc.start]:02x}"
+            f"{_as_windows_1252(data[exc.start:exc.start + 1])}, which UTF-8 does not allow there (the file is probably "
+            "Latin-1 or Windows-1252); save it again as UTF-8 (in Excel: "
+            "Save As, 'CSV UTF-8 (Comma delimited)'; or run: iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv)"
+        ) from exc
+
+
+def _as_windows_1252(byte: bytes) -> str:
+    """' (é in Windows-1252)' for a byte that is a printable character there, else ''."""
+    try:
+        char = byte.decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    return f" ({char} in Windows-1252)" if char.isprintable() else ""
+
+
+def _parse_rows(path: Path, reader: csv.DictReader[str]) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
+    """Valid rows (with their CSV line numbers) and per-row errors."""
+    required = {"gtin", "lot", "quantity", "unit", "product"}
+    missing = required - set(reader.fieldnames or [])
+    if missing:
+        raise InvalidInputError(
+            f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
+            "expected a header like gtin,lot,quantity,unit,product,origin"
+        )
+    rows: list[tuple[int, BatchCreate]] = []
+    errors: list[tuple[int, str]] = []
+    for line, raw in enumerate(reader, start=2):
+        # A short row leaves its last columns None (not a crash below, but a sentence).
+        row = {key: value or "" for key, value in raw.items() if isinstance(key, str)}
+        try:
+            absent = [name for name in reader.fieldnames or [] if raw.get(name) is None and name in required]
+            if absent:
+                raise InvalidInputError(f"the row ends early: it has no {', '.join(absent)} (check for a missing comma)")
+            quantity_text = row["quantity"].strip()
+            # ASCII digits only: Python's int() also reads Arabic-Indic and other digits.
+            if not (quantity_text.lstrip("-").isascii() and quantity_text.lstrip("-").isdigit()):
+                raise InvalidInputError(f"quantity {quantity_text!r} is not a whole number in digits 0-9")
+            if row["lot"] != row["lot"].strip():
+                # A lot is an identifier printed on the pack: never guess which one was meant.
+                raise InvalidInputError(f"lot {row['lot']!r} has spaces or line breaks around it; remove them")
+            rows.append(
+                (
+                    line,
+                    BatchCreate(
+                        gtin=row["gtin"].strip(),
+                        lot=row["lot"].strip(),
+                        quantity=int(quantity_text),
+                        unit=row["unit"].strip(),
+                        product=row["product"].strip(),
+                        origin=row.get("origin", "").strip() or None,
+                    ),
                 )
-            except LedgerError as exc:
-                errors.append((line, str(exc)))
-            except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                errors.append((line, str(exc).splitlines()[-1].strip()))
+            )
+        except LedgerError as exc:
+            errors.append((line, str(exc)))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            errors.append((line, str(exc).splitlines()[-1].strip()))
     return rows, errors
 
 
@@ -201,6 +254,26 @@ def import_csv(
     emit(as_json, summary, human)
     if errors:
         raise typer.Exit(1)
+
+
+@app.command("units")
+@handles_errors
+def units(
+    word: Annotated[str, typer.Argument(help="Part of a unit's name or code, e.g. litre, pound, KG.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Find UN/ECE Recommendation 20 unit codes (the only units a batch may have) by name."""
+    found = find_units(word)
+    if not found:
+        raise InvalidInputError(f"no UN/ECE Rec 20 unit has {word!r} in its code or name; try a shorter word (e.g. 'gram')")
+
+    def human() -> None:
+        table = Table("code", "name")
+        for code, name in found.items():
+            table.add_row(code, cell(name))
+        console.print(table)
+
+    emit(as_json, {"units": [{"code": c, "name": n} for c, n in found.items()]}, human)
 
 
 def _registration_args(conn: LedgerConnection, batch_id: bytes) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ledger.cli.common import (
     AccountOption,
     JsonOption,
     address_of,
+    check_output_path,
     connection,
     emit,
     handles_errors,
@@ -22,6 +23,7 @@ from ledger.cli.common import (
     say,
     show_time,
     warn,
+    write_output,
     writer,
 )
 from ledger.connection import LedgerConnection
@@ -183,6 +185,7 @@ def sign(
     as_json: JsonOption = False,
 ) -> None:
     """Sign an attestation offline (EIP-712) for anyone to submit with `claim submit`."""
+    check_output_path(output, "--output")  # before a nonce is taken or a key unlocked
     settings = OPTIONS.settings()
     handed_out = HandedOutNonces(settings.data_dir)
     warning = None
@@ -219,7 +222,7 @@ def sign(
     # The signing time is part of the signature: a claim with no --valid-from starts then.
     signed = sign_attestation(signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400,
                               signed_at=now())  # fmt: skip
-    output.write_text(signed.model_dump_json(indent=2) + "\n")
+    write_output(output, signed.model_dump_json(indent=2) + "\n", "--output")
     handed_out.add(contract, signer.address, nonce)
     if warning:
         warn(warning)

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -116,6 +117,36 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """`path` if a file can be written there: its folder exists and is writable, it is not
+    itself a folder, and it ends in one of `suffixes` (when given). Called before a command
+    does any work (above all before it writes to the chain), so a typo in an output path
+    costs nothing."""
+    if path.is_dir():
+        raise InvalidInputError(f"{option} {path} is a folder: give a file name inside it, e.g. {path / ('output' + (suffixes[0] if suffixes else ''))}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InvalidInputError(f"{option} {path} must end in {' or '.join(suffixes)}")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InvalidInputError(f"{option} {path}: the folder {folder} {what}; create it first or choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidInputError(f"{option} {path}: no permission to write there; choose another path")
+    return path
+
+
+def write_output(path: Path, data: bytes | str, option: str) -> None:
+    """Write a command's output file, turning an OS error (disk full, a folder removed
+    meanwhile) into one sentence instead of a traceback."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {option} {path}: {exc.strerror or exc}") from exc
 
 
 def connection() -> LedgerConnection:

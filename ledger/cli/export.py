@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
-from ledger.cli.common import OPTIONS, err_console, handles_errors, safe
+from ledger.cli.common import OPTIONS, check_output_path, err_console, handles_errors, safe, write_output
 from ledger.epcis import EpcisExporter
 from ledger.errors import InvalidInputError
 
@@ -34,7 +34,7 @@ def _write(text: str, output: Path | None, what: str) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        write_output(output, text, "--output")
         err_console.print(f"Wrote {safe(output)} ({what}).")
 
 
@@ -42,6 +42,8 @@ def _write(text: str, output: Path | None, what: str) -> None:
 @handles_errors
 def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
     """An EPCIS 2.0 JSON-LD document (EPCISDocument, standard context, event hashes)."""
+    if output is not None:
+        check_output_path(output, "--output")
     exporter, batch_id = _exporter_for(batch)
     document = exporter.document(batch_id)
     _write(json.dumps(document, indent=2) + "\n", output, f"{len(document['epcisBody']['eventList'])} EPCIS events")
@@ -51,6 +53,8 @@ def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
 @handles_errors
 def fsma_csv(batch: BatchArgs, output: OutputOption = None) -> None:
     """Key data elements per tracking event, one row each (the sortable spreadsheet of FSMA 204)."""
+    if output is not None:
+        check_output_path(output, "--output")
     exporter, batch_id = _exporter_for(batch)
     text = exporter.fsma_csv(batch_id)
     _write(text, output, f"{text.count(chr(10)) - 1} tracking events")

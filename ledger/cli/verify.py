@@ -12,11 +12,28 @@ from rich.markup import escape
 
 from ledger.chain import connect
 from ledger.cli.auditor import _batch_id, _read_model
-from ledger.cli.common import OPTIONS, JsonOption, connection, console, emit, err_console, handles_errors
+from ledger.cli.common import (
+    OPTIONS,
+    JsonOption,
+    check_output_path,
+    connection,
+    console,
+    emit,
+    err_console,
+    handles_errors,
+    write_output,
+)
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError
-from ledger.verify import ChainLineage, VerificationReport, proof_bundle, verify_against_index, verify_bundle
+from ledger.verify import (
+    ChainLineage,
+    VerificationReport,
+    proof_bundle,
+    require_known_lot,
+    verify_against_index,
+    verify_bundle,
+)
 
 EXIT_MISMATCH = 4
 
@@ -32,6 +49,11 @@ def _print(report: VerificationReport, what: str) -> None:
         console.print(f"[green]Verified:[/] {len(report.checks)} checks on {what} match the chain.")
     else:
         console.print(f"[bold red]{len(report.mismatches)} of {len(report.checks)} checks failed[/] on {what}.")
+
+
+def _label(batch: list[str], batch_id: str) -> str:
+    """How the user named the lot: 'lot L-1 of GTIN 0950...' or 'batch 0x...'."""
+    return f"lot {batch[1]} of GTIN {batch[0]}" if len(batch) == 2 else f"batch {batch_id}"
 
 
 @handles_errors
@@ -51,8 +73,13 @@ def verify(
             data = json.loads(bundle.read_text())
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"cannot read the proof bundle {bundle}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"{bundle} is not a proof bundle (a JSON object made by `provenance proof`)")
         w3 = connect(rpc or OPTIONS.settings().rpc_url)
-        report = verify_bundle(w3, data)
+        try:
+            report = verify_bundle(w3, data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"the proof bundle {bundle} is damaged or incomplete ({type(exc).__name__}: {exc}); ask for a new one") from exc
         what = f"the proof bundle of lot {data.get('lot')} ({len(data.get('events', []))} events)"
     else:
         if not batch:
@@ -64,7 +91,10 @@ def verify(
         batch_id = _batch_id(batch)
         model = _read_model()
         freshness = model.freshness()
-        chain = ChainLineage(conn.w3, conn.address, conn.deploy_block, freshness.block_number if freshness else None)
+        if freshness is None:
+            raise InvalidInputError("the index is empty: run `provenance index` first, then verify again")
+        chain = ChainLineage(conn.w3, conn.address, conn.deploy_block, freshness.block_number)
+        require_known_lot(chain, model, batch_id, _label(batch, batch_id))
         report = verify_against_index(chain, model, DocumentStore(settings.documents_dir), batch_id)
         what = f"batch {batch_id} and its lineage (up to block {chain.to_block}, where the index stands)"
     emit(as_json, report.as_dict(), lambda: _print(report, what))
@@ -80,6 +110,7 @@ def proof(
     """Write a self-contained proof of a lot's history (events with transactions, blocks
     and raw logs, contract, chain id, document hashes), read from the chain. Anyone can
     check it with `provenance verify --bundle FILE --rpc URL`."""
+    check_output_path(output, "--output")
     conn = connection()
     batch_id = _batch_id(batch)
     chain = ChainLineage(conn.w3, conn.address, conn.deploy_block)
@@ -87,5 +118,5 @@ def proof(
     if registered is None:
         raise InvalidInputError(f"batch {batch_id} is not registered on this ledger")
     data = proof_bundle(chain, conn.w3.eth.chain_id, batch_id, f"{registered.args['gtin']:014d}", registered.args["lot"])
-    output.write_text(json.dumps(data, indent=2) + "\n")
+    write_output(output, json.dumps(data, indent=2) + "\n", "--output")
     err_console.print(f"Wrote {output}: {len(data['events'])} events of lot {data['lot']} and its lineage, up to block {data['as_of_block']}.")
