@@ -8,9 +8,12 @@ import time
 from typing import Annotated, Any
 
 import typer
+from requests.exceptions import RequestException
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
+from sqlalchemy.exc import SQLAlchemyError
+from web3.exceptions import Web3Exception
 
 from ledger.cli.common import (
     OPTIONS,
@@ -27,9 +30,10 @@ from ledger.cli.common import (
     show_time,
 )
 from ledger.documents import DocumentStore
-from ledger.errors import InvalidInputError
+from ledger.errors import ChainError, ConfigurationError, InvalidInputError
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.indexer.decoding import INVALID_TEXT
+from ledger.indexer.follow import Follower, WriterLock, acquire_within, database_label, writer_lock
 from ledger.indexer.scanner import ScanReport, Scanner
 from ledger.indexer.store import IndexStore
 from ledger.queries import DEFAULT_DEPTH, INVALID_TEXT_NOTE, ReadModel
@@ -71,31 +75,73 @@ def index(
     max_blocks: Annotated[int, typer.Option(help="Most blocks per eth_getLogs request (providers cap it).")] = 50_000,
     as_json: JsonOption = False,
 ) -> None:
-    """Bring the index up to date with the chain (catch up and exit, or --follow)."""
+    """Bring the index up to date with the chain (catch up and exit, or --follow).
+
+    One follower writes an index at a time (`provenance run` has one): a second waits and
+    takes over when the first stops; a catch-up finding one at work leaves the index to it."""
     conn = connection()
     store = IndexStore.open(conn.settings.database_url, conn.settings.data_dir)
-    if rebuild:
-        store.drop_all()
     scanner = Scanner(conn.w3, conn.address, conn.deploy_block, store, conn.settings.confirmations, max_range=max_blocks)
+    lock = writer_lock(store)
+    stop = threading.Event()
+    if follow:  # Ctrl-C also ends a wait for the lock
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        leader = lock.try_acquire() if follow else acquire_within(lock, LOCK_WAIT_SECONDS)
+        if rebuild and not leader:
+            raise ConfigurationError(f"{ANOTHER_WRITER}: stop it before --rebuild")
+        if leader:
+            _catch_up(conn.settings.rpc_url, store, scanner, rebuild, conn.deploy_block, as_json)
+        elif not follow:
+            emit(as_json, {"skipped": ANOTHER_WRITER, "database": database_label(store)},
+                 lambda: console.print(f"{ANOTHER_WRITER} and keeps it up to date; nothing to do here"))  # fmt: skip
+            return
+        if follow:
+            _follow(conn.settings.rpc_url, scanner, lock, stop)
+    except SQLAlchemyError as exc:  # asking for the lock; the follow loop itself waits outages out
+        raise ConfigurationError(f"the index database {database_label(store)} does not answer ({_first_line(exc)})") from exc
+    finally:
+        lock.release()
+        store.dispose()
+
+
+#: How long a catch-up (`provenance index`) waits for a follower's lock before leaving the index to it.
+LOCK_WAIT_SECONDS = 5.0
+ANOTHER_WRITER = "another follower (`provenance run` or `provenance index --follow`) writes this index"
+
+
+def _catch_up(rpc_url: str, store: IndexStore, scanner: Scanner, rebuild: bool, first: int, as_json: bool) -> None:
+    """Rebuild (if asked) and catch up with a progress bar, then print what was done."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=as_json, transient=True) as progress:
-        task = progress.add_task("Indexing", total=None)
-        first = conn.deploy_block
+    try:
+        if rebuild:
+            store.drop_all()
+        with Progress(*columns, console=console, disable=as_json, transient=True) as progress:
+            task = progress.add_task("Indexing", total=None)
 
-        def show(report: ScanReport) -> None:
-            progress.update(
-                task,
-                total=max(1, report.head - first + 1),
-                completed=max(0, report.cursor - first + 1),
-                description=f"Indexing blocks ({report.events_added:,} events)",
-            )
+            def show(report: ScanReport) -> None:
+                progress.update(
+                    task,
+                    total=max(1, report.head - first + 1),
+                    completed=max(0, report.cursor - first + 1),
+                    description=f"Indexing blocks ({report.events_added:,} events)",
+                )
 
-        report = scanner.sync(show)
-    set_aside, items = store.set_aside(20)
+            report = scanner.sync(show)
+        set_aside, items = store.set_aside(20)
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(f"the index database {database_label(store)} does not answer ({_first_line(exc)})") from exc
+    except (RequestException, Web3Exception, OSError) as exc:
+        raise ChainError(f"the chain at {rpc_url} stopped answering ({_first_line(exc)})") from exc
     summary = {"events_added": report.events_added, "cursor": report.cursor, "head": report.head, "reorgs": report.reorgs,
-               "events_dropped": report.events_dropped, "database": store.url.split("@")[-1], "set_aside": set_aside}  # fmt: skip
+               "events_dropped": report.events_dropped, "rewound_to": report.rewound_to,
+               "database": store.url.split("@")[-1], "set_aside": set_aside}  # fmt: skip
 
     def human() -> None:
+        notice = report.rewind_notice()
+        if notice:
+            err_console.print(f"[yellow]note:[/] {safe(notice)}")
         console.print(f"Indexed up to block {report.cursor:,} (head {report.head:,}): {report.events_added:,} new events"
                       + (f"; {report.reorgs} reorganisation(s) rewound" if report.reorgs else ""))  # fmt: skip
         if set_aside:
@@ -105,16 +151,23 @@ def index(
                 err_console.print(safe(f"  block {item.block_number} {item.name} {item.tx_hash} log {item.log_index}: {item.reason}"))
 
     emit(as_json, summary, human)
-    if follow:
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        console.print("Following the chain; Ctrl-C stops.", style="dim")
-        while not stop.is_set():
-            report = scanner.sync()
-            if report.events_added or report.reorgs:
-                console.print(f"block {report.cursor:,}: {report.events_added} new events" + (f", {report.reorgs} reorg(s)" if report.reorgs else ""))
-            stop.wait(1.0)
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+
+
+def _follow(rpc_url: str, scanner: Scanner, lock: WriterLock, stop: threading.Event) -> None:
+    """Follow until Ctrl-C: retrying through outages, waiting for or holding the lock."""
+    console.print("Following the chain; Ctrl-C stops.", style="dim")
+
+    def changed(report: ScanReport) -> None:
+        console.print(f"block {report.cursor:,}: {report.events_added} new events" + (f", {report.reorgs} reorg(s)" if report.reorgs else ""))
+
+    def notice(line: str) -> None:
+        err_console.print(f"[yellow]index:[/] {safe(line)}")
+
+    Follower(scanner, lock, rpc_url, notice, changed).run(stop)
 
 
 def _describe(event: dict[str, Any], names: dict[str, str]) -> str:

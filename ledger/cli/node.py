@@ -8,17 +8,19 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.chain import LocalChain, connect
 from ledger.cli.common import OPTIONS, console, err_console, fail, safe
 from ledger.config import Settings
 from ledger.deploy import ensure_deployed
-from ledger.errors import LedgerError
+from ledger.errors import ConfigurationError, LedgerError
 from ledger.artifacts import load_artifact
 from ledger.connection import LedgerConnection
 from ledger.demo import DEMO_AUDIT_POLICY, DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
 from ledger.cli.web import WebServer
 from ledger.identifiers import digital_link
+from ledger.indexer.follow import Follower, database_label, writer_lock
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
 from ledger.qr import qr_text
@@ -45,22 +47,27 @@ def count_registered_batches(settings: Settings, address: str, from_block: int) 
 
 
 def start_index_follower(settings: Settings, stop: threading.Event) -> str:
-    """Keep the index following the chain in a background thread; returns the database."""
+    """Catch the index up with the chain (rewinding what the chain no longer holds, and
+    saying so), then keep it following in a background thread that retries through
+    outages and writes only while it holds the index's writer lock. Returns the database."""
     connection = LedgerConnection.open(settings)
     store = IndexStore.open(settings.database_url, settings.data_dir)
     scanner = Scanner(connection.w3, connection.address, connection.deploy_block, store, settings.confirmations)
-    scanner.sync()  # catch up before saying the index is there
+    lock = writer_lock(store)
 
-    def follow() -> None:
-        while not stop.is_set():
-            try:
-                scanner.sync()
-            except LedgerError as exc:  # keep serving; say why the index lags
-                err_console.print(f"[yellow]index:[/] {safe(exc)}")
-            stop.wait(1.0)
+    def notice(line: str) -> None:
+        err_console.print(f"[yellow]index:[/] {safe(line)}")
 
-    threading.Thread(target=follow, name="index-follower", daemon=True).start()
-    return store.url.split("@")[-1].removeprefix("sqlite:///")
+    follower = Follower(scanner, lock, settings.rpc_url, notice)
+    try:
+        # The writer catches up before the index is announced; one waiting for another follower's lock does not.
+        rewound = scanner.sync().rewind_notice() if follower.take_lock() else None
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(f"the index database {database_label(store)} does not answer ({type(exc).__name__})") from exc
+    if rewound:
+        console.print(safe(rewound[0].upper() + rewound[1:]))  # "Index rewound to block N: dropped K ..."
+    threading.Thread(target=follower.run, args=(stop,), name="index-follower", daemon=True).start()
+    return database_label(store)
 
 
 def keep_running(stop: threading.Event, watched: list[tuple[Callable[[], bool], str]]) -> None:

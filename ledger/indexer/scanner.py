@@ -1,5 +1,11 @@
 """Following the chain: `eth_getLogs` in adaptive ranges, only `confirmations` deep, with
-block hashes remembered so a reorganisation is noticed and rewound."""
+block hashes remembered so a reorganisation is noticed and rewound.
+
+The chain is the truth. Before each range the cursor's block is compared with the chain's
+block at that number; when the chain no longer has it (a shorter chain: a node restarted
+onto an older snapshot, `anvil_rollback`) or has another block there (a reorganisation),
+the index rewinds to the common ancestor, the newest remembered block the chain still
+holds, and goes on from there."""
 
 from __future__ import annotations
 
@@ -12,11 +18,19 @@ from web3 import Web3
 from ledger.errors import ChainError
 from ledger.indexer.decoding import LogDecoder
 from ledger.indexer.handlers import LedgerEvent
-from ledger.indexer.store import Cursor, IndexStore, SetAside
+from ledger.indexer.store import Cursor, CursorMoved, IndexStore, SetAside
 
 MIN_RANGE = 1
 MAX_RANGE = 50_000
 TARGET_LOGS = 5_000  # per request: big enough to amortise the round trip, small enough for providers
+#: Remembered blocks compared with the chain per JSON-RPC batch while looking for the common ancestor.
+ANCESTOR_BATCH = 64
+#: How many times in a row a range the chain changed under (or another writer took) is read again before giving up.
+CHANGED_RETRIES = 20
+
+
+class ChainChanged(ChainError):
+    """The chain changed between two requests of one range (blocks gone or replaced)."""
 
 
 @dataclass
@@ -29,6 +43,19 @@ class ScanReport:
     events_dropped: int = 0
     head: int = 0
     cursor: int = 0
+    #: The lowest block the index was rewound to (the common ancestor), if it was.
+    rewound_to: int | None = None
+
+    def rewind_notice(self) -> str | None:
+        """One sentence for the operator when the index was rewound, else None."""
+        if self.rewound_to is None:
+            return None
+        return rewind_notice(self.rewound_to, self.events_dropped)
+
+
+def rewind_notice(block: int, dropped: int) -> str:
+    """What a rewind did, said the same way by `run`, `index` and the followers."""
+    return f"index rewound to block {block:,}: dropped {dropped:,} event(s) the chain no longer holds"
 
 
 class Scanner:
@@ -53,6 +80,7 @@ class Scanner:
         self.decoder = decoder or LogDecoder()
         self.max_range = max_range
         self.range = min(2_000, max_range)
+        self._changed = 0  # ranges read again in this sync because the chain or the cursor moved
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
         response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
@@ -60,41 +88,81 @@ class Scanner:
             raise ChainError(f"{method} failed: {response['error'].get('message', response['error'])}")
         return response["result"]
 
-    def _blocks(self, numbers: list[int]) -> dict[int, tuple[str, int]]:
-        """Hash and timestamp of each block, in JSON-RPC batches."""
-        found: dict[int, tuple[str, int]] = {}
+    def _headers(self, numbers: list[int]) -> dict[int, tuple[str, int] | None]:
+        """Hash and timestamp of each block, None for a block the chain does not have, in
+        JSON-RPC batches."""
+        found: dict[int, tuple[str, int] | None] = {}
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
             responses = self.w3.provider.make_batch_request([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])  # type: ignore[list-item]
+            if not isinstance(responses, list):  # a node refusing the whole batch
+                raise ChainError(f"eth_getBlockByNumber failed: {responses}")
             for number, response in zip(chunk, responses):
+                if isinstance(response, dict) and "error" in response:
+                    raise ChainError(f"eth_getBlockByNumber failed: {response['error'].get('message', response['error'])}")
                 block = response.get("result") if isinstance(response, dict) else None
-                if block is None:
-                    raise ChainError(f"block {number} is not available from the node")
-                found[number] = (block["hash"], int(block["timestamp"], 16))
+                found[number] = None if block is None else (block["hash"], int(block["timestamp"], 16))
         return found
+
+    def _blocks(self, numbers: list[int]) -> dict[int, tuple[str, int]]:
+        """Hash and timestamp of each block, which the chain must have: a missing one
+        means the chain got shorter since the range was read (ChainChanged)."""
+        found = self._headers(numbers)
+        missing = [number for number, header in found.items() if header is None]
+        if missing:
+            raise ChainChanged(f"block {missing[0]} is not available from the node")
+        return found  # type: ignore[return-value]
+
+    def chain_head(self) -> int:
+        """The chain's newest block."""
+        return int(self._rpc("eth_blockNumber", []), 16)
 
     def safe_head(self) -> int:
         """The newest block deep enough to index."""
-        return int(self._rpc("eth_blockNumber", []), 16) - self.confirmations
+        return self.chain_head() - self.confirmations
+
+    def common_ancestor(self, cursor: Cursor) -> Cursor:
+        """The newest remembered block below `cursor` that the chain still holds, with the
+        same hash (compared ANCESTOR_BATCH blocks per request); before the deployment block
+        when none is left."""
+        remembered = [(n, h) for n, h in self.store.stored_blocks_desc() if n < cursor.block_number]
+        for start in range(0, len(remembered), ANCESTOR_BATCH):
+            chunk = remembered[start : start + ANCESTOR_BATCH]
+            on_chain = self._headers([number for number, _ in chunk])
+            for number, stored_hash in chunk:
+                header = on_chain[number]
+                if header is not None and header[0] == stored_hash:
+                    return Cursor(number, stored_hash)
+        return Cursor(self.deploy_block - 1, "0x")
 
     def _check_reorg(self, cursor: Cursor, report: ScanReport) -> Cursor:
-        """The cursor, or the common ancestor after rewinding a reorganisation."""
-        chain_hash = self._blocks([cursor.block_number])[cursor.block_number][0]
-        if chain_hash == cursor.block_hash:
+        """The cursor, or the common ancestor after rewinding what the chain no longer
+        holds: the cursor's block is gone (a shorter chain) or is another block."""
+        header = self._headers([cursor.block_number])[cursor.block_number]
+        if header is not None and header[0] == cursor.block_hash:
             return cursor
-        ancestor = Cursor(self.deploy_block - 1, "0x")
-        for number, stored_hash in self.store.stored_blocks_desc():
-            if number >= cursor.block_number:
-                continue
-            if self._blocks([number])[number][0] == stored_hash:
-                ancestor = Cursor(number, stored_hash)
-                break
+        ancestor = self.common_ancestor(cursor)
+        # Compare-and-set: another writer that moved the cursor meanwhile wins (CursorMoved).
+        dropped = self.store.rewind(self.address, self.chain_id, ancestor, expected=cursor)
         report.reorgs += 1
-        report.events_dropped += self.store.rewind(self.address, self.chain_id, ancestor)
+        report.events_dropped += dropped
+        report.rewound_to = ancestor.block_number if report.rewound_to is None else min(report.rewound_to, ancestor.block_number)
         return ancestor
 
     def step(self, report: ScanReport) -> bool:
-        """Index one range; False when the store is caught up."""
+        """Index one range; False when the store is caught up. A range the chain changed
+        under, or whose cursor another writer moved, is read again (True)."""
+        try:
+            more = self._step(report)
+        except (ChainChanged, CursorMoved):
+            self._changed += 1
+            if self._changed > CHANGED_RETRIES:
+                raise
+            return True
+        self._changed = 0
+        return more
+
+    def _step(self, report: ScanReport) -> bool:
         head = self.safe_head()
         report.head = head
         cursor = self.store.cursor(self.address, self.chain_id)
@@ -133,10 +201,13 @@ class Scanner:
                 LedgerEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), number,
                             log["blockHash"], blocks[number][1])  # fmt: skip
             )
+        if any(log["blockHash"] != blocks[int(log["blockNumber"], 16)][0] for log in logs):
+            # A reorganisation between eth_getLogs and the headers: read the range again.
+            raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
         events.sort(key=lambda e: (e.block_number, e.log_index))
         report.events_added += self.store.apply_range(
             self.address, self.chain_id, events, [(n, h, t) for n, (h, t) in blocks.items()], Cursor(end, blocks[end][0]),
-            undecodable,
+            undecodable, expected=cursor,
         )
         report.ranges += 1
         report.cursor = end
@@ -177,6 +248,7 @@ class Scanner:
     def sync(self, progress: Callable[[ScanReport], None] | None = None) -> ScanReport:
         """Catch up with the chain (first taking in set-aside logs that decode now)."""
         report = ScanReport()
+        self._changed = 0
         self.readmit_undecoded(report)
         while self.step(report):
             if progress:

@@ -8,10 +8,17 @@ An event that cannot be decoded or applied never halts the sync: it is set aside
 `set_aside`: transaction, log index, block, event name, stage, reason) and the range
 goes on. The event stays in `events` (the log of record), so a rebuild decides again;
 /healthz then says "degraded" (still 200) and /api/v1/index lists what was set aside.
+
+Writers: one follower writes at a time (ledger/indexer/follow.py holds a lock for that),
+and each writing transaction is safe against any other writer anyway: it takes the
+database's write lock first (a transaction advisory lock on PostgreSQL, SQLite's own write
+lock) and applies its range only if the cursor is still the one the range was read after
+(else `CursorMoved`, and the scanner reads again).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -22,9 +29,9 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, LedgerError
 from ledger.indexer import migrate, schema
 from ledger.indexer.handlers import Consume, Delete, Insert, LedgerEvent, Operation, Update, operations_for, subject_of
 
@@ -32,6 +39,24 @@ CURSOR = "main"
 #: Database failures that say nothing about the event: the range fails and is retried,
 #: instead of setting aside every event of it.
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError)
+
+
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64 bits) named by `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+#: Held for the length of each writing transaction (PostgreSQL): writers take turns.
+WRITE_LOCK_KEY = advisory_key("provenance-ledger index: write")
+#: Held for a whole session by the one follower that writes the index (see follow.py).
+LEADER_LOCK_KEY = advisory_key("provenance-ledger index: leader")
+
+#: `expected` left out: the cursor is not compared.
+ANY_CURSOR: Any = object()
+
+
+class CursorMoved(LedgerError):
+    """Another writer moved the index's cursor since this range was read: read it again."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +121,10 @@ class IndexStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
+        # A database that went away answers "unreachable" within seconds (followers retry,
+        # /healthz says so) instead of hanging on the operating system's connect timeout.
+        connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+        self.engine: Engine = create_engine(url, future=True, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         before = migrate.upgrade(self.engine)
@@ -148,6 +176,24 @@ class IndexStore:
             ).first()
         return None if row is None else IndexFreshness(*row)
 
+    def _begin_write(self, conn: Connection, expected: Any) -> None:
+        """Take the database's write lock for this transaction, then check that the cursor
+        is still `expected` (unless ANY_CURSOR): a writer that lost a race never applies a
+        range read after another cursor."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            # A write statement (matching nothing) makes SQLite take its write lock now, so
+            # the cursor read below cannot be overtaken before this transaction commits.
+            conn.execute(update(schema.cursor).where(text("0 = 1")).values(name=CURSOR))
+        if expected is ANY_CURSOR:
+            return
+        row = conn.execute(select(schema.cursor.c.block_number, schema.cursor.c.block_hash)
+                           .where(schema.cursor.c.name == CURSOR)).first()  # fmt: skip
+        current = None if row is None else Cursor(row[0], row[1])
+        if current != expected:
+            raise CursorMoved(f"the index cursor moved from {expected} to {current} under this writer")
+
     def _set_cursor(self, conn: Connection, contract: str, chain_id: int, cursor: Cursor) -> None:
         values = {"contract": contract, "chain_id": chain_id, "block_number": cursor.block_number, "block_hash": cursor.block_hash}
         updated = conn.execute(update(schema.cursor).where(schema.cursor.c.name == CURSOR).values(**values)).rowcount
@@ -164,13 +210,34 @@ class IndexStore:
         blocks: Iterable[tuple[int, str, int]],
         end: Cursor,
         undecodable: Sequence[SetAside] = (),
+        expected: Cursor | None = ANY_CURSOR,
     ) -> int:
         """Apply a scanned range (events in chain order, block hashes seen, new cursor)
         in one transaction. Returns how many events were new. Logs that could not be
         decoded, and events whose operations fail, are set aside with their reason; the
-        rest of the range is applied and the cursor moves on."""
+        rest of the range is applied and the cursor moves on. With `expected` (the cursor
+        the range was read after, None before the first range), a cursor another writer
+        moved meanwhile raises CursorMoved and nothing is written."""
+        try:
+            return self._apply_range(contract, chain_id, ledger_events, blocks, end, undecodable, expected)
+        except IntegrityError as exc:
+            # Only a writer that skipped the write lock (an older version) gets here: the
+            # rows it wrote are there now, so reading the range again is right.
+            raise CursorMoved(f"another writer wrote this range: {type(exc).__name__}") from exc
+
+    def _apply_range(
+        self,
+        contract: str,
+        chain_id: int,
+        ledger_events: Sequence[LedgerEvent],
+        blocks: Iterable[tuple[int, str, int]],
+        end: Cursor,
+        undecodable: Sequence[SetAside],
+        expected: Any,
+    ) -> int:
         added = 0
         with self.engine.begin() as conn:
+            self._begin_write(conn, expected)
             known_blocks = {number for number, _, _ in blocks}
             if known_blocks:
                 conn.execute(delete(schema.blocks).where(schema.blocks.c.number.in_(known_blocks)))
@@ -221,10 +288,12 @@ class IndexStore:
             ).all()
         return [(r[0], r[1]) for r in rows]
 
-    def rewind(self, contract: str, chain_id: int, ancestor: Cursor) -> int:
+    def rewind(self, contract: str, chain_id: int, ancestor: Cursor, expected: Cursor | None = ANY_CURSOR) -> int:
         """Forget everything after `ancestor` and rebuild the derived tables from the
-        remaining events (no chain calls). Returns how many events were dropped."""
+        remaining events (no chain calls). Returns how many events were dropped. With
+        `expected`, a cursor another writer moved meanwhile raises CursorMoved."""
         with self.engine.begin() as conn:
+            self._begin_write(conn, expected)
             dropped = conn.execute(delete(schema.events).where(schema.events.c.block_number > ancestor.block_number)).rowcount
             conn.execute(delete(schema.blocks).where(schema.blocks.c.number > ancestor.block_number))
             conn.execute(delete(schema.set_aside).where(schema.set_aside.c.block_number > ancestor.block_number))
@@ -248,6 +317,7 @@ class IndexStore:
             return 0
         sa = schema.set_aside
         with self.engine.begin() as conn:
+            self._begin_write(conn, ANY_CURSOR)
             new = self._new_events(conn, ledger_events)
             if new:
                 _bulk_insert(conn, schema.events, [_event_row(e) for e in new])
