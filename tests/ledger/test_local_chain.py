@@ -259,3 +259,55 @@ def test_run_serves_the_demo_prints_its_qr_and_follows_new_batches(start_run, ch
     assert status == 200 and "Green coffee, live lot" in html
     assert time.monotonic() - registered < 4, "the page should follow the chain within a couple of seconds"
     assert second.stop() == 0
+
+
+def test_run_onto_an_older_backup_of_the_chain_rewinds_the_index_and_says_so(start_run, chain_env):
+    """An operator restores an older copy of the chain's data: the index (built from the
+    newer chain) is ahead of it; `provenance run` starts anyway, says what it rewound, and
+    the lot the old chain never held is gone from the pages."""
+    from ledger.indexer.scanner import Scanner
+    from ledger.indexer.store import IndexStore
+
+    from test_index import dump
+
+    data_dir = Path(chain_env["PROVENANCE_DATA_DIR"])
+    rpc_url, web = chain_env["PROVENANCE_RPC_URL"], f"http://127.0.0.1:{chain_env['PROVENANCE_WEB_PORT']}"
+    first = start_run("--no-demo")
+    address = first.wait_for(r"Ledger\s+(0x[0-9a-fA-F]{40})\s+\(deployed now").group(1)
+    first.wait_for(r"Running\. Press Ctrl-C")
+    assert first.stop() == 0
+    shutil.copytree(data_dir / "chain", data_dir.parent / "chain-backup")
+
+    second = start_run("--no-demo")
+    second.wait_for(r"Running\. Press Ctrl-C")
+    register_demo_batch(rpc_url, address)
+    lot_page = f"{web}/01/0{GTIN}/10/L-17"
+    deadline = time.monotonic() + 30
+    while fetch(lot_page)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert fetch(lot_page)[0] == 200  # indexed and served
+    assert second.stop() == 0
+
+    shutil.rmtree(data_dir / "chain")
+    shutil.copytree(data_dir.parent / "chain-backup", data_dir / "chain")
+    third = start_run("--no-demo")
+    third.wait_for(r"Index rewound to block \d+: dropped [1-9]\d* event\(s\) the chain no longer holds")
+    third.wait_for(r"State\s+.*restored to block \d+")
+    third.wait_for(r"Batches\s+0 registered")
+    third.wait_for(r"Running\. Press Ctrl-C")
+    assert fetch(lot_page)[0] == 404
+    status, body = fetch(f"{web}/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+    assert third.stop() == 0
+
+    index = IndexStore.open(None, data_dir)
+    fresh = IndexStore.open(f"sqlite:///{data_dir.parent / 'rebuild.sqlite'}", data_dir.parent)
+    third_chain = start_run("--no-demo")  # the chain again, to rebuild from
+    third_chain.wait_for(r"Running\. Press Ctrl-C")
+    try:
+        Scanner(Web3(Web3.HTTPProvider(rpc_url)), address, 0, fresh).sync()
+        assert dump(index) == dump(fresh)
+    finally:
+        index.dispose()
+        fresh.dispose()
+        assert third_chain.stop() == 0
