@@ -290,6 +290,18 @@ def test_run_onto_an_older_backup_of_the_chain_rewinds_the_index_and_says_so(sta
 
     shutil.rmtree(data_dir / "chain")
     shutil.copytree(data_dir.parent / "chain-backup", data_dir / "chain")
+    # Before anything rewinds, the index holds blocks the restored chain does not: a
+    # server over it (as `provenance serve` runs) must say so, not "ok".
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from ledger.chain import LocalChain
+    from ledger.config import Settings
+
+    settings = Settings(data_dir=data_dir, rpc_url=rpc_url)
+    with LocalChain(settings), TestClient(create_app(settings)) as client:
+        response = client.get("/healthz")
+        assert response.status_code == 503 and response.json()["index"]["position"] == "ahead", response.json()
     third = start_run("--no-demo")
     third.wait_for(r"Index rewound to block \d+: dropped [1-9]\d* event\(s\) the chain no longer holds")
     third.wait_for(r"State\s+.*restored to block \d+")
