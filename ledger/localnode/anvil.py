@@ -147,5 +147,12 @@ class Anvil:
                 return True
             if time.monotonic() > deadline:
                 return False
+            if pause >= 0.004 and not _int(self.call("txpool_status", []).get("pending") or 0):
+                return False  # queued behind a missing nonce: nothing will mine it now
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
+
+
+def _int(value: Any) -> int:
+    """A JSON-RPC quantity given as a number or a hex string."""
+    return int(value, 16) if isinstance(value, str) and value.startswith("0x") else int(value)

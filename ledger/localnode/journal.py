@@ -56,6 +56,12 @@ class Entry:
             return None
 
 
+def _open_unbuffered(path: Path) -> BinaryIO:
+    """A segment opened for appending with no buffer of our own: what `append` writes is
+    on its way to the disk or refused, never kept back to be written later."""
+    return path.open("ab", buffering=0)
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a file's creation, rename or removal in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -73,6 +79,8 @@ class Journal:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO | None = None
         self.last_seq = 0
+        #: A failed append left part of its line behind: entries after it would not replay.
+        self._torn = False
 
     def segments(self) -> list[tuple[int, Path]]:
         """(first sequence number, path) of each segment, oldest first."""
@@ -120,30 +128,38 @@ class Journal:
                 handle.truncate(good)
                 handle.flush()
                 os.fsync(handle.fileno())
-        self._file = path.open("ab")
+        self._file = _open_unbuffered(path)
 
     def rotate(self) -> None:
         """Start a new segment for the entries after `last_seq` (called at each snapshot)."""
         if self._file is not None:
             self._file.close()
         path = self.directory / f"{self.last_seq + 1:012d}{SEGMENT_SUFFIX}"
-        self._file = path.open("ab")
+        self._file = _open_unbuffered(path)
         fsync_directory(self.directory)
 
     def append(self, method: str, params: list[Any], timestamp: int | None) -> Entry:
         """Write the next entry and fsync it; only then may the request reach the chain."""
         assert self._file is not None, "open_for_append first"
+        if self._torn:
+            raise OSError("a failed journal write could not be cut off; restart the chain to recover")
         entry = Entry(self.last_seq + 1, method, params, timestamp)
-        position = self._file.tell()
+        fd = self._file.fileno()
+        position = os.lseek(fd, 0, os.SEEK_END)
         try:
-            self._file.write(entry.line())
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            line = memoryview(entry.line())
+            while line:
+                line = line[os.write(fd, line) :]
+            os.fsync(fd)
         except OSError:
             # A full disk or an I/O error: cut the partial line off, or every entry
-            # appended after it would sit behind a torn line and never be replayed.
-            self._file.truncate(position)
-            self._file.seek(position)
+            # appended after it would sit behind a torn line and never be replayed. The
+            # file is unbuffered, so no copy of the refused line waits in memory to be
+            # written ahead of the next entry.
+            try:
+                os.ftruncate(fd, position)
+            except OSError:
+                self._torn = True  # the partial line stays: no entry may follow it
             raise
         self.last_seq = entry.seq
         return entry

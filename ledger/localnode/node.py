@@ -33,6 +33,10 @@ READ_METHODS = frozenset({"anvil_nodeInfo", "anvil_metadata", "anvil_dumpState"}
 SENDS = frozenset({"eth_sendTransaction", "eth_sendRawTransaction", "eth_sendRawTransactionSync", "eth_sendTransactionSync"})
 #: Methods that set the next block's time (the client's choice is kept, not replaced).
 SETS_NEXT_TIME = frozenset({"evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp"})
+#: Methods whose blocks anvil dates by its own clock (or mines on a timer, or that start a
+#: new chain): a replay runs at another time, so it could not rebuild the same blocks.
+UNREPLAYABLE = frozenset({"anvil_mine", "hardhat_mine", "anvil_reset", "hardhat_reset"})
+SETS_INTERVAL_MINING = frozenset({"evm_setIntervalMining", "anvil_setIntervalMining"})
 #: The legacy state file `--state` wrote before the journal existed, imported once.
 LEGACY_STATE = "state.json"
 
@@ -45,6 +49,19 @@ def is_read(method: str) -> bool:
 def mines_one_block(method: str, params: list[Any]) -> bool:
     """Whether a request mines one block whose time the node should choose."""
     return method in SENDS or (method == "evm_mine" and not any(p is not None for p in params))
+
+
+def unreplayable(method: str, params: list[Any]) -> bool:
+    """Whether a request would mine blocks the journal cannot date (so the node refuses it):
+    anvil_mine and the like, interval mining, and evm_mine with options (its blocks take
+    anvil's clock unless a timestamp is given, and several blocks still tick on it)."""
+    if method in UNREPLAYABLE:
+        return True
+    if method in SETS_INTERVAL_MINING:
+        return any(p not in (0, "0x0", None) for p in params)
+    if method == "evm_mine":
+        return any(isinstance(p, dict) and (p.get("timestamp") is None or p.get("blocks") not in (None, 1, "0x1")) for p in params)
+    return False
 
 
 class NodeError(Exception):
@@ -98,7 +115,11 @@ class DurableNode:
         # asked for, never behind the last block; a client's evm_setNextBlockTimestamp wins.
         self.time_offset = 0
         self.last_timestamp: int | None = None
-        self.client_chose_time = False
+        self.client_time: int | None = None
+        # evm_snapshot ids as clients see them (the journal sequence number of the request,
+        # the same in every replay) -> anvil's own id in this process. A node snapshot
+        # waits while any is outstanding: anvil's snapshots are not in its state dump.
+        self.evm_snapshots: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ start
 
@@ -149,16 +170,18 @@ class DurableNode:
             recovery.transactions += entry.method in SENDS
             expected += 1
         self.journal.open_for_append(expected - 1)
-        recovery.fresh = base is None and recovery.replayed == 0 and not recovery.imported_legacy_state
         head, last = self.anvil.head()
         recovery.head = head
-        # A restart must not leave the chain's clock where the last block left it.
-        self.anvil.call("evm_setTime", [max(int(time.time()), last)])
+        recovery.fresh = base is None and recovery.replayed == 0 and not recovery.imported_legacy_state
+        if not recovery.fresh:
+            # A restart must not leave the chain's clock where the last block left it (what
+            # eth_call sees as the time). A new chain keeps its genesis clock instead: the
+            # demo dates its history back from there, which a clock set to now would refuse.
+            self.anvil.call("evm_setTime", [max(int(time.time()), last)])
         self.last_timestamp = None
+        self.snapshot_seq = base.seq if base is not None else 0
         if recovery.replayed or base is None:
             self.snapshot()  # a restart that replayed is cheap the next time
-        else:
-            self.snapshot_seq = base.seq
         return recovery
 
     def _load_newest_snapshot(self, genesis: int, recovery: Recovery) -> Snapshot | None:
@@ -205,24 +228,46 @@ class DurableNode:
         transaction, wait until it is mined so the next entry's time applies to the next block."""
         if entry.timestamp is not None:
             self.anvil.call("evm_setNextBlockTimestamp", [entry.timestamp])
-        response = self.anvil.request(entry.method, entry.params, request_id)
+        params = entry.params
+        if entry.method == "evm_revert":
+            anvil_id = self.evm_snapshots.get(_int(params[0])) if params else None
+            if anvil_id is None:
+                return {"jsonrpc": "2.0", "id": request_id, "result": False}  # as anvil answers an unknown id
+            params = [anvil_id]
+        response = self.anvil.request(entry.method, params, request_id)
         if entry.method in SENDS and isinstance(response.get("result"), str):
             self.anvil.wait_mined(response["result"])
+        elif entry.method == "evm_snapshot" and "result" in response:
+            self.evm_snapshots[entry.seq] = response["result"]
+            response["result"] = hex(entry.seq)
+        elif entry.method == "evm_revert" and response.get("result") is True:
+            # Reverting to a snapshot removes it and every later one, in anvil as here.
+            reverted = _int(entry.params[0])
+            self.evm_snapshots = {k: v for k, v in self.evm_snapshots.items() if k < reverted}
         return response
 
     def write(self, method: str, params: list[Any], request_id: Any) -> dict[str, Any]:
         """Journal a state-changing request (fsync), then apply it; one at a time."""
+        if unreplayable(method, params):
+            return {"jsonrpc": "2.0", "id": request_id,
+                    "error": {"code": -32601, "message": f"{method} is not available on the durable local chain: its blocks "
+                              "would take anvil's own clock, and a restart could not rebuild them with the same hashes; "
+                              "mine with evm_mine (one block, optionally at a given timestamp) instead"}}  # fmt: skip
         with self.write_lock:
             timestamp = None
             mines = mines_one_block(method, params)
-            if mines and not self.client_chose_time:
+            if mines and self.client_time is None:
                 timestamp = self.next_timestamp()
             try:
                 entry = self.journal.append(method, params, timestamp)
             except OSError as exc:
                 return {"jsonrpc": "2.0", "id": request_id,
                         "error": {"code": -32603, "message": f"the local chain cannot journal the request ({exc}); nothing was sent"}}  # fmt: skip
-            response = self.apply(entry, request_id)
+            try:
+                response = self.apply(entry, request_id)
+            except RpcError as exc:
+                # Journalled, so the next start replays it: the client must not assume it failed.
+                raise RpcError(f"{exc}; the request was journalled and may have been applied: check before sending it again") from exc
             self._track_time(method, params, timestamp, mines, "error" not in response)
         self._maybe_snapshot()
         return response
@@ -231,9 +276,13 @@ class DurableNode:
         if not ok:
             return
         if method in SETS_NEXT_TIME:
-            self.client_chose_time = True
+            self.client_time = _int(params[0])
+        elif mines and self.client_time is not None:
+            # As anvil does: after a block at a time the client chose, the clock goes on
+            # from there (the demo dates its history months back this way).
+            self.time_offset = self.client_time - int(time.time())
+            self.last_timestamp, self.client_time = self.client_time, None
         elif mines:
-            self.client_chose_time = False
             self.last_timestamp = timestamp
         elif method == "evm_increaseTime":
             self.time_offset += _int(params[0])
@@ -258,6 +307,8 @@ class DurableNode:
             return None
         try:
             with self.write_lock:
+                if self.evm_snapshots or self._pool_holds_transactions():
+                    return None
                 seq = self.journal.last_seq
                 state = bytes.fromhex(str(self.anvil.call("anvil_dumpState", []))[2:])
                 block = self.anvil.head()[0]
@@ -270,6 +321,14 @@ class DurableNode:
             return snapshot
         finally:
             self._snapshot_lock.release()
+
+    def _pool_holds_transactions(self) -> bool:
+        """Whether anvil holds sent transactions not yet mined (one queued behind a missing
+        nonce, say). A dump leaves the pool out, so a snapshot now would lose them once the
+        journal before it is pruned, even after they are mined later: the snapshot waits
+        until the pool is empty, and the journal keeps their sends meanwhile."""
+        status = self.anvil.call("txpool_status", [])
+        return any(_int(status.get(kind) or 0) for kind in ("pending", "queued"))
 
     def run_snapshots(self, stop: threading.Event) -> None:
         """Snapshot a quiet chain that has unsaved entries every `snapshot_seconds`."""

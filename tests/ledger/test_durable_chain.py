@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import random
+import resource
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from web3 import Web3
 
 from ledger.artifacts import load_artifact
@@ -233,8 +236,9 @@ def test_the_chain_clock_is_the_wall_clock_after_a_restart_long_after_the_last_b
         chain.stop()
         chain.start()
         w3 = connect(settings.rpc_url)
-        # What eth_call sees (the pending block's time), and the next block's time.
-        probe = w3.eth.call({"to": None, "data": "0x4260005260206000f3"})  # TIMESTAMP; MSTORE; RETURN
+        # What a transaction's gas estimate and a call on the pending block see as the time
+        # (TIMESTAMP; MSTORE; RETURN), and the next block's time.
+        probe = w3.eth.call({"to": None, "data": "0x4260005260206000f3"}, "pending")
         assert abs(int.from_bytes(probe, "big") - time.time()) <= 2
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
         assert abs(w3.eth.get_block("latest")["timestamp"] - time.time()) <= 2
@@ -327,3 +331,128 @@ def test_the_state_file_of_an_earlier_version_is_imported_once(tmp_path: Path) -
     (chain.state_dir / "state.json").write_text('{"block": {"number": "0x1", "coinbase"')
     with pytest.raises(Exception, match=r"state\.json .* cannot be loaded .* move it aside"):
         chain.start()
+
+
+def test_an_entry_refused_for_a_full_disk_is_never_written_later_ahead_of_the_next_one(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open_for_append(0)
+    journal.append("eth_sendRawTransaction", ["0x" + "11" * 100], 100)
+    full = journal.segments()[-1][1].stat().st_size + 50  # the disk fills mid-line
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # A write past the file size limit fails with EFBIG (as a full disk fails with ENOSPC)
+    # once SIGXFSZ, which would kill the process, is ignored.
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (full, limits[1]))
+    try:
+        with pytest.raises(OSError):
+            journal.append("eth_sendRawTransaction", ["0x" + "22" * 100], 101)  # the client hears "nothing was sent"
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+    journal.append("eth_sendRawTransaction", ["0x" + "33" * 100], 102)  # space again
+    journal.close()
+    replayed = [(e.seq, e.params[0][:4]) for e in Journal(tmp_path).entries_after(0)]
+    assert replayed == [(1, "0x11"), (2, "0x33")], "the refused entry came back, or the next one did not"
+
+
+def test_mining_on_anvils_own_clock_is_refused_so_a_replay_rebuilds_the_same_blocks(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        time.sleep(2)  # anvil's clock is now ahead of where a replay from genesis starts
+        for method, params in [("anvil_mine", [3]), ("hardhat_mine", ["0x2"]), ("evm_mine", [{"blocks": 2}]),
+                               ("anvil_setIntervalMining", [1]), ("anvil_reset", [])]:  # fmt: skip
+            answer = w3.provider.make_request(method, params)
+            assert "not available on the durable local chain" in answer.get("error", {}).get("message", ""), (method, answer)
+        assert w3.provider.make_request("evm_mine", [])["result"] is not None
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
+        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before
+    finally:
+        chain.stop()
+
+
+def test_a_transaction_queued_behind_a_missing_nonce_survives_a_snapshot_taken_while_it_waits(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=3)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        sender = Account.create()
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": sender.address, "value": 10**18}))
+
+        def send(nonce: int) -> bytes:
+            tx = {"to": w3.eth.accounts[5], "value": 1, "nonce": nonce, "gas": 21000, "gasPrice": 1, "chainId": w3.eth.chain_id}
+            return bytes(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+
+        queued = send(1)  # waits in the pool for nonce 0
+        w3.provider.make_request("evm_mine", [])  # the third entry: time for a snapshot
+        time.sleep(1)
+        send(0)
+        mined = w3.eth.wait_for_transaction_receipt(queued, timeout=10)
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert w3.eth.get_transaction_receipt(queued)["blockHash"] == mined["blockHash"]
+    finally:
+        chain.stop()
+
+
+def test_evm_snapshot_and_revert_are_rebuilt_identically_after_a_crash(tmp_path: Path) -> None:
+    """Tests and tools revert the chain with evm_snapshot/evm_revert; anvil's snapshot ids
+    live in its memory only. The node hands out ids of its own and keeps a snapshot of its
+    own from covering an outstanding one, so a replay reverts exactly as the live chain did."""
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=0.1, snapshot_entries=1)  # snapshot whenever allowed
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        a, b = w3.eth.accounts[:2]
+
+        def pay(value: int) -> bytes:
+            tx = w3.eth.send_transaction({"from": a, "to": b, "value": value})
+            w3.eth.wait_for_transaction_receipt(tx)
+            return bytes(tx)
+
+        pay(1)
+        for _ in range(3):  # ids from an anvil process that will not exist after the crash
+            w3.provider.make_request("evm_revert", [w3.provider.make_request("evm_snapshot", [])["result"]])
+        kept = w3.provider.make_request("evm_snapshot", [])["result"]
+        reverted = pay(2)
+        time.sleep(0.5)  # the node would snapshot now, were the evm snapshot not outstanding
+        assert w3.provider.make_request("evm_revert", [kept])["result"] is True
+        confirmed = pay(3)
+        head, head_hash = w3.eth.block_number, w3.eth.get_block("latest")["hash"]
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert (w3.eth.block_number, w3.eth.get_block("latest")["hash"]) == (head, head_hash)
+        assert w3.eth.get_transaction_receipt(confirmed)["blockHash"] == head_hash
+        with pytest.raises(Exception, match="not found"):
+            w3.eth.get_transaction_receipt(reverted)
+        assert w3.provider.make_request("evm_revert", [kept])["result"] is False  # used up, as in anvil
+    finally:
+        chain.stop()
+
+
+def test_a_chain_dated_by_its_client_keeps_counting_from_that_time(tmp_path: Path) -> None:
+    """As anvil does: after a block at a time the client chose (the demo dates its history
+    months back), the next blocks follow from that time, not from the wall clock."""
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings)
+    chain.start(genesis_timestamp=int(time.time()) - 90 * 86400)
+    try:
+        w3 = connect(settings.rpc_url)
+        a, b = w3.eth.accounts[:2]
+        back_then = int(time.time()) - 60 * 86400
+        w3.provider.make_request("evm_setNextBlockTimestamp", [back_then])
+        for value in (1, 2):
+            w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": a, "to": b, "value": value}))
+        assert back_then <= w3.eth.get_block("latest")["timestamp"] <= back_then + 5
+    finally:
+        chain.stop()
