@@ -57,6 +57,30 @@ class Settings(BaseModel):
         default=None, description="Index database; default: SQLite in the data directory."
     )
     confirmations: int = Field(default=0, ge=0, description="Blocks a transaction must be buried under.")
+    publish_to: list[str] = Field(
+        default_factory=list,
+        description="Ledger servers a writer pushes the public documents it anchors to, right after each "
+        "write (comma-separated URLs in PROVENANCE_PUBLISH_TO); what cannot be pushed is queued.",
+    )
+    document_sources: list[str] = Field(
+        default_factory=list,
+        description="Where servers and indexers fetch documents they lack: other ledger servers or IPFS "
+        "gateways (comma-separated URLs in PROVENANCE_DOCUMENT_SOURCES); each is checked against its hash.",
+    )
+
+    @field_validator("publish_to", "document_sources", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        """A comma-separated string (environment variable) or a list (TOML), as URLs."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for url in value:
+                parsed = urlparse(str(url))
+                if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                    raise ValueError(f"{url!r} is not an http(s) URL")
+            return [str(url).rstrip("/") for url in value]
+        return value
 
     @field_validator("rpc_url")
     @classmethod
@@ -105,7 +129,11 @@ class Settings(BaseModel):
     def as_env(self) -> dict[str, str]:
         """These settings as `PROVENANCE_*` variables, for a child process (e.g. the web
         server's workers) to read back with :meth:`from_env`."""
-        return {ENV_PREFIX + name.upper(): str(value) for name, value in self.model_dump().items() if value is not None}
+        return {
+            ENV_PREFIX + name.upper(): ",".join(value) if isinstance(value, list) else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
