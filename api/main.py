@@ -14,11 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import ApiContext
 from api.errors import install_error_handlers
-from api.routes import auditor, health, pages, qr
+from api.routes import auditor, documents, health, pages, qr
 from ledger.config import Settings
-from ledger.documents import DocumentStore
 from ledger.indexer.store import IndexStore
 from ledger.queries import ReadModel
+from ledger.sources import document_store
 
 DESCRIPTION = """Provenance of products, from the farm to the shelf.
 
@@ -27,7 +27,8 @@ DESCRIPTION = """Provenance of products, from the farm to the shelf.
 * **Auditors** query `/api/v1`: batches, full histories (every event with transaction
   hash, block, log index and time), lineage, organisations, claims at any time.
 
-Everything is read-only and served from the index of the ledger's events.
+Everything is read-only and served from the index of the ledger's events, except one
+route: `POST /api/v1/documents` takes a document whose sha256 the chain anchors.
 """
 
 
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = IndexStore.open(settings.database_url, settings.data_dir)
-        app.state.context = ApiContext(settings, ReadModel(store, DocumentStore(settings.documents_dir)))
+        app.state.context = ApiContext(settings, ReadModel(store, document_store(settings.documents_dir, settings.document_sources)))
         try:
             yield
         finally:
@@ -75,5 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auditor.router)
     app.include_router(qr.router)
+    app.include_router(documents.router)
     app.include_router(pages.router)  # last: its Digital Link paths are the broadest
     return app

@@ -208,6 +208,32 @@ def freshness_view(freshness: IndexFreshness | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
+ZERO_DIGEST = "0x" + "00" * 32
+
+
+def document_view(model: ReadModel, sha256_hex: str, name: str | None, holder: str | None) -> dict[str, Any]:
+    """A document the chain anchors, as a page shows it: a link when this server has it
+    (or fetched it from its document sources, checked by hash), else who holds it and its
+    hash (a private document is never published, so it is always shown that way)."""
+    digest_hex = sha256_hex.lower().removeprefix("0x")
+    try:
+        digest = bytes.fromhex(digest_hex)
+    except ValueError:  # metadata is anyone's JSON: a malformed hash names no document
+        digest = b""
+    documents = model.documents
+    available = len(digest) == 32 and documents is not None and not documents.is_private(digest) and documents.has(digest)
+    return {"name": name, "sha256": digest_hex, "available": available, "holder": holder,
+            "href": f"/api/v1/documents/{digest_hex}" if available else None}  # fmt: skip
+
+
+def _with_evidence(model: ReadModel, claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each attested claim with its evidence document (if it has one), held by its issuer."""
+    for c in claims:
+        evidence = c.get("evidence_hash")
+        c["evidence"] = document_view(model, evidence, "evidence", c.get("issuer_name") or c.get("issuer")) if evidence and evidence != ZERO_DIGEST else None
+    return claims
+
+
 def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
     """Everything the product page shows about `batch`, as JSON-ready data."""
     origins, lots = _origins(model, batch["batch_id"])
@@ -257,11 +283,12 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
                      "active": supplier.get("active"),
                      "name_note": INVALID_TEXT_NOTE if supplier.get("name_invalid_utf8") else None},  # fmt: skip
         "custodian": {"address": batch["custodian"], "name": batch.get("custodian_name")},
-        "documents": batch.get("documents") or [],
+        "documents": [document_view(model, d["sha256"], d.get("name"), batch.get("supplier_name") or batch["supplier"])
+                      for d in batch.get("documents") or [] if isinstance(d, dict) and isinstance(d.get("sha256"), str) and len(d["sha256"]) == 64],
         "recalled": recalled,
         "origins": origins,
         "journey": journey,
-        "claims": _claims(model, batch, lots, at),
+        "claims": _with_evidence(model, _claims(model, batch, lots, at)),
         "coverage": [{"claim": c, "claim_name": claim_name(c), "share": share} for c, share in coverage.items()],
         "proof": {"chain_id": context.chain_id, "contract": context.contract, **freshness_view(model.freshness())},
         "at": at,

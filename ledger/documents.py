@@ -3,6 +3,12 @@
 Metadata is JSON canonicalised with RFC 8785 (JCS) before hashing, so the same content
 always has the same hash whatever produced it. Files (certificates, photos) go into a
 content-addressed store in the data directory: `documents/sha256/ab/cdef...`.
+
+A document its owner anchored as private (`--private`) is marked `documents/private/<hex>`:
+it is never pushed to a server (ledger.publishing) and never served by the documents API,
+even by its owner's own server. A server that accepts a metadata document records the
+documents it names in `documents/refs/<child hex>` (the parent's hash), so it can accept
+those files too: they are anchored through the metadata's hash.
 """
 
 from __future__ import annotations
@@ -17,6 +23,12 @@ from typing import Any
 import rfc8785
 
 from ledger.errors import InvalidInputError
+
+#: Most bytes a server accepts for a JSON document anchored directly (batch metadata,
+#: organisation profile, notes and reasons): they are a few hundred bytes in practice.
+MAX_METADATA_BYTES = 64 * 1024
+#: Most bytes a server accepts for any other document (certificates, audit reports, photos).
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
 def canonical_json(document: Any) -> bytes:
@@ -84,6 +96,44 @@ class DocumentStore:
             return sha256(self.get(digest)) == digest
         except FileNotFoundError:
             return False
+
+    def has(self, digest: bytes) -> bool:
+        """Whether a document with `digest` is stored here."""
+        return self.path_of(digest).is_file()
+
+    def _marker(self, kind: str, digest: bytes) -> Path:
+        return self.root / kind / digest.hex()
+
+    def mark_private(self, digest: bytes) -> None:
+        """Remember that the owner keeps this document private: never pushed, never served."""
+        marker = self._marker("private", digest)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    def is_private(self, digest: bytes) -> bool:
+        """Whether the document was anchored as private here."""
+        return self._marker("private", digest).exists()
+
+    def record_references(self, parent: bytes, document: Any) -> None:
+        """Remember the files a metadata document names (`documents: [{sha256}]`), so
+        that they count as anchored through `parent`."""
+        refs = document.get("documents") if isinstance(document, dict) else None
+        for ref in refs if isinstance(refs, list) else []:
+            child = ref.get("sha256") if isinstance(ref, dict) else None
+            if isinstance(child, str) and len(child) == 64:
+                try:
+                    marker = self._marker("refs", bytes.fromhex(child))
+                except ValueError:
+                    continue
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(parent.hex())
+
+    def referenced_by(self, digest: bytes) -> bytes | None:
+        """The metadata document that names this file, if one was recorded."""
+        try:
+            return bytes.fromhex(self._marker("refs", digest).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
 
     def export(self, digest: bytes, target: Path) -> None:
         """Copy a stored document out to `target`."""

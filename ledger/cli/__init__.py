@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli import accounts, actors, audit, auditor, batches, claims, export, licences, node, verify
+from ledger.cli import accounts, actors, audit, auditor, batches, claims, documents, export, licences, node, verify
 from ledger.cli.common import OPTIONS
 
 app = typer.Typer(
@@ -51,3 +51,4 @@ app.add_typer(batches.app, name="batch")
 app.add_typer(claims.app, name="claim")
 app.add_typer(licences.app, name="licence")
 app.add_typer(export.app, name="export")
+app.add_typer(documents.app, name="documents")

@@ -19,10 +19,12 @@ from ledger.cli.common import (
     writer,
 )
 from ledger.connection import LedgerConnection
+from ledger.cli.documents import publish_after_write
 from ledger.documents import metadata_hash
 from ledger.errors import InvalidInputError
 from ledger.identifiers import check_country, check_name, describe_name, reveal_name, unusual_characters
 from ledger.models import ZERO_HASH
+from ledger.writer import LedgerWriter
 
 actor_app = typer.Typer(help="Organisations on the ledger (never persons).", no_args_is_help=True)
 role_app = typer.Typer(help="Supplier role and certifier accreditation per claim (admin).", no_args_is_help=True)
@@ -32,6 +34,12 @@ WhoArgument = Annotated[str, typer.Argument(help="Address, keystore account name
 
 def _profile_hash(website: str | None) -> bytes:
     return metadata_hash({"website": website}) if website else ZERO_HASH
+
+
+def _publish_profile(w: LedgerWriter, website: str | None) -> None:
+    """Keep the public profile document and push it to the `publish_to` servers."""
+    if website:
+        publish_after_write(w.connection.settings, [w.documents.put_json({"website": website})])
 
 
 AllowSimilarOption = Annotated[
@@ -63,6 +71,7 @@ def register(
     w = writer(account)
     address = address_of(w.connection, who)
     receipt = w.register_actor(address, name, country, _profile_hash(website), allow_similar=allow_similar)
+    _publish_profile(w, website)
     emit(
         as_json,
         {"address": address, "name": name, "country": country, **receipt.model_dump()},
@@ -89,6 +98,7 @@ def rename(
         country = _current_profile(w.connection, w.signer.address)["country"]
     check_country(country)
     receipt = w.request_profile_update(name, country, _profile_hash(website))
+    _publish_profile(w, website)
     emit(
         as_json,
         {"address": w.signer.address, "name": name, "country": country, "approved": False, **receipt.model_dump()},

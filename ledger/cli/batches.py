@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +30,8 @@ from ledger.cli.common import (
     writer,
 )
 from ledger.connection import LedgerConnection
-from ledger.documents import DocumentStore
+from ledger.cli.documents import publish_after_write
+from ledger.documents import DocumentStore, metadata_hash
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import digital_link, lot_from_bytes, parse_gtin
 from ledger.identifiers import check_reason
@@ -54,8 +56,17 @@ GtinArgument = Annotated[str, typer.Argument(help="GTIN of the batch (or its 0x 
 LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
 
 
-def _store_documents(store: DocumentStore, paths: list[Path]) -> tuple[DocumentRef, ...]:
-    return tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
+def _store_documents(store: DocumentStore, paths: list[Path], private: bool = False) -> tuple[DocumentRef, ...]:
+    refs = tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
+    if private:  # never pushed nor served: the owner hands it to an auditor itself
+        for ref in refs:
+            store.mark_private(bytes.fromhex(ref.sha256))
+    return refs
+
+
+def _anchored_documents(metadata: bytes, refs: Iterable[DocumentRef]) -> list[bytes]:
+    """What a registration anchors: its metadata document and the files it names."""
+    return [metadata, *(bytes.fromhex(r.sha256) for r in refs)]
 
 
 def _note_hash(store: DocumentStore, document: dict[str, Any]) -> bytes:
@@ -87,6 +98,7 @@ def register(
     product: Annotated[str, typer.Option(help="What the product is, e.g. 'Green coffee, washed Caturra'.")],
     origin: Annotated[str | None, typer.Option(help="Where it comes from, e.g. 'Finca La Esperanza, Huila, CO'.")] = None,
     doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor (certificate, photo); repeatable.")] = None,
+    private_doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor but keep private: never published; pages show that you hold it and its hash. Repeatable.")] = None,
     claim: Annotated[list[str] | None, typer.Option(help="A claim you make yourself, e.g. FAIRTRADE; shown as self-declared until a certifier attests it. Repeatable.")] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the QR code of the batch's page to this .svg or .png.")] = None,
     account: AccountOption = None,
@@ -100,8 +112,10 @@ def register(
     batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin,
                         claims=tuple(c.upper() for c in claim or ()))  # fmt: skip
     w = writer(account)
-    batch = batch.model_copy(update={"documents": _store_documents(w.documents, doc or [])})
+    refs = _store_documents(w.documents, doc or []) + _store_documents(w.documents, private_doc or [], private=True)
+    batch = batch.model_copy(update={"documents": refs})
     result = w.register_batch(batch)
+    publish_after_write(w.connection.settings, _anchored_documents(metadata_hash(batch.metadata_document()), refs))
     if qr is not None:
         try:
             write_qr(result.url, qr)

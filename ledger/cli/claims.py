@@ -28,6 +28,7 @@ from ledger.cli.common import (
 )
 from ledger.connection import LedgerConnection
 from ledger.deploy import read_deployment
+from ledger.cli.documents import publish_after_write
 from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError, SigningKeyError
 from ledger.identifiers import check_reason
@@ -46,6 +47,7 @@ ClaimOption = Annotated[str, typer.Option(help="Claim type: FAIRTRADE, ORGANIC, 
 FromOption = Annotated[str | None, typer.Option("--valid-from", help="Start, YYYY-MM-DD (default: now).")]
 UntilOption = Annotated[str | None, typer.Option("--valid-until", help="End, YYYY-MM-DD (default: open-ended).")]
 EvidenceOption = Annotated[Path | None, typer.Option(help="The certificate or audit report (stored off chain).")]
+PrivateOption = Annotated[bool, typer.Option("--private", help="Keep the evidence private: never published; pages show that you hold it and its hash.")]
 
 
 def _request(
@@ -56,8 +58,11 @@ def _request(
     valid_from: str | None,
     valid_until: str | None,
     evidence: Path | None,
+    private: bool = False,
 ) -> AttestationCreate:
     evidence_hash = hex0x(store.put_file(evidence)) if evidence else "0x" + "00" * 32
+    if evidence and private:  # never pushed nor served: the issuer hands it to an auditor itself
+        store.mark_private(bytes.fromhex(evidence_hash[2:]))
     return AttestationCreate(
         subject_kind=kind,
         subject=subject,
@@ -91,14 +96,16 @@ def attest(
     valid_from: FromOption = None,
     valid_until: UntilOption = None,
     evidence: EvidenceOption = None,
+    private: PrivateOption = False,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Attest a claim about a batch or an organisation, as an accredited certifier."""
     w = writer(account)
     subject, kind = _subject(w.connection, batch, actor)
-    request = _request(w.documents, subject, kind, claim, valid_from, valid_until, evidence)
+    request = _request(w.documents, subject, kind, claim, valid_from, valid_until, evidence, private)
     uid, receipt = w.attest(request)
+    publish_after_write(w.connection.settings, [bytes.fromhex(request.evidence_hash[2:])])
     emit(
         as_json,
         {"uid": uid, "claim": request.claim, "subject": subject, "subject_kind": kind.name.lower(), **receipt.model_dump()},

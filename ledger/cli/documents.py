@@ -1,0 +1,135 @@
+"""`provenance documents`: push the public documents you anchored to your `publish_to`
+servers, see what is still queued, and hand a private document to an auditor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.cid import cid_of_digest
+from ledger.cli.common import OPTIONS, JsonOption, check_output_path, emit, err_console, handles_errors, print_fields, say
+from ledger.config import Settings
+from ledger.documents import DocumentStore, sha256
+from ledger.errors import InvalidInputError
+from ledger.publishing import ANCHOR_WAIT_SECONDS, Outbox
+
+app = typer.Typer(help="Documents anchored on the ledger: publish them, check the queue, export one.", no_args_is_help=True)
+
+HashArgument = Annotated[str, typer.Argument(help="sha256 of the document (hex, with or without 0x).")]
+
+
+def outbox(settings: Settings) -> Outbox:
+    """The push queue of these settings' data directory."""
+    return Outbox(settings.data_dir, DocumentStore(settings.documents_dir), settings.publish_to)
+
+
+def publish_after_write(settings: Settings, digests: Iterable[bytes]) -> None:
+    """Queue the public documents a write just anchored and push them to every
+    `publish_to` server, saying on stderr what was delivered and what stays queued.
+    Never fails the command: the write is done, and the queue keeps what is pending."""
+    if not settings.publish_to:
+        return
+    box = outbox(settings)
+    queued = box.enqueue(digests)
+    if not queued:
+        return
+    report = box.push(only=queued, wait_for_anchor=ANCHOR_WAIT_SECONDS)
+    for server in box.servers:
+        pending = report.pending.get(server, 0)
+        if pending:
+            err_console.print(f"Queued {pending} document(s) for {server} ({report.errors.get(server, 'not delivered')}); "
+                              "`provenance documents push` retries.", markup=False, highlight=False)  # fmt: skip
+        else:
+            err_console.print(f"Published {len(queued)} document(s) to {server}.", markup=False, highlight=False)
+
+
+def parse_digest(text: str) -> bytes:
+    """A sha256 digest from 64 hex digits (0x optional)."""
+    body = text.lower().removeprefix("0x")
+    if len(body) != 64 or any(c not in "0123456789abcdef" for c in body):
+        raise InvalidInputError(f"{text!r} is not a sha256 hash (64 hexadecimal digits)")
+    return bytes.fromhex(body)
+
+
+@app.command("push")
+@handles_errors
+def push(as_json: JsonOption = False) -> None:
+    """Push every queued document to the `publish_to` servers that do not have it yet."""
+    settings = OPTIONS.settings()
+    if not settings.publish_to:
+        raise InvalidInputError("no servers to publish to: set publish_to in config.toml or PROVENANCE_PUBLISH_TO")
+    report = outbox(settings).push()
+
+    def human() -> None:
+        for server in settings.publish_to:
+            line = f"{server}: delivered {report.delivered.get(server, 0)}, pending {report.pending.get(server, 0)}"
+            say(line + (f" ({report.errors[server]})" if server in report.errors and report.pending.get(server) else ""))
+
+    emit(as_json, report.as_dict(), human)
+    if any(report.pending.values()):
+        raise typer.Exit(1)
+
+
+@app.command("status")
+@handles_errors
+def status(as_json: JsonOption = False) -> None:
+    """How many documents are still to be pushed to each server, and the last error."""
+    settings = OPTIONS.settings()
+    box = outbox(settings)
+    pending = box.pending()
+    errors = box.last_errors()
+    data = {"servers": [{"url": s, "pending": len(pending[s]), "pending_sha256": [d.hex() for d in pending[s]], "last_error": errors.get(s)}
+                        for s in box.servers]}  # fmt: skip
+
+    def human() -> None:
+        if not box.servers:
+            say("No servers to publish to (publish_to is empty).")
+        for server in data["servers"]:
+            say(f"{server['url']}: {server['pending']} pending" + (f"; last error: {server['last_error']}" if server["last_error"] else ""))
+
+    emit(as_json, data, human)
+
+
+@app.command("export")
+@handles_errors
+def export(
+    digest: HashArgument,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the document (e.g. for an auditor).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Copy a document you hold (public or private) out of the data directory, e.g. to hand
+    a private certificate to an auditor, who checks its sha256 against the chain with
+    `provenance documents check FILE HASH`."""
+    check_output_path(output, "-o")
+    wanted = parse_digest(digest)
+    store = DocumentStore(OPTIONS.settings().documents_dir)
+    if not store.verify(wanted):
+        raise InvalidInputError(f"no intact document with sha256 {wanted.hex()} is in this data directory")
+    store.export(wanted, output)
+    emit(as_json, {"sha256": wanted.hex(), "cid": cid_of_digest(wanted), "output": str(output), "private": store.is_private(wanted)},
+         lambda: say(f"Wrote {output} (sha256 {wanted.hex()})"))  # fmt: skip
+
+
+@app.command("check")
+@handles_errors
+def check(
+    file: Annotated[Path, typer.Argument(help="The document you were given.")],
+    digest: HashArgument,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a document handed to you against the hash the chain anchors (from the page,
+    `provenance history`, or a proof bundle): exit 0 when it is that document."""
+    wanted = parse_digest(digest)
+    try:
+        actual = sha256(file.read_bytes())
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {file}: {exc.strerror}") from exc
+    same = actual == wanted
+    emit(as_json, {"file": str(file), "sha256": actual.hex(), "expected": wanted.hex(), "matches": same},
+         lambda: print_fields([("Document", str(file)), ("sha256", actual.hex()),
+                               ("Result", "matches the anchored hash" if same else f"does NOT match {wanted.hex()}")]))  # fmt: skip
+    if not same:
+        raise typer.Exit(1)

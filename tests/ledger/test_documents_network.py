@@ -1,0 +1,181 @@
+"""Documents across organisations: four data directories sharing no files, each
+organisation signing with its own keystore (never one of anvil's unlocked accounts), a
+brand server that gets documents only over the network; and CIDs checked against an
+independent implementation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from multiformats import CID, multihash
+from typer.testing import CliRunner
+
+from ledger.chain import LocalChain, connect, free_loopback_port
+from ledger.cid import cid_of_digest, digest_of_cid
+from ledger.cli import app
+from ledger.config import Settings
+from ledger.deploy import ensure_deployed
+
+ROOT = Path(__file__).resolve().parents[2]
+GREEN, ROASTED = "09506000134352", "09506000134376"
+PASSWORD = "correct horse battery"
+
+
+@pytest.mark.parametrize("content", [b"", b"hi", b'{"gtin":"09506000134352"}', bytes(range(256)) * 100], ids=["empty", "text", "json", "binary"])
+def test_cid_equals_an_independent_implementation(content: bytes) -> None:
+    digest = hashlib.sha256(content).digest()
+    expected = str(CID("base32", 1, "raw", multihash.wrap(digest, "sha2-256")))
+    assert cid_of_digest(digest) == expected
+    assert digest_of_cid(expected) == digest
+
+
+class Org:
+    """One organisation's data directory and environment; runs `provenance` in process."""
+
+    def __init__(self, root: Path, name: str, rpc_url: str, contract: str, **settings: str) -> None:
+        self.dir = root / name
+        self.dir.mkdir()
+        self.env = {"PROVENANCE_DATA_DIR": str(self.dir), "PROVENANCE_RPC_URL": rpc_url, "PROVENANCE_CONTRACT_ADDRESS": contract,
+                    "PROVENANCE_KEYSTORE_PASSWORD": PASSWORD, "PROVENANCE_ACCOUNT": name,
+                    "PROVENANCE_PUBLISH_TO": "", "PROVENANCE_DOCUMENT_SOURCES": "", **settings}  # fmt: skip
+        self.name = name
+        self.server: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def run(self, *args: str, ok: bool = True) -> str:
+        result = CliRunner().invoke(app, list(args), env=self.env, catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, f"{self.name}: provenance {' '.join(args)}\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    def json(self, *args: str) -> dict:
+        return json.loads(CliRunner().invoke(app, [*args, "--json"], env=self.env, catch_exceptions=False).stdout)
+
+    def serve(self) -> str:
+        port = free_loopback_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**{k: v for k, v in __import__("os").environ.items() if not k.startswith("PROVENANCE_")}, **self.env}
+        self.server = subprocess.Popen([sys.executable, "-m", "ledger.cli", "serve", "--port", str(port), "--workers", "1"],
+                                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=1)
+                return self.url
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError(f"{self.name}'s server did not start")
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            self.server.wait(timeout=30)
+        self.server = None
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_four_organisations_on_four_data_directories(tmp_path: Path) -> None:
+    rpc_url = f"http://127.0.0.1:{free_loopback_port()}"
+    chain_settings = Settings(data_dir=tmp_path / "chain", rpc_url=rpc_url)
+    chain = LocalChain(chain_settings)
+    chain.start()
+    orgs: list[Org] = []
+    try:
+        deployment, _, _ = ensure_deployed(connect(rpc_url), chain_settings.deployment_file, chain_settings.admin_transfer_delay)
+        farm, roaster, certifier, brand = (Org(tmp_path, n, rpc_url, deployment.address) for n in ("farm", "roaster", "certifier", "brand"))
+        orgs = [farm, roaster, certifier, brand]
+        brand.env["PROVENANCE_ACCOUNT"] = "node:0"  # the brand runs the ledger: its admin
+        # Onboarding: each organisation makes its own key on its own machine and sends its address.
+        address = {o.name: o.json("account", "new", o.name)["address"] for o in (farm, roaster, certifier)}
+        w3 = connect(rpc_url)
+        assert not set(a.lower() for a in address.values()) & set(a.lower() for a in w3.eth.accounts)
+        brand.run("actor", "register", address["farm"], "--name", "Finca La Esperanza", "--country", "CO")
+        brand.run("actor", "register", address["roaster"], "--name", "Tostadores del Sur", "--country", "ES")
+        brand.run("actor", "register", address["certifier"], "--name", "EthicCert Labs", "--country", "DE")
+        brand.run("role", "grant", "supplier", address["farm"])
+        brand.run("role", "grant", "supplier", address["roaster"])
+        brand.run("role", "grant", "certifier", address["certifier"], "--claim", "ORGANIC")
+        brand.run("licence", "grant", address["farm"], "--gtin", GREEN)
+        brand.run("licence", "grant", address["roaster"], "--gtin", ROASTED)
+        assert all(w3.eth.get_balance(a) == 0 for a in address.values())  # zero base fee: no funding needed
+
+        public_doc, private_cert, audit = tmp_path / "harvest-photo.jpg", tmp_path / "land-title.pdf", tmp_path / "audit.pdf"
+        public_doc.write_bytes(b"\xff\xd8\xff photo of the harvest")
+        private_cert.write_bytes(b"%PDF-1.4 land title with the owner's personal data")
+        audit.write_bytes(b"%PDF-1.4 organic audit report")
+        farm.run("batch", "register", "--gtin", GREEN, "--lot", "H-1", "--quantity", "1000", "--unit", "KGM", "--product", "Green coffee Caturra",
+                 "--origin", "Huila, CO", "--doc", str(public_doc), "--private-doc", str(private_cert))  # fmt: skip
+        certifier.run("claim", "attest", "--claim", "ORGANIC", "--batch", GREEN, "H-1", "--evidence", str(audit))
+        farm.run("batch", "transfer", GREEN, "H-1", "--to", address["roaster"])
+        roaster.run("batch", "accept", GREEN, "H-1")
+        roaster.run("batch", "transform", "--input", f"{GREEN}:H-1:1000", "--output", f"{ROASTED}:R-1:800:KGM:Roasted coffee Sur", "--process", "roasting")
+
+        # Pull: each writer serves its own public documents; the brand has only document_sources.
+        sources = ",".join(o.serve() for o in (farm, roaster, certifier))
+        brand.env["PROVENANCE_DOCUMENT_SOURCES"] = sources
+        brand.run("index")
+        brand.serve()
+        status, page = _get(f"{brand.url}/01/{ROASTED}/10/R-1")
+        text = page.decode()
+        assert status == 200
+        for shown in ("Roasted coffee Sur", "Green coffee Caturra", "Huila, CO", "Finca La Esperanza", "Tostadores del Sur"):
+            assert shown in text, shown
+        status, page = _get(f"{brand.url}/01/{GREEN}/10/H-1")
+        text = page.decode()
+        photo, title, report = (hashlib.sha256(p.read_bytes()).hexdigest() for p in (public_doc, private_cert, audit))
+        assert f'href="/api/v1/documents/{photo}"' in text and f'href="/api/v1/documents/{report}"' in text
+        assert f"land-title.pdf: held by Finca La Esperanza, sha256 <span class=\"mono\">{title}</span>" in text
+        assert _get(f"{brand.url}/api/v1/documents/{photo}") == (200, public_doc.read_bytes())
+        assert _get(f"{farm.url}/api/v1/documents/{title}")[0] == 404  # never served, even by its owner
+        assert not list((brand.dir / "documents").rglob(title[2:]))
+        # The owner hands the private title to an auditor, who checks it against the anchored hash.
+        farm.run("documents", "export", title, "-o", str(tmp_path / "for-auditor.pdf"))
+        brand.run("documents", "check", str(tmp_path / "for-auditor.pdf"), title)
+
+        # Push: the farm publishes to the brand, which is down while the farm writes.
+        brand.stop()
+        farm.stop()
+        farm.env["PROVENANCE_PUBLISH_TO"] = brand.url
+        out = farm.run("batch", "register", "--gtin", GREEN, "--lot", "H-2", "--quantity", "500", "--unit", "KGM",
+                       "--product", "Green coffee Bourbon", "--origin", "Pitalito, CO", "--doc", str(public_doc))  # fmt: skip
+        assert "`provenance documents push` retries" in out
+        status_before = farm.json("documents", "status")["servers"][0]
+        assert status_before["pending"] == 2 and "cannot be reached" in status_before["last_error"]
+        brand.run("index")
+        port = brand.url.rsplit(":", 1)[1]
+        brand.url = ""
+        env_url = f"http://127.0.0.1:{port}"
+        brand.server = subprocess.Popen([sys.executable, "-m", "ledger.cli", "serve", "--port", port, "--workers", "1"], cwd=ROOT,
+                                        env={**{k: v for k, v in __import__("os").environ.items() if not k.startswith("PROVENANCE_")}, **brand.env},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while _safe_status(env_url + "/") != 200 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        farm.run("documents", "push")
+        assert farm.json("documents", "status")["servers"][0]["pending"] == 0
+        status, page = _get(f"{env_url}/01/{GREEN}/10/H-2")  # the farm's server is down: only the push brought it
+        assert "Green coffee Bourbon" in page.decode() and "Pitalito, CO" in page.decode()
+    finally:
+        for org in orgs:
+            org.stop()
+        chain.stop()
+
+
+def _safe_status(url: str) -> int:
+    try:
+        return _get(url)[0]
+    except OSError:
+        return 0
