@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, field_validator
@@ -68,6 +69,33 @@ class Settings(BaseModel):
         "gateways (comma-separated URLs in PROVENANCE_DOCUMENT_SOURCES); each is checked against its hash.",
     )
 
+    network: str | None = Field(
+        default=None,
+        description="A named network from the config file's [networks.NAME] tables (PROVENANCE_NETWORK, "
+        "--network): its settings apply over the file's top-level ones. Default: none, the local chain.",
+    )
+    finality: Literal["latest", "safe", "finalized"] = Field(
+        default="latest",
+        description="Which head the index follows: `latest` minus `confirmations`, or the node's "
+        "`safe`/`finalized` block (proof-of-stake chains and L2s that report them).",
+    )
+    max_fee_per_gas: float | None = Field(
+        default=None, gt=0, description="Cap on maxFeePerGas in gwei: a write that needs more is refused."
+    )
+    max_priority_fee_per_gas: float | None = Field(
+        default=None, ge=0, description="Cap on the priority fee (tip) in gwei."
+    )
+    log_block_range: int | None = Field(
+        default=None, ge=1, description="Most blocks one eth_getLogs may span (the provider's cap)."
+    )
+    log_result_limit: int | None = Field(
+        default=None, ge=1, description="Most logs one eth_getLogs may return (the provider's cap)."
+    )
+    requests_per_second: float | None = Field(
+        default=None, gt=0, description="Most JSON-RPC requests a second sent to the provider."
+    )
+    rpc_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for one JSON-RPC reply.")
+
     @field_validator("publish_to", "document_sources", mode="before")
     @classmethod
     def _url_list(cls, value: object) -> object:
@@ -111,6 +139,11 @@ class Settings(BaseModel):
         """JSON record of the deployed ledger contract."""
         return self.data_dir / "deployment.json"
 
+    def deployment_record(self, chain_id: int) -> Path:
+        """The deployment record of chain `chain_id` written by `provenance deploy`
+        (`deployments/<chain id>.json`); the local chain keeps `deployment.json`."""
+        return self.data_dir / "deployments" / f"{chain_id}.json"
+
     @property
     def keystore_dir(self) -> Path:
         """Encrypted keystores."""
@@ -142,8 +175,20 @@ class Settings(BaseModel):
         values: dict[str, object] = {}
         data_dir = overrides.get("data_dir") or env.get(ENV_PREFIX + "DATA_DIR") or ".provenance"
         config_path = Path(env.get(ENV_PREFIX + "CONFIG") or Path(str(data_dir)) / "config.toml")
+        networks: dict[str, dict[str, object]] = {}
         if config_path.exists() or ENV_PREFIX + "CONFIG" in env:
             values.update(_read_config_file(config_path))
+            networks = values.pop("networks", {})  # type: ignore[assignment]
+        network = overrides.get("network") or env.get(ENV_PREFIX + "NETWORK") or values.get("network")
+        if network:
+            if network not in networks:
+                known = ", ".join(sorted(networks)) or "none"
+                raise ConfigurationError(
+                    f"no network named {network!r} in {config_path} (networks defined there: {known}); "
+                    f"add a [networks.{network}] table"
+                )
+            values.update(networks[str(network)])
+            values["network"] = network
         for name in cls.model_fields:
             key = ENV_PREFIX + name.upper()
             if key in env:
@@ -163,7 +208,25 @@ def _read_config_file(path: Path) -> dict[str, object]:
         raise ConfigurationError(f"config file {path} does not exist (named by {ENV_PREFIX}CONFIG)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - set(Settings.model_fields))
+    unknown = sorted(set(data) - set(Settings.model_fields) - {"networks"})
     if unknown:
         raise ConfigurationError(f"config file {path} has unknown settings: {', '.join(unknown)}")
+    networks = data.get("networks", {})
+    if not isinstance(networks, dict) or not all(isinstance(v, dict) for v in networks.values()):
+        raise ConfigurationError(f"config file {path}: `networks` must be tables like [networks.sepolia]")
+    for name, table in networks.items():
+        wrong = sorted(set(table) - NETWORK_SETTINGS)
+        if wrong:
+            raise ConfigurationError(
+                f"config file {path}: [networks.{name}] has settings a network cannot set: {', '.join(wrong)} "
+                f"(allowed: {', '.join(sorted(NETWORK_SETTINGS))})"
+            )
     return data
+
+
+#: What a [networks.NAME] table may set: where the chain is and how to treat its provider.
+NETWORK_SETTINGS = {
+    "rpc_url", "chain_id", "confirmations", "finality", "max_fee_per_gas", "max_priority_fee_per_gas",
+    "log_block_range", "log_result_limit", "requests_per_second", "rpc_timeout", "contract_address",
+    "deploy_block", "account", "database_url", "public_base_url", "admin_transfer_delay",
+}  # fmt: skip

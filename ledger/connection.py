@@ -32,7 +32,7 @@ class LedgerConnection:
     @classmethod
     def open(cls, settings: Settings) -> "LedgerConnection":
         """Connect and check: reachable, expected chain id, ledger code at the address."""
-        w3 = connect(settings.rpc_url)
+        w3 = web3_for(settings)
         try:
             chain_id = w3.eth.chain_id
         except Exception as exc:  # noqa: BLE001 - any transport failure means the same to a user
@@ -57,13 +57,16 @@ class LedgerConnection:
             if not Web3.is_address(settings.contract_address):
                 raise ConfigurationError(f"contract address {settings.contract_address!r} is not an address")
             return Web3.to_checksum_address(settings.contract_address), settings.deploy_block or 0
-        deployment = read_deployment(settings.deployment_file)
-        if deployment is None or deployment.chain_id != chain_id:
-            raise ConfigurationError(
-                f"no ledger deployment recorded for chain {chain_id} in {settings.deployment_file}: "
-                "run `make run` for the local chain, or set PROVENANCE_CONTRACT_ADDRESS"
-            )
-        return deployment.address, deployment.block_number
+        # `provenance deploy` records one deployment per chain id; `make run` keeps deployment.json.
+        for record in (settings.deployment_record(chain_id), settings.deployment_file):
+            deployment = read_deployment(record)
+            if deployment is not None and deployment.chain_id == chain_id:
+                return deployment.address, deployment.block_number
+        raise ConfigurationError(
+            f"no ledger deployment recorded for chain {chain_id} in {settings.deployment_record(chain_id)} or "
+            f"{settings.deployment_file}: run `provenance deploy --network NAME` (or `make run` for the local "
+            "chain), or set PROVENANCE_CONTRACT_ADDRESS"
+        )
 
     def name_holder(self, name: str) -> str | None:
         """The organisation whose approved name equals `name` as the ledger compares names
@@ -154,6 +157,17 @@ class LedgerConnection:
 
         start = self.deploy_block if from_block is None else from_block
         return read_logs(self.w3, self.address, event, start, **argument_filters)
+
+
+def web3_for(settings: Settings) -> Web3:
+    """web3 for the settings' chain: the local chain directly (it fails fast when down); a
+    named network or any remote endpoint through the provider that keeps the request rate
+    and retries 429s, timeouts and dropped replies (ledger.network)."""
+    if settings.is_local_chain and not settings.network:
+        return connect(settings.rpc_url)
+    from ledger.network import connect_resilient
+
+    return connect_resilient(settings.rpc_url, settings.rpc_timeout, settings.requests_per_second)
 
 
 def name_key(name: str) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_typing import ChecksumAddress
 from eth_utils import keccak
@@ -17,6 +18,9 @@ from web3 import Web3
 
 from ledger.artifacts import load_artifact
 from ledger.errors import DeploymentError
+
+if TYPE_CHECKING:
+    from ledger.fees import TransactionSender
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,75 @@ def ensure_deployed(
     deployment = deploy_ledger(w3, admin, admin_transfer_delay)
     write_deployment(record, deployment)
     return deployment, True, warning
+
+
+def create_address(deployer: str, nonce: int) -> ChecksumAddress:
+    """The address a contract created by `deployer` with `nonce` gets (CREATE)."""
+    import rlp
+
+    return Web3.to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
+
+
+def deploy_on_network(sender: "TransactionSender", record: Path, admin_transfer_delay: int, timeout: float | None = None) -> Deployment:
+    """Deploy the ledger with a local key through `sender` (fees within the caps, stuck
+    transactions replaced, lost replies found again) and record it in `record`.
+
+    Safe to run again after a crash: `<record>.pending` names the transaction and the address
+    it creates before anything is sent, so the next run finishes that deployment (the
+    sender's outbox sends it again if needed) instead of deploying a second ledger.
+    """
+    w3 = sender.w3
+    pending_record = record.with_suffix(".pending")
+    sender.recover(timeout)
+    if pending_record.exists():
+        started = json.loads(pending_record.read_text())
+        deployment = _finish(w3, started, sender.signer.address)
+        if deployment is not None:
+            write_deployment(record, deployment)
+            pending_record.unlink()
+            return deployment
+        pending_record.unlink()  # never mined (refused, or its nonce went elsewhere): deploy anew
+    artifact = load_artifact()
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = factory.constructor(sender.signer.address, admin_transfer_delay).data_in_transaction
+    gas = int(w3.eth.estimate_gas({"from": sender.signer.address, "data": data}))
+    nonce = sender.next_nonce()
+    sender.forget_nonce()  # submit takes it again: the same number (nothing else sends here)
+    address = create_address(sender.signer.address, nonce)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    pending_record.write_text(json.dumps({"address": address, "nonce": nonce}))
+    pending = sender.submit({"data": data, "value": 0, "gas": gas * 12 // 10})
+    receipt = sender.wait(pending, timeout)
+    if receipt["status"] != 1:
+        pending_record.unlink()
+        raise DeploymentError(f"deploying the ledger failed in transaction 0x{receipt['transactionHash'].hex()}")
+    deployment = Deployment(
+        chain_id=w3.eth.chain_id,
+        address=address,
+        block_number=receipt["blockNumber"],
+        tx_hash="0x" + receipt["transactionHash"].hex(),
+        admin=sender.signer.address,
+        code_hash=artifact_code_hash(),
+    )
+    write_deployment(record, deployment)
+    pending_record.unlink()
+    return deployment
+
+
+def _finish(w3: Web3, started: dict[str, object], admin: ChecksumAddress) -> Deployment | None:
+    """The deployment a crashed run started, if its contract is on chain."""
+    address = Web3.to_checksum_address(str(started["address"]))
+    if not w3.eth.get_code(address):
+        return None
+    # The creation block: the first block where the code exists (binary search).
+    low, high = 0, w3.eth.block_number
+    while low < high:
+        middle = (low + high) // 2
+        if w3.eth.get_code(address, block_identifier=middle):
+            high = middle
+        else:
+            low = middle + 1
+    return Deployment(
+        chain_id=w3.eth.chain_id, address=address, block_number=low, tx_hash="unknown (finished after a restart)",
+        admin=admin, code_hash=artifact_code_hash(),
+    )  # fmt: skip

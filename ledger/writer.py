@@ -26,6 +26,7 @@ from web3.logs import DISCARD
 
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
+from ledger.fees import FeePolicy, Outbox, Pending, TransactionSender
 from ledger.errors import ERROR_CLASSES, ConflictError, ContractRevertError, InvalidInputError, LedgerError, SimilarNameError
 from ledger.identifiers import (
     attestation_uid,
@@ -107,15 +108,30 @@ class LedgerWriter:
         self.documents = documents or DocumentStore(connection.settings.documents_dir)
         self._nonce: int | None = None
         self._register_batches_selector = keccak(text=f"registerBatches({BATCH_INPUT_ARRAY})")[:4]
+        settings = connection.settings
+        self.fee_policy = FeePolicy.from_settings(settings)
+        #: A local key's transactions go through the sender: fees within the caps, stuck ones
+        #: replaced, lost replies found again, an outbox for crash recovery (ledger.fees).
+        #: The local chain's unlocked accounts (node:N) are signed for by the node itself.
+        self.sender: TransactionSender | None = None
+        if isinstance(signer, LocalKeySigner):
+            on_local_chain = settings.is_local_chain and not settings.network
+            self.sender = TransactionSender(
+                self.w3, signer, settings.chain_id, self.fee_policy,
+                Outbox(settings.data_dir, settings.chain_id, signer.address),
+                # Automining local chain: receipts in milliseconds; a network: blocks of seconds.
+                poll=0.01 if on_local_chain else 0.5,
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ plumbing
 
     def _fees(self) -> dict[str, int]:
-        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        # A chain with a zero base fee (the local one, many consortium chains) takes
-        # zero-fee transactions, so accounts need no funding there.
-        tip = 0 if base_fee == 0 else int(self.w3.eth.max_priority_fee)
-        return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
+        return self.fee_policy.initial(self.w3).fields()
+
+    def _recover(self) -> None:
+        """Before reading what is on chain: see mined what a crashed run left outstanding."""
+        if self.sender is not None:
+            self.sender.recover()
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
@@ -182,7 +198,14 @@ class LedgerWriter:
     def send(self, call: Any, simulate_on: str = "latest") -> TxReceipt:
         """Simulate (on `simulate_on`), sign, send and confirm one contract call."""
         gas = self._simulate(call, simulate_on)
-        tx = self._build(call, min(TX_GAS_CAP, int(gas * 1.25) + 20_000), self._fees())
+        gas = min(TX_GAS_CAP, int(gas * 1.25) + 20_000)
+        if self.sender is not None:
+            pending = self.sender.submit({"to": self.connection.address, "data": call._encode_transaction_data(), "value": 0, "gas": gas})
+            receipt = self.sender.wait(pending)
+            if receipt["status"] != 1:
+                raise self._explain_failure(call, receipt)
+            return TxReceipt(tx_hash=hex0x(receipt["transactionHash"]), block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
+        tx = self._build(call, gas, self._fees())
         try:
             tx_hash = self.signer.send(self.w3, tx)
         except Exception:
@@ -442,6 +465,7 @@ class LedgerWriter:
 
     def register_batch(self, batch: BatchCreate) -> RegistrationResult:
         """Register one batch; the same content again is a no-op, other content a ConflictError."""
+        self._recover()
         metadata_hash = self._store_metadata(batch)
         existing = self._registrations([batch.batch_id]).get(batch.batch_id)
         if existing is not None:
@@ -467,7 +491,8 @@ class LedgerWriter:
         `progress(n)` is called as rows are settled.
         """
         report = BulkReport()
-        chunk_size = max(1, min(chunk_size, (TX_GAS_CAP - BULK_CALL_OVERHEAD) // GAS_PER_BULK_BATCH))
+        self._recover()
+        chunk_size = max(1, min(chunk_size, (self._gas_limit() - BULK_CALL_OVERHEAD) // GAS_PER_BULK_BATCH))
         # Storing metadata is file I/O: a few threads overlap it.
         with ThreadPoolExecutor(max_workers=8) as pool:
             hashes = list(pool.map(self._store_metadata, batches))
@@ -492,14 +517,18 @@ class LedgerWriter:
         todo = self._refused_gtins(todo, batches, hashes, report)
         if progress:
             progress(len(batches) - len(todo))
-        in_flight: list[tuple[list[int], Any, bytes]] = []
-        fees = self._fees() if todo else {}
+        in_flight: list[tuple[list[int], Any, bytes | Pending]] = []
+        fees = self._fees() if todo and self.sender is None else {}
         for chunk in _chunks(todo, chunk_size):
             items = [batches[i].contract_input(hashes[i]) for i in chunk]
             call = self.contract.functions.registerBatches(items)
             gas = min(TX_GAS_CAP, BULK_CALL_OVERHEAD + GAS_PER_BULK_BATCH * len(chunk))
-            tx_hash = self.signer.send(self.w3, self._bulk_transaction(items, gas, fees))
-            in_flight.append((chunk, call, tx_hash))
+            if self.sender is not None:
+                # Fees are taken for each transaction: on a network they move while it runs.
+                sent: bytes | Pending = self.sender.submit(self._bulk_payload(items, gas))
+            else:
+                sent = self.signer.send(self.w3, self._bulk_transaction(items, gas, fees))
+            in_flight.append((chunk, call, sent))
             report.transactions += 1
             if len(in_flight) >= MAX_IN_FLIGHT:
                 self._settle(in_flight.pop(0), batches, hashes, report, progress)
@@ -507,17 +536,25 @@ class LedgerWriter:
             self._settle(in_flight.pop(0), batches, hashes, report, progress)
         return report
 
-    def _bulk_transaction(self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int, fees: dict[str, int]) -> dict[str, Any]:
-        """A registerBatches transaction, ABI-encoded directly: web3's build_transaction
-        validates every field of every item and costs more than signing and sending."""
+    def _gas_limit(self) -> int:
+        """Most gas one transaction may use here: EIP-7825's cap, or less on a chain whose
+        blocks are smaller (a transaction must fit in one block)."""
+        block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+        return min(TX_GAS_CAP, block_limit * 9 // 10)
+
+    def _bulk_payload(self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int) -> dict[str, Any]:
+        """A registerBatches call's to/data/value/gas, ABI-encoded directly: web3's
+        build_transaction validates every field of every item and costs more than signing
+        and sending."""
         data = self._register_batches_selector + abi_encode([BATCH_INPUT_ARRAY], [items])
+        return {"to": self.connection.address, "data": "0x" + data.hex(), "value": 0, "gas": gas}
+
+    def _bulk_transaction(self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int, fees: dict[str, int]) -> dict[str, Any]:
+        """A complete registerBatches transaction for a signer the node signs for."""
         return {
             "from": self.signer.address,
-            "to": self.connection.address,
-            "data": "0x" + data.hex(),
-            "value": 0,
+            **self._bulk_payload(items, gas),
             "nonce": self._next_nonce(),
-            "gas": gas,
             "chainId": self.connection.settings.chain_id,
             **fees,
         }
@@ -552,14 +589,20 @@ class LedgerWriter:
 
     def _settle(
         self,
-        flight: tuple[list[int], Any, bytes],
+        flight: tuple[list[int], Any, bytes | Pending],
         batches: Sequence[BatchCreate],
         hashes: Sequence[bytes],
         report: BulkReport,
         progress: Callable[[int], None] | None,
     ) -> None:
-        chunk, call, tx_hash = flight
-        receipt = self._lean_receipt(tx_hash)
+        chunk, call, sent = flight
+        if isinstance(sent, Pending):
+            assert self.sender is not None
+            receipt = self.sender.wait(sent)
+            tx_hash = receipt["transactionHash"]  # the version mined (a replacement has another hash)
+        else:
+            tx_hash = sent
+            receipt = self._lean_receipt(tx_hash)
         if receipt["status"] == 1:
             for i in chunk:
                 report.registered.append(

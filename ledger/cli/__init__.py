@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli import accounts, actors, audit, auditor, batches, claims, documents, export, licences, node, verify
+from ledger.cli import accounts, actors, audit, auditor, batches, claims, deploy, documents, export, licences, node, verify
 from ledger.cli.common import OPTIONS
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ def main(
     chain_id: Annotated[int | None, typer.Option(help="Expected chain id.")] = None,
     contract: Annotated[str | None, typer.Option(help="Ledger contract address.")] = None,
     base_url: Annotated[str | None, typer.Option(help="Public base URL of the pages (Digital Link).")] = None,
+    network: Annotated[str | None, typer.Option(help="A [networks.NAME] table of the config file (PROVENANCE_NETWORK).")] = None,
 ) -> None:
     """Settings also come from PROVENANCE_* environment variables and a config.toml."""
     OPTIONS.overrides = {
@@ -32,10 +33,12 @@ def main(
         "chain_id": chain_id,
         "contract_address": contract,
         "public_base_url": base_url,
+        "network": network,
     }
 
 
 app.command("run")(node.run)
+app.command("deploy")(deploy.deploy)
 app.command("serve")(node.serve)
 app.command("index")(auditor.index)
 app.command("history")(auditor.history)

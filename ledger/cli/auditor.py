@@ -81,7 +81,7 @@ def index(
     takes over when the first stops; a catch-up finding one at work leaves the index to it."""
     conn = connection()
     store = IndexStore.open(conn.settings.database_url, conn.settings.data_dir)
-    scanner = Scanner(conn.w3, conn.address, conn.deploy_block, store, conn.settings.confirmations, max_range=max_blocks)
+    scanner = Scanner.for_settings(conn, store, max_range=max_blocks)
     lock = writer_lock(store)
     stop = threading.Event()
     if follow:  # Ctrl-C also ends a wait for the lock

@@ -52,7 +52,7 @@ def start_index_follower(settings: Settings, stop: threading.Event) -> str:
     outages and writes only while it holds the index's writer lock. Returns the database."""
     connection = LedgerConnection.open(settings)
     store = IndexStore.open(settings.database_url, settings.data_dir)
-    scanner = Scanner(connection.w3, connection.address, connection.deploy_block, store, settings.confirmations)
+    scanner = Scanner.for_settings(connection, store)
     lock = writer_lock(store)
 
     def notice(line: str) -> None:

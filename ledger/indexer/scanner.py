@@ -9,6 +9,7 @@ holds, and goes on from there."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,45 @@ TARGET_LOGS = 5_000  # per request: big enough to amortise the round trip, small
 ANCESTOR_BATCH = 64
 #: How many times in a row a range the chain changed under (or another writer took) is read again before giving up.
 CHANGED_RETRIES = 20
+
+
+#: How providers say an eth_getLogs spans too many blocks (geth/Erigon/Infura, QuickNode,
+#: Alchemy, Ankr, BlastAPI...), and how they say it returns too many logs.
+_RANGE_CAP = re.compile(
+    r"block range|range (is )?too (large|wide|big)|maximum block range|blocks? distance|range limit|"
+    r"exceed(s|ed)? (the )?max(imum)? range|too many blocks|limited to an? [\d,]+ (block )?range|"
+    r"up to an? [\d,]+ block range", re.IGNORECASE)  # fmt: skip
+_RESULT_CAP = re.compile(
+    r"more than \d+ results|too many (results|logs)|response size (exceeded|is too big)|"
+    r"log response size|result(s)? (limit|set too large)|query exceeds max results|limit exceeded", re.IGNORECASE)  # fmt: skip
+#: A suggested range in the error ("this block range should work: [0x1, 0x2]", Alchemy).
+_SUGGESTED = re.compile(r"\[(0x[0-9a-fA-F]+),\s*(0x[0-9a-fA-F]+)\]")
+_NUMBER = re.compile(r"(\d[\d,]*)")
+
+
+@dataclass(frozen=True)
+class ProviderLimit:
+    """What a refused eth_getLogs said about the provider's caps."""
+
+    kind: str  # "blocks" or "results"
+    #: The block span the provider allows or suggests, when the message names one.
+    blocks: int | None = None
+
+
+def provider_limit(message: str, start: int) -> ProviderLimit | None:
+    """The cap an eth_getLogs error names, or None when it names none."""
+    suggested = _SUGGESTED.search(message)
+    if suggested:
+        low, high = (int(x, 16) for x in suggested.groups())
+        if low == start and high >= low:
+            return ProviderLimit("results" if _RESULT_CAP.search(message) else "blocks", high - low + 1)
+    if _RESULT_CAP.search(message):
+        return ProviderLimit("results")
+    if _RANGE_CAP.search(message):
+        numbers = [int(n.replace(",", "")) for n in _NUMBER.findall(message)]
+        plausible = [n for n in numbers if 1 <= n <= 1_000_000]
+        return ProviderLimit("blocks", max(plausible) if plausible else None)
+    return None
 
 
 class ChainChanged(ChainError):
@@ -70,16 +110,25 @@ class Scanner:
         confirmations: int = 0,
         max_range: int = MAX_RANGE,
         decoder: LogDecoder | None = None,
+        finality: str = "latest",
+        log_block_range: int | None = None,
+        log_result_limit: int | None = None,
     ) -> None:
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.deploy_block = deploy_block
         self.store = store
         self.confirmations = confirmations
+        #: "latest" (minus `confirmations`), or the node's "safe"/"finalized" block.
+        self.finality = finality
         self.chain_id = w3.eth.chain_id
         self.decoder = decoder or LogDecoder()
-        self.max_range = max_range
-        self.range = min(2_000, max_range)
+        self.max_range = min(max_range, log_block_range or max_range)
+        self.range = min(2_000, self.max_range)
+        self.log_result_limit = log_result_limit
+        self.target_logs = min(TARGET_LOGS, log_result_limit // 2) if log_result_limit else TARGET_LOGS
+        #: eth_getLogs the provider refused for its caps, by kind (for tests and operators).
+        self.limits_hit: dict[str, int] = {"blocks": 0, "results": 0}
         self._changed = 0  # ranges read again in this sync because the chain or the cursor moved
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
@@ -118,8 +167,40 @@ class Scanner:
         return int(self._rpc("eth_blockNumber", []), 16)
 
     def safe_head(self) -> int:
-        """The newest block deep enough to index."""
+        """The newest block deep enough to index: the node's safe or finalized block when
+        so configured, else the head minus `confirmations`."""
+        if self.finality in ("safe", "finalized"):
+            block = self._rpc("eth_getBlockByNumber", [self.finality, False])
+            if block is None:
+                raise ChainError(f"the node does not report a {self.finality!r} block; set finality = \"latest\"")
+            return int(block["number"], 16)
         return self.chain_head() - self.confirmations
+
+    @classmethod
+    def for_settings(cls, connection: Any, store: IndexStore, **kwargs: Any) -> "Scanner":
+        """A scanner for a LedgerConnection, with the settings' confirmations, finality and
+        provider limits."""
+        settings = connection.settings
+        return cls(
+            connection.w3, connection.address, connection.deploy_block, store, settings.confirmations,
+            finality=settings.finality, log_block_range=settings.log_block_range,
+            log_result_limit=settings.log_result_limit, **kwargs,
+        )  # fmt: skip
+
+    def _shrink(self, error: ChainError, start: int) -> None:
+        """A smaller range after eth_getLogs was refused: the provider's block cap when it
+        names one, else half (a result cap, or an error that names no cap)."""
+        limit = provider_limit(str(error), start)
+        if limit is not None:
+            self.limits_hit[limit.kind] += 1
+        if limit is not None and limit.kind == "blocks" and limit.blocks:
+            self.max_range = min(self.max_range, limit.blocks)
+            if self.range > limit.blocks:
+                self.range = limit.blocks
+                return
+        if self.range == MIN_RANGE:
+            raise error
+        self.range = max(MIN_RANGE, self.range // 2)
 
     def common_ancestor(self, cursor: Cursor) -> Cursor:
         """The newest remembered block below `cursor` that the chain still holds, with the
@@ -175,10 +256,13 @@ class Scanner:
         end = min(head, start + self.range - 1)
         try:
             logs = self._rpc("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])
-        except ChainError:
-            # Providers cap ranges or results: halve and try again.
-            if self.range == MIN_RANGE:
-                raise
+        except ChainError as exc:
+            # Providers cap ranges or results: take the cap they name, else halve; try again.
+            self._shrink(exc, start)
+            return True
+        if self.log_result_limit and len(logs) >= self.log_result_limit and self.range > MIN_RANGE:
+            # At the configured cap the provider may have cut the list short: read less.
+            self.limits_hit["results"] += 1
             self.range = max(MIN_RANGE, self.range // 2)
             return True
         numbers = sorted({int(log["blockNumber"], 16) for log in logs} | {end})
@@ -212,9 +296,9 @@ class Scanner:
         report.ranges += 1
         report.cursor = end
         # Adapt: aim at TARGET_LOGS per request.
-        if len(logs) < TARGET_LOGS // 4:
+        if len(logs) < self.target_logs // 4:
             self.range = min(self.max_range, self.range * 2)
-        elif len(logs) > TARGET_LOGS:
+        elif len(logs) > self.target_logs:
             self.range = max(MIN_RANGE, self.range // 2)
         return end < head
 
