@@ -6,9 +6,13 @@ content-addressed store in the data directory: `documents/sha256/ab/cdef...`.
 
 A document its owner anchored as private (`--private`) is marked `documents/private/<hex>`:
 it is never pushed to a server (ledger.publishing) and never served by the documents API,
-even by its owner's own server. A server that accepts a metadata document records the
-documents it names in `documents/refs/<child hex>` (the parent's hash), so it can accept
-those files too: they are anchored through the metadata's hash.
+even by its owner's own server. A server that accepts or fetches a JSON document records
+the documents it names in `documents/refs/<child hex>` (the parents' hashes, one a line),
+so it can accept those files too once a parent is anchored (ledger.anchors checks that).
+
+Readers that show or serve documents use a CheckedDocumentStore, whose `get` refuses
+content that does not hash to its name (a damaged or tampered file): nothing shown or
+served is ever other than the anchored document.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 import rfc8785
 
@@ -29,6 +35,23 @@ from ledger.errors import InvalidInputError
 MAX_METADATA_BYTES = 64 * 1024
 #: Most bytes a server accepts for any other document (certificates, audit reports, photos).
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+
+
+class DamagedDocumentError(FileNotFoundError):
+    """The file stored under a hash holds other content: treated as absent."""
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write then rename: a crash or a concurrent writer never leaves a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def canonical_json(document: Any) -> bytes:
@@ -61,18 +84,35 @@ class DocumentStore:
         return self.root / "sha256" / hexdigest[:2] / hexdigest[2:]
 
     def put_bytes(self, data: bytes) -> bytes:
-        """Store `data`; returns its sha256. Storing the same content twice is a no-op."""
+        """Store `data`; returns its sha256. Storing the same content twice is a no-op;
+        a damaged copy under the same hash is replaced."""
         digest = sha256(data)
         target = self.path_of(digest)
-        if not target.exists():
-            if not target.parent.is_dir():
-                target.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename: a crash never leaves a truncated file under a valid hash.
-            fd, tmp = tempfile.mkstemp(dir=target.parent)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
+        if not self.verify(digest):
+            _write_atomically(target, data)
         return digest
+
+    @contextmanager
+    def incoming(self) -> Iterator[tuple[IO[bytes], Path]]:
+        """A temporary file in the store's file system for a document being received (an
+        upload is spooled to disk, never held whole in memory); removed unless adopted."""
+        spool = self.root / "incoming"
+        spool.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=spool)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w+b") as handle:
+                yield handle, path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def adopt(self, path: Path, digest: bytes) -> None:
+        """Move a received file (whose sha256 the caller computed as `digest`) into place."""
+        if self.verify(digest):
+            return
+        target = self.path_of(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
 
     def put_file(self, source: Path) -> bytes:
         """Store a file's content; returns its sha256."""
@@ -87,15 +127,26 @@ class DocumentStore:
         return self.put_bytes(canonical_json(document))
 
     def get(self, digest: bytes) -> bytes:
-        """The content stored under `digest` (FileNotFoundError if absent)."""
+        """The content stored under `digest`, as it is (FileNotFoundError if absent): for
+        checkers that report a mismatch themselves (`provenance verify`). Readers that show
+        documents use a CheckedDocumentStore (ledger.sources.document_store)."""
         return self.path_of(digest).read_bytes()
 
+    def held(self, digest: bytes) -> bytes:
+        """The content stored here under `digest`, checked: FileNotFoundError if absent,
+        DamagedDocumentError (a FileNotFoundError) if it no longer hashes to `digest`."""
+        data = self.path_of(digest).read_bytes()
+        if sha256(data) != digest:
+            raise DamagedDocumentError(f"the file stored as {digest.hex()} holds other content")
+        return data
+
     def verify(self, digest: bytes) -> bool:
-        """Whether the stored content still hashes to `digest`."""
+        """Whether a document is stored under `digest` and still hashes to it."""
         try:
-            return sha256(self.get(digest)) == digest
-        except FileNotFoundError:
+            self.held(digest)
+        except (FileNotFoundError, IsADirectoryError):
             return False
+        return True
 
     def has(self, digest: bytes) -> bool:
         """Whether a document with `digest` is stored here."""
@@ -116,25 +167,34 @@ class DocumentStore:
 
     def record_references(self, parent: bytes, document: Any) -> None:
         """Remember the files a metadata document names (`documents: [{sha256}]`), so
-        that they count as anchored through `parent`."""
+        that they count as anchored through `parent` (while `parent` is anchored)."""
         refs = document.get("documents") if isinstance(document, dict) else None
         for ref in refs if isinstance(refs, list) else []:
             child = ref.get("sha256") if isinstance(ref, dict) else None
-            if isinstance(child, str) and len(child) == 64:
-                try:
-                    marker = self._marker("refs", bytes.fromhex(child))
-                except ValueError:
-                    continue
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.write_text(parent.hex())
+            if not (isinstance(child, str) and len(child) == 64 and all(c in "0123456789abcdefABCDEF" for c in child)):
+                continue  # metadata is anyone's JSON: only a sha256 names a file
+            marker = self._marker("refs", bytes.fromhex(child))
+            parents = self.referenced_by(bytes.fromhex(child))
+            if parent not in parents:
+                _write_atomically(marker, "".join(p.hex() + "\n" for p in [*parents, parent]).encode())
 
-    def referenced_by(self, digest: bytes) -> bytes | None:
-        """The metadata document that names this file, if one was recorded."""
+    def referenced_by(self, digest: bytes) -> list[bytes]:
+        """The metadata documents recorded as naming this file (oldest first)."""
         try:
-            return bytes.fromhex(self._marker("refs", digest).read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
+            lines = self._marker("refs", digest).read_text().split()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return []
+        return [bytes.fromhex(line) for line in lines if len(line) == 64 and all(c in "0123456789abcdef" for c in line)]
 
     def export(self, digest: bytes, target: Path) -> None:
         """Copy a stored document out to `target`."""
         shutil.copyfile(self.path_of(digest), target)
+
+
+class CheckedDocumentStore(DocumentStore):
+    """A store whose every read is checked against the hash (see `held`): what pages,
+    the API and the CLI's readers use, so a damaged file counts as absent."""
+
+    def get(self, digest: bytes) -> bytes:
+        """The content under `digest`, checked (FileNotFoundError if absent or damaged)."""
+        return self.held(digest)

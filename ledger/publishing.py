@@ -5,6 +5,11 @@ queue is durable: one JSON file per document in `<data dir>/outbox/<sha256 hex>.
 recording the servers that took it and the last error of each that did not, so nothing
 is lost when a server is down; `provenance documents push` retries and
 `provenance documents status` reports. A document marked private is never queued.
+
+A server that answers 429 is waited for (its Retry-After) while the round's time allows,
+so a bulk import's documents go out in one round; otherwise the rest stays queued.
+Credentials in a `publish_to` URL are sent as HTTP Basic authentication and never written
+to the queue or printed: the queue and messages name servers by `ledger.sources.redact`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.documents import DocumentStore
+from ledger.sources import authenticated_request, redact
 
 #: Seconds one upload may take.
 PUSH_TIMEOUT_SECONDS = 10.0
@@ -47,7 +53,15 @@ class _Retryable(Exception):
 
 
 class _ServerUnavailable(Exception):
-    """The server is down, refuses to talk, or asks us to slow down: stop this round."""
+    """The server is down or refuses to talk: stop this round."""
+
+
+class _SlowDown(Exception):
+    """The server asks us to wait `seconds` before the next upload (429)."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
 
 
 class Outbox:
@@ -97,59 +111,73 @@ class Outbox:
     def pending(self) -> dict[str, list[bytes]]:
         """Per server, the queued documents it has not taken yet."""
         entries = {d: self._read(d) for d in self.queued()}
-        return {s: [d for d, e in entries.items() if s not in e["delivered"]] for s in self.servers}
+        return {s: [d for d, e in entries.items() if redact(s) not in e["delivered"]] for s in self.servers}
 
     def last_errors(self) -> dict[str, str]:
         """Per server, the most recent error recorded for a pending document."""
         errors: dict[str, tuple[int, str]] = {}
         for digest in self.queued():
             entry = self._read(digest)
-            for server, (at, message) in entry.get("errors", {}).items():
-                if server in self.servers and server not in entry["delivered"] and at >= errors.get(server, (0, ""))[0]:
-                    errors[server] = (at, message)
-        return {s: m for s, (_, m) in errors.items()}
+            for name, (at, message) in entry.get("errors", {}).items():
+                if name not in entry["delivered"] and at >= errors.get(name, (0, ""))[0]:
+                    errors[name] = (at, message)
+        return {s: errors[redact(s)][1] for s in self.servers if redact(s) in errors}
 
     # ------------------------------------------------------------------ pushing
 
-    def push(self, only: Sequence[bytes] | None = None, wait_for_anchor: float = 0.0) -> PushReport:
+    def push(self, only: Iterable[bytes] | None = None, wait_for_anchor: float = 0.0) -> PushReport:
         """Push pending documents (all, or `only`) to every server; a server that is down
         is skipped for this round; a server whose index does not yet see a document as
-        anchored is retried for up to `wait_for_anchor` seconds. Delivered entries leave
-        the queue once every server has them."""
+        anchored, or asks to slow down (429), is retried for up to `wait_for_anchor`
+        seconds. Delivered entries leave the queue once every server has them."""
         report = PushReport()
         deadline = time.monotonic() + wait_for_anchor
+        only = None if only is None else set(only)
         for server in self.servers:
             todo = [d for d in self.pending()[server] if only is None or d in only]
+            wanted = set(todo)
             # Metadata first: a server accepts a named file once it holds its metadata.
             todo.sort(key=lambda d: not self._is_json(d))
-            delivered = 0
-            while todo:
-                retry: list[bytes] = []
-                try:
-                    for digest in todo:
-                        try:
-                            self._upload(server, digest)
-                        except _Retryable as exc:
-                            self._note_error(digest, server, str(exc))
-                            retry.append(digest)
-                        else:
-                            self._note_delivered(digest, server)
-                            delivered += 1
-                except _ServerUnavailable as exc:
-                    report.errors[server] = str(exc)
-                    for digest in todo:
+            try:
+                while todo:
+                    retry = self._push_round(server, todo, deadline)
+                    if not retry or time.monotonic() >= deadline:
+                        if retry:
+                            report.errors[server] = self._read(retry[0])["errors"].get(redact(server), [0, ""])[1]
+                        break
+                    time.sleep(0.5)
+                    todo = retry
+            except _ServerUnavailable as exc:
+                report.errors[server] = str(exc)
+                for digest in self.pending()[server]:
+                    if digest in wanted:
                         self._note_error(digest, server, str(exc))
-                    break
-                if not retry or time.monotonic() >= deadline:
-                    if retry:
-                        report.errors[server] = self._read(retry[0])["errors"].get(server, [0, ""])[1]
-                    break
-                time.sleep(0.5)
-                todo = retry
-            report.delivered[server] = delivered
+            report.delivered[server] = len(wanted - set(self.pending()[server]))
         for server, digests in self.pending().items():
             report.pending[server] = len([d for d in digests if only is None or d in only])
         return report
+
+    def _push_round(self, server: str, todo: list[bytes], deadline: float) -> list[bytes]:
+        """Upload each of `todo` once (waiting out a 429 while `deadline` allows); returns
+        those the server does not take yet. _ServerUnavailable stops the round."""
+        retry: list[bytes] = []
+        position = 0
+        while position < len(todo):
+            digest = todo[position]
+            try:
+                self._upload(server, digest)
+            except _SlowDown as exc:
+                if time.monotonic() + exc.seconds > deadline:
+                    raise _ServerUnavailable(str(exc)) from exc
+                time.sleep(exc.seconds)
+                continue  # the same document again
+            except _Retryable as exc:
+                self._note_error(digest, server, str(exc))
+                retry.append(digest)
+            else:
+                self._note_delivered(digest, server)
+            position += 1
+        return retry
 
     def _is_json(self, digest: bytes) -> bool:
         try:
@@ -160,7 +188,8 @@ class Outbox:
 
     def _upload(self, server: str, digest: bytes) -> None:
         """POST one document; raises _Retryable or _ServerUnavailable when not taken."""
-        request = urllib.request.Request(
+        name = redact(server)
+        request = authenticated_request(
             f"{server}/api/v1/documents/{digest.hex()}", data=self.documents.get(digest), method="POST",
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -170,28 +199,34 @@ class Outbox:
         except urllib.error.HTTPError as exc:
             detail = _error_detail(exc)
             if exc.code == 429:
-                raise _ServerUnavailable(f"{server} asks to slow down (429): {detail}") from exc
+                raise _SlowDown(f"{name} asks to slow down (429): {detail}", _retry_after(exc)) from exc
             if exc.code == 422:
-                raise _Retryable(f"{server} does not see it anchored yet: {detail}") from exc
-            raise _Retryable(f"{server} refused it ({exc.code}): {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
+                raise _Retryable(f"{name} does not see it anchored yet: {detail}") from exc
+            raise _Retryable(f"{name} refused it ({exc.code}): {detail}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise _ServerUnavailable(f"{server} cannot be reached: {reason}") from exc
+            raise _ServerUnavailable(f"{name} cannot be reached: {redact(str(reason)) if isinstance(reason, str) else reason}") from exc
 
     def _note_error(self, digest: bytes, server: str, message: str) -> None:
         entry = self._read(digest)
-        entry.setdefault("errors", {})[server] = [int(time.time()), message]
+        entry.setdefault("errors", {})[redact(server)] = [int(time.time()), message]
         self._write(digest, entry)
 
     def _note_delivered(self, digest: bytes, server: str) -> None:
         entry = self._read(digest)
-        if server not in entry["delivered"]:
-            entry["delivered"].append(server)
-        entry.get("errors", {}).pop(server, None)
-        if all(s in entry["delivered"] for s in self.servers):
+        if redact(server) not in entry["delivered"]:
+            entry["delivered"].append(redact(server))
+        entry.get("errors", {}).pop(redact(server), None)
+        if all(redact(s) in entry["delivered"] for s in self.servers):
             self._path(digest).unlink(missing_ok=True)
         else:
             self._write(digest, entry)
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float:
+    """The seconds a 429 asks us to wait (1 when it does not say)."""
+    value = exc.headers.get("Retry-After", "") if exc.headers else ""
+    return float(value) if value.isdigit() else 1.0
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -7,13 +7,12 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ledger.cbv import check_business_step
 from ledger.cli.common import (
     AccountOption,
     JsonOption,
@@ -29,26 +28,14 @@ from ledger.cli.common import (
     say,
     writer,
 )
-from ledger.connection import LedgerConnection
-from ledger.cli.documents import publish_after_write
-from ledger.documents import DocumentStore, metadata_hash
+from ledger.cli.documents import BULK_PUSH_SECONDS, publish_after_write
 from ledger.errors import InvalidInputError, LedgerError
-from ledger.identifiers import digital_link, lot_from_bytes, parse_gtin
-from ledger.identifiers import check_reason
-from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
-from ledger.models import (
-    ZERO_HASH,
-    BatchCreate,
-    BatchStatus,
-    DocumentRef,
-    RecallState,
-    RegistrationResult,
-    TransformationKind,
-    metadata_mismatch,
-)
-from ledger.qr import write_qr
-from ledger.units import find_units
-from ledger.writer import LedgerWriter, hex0x
+
+if TYPE_CHECKING:
+    from ledger.connection import LedgerConnection
+    from ledger.documents import DocumentStore
+    from ledger.models import BatchCreate, DocumentRef, RecallState, RegistrationResult, TransformationKind
+    from ledger.writer import LedgerWriter
 
 app = typer.Typer(help="Batches: register, hand over, record steps, split/merge/transform, recall, review, void.", no_args_is_help=True)
 
@@ -57,6 +44,7 @@ LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
 
 
 def _store_documents(store: DocumentStore, paths: list[Path], private: bool = False) -> tuple[DocumentRef, ...]:
+    from ledger.models import DocumentRef
     refs = tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
     if private:  # never pushed nor served: the owner hands it to an auditor itself
         for ref in refs:
@@ -69,8 +57,14 @@ def _anchored_documents(metadata: bytes, refs: Iterable[DocumentRef]) -> list[by
     return [metadata, *(bytes.fromhex(r.sha256) for r in refs)]
 
 
+def _named(refs: Iterable[dict[str, Any]]) -> list[bytes]:
+    """The files a note names (its `documents`), as digests."""
+    return [bytes.fromhex(r["sha256"]) for r in refs]
+
+
 def _note_hash(store: DocumentStore, document: dict[str, Any]) -> bytes:
     """Anchor a small JSON note (stored off chain, hash on chain); zero when empty."""
+    from ledger.models import ZERO_HASH
     document = {k: v for k, v in document.items() if v}
     return store.put_json(document) if document else ZERO_HASH
 
@@ -105,6 +99,9 @@ def register(
     as_json: JsonOption = False,
 ) -> None:
     """Register a batch; prints its id, transaction, block and the Digital Link URL of its page."""
+    from ledger.documents import metadata_hash
+    from ledger.models import BatchCreate
+    from ledger.qr import write_qr
     # Every local check that can fail comes before the registration: a bad --qr path must
     # not surface after the batch is already on the chain.
     if qr is not None:
@@ -176,6 +173,7 @@ def _as_windows_1252(byte: bytes) -> str:
 
 def _parse_rows(path: Path, reader: csv.DictReader[str]) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
     """Valid rows (with their CSV line numbers) and per-row errors."""
+    from ledger.models import BatchCreate
     required = {"gtin", "lot", "quantity", "unit", "product"}
     missing = required - set(reader.fieldnames or [])
     if missing:
@@ -243,6 +241,9 @@ def import_csv(
     ) as progress:
         task = progress.add_task("Registering", total=len(batches))
         report = w.register_batches(batches, progress=lambda n: progress.advance(task, n), chunk_size=chunk_size)
+    # Every metadata document is queued, then pushed in one round (not one push per row).
+    settled = [result for _, result in report.registered + report.already_registered]
+    publish_after_write(w.connection.settings, [bytes.fromhex(r.metadata_hash[2:]) for r in settled], wait=BULK_PUSH_SECONDS)
     errors += [(rows[i][0], message) for i, message in report.failed]
     errors.sort()
     summary = {
@@ -277,6 +278,7 @@ def units(
     as_json: JsonOption = False,
 ) -> None:
     """Find UN/ECE Recommendation 20 unit codes (the only units a batch may have) by name."""
+    from ledger.units import find_units
     found = find_units(word)
     if not found:
         raise InvalidInputError(f"no UN/ECE Rec 20 unit has {word!r} in its code or name; try a shorter word (e.g. 'gram')")
@@ -304,16 +306,25 @@ def _unit(args: dict[str, Any]) -> str:
 
 
 def _metadata(conn: LedgerConnection, metadata_hash: bytes) -> dict[str, Any]:
+    """A lot's metadata document: from this data directory, else from the document sources
+    (another organisation's lot, e.g. one the roaster received), checked by hash."""
+    from ledger.documents import metadata_hash
+    from ledger.sources import document_store
     try:
-        return json.loads(DocumentStore(conn.settings.documents_dir).get(metadata_hash))
+        document = json.loads(document_store(conn.settings.documents_dir, conn.settings.document_sources).get(metadata_hash))
     except (FileNotFoundError, ValueError):
         return {}
+    return document if isinstance(document, dict) else {}
 
 
 @app.command("show")
 @handles_errors
 def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False) -> None:
     """Show a batch as the contract sees it now (custodian, quantities, status)."""
+    from ledger.identifiers import digital_link, lot_from_bytes
+    from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
+    from ledger.models import BatchStatus, RecallState, metadata_mismatch
+    from ledger.writer import hex0x
     conn = connection()
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(conn, batch_id)
@@ -383,6 +394,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
 
 
 def _recall_words(state: RecallState) -> str:
+    from ledger.models import RecallState
     return {
         RecallState.NONE: "",
         RecallState.RECALLED: ", RECALLED (awaiting the admin's review)",
@@ -405,6 +417,7 @@ def transfer(
     as_json: JsonOption = False,
 ) -> None:
     """Offer a batch you hold to another organisation; it moves when they accept."""
+    from ledger.writer import hex0x
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     recipient = address_of(w.connection, to)
@@ -417,6 +430,7 @@ def transfer(
 @handles_errors
 def accept(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
     """Accept a batch offered to you: you become its custodian."""
+    from ledger.writer import hex0x
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     receipt = w.accept_custody(batch_id)
@@ -427,6 +441,7 @@ def accept(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, 
 @handles_errors
 def cancel(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
     """Withdraw a hand-over you offered, or decline one offered to you."""
+    from ledger.writer import hex0x
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     receipt = w.cancel_custody_transfer(batch_id)
@@ -446,12 +461,15 @@ def step(
     as_json: JsonOption = False,
 ) -> None:
     """Record a business step (CBV vocabulary) for a batch you hold."""
+    from ledger.cbv import check_business_step
+    from ledger.writer import hex0x
     biz_step = check_business_step(step_name)
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     documents = [d.model_dump() for d in _store_documents(w.documents, doc or [])]
     data_hash = _note_hash(w.documents, {"note": note, "documents": documents})
     receipt = w.record_step(batch_id, biz_step, location, data_hash)
+    publish_after_write(w.connection.settings, [data_hash, *_named(documents)])
     _tx_output(as_json, f"Recorded {biz_step} at {location} for {w.connection.names.batch(batch_id)}", receipt,
                batch_id=hex0x(batch_id), step=biz_step, location=location)  # fmt: skip
 
@@ -472,6 +490,7 @@ def _parse_input(spec: str, conn: LedgerConnection) -> tuple[bytes, int, dict[st
 
 def _parse_output(spec: str) -> BatchCreate:
     """GTIN:LOT:QUANTITY:UNIT:PRODUCT -> BatchCreate."""
+    from ledger.models import BatchCreate
     parts = spec.split(":", 4)
     if len(parts) != 5 or not parts[2].isdigit():
         raise InvalidInputError(f"output {spec!r} must be GTIN:LOT:QUANTITY:UNIT:PRODUCT")
@@ -488,8 +507,12 @@ def _run_transformation(
     w: LedgerWriter, kind: TransformationKind, inputs: list[tuple[bytes, int]], outputs: list[BatchCreate],
     process: str | None, as_json: bool, what: str,
 ) -> None:  # fmt: skip
+    from ledger.writer import hex0x
     data_hash = _note_hash(w.documents, {"process": process, "kind": kind.name.lower()} if process else {})
     transformation_id, results, receipt = w.transform(kind, inputs, outputs, data_hash)
+    # The new lots' metadata (their names on every page) and the note, pushed like a registration.
+    publish_after_write(w.connection.settings, [data_hash, *(bytes.fromhex(r.metadata_hash[2:]) for r in results),
+                                                *(bytes.fromhex(d.sha256) for o in outputs for d in o.documents)])  # fmt: skip
     emit(
         as_json,
         {
@@ -513,6 +536,8 @@ def split(
     as_json: JsonOption = False,
 ) -> None:
     """Split a batch you hold into new lots (what is not split off stays in the original)."""
+    from ledger.identifiers import lot_from_bytes
+    from ledger.models import BatchCreate, TransformationKind
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(w.connection, batch_id)
@@ -544,6 +569,8 @@ def merge(
     as_json: JsonOption = False,
 ) -> None:
     """Merge batches you hold into one new lot (its quantity is the sum of the inputs)."""
+    from ledger.identifiers import parse_gtin
+    from ledger.models import BatchCreate, TransformationKind
     w = writer(account)
     parsed = [_parse_input(spec, w.connection) for spec in input_specs]
     units = {_unit(args) for _, _, args in parsed}
@@ -566,6 +593,7 @@ def transform(
     as_json: JsonOption = False,
 ) -> None:
     """Process inputs you hold into new products (e.g. green coffee into roasted coffee)."""
+    from ledger.models import TransformationKind
     w = writer(account)
     parsed = [_parse_input(spec, w.connection) for spec in input_specs]
     outputs = [_parse_output(spec) for spec in output_specs]
@@ -588,12 +616,16 @@ def recall(
     as_json: JsonOption = False,
 ) -> None:
     """Recall a batch (its supplier, even deactivated, or the admin); the admin reviews it."""
+    from ledger.identifiers import check_reason
+    from ledger.models import ZERO_HASH
+    from ledger.writer import hex0x
     check_reason(reason, "recall reason")
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     documents = [d.model_dump() for d in _store_documents(w.documents, ([notice] if notice else []) + (doc or []))]
     reason_hash = _note_hash(w.documents, {"reason": reason, "documents": documents}) if documents else ZERO_HASH
     receipt = w.recall_batch(batch_id, reason, reason_hash)
+    publish_after_write(w.connection.settings, [reason_hash, *_named(documents)])
     _tx_output(as_json, f"Recalled {w.connection.names.batch(batch_id)}: {reason}", receipt,
                batch_id=hex0x(batch_id), reason=reason, reason_hash=hex0x(reason_hash))  # fmt: skip
 
@@ -609,6 +641,8 @@ def review_recall(
     as_json: JsonOption = False,
 ) -> None:
     """Review a recall awaiting review (admin): --uphold or --withdraw, with a reason."""
+    from ledger.identifiers import check_reason
+    from ledger.writer import hex0x
     if uphold is None:
         raise InvalidInputError("say how the recall is reviewed: --uphold (final) or --withdraw (the batch may be used again)")
     check_reason(reason, "review reason")
@@ -631,6 +665,8 @@ def void(
 ) -> None:
     """Void a batch registered in error (admin). Final: nothing can happen to it any more,
     the lot stays taken, and its page says it was voided, by whom and why."""
+    from ledger.identifiers import check_reason
+    from ledger.writer import hex0x
     check_reason(reason, "reason for voiding")
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TYPE_CHECKING
 
 import typer
 
@@ -26,16 +26,13 @@ from ledger.cli.common import (
     write_output,
     writer,
 )
-from ledger.connection import LedgerConnection
-from ledger.deploy import read_deployment
-from ledger.cli.documents import publish_after_write
-from ledger.documents import DocumentStore
+from ledger.cli.documents import outbox, publish_after_write
 from ledger.errors import InvalidInputError, SigningKeyError
-from ledger.identifiers import check_reason
-from ledger.keys import HandedOutNonces
-from ledger.models import ZERO_HASH, AttestationCreate, AttestationStatus, SignedAttestation, SubjectKind, short_string
-from ledger.signers import LocalKeySigner, resolve_signer
-from ledger.writer import hex0x, now, sign_attestation
+
+if TYPE_CHECKING:
+    from ledger.connection import LedgerConnection
+    from ledger.documents import DocumentStore
+    from ledger.models import AttestationCreate, SubjectKind
 
 app = typer.Typer(help="Ethical-sourcing claims: attest, revoke, sign offline, submit, cancel signatures.", no_args_is_help=True)
 
@@ -60,6 +57,8 @@ def _request(
     evidence: Path | None,
     private: bool = False,
 ) -> AttestationCreate:
+    from ledger.models import AttestationCreate
+    from ledger.writer import hex0x
     evidence_hash = hex0x(store.put_file(evidence)) if evidence else "0x" + "00" * 32
     if evidence and private:  # never pushed nor served: the issuer hands it to an auditor itself
         store.mark_private(bytes.fromhex(evidence_hash[2:]))
@@ -74,6 +73,8 @@ def _request(
 
 
 def _subject(conn: LedgerConnection | None, batch: tuple[str, str] | None, actor: str | None) -> tuple[str, SubjectKind]:
+    from ledger.models import SubjectKind
+    from ledger.writer import hex0x
     if (batch is None) == (actor is None):
         raise InvalidInputError("say what the claim is about: either --batch GTIN LOT or --actor WHO")
     if batch is not None:
@@ -101,6 +102,7 @@ def attest(
     as_json: JsonOption = False,
 ) -> None:
     """Attest a claim about a batch or an organisation, as an accredited certifier."""
+    from ledger.models import SubjectKind
     w = writer(account)
     subject, kind = _subject(w.connection, batch, actor)
     request = _request(w.documents, subject, kind, claim, valid_from, valid_until, evidence, private)
@@ -124,12 +126,16 @@ def revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke an attestation (its issuer or the admin), saying why."""
+    from ledger.identifiers import check_reason
+    from ledger.models import ZERO_HASH
+    from ledger.writer import hex0x
     if not (uid.startswith("0x") and len(uid) == 66):
         raise InvalidInputError(f"{uid!r} is not an attestation id (0x and 64 hex digits)")
     check_reason(reason, "revocation reason")
     w = writer(account)
     reason_hash = w.documents.put_file(notice) if notice else ZERO_HASH
     receipt = w.revoke_attestation(bytes.fromhex(uid[2:]), reason, reason_hash)
+    publish_after_write(w.connection.settings, [reason_hash])
     emit(as_json, {"uid": uid, "reason": reason, "reason_hash": hex0x(reason_hash), **receipt.model_dump()},
          lambda: say(f"Revoked {uid}: {reason}; tx {receipt.tx_hash}"))  # fmt: skip
 
@@ -143,6 +149,7 @@ def invalidate_nonces(
 ) -> None:
     """Cancel signed attestations you handed out (`claim sign`) that nobody submitted yet:
     every nonce below --next can no longer be used."""
+    from ledger.keys import HandedOutNonces
     w = writer(account)
     before = w.nonce()
     if next_nonce is None:
@@ -192,6 +199,11 @@ def sign(
     as_json: JsonOption = False,
 ) -> None:
     """Sign an attestation offline (EIP-712) for anyone to submit with `claim submit`."""
+    from ledger.deploy import read_deployment
+    from ledger.documents import DocumentStore
+    from ledger.keys import HandedOutNonces
+    from ledger.signers import LocalKeySigner, resolve_signer
+    from ledger.writer import now, sign_attestation
     check_output_path(output, "--output")  # before a nonce is taken or a key unlocked
     settings = OPTIONS.settings()
     handed_out = HandedOutNonces(settings.data_dir)
@@ -231,6 +243,8 @@ def sign(
                               signed_at=now())  # fmt: skip
     write_output(output, signed.model_dump_json(indent=2) + "\n", "--output")
     handed_out.add(contract, signer.address, nonce)
+    if settings.publish_to:  # anchored only once submitted: `provenance documents push` delivers it then
+        outbox(settings).enqueue([bytes.fromhex(request.evidence_hash[2:])])
     if warning:
         warn(warning)
     emit(
@@ -249,12 +263,15 @@ def submit(
     as_json: JsonOption = False,
 ) -> None:
     """Submit an attestation a certifier signed offline (anyone may pay for it)."""
+    from ledger.models import SignedAttestation
     try:
         signed = SignedAttestation.model_validate(json.loads(path.read_text()))
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"{path} is not a signed attestation from `claim sign`: {exc}") from exc
     w = writer(account)
     uid, receipt = w.submit_signed_attestation(signed)
+    # The certifier's evidence, if whoever submits holds it (the certifier pushes it otherwise).
+    publish_after_write(w.connection.settings, [bytes.fromhex(signed.request.evidence_hash.removeprefix("0x"))])
     emit(as_json, {"uid": uid, "issuer": signed.issuer, **receipt.model_dump()},
          lambda: say(f"Submitted {signed.request.claim} by {w.connection.names.actor(signed.issuer)}; attestation {uid}, tx {receipt.tx_hash}"))  # fmt: skip
 
@@ -274,6 +291,7 @@ def define(
 @handles_errors
 def status(uid: Annotated[str, typer.Argument(help="The attestation id (0x...).")], as_json: JsonOption = False) -> None:
     """Whether an attestation holds now, as the contract answers it."""
+    from ledger.models import AttestationStatus, short_string
     conn = connection()
     raw = bytes.fromhex(uid.removeprefix("0x"))
     state = AttestationStatus(conn.contract.functions.attestationStatus(raw).call())

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TYPE_CHECKING
 
 import typer
 
-from ledger.cid import cid_of_digest
 from ledger.cli.common import OPTIONS, JsonOption, check_output_path, emit, err_console, handles_errors, print_fields, say
-from ledger.config import Settings
-from ledger.documents import DocumentStore, sha256
 from ledger.errors import InvalidInputError
-from ledger.publishing import ANCHOR_WAIT_SECONDS, Outbox
+from ledger.publishing import ANCHOR_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from ledger.config import Settings
+    from ledger.publishing import Outbox
+
+#: How long a bulk write keeps pushing to a server that asks to slow down (429) before
+#: leaving the rest queued for `provenance documents push`.
+BULK_PUSH_SECONDS = 120.0
 
 app = typer.Typer(help="Documents anchored on the ledger: publish them, check the queue, export one.", no_args_is_help=True)
 
@@ -23,27 +28,32 @@ HashArgument = Annotated[str, typer.Argument(help="sha256 of the document (hex, 
 
 def outbox(settings: Settings) -> Outbox:
     """The push queue of these settings' data directory."""
+    from ledger.documents import DocumentStore
+    from ledger.publishing import Outbox
     return Outbox(settings.data_dir, DocumentStore(settings.documents_dir), settings.publish_to)
 
 
-def publish_after_write(settings: Settings, digests: Iterable[bytes]) -> None:
-    """Queue the public documents a write just anchored and push them to every
-    `publish_to` server, saying on stderr what was delivered and what stays queued.
-    Never fails the command: the write is done, and the queue keeps what is pending."""
+def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: float = ANCHOR_WAIT_SECONDS) -> None:
+    """Queue the public documents a write just anchored (zero hashes, private documents
+    and documents not held here are skipped) and push them to every `publish_to` server
+    in one round, saying on stderr what was delivered and what stays queued. `wait`: how
+    long to keep retrying a server that does not see them anchored yet or asks to slow
+    down. Never fails the command: the write is done, and the queue keeps what is pending."""
+    from ledger.sources import redact
     if not settings.publish_to:
         return
     box = outbox(settings)
     queued = box.enqueue(digests)
     if not queued:
         return
-    report = box.push(only=queued, wait_for_anchor=ANCHOR_WAIT_SECONDS)
+    report = box.push(only=queued, wait_for_anchor=wait)
     for server in box.servers:
         pending = report.pending.get(server, 0)
         if pending:
-            err_console.print(f"Queued {pending} document(s) for {server} ({report.errors.get(server, 'not delivered')}); "
+            err_console.print(f"Queued {pending} document(s) for {redact(server)} ({report.errors.get(server, 'not delivered')}); "
                               "`provenance documents push` retries.", markup=False, highlight=False)  # fmt: skip
         else:
-            err_console.print(f"Published {len(queued)} document(s) to {server}.", markup=False, highlight=False)
+            err_console.print(f"Published {len(queued)} document(s) to {redact(server)}.", markup=False, highlight=False)
 
 
 def parse_digest(text: str) -> bytes:
@@ -58,17 +68,18 @@ def parse_digest(text: str) -> bytes:
 @handles_errors
 def push(as_json: JsonOption = False) -> None:
     """Push every queued document to the `publish_to` servers that do not have it yet."""
+    from ledger.sources import redact
     settings = OPTIONS.settings()
     if not settings.publish_to:
         raise InvalidInputError("no servers to publish to: set publish_to in config.toml or PROVENANCE_PUBLISH_TO")
-    report = outbox(settings).push()
+    report = outbox(settings).push(wait_for_anchor=ANCHOR_WAIT_SECONDS)
 
     def human() -> None:
         for server in settings.publish_to:
-            line = f"{server}: delivered {report.delivered.get(server, 0)}, pending {report.pending.get(server, 0)}"
+            line = f"{redact(server)}: delivered {report.delivered.get(server, 0)}, pending {report.pending.get(server, 0)}"
             say(line + (f" ({report.errors[server]})" if server in report.errors and report.pending.get(server) else ""))
 
-    emit(as_json, report.as_dict(), human)
+    emit(as_json, {part: {redact(s): v for s, v in values.items()} for part, values in report.as_dict().items()}, human)
     if any(report.pending.values()):
         raise typer.Exit(1)
 
@@ -77,11 +88,12 @@ def push(as_json: JsonOption = False) -> None:
 @handles_errors
 def status(as_json: JsonOption = False) -> None:
     """How many documents are still to be pushed to each server, and the last error."""
+    from ledger.sources import redact
     settings = OPTIONS.settings()
     box = outbox(settings)
     pending = box.pending()
     errors = box.last_errors()
-    data = {"servers": [{"url": s, "pending": len(pending[s]), "pending_sha256": [d.hex() for d in pending[s]], "last_error": errors.get(s)}
+    data = {"servers": [{"url": redact(s), "pending": len(pending[s]), "pending_sha256": [d.hex() for d in pending[s]], "last_error": errors.get(s)}
                         for s in box.servers]}  # fmt: skip
 
     def human() -> None:
@@ -103,6 +115,8 @@ def export(
     """Copy a document you hold (public or private) out of the data directory, e.g. to hand
     a private certificate to an auditor, who checks its sha256 against the chain with
     `provenance documents check FILE HASH`."""
+    from ledger.cid import cid_of_digest
+    from ledger.documents import DocumentStore
     check_output_path(output, "-o")
     wanted = parse_digest(digest)
     store = DocumentStore(OPTIONS.settings().documents_dir)
@@ -122,6 +136,7 @@ def check(
 ) -> None:
     """Check a document handed to you against the hash the chain anchors (from the page,
     `provenance history`, or a proof bundle): exit 0 when it is that document."""
+    from ledger.documents import sha256
     wanted = parse_digest(digest)
     try:
         actual = sha256(file.read_bytes())

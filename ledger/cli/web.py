@@ -6,6 +6,8 @@ app reads the ledger's index, not the other way round).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import signal
 import subprocess
@@ -15,8 +17,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ledger.chain import pid_is_alive, port_is_open
-from ledger.config import Settings
+
+if TYPE_CHECKING:
+    from ledger.config import Settings
 from ledger.errors import PortInUseError, WebServerError
 
 APP = "api.main:create_app"
@@ -42,11 +45,15 @@ class WebServer:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        """The uvicorn command line (uvloop and httptools: they decide throughput)."""
+        """The uvicorn command line (uvloop and httptools: they decide throughput).
+        X-Forwarded-For is trusted only from the proxies named in FORWARDED_ALLOW_IPS
+        (uvicorn's own setting): by default the client is the connection's peer, so a
+        client cannot choose the address its uploads are rate-limited under."""
+        trust_proxies = [] if os.environ.get("FORWARDED_ALLOW_IPS") else ["--no-proxy-headers"]
         return [
             sys.executable, "-m", "uvicorn", self.app, "--factory",
             "--host", self.host, "--port", str(self.port), "--workers", str(self.workers),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning", *trust_proxies,
         ]  # fmt: skip
 
     def start(self, timeout: float = 60.0) -> None:
@@ -74,6 +81,7 @@ class WebServer:
 
     def refuse_occupied_port(self) -> None:
         """Say who holds the port: our own earlier server (by PID) or another program."""
+        from ledger.chain import pid_is_alive, port_is_open
         probe = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         if not port_is_open(probe, self.port):
             return

@@ -7,23 +7,33 @@ what the server gets, it gets by upload or from its document sources.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import http.server
+import socket
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
+import api.routes.documents as documents_route
 from api.main import create_app
-from api.routes.documents import UploadLimiter
+from api.routes.documents import UPLOAD_BURST, UploadLimiter, client_key
+from ledger.anchors import find_anchor
 from ledger.chain import LocalChain, connect, free_loopback_port
 from ledger.cid import cid_of_digest
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
 from ledger.deploy import ensure_deployed
-from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, canonical_json
+from ledger.cli.web import WebServer
+from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, DocumentStore, canonical_json
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
 from ledger.models import BatchCreate, DocumentRef, LicenceScope
@@ -39,6 +49,12 @@ class Ledger:
     server_settings: Settings
     metadata: dict[str, bytes]  # lot -> its metadata document's bytes
     certificate: bytes  # a file named by lot L-DOC's metadata
+    svg: bytes  # an SVG with a script, named by lot L-SVG's metadata
+    step_note: bytes  # a step's note (its hash only in the events table), naming `step_photo`
+    step_photo: bytes
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"><script>fetch("/steal?"+document.cookie)</script></svg>'
 
 
 def _batch(lot: str, **extra: object) -> BatchCreate:
@@ -61,18 +77,23 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         admin.grant_licence(accounts[1], LicenceScope.company_prefix("9506000"))
         farm = LedgerWriter(conn, NodeAccountSigner(accounts[1]))
         certificate = b"%PDF-1.4 organic certificate of lot L-DOC"
+        svg_ref = DocumentRef(name="label.svg", sha256=farm.documents.put_bytes(SVG).hex())
+        step_photo = b"\xff\xd8\xff photo of the shipment"
+        step_note = canonical_json({"note": "shipped cool", "documents": [{"name": "photo.jpg", "sha256": hashlib.sha256(step_photo).hexdigest()}]})
         batches = [
             _batch("L-OK"), _batch("L-AGAIN"), _batch("L-FETCH"),
             _batch("L-DOC", documents=(DocumentRef(name="organic.pdf", sha256=farm.documents.put_bytes(certificate).hex()),)),
             _batch("L-BIG", extra={"notes": "x" * (MAX_METADATA_BYTES + 10)}),
+            _batch("L-SVG", documents=(svg_ref,)), _batch("L-TAMPER"), _batch("L-RACE"),
         ]  # fmt: skip
         for batch in batches:
             farm.register_batch(batch)
+        farm.record_step(_batch("L-OK").batch_id, "shipping", "Huila, CO", farm.documents.put_bytes(step_note))
         store = IndexStore.open(None, server_dir)
         Scanner(conn.w3, conn.address, conn.deploy_block, store).sync()
         store.dispose()
         server = Settings(data_dir=server_dir, rpc_url=settings.rpc_url, contract_address=deployment.address)
-        yield Ledger(settings, server, {b.lot: canonical_json(b.metadata_document()) for b in batches}, certificate)
+        yield Ledger(settings, server, {b.lot: canonical_json(b.metadata_document()) for b in batches}, certificate, SVG, step_note, step_photo)
     finally:
         chain.stop()
 
@@ -191,3 +212,268 @@ def test_a_fetched_document_that_does_not_match_its_hash_is_never_shown(ledger: 
     finally:
         liar_server.shutdown()
         gateway_server.shutdown()
+
+
+# ---------------------------------------------------------------------------- attacks
+# Each test below performs one attack on the documents feature and checks it fails.
+
+
+def test_an_uploaded_svg_with_a_script_never_runs_in_the_sites_origin(client: TestClient, ledger: Ledger) -> None:
+    assert client.post("/api/v1/documents", content=ledger.metadata["L-SVG"]).status_code in (200, 201)
+    assert client.post("/api/v1/documents", content=ledger.svg).status_code == 201
+    served = client.get(f"/api/v1/documents/{hashlib.sha256(ledger.svg).hexdigest()}")
+    assert served.content == ledger.svg
+    assert served.headers["content-type"] == "application/octet-stream"  # never image/svg+xml or text/html
+    assert served.headers["content-disposition"].startswith("attachment")
+    assert served.headers["x-content-type-options"] == "nosniff"
+    policy = [p.strip() for p in served.headers["content-security-policy"].split(";")]
+    assert "sandbox" in policy and "default-src 'none'" in policy
+    metadata = client.get(f"/api/v1/documents/{hashlib.sha256(ledger.metadata['L-SVG']).hexdigest()}")
+    assert metadata.headers["content-type"] == "application/json"  # JSON is shown inline, but sandboxed too
+    assert metadata.headers["x-content-type-options"] == "nosniff" and "sandbox" in metadata.headers["content-security-policy"]
+
+
+def test_a_step_note_anchored_only_in_the_events_table_is_accepted_with_the_file_it_names(client: TestClient, ledger: Ledger) -> None:
+    answer = client.post("/api/v1/documents", content=ledger.step_note)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["anchored_as"] == "step note"
+    answer = client.post("/api/v1/documents", content=ledger.step_photo)
+    assert answer.status_code == 201 and answer.json()["anchored_as"] == "document named by anchored metadata"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/documents/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "/api/v1/documents/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/api/v1/documents/..",
+    "/api/v1/documents/" + "a" * 63,
+    "/api/v1/documents/" + "a" * 65,
+    "/api/v1/documents/" + "g" * 64,
+    "/api/v1/documents/" + "a" * 62 + "%2F" + "a" * 2,
+    "/api/v1/documents/0x0x" + "a" * 62,
+])  # fmt: skip
+def test_a_hash_that_is_not_64_hex_digits_reaches_no_file(client: TestClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code in (404, 422), (path, answer.status_code)
+    assert b"root:" not in answer.content
+    assert client.post(path, content=b"x").status_code in (404, 405, 422)
+
+
+def test_upper_case_and_0x_hashes_name_the_same_document(client: TestClient, ledger: Ledger) -> None:
+    body = ledger.metadata["L-OK"]
+    digest = hashlib.sha256(body).hexdigest()
+    assert client.post(f"/api/v1/documents/0x{digest.upper()}", content=body).status_code in (200, 201)
+    for name in (digest.upper(), "0x" + digest, "0X" + digest if False else "0x" + digest.upper()):
+        answer = client.get(f"/api/v1/documents/{name}")
+        assert answer.status_code == 200 and answer.content == body
+        assert answer.headers["etag"] == f'"{digest}"'
+
+
+def test_a_damaged_copy_on_disk_is_never_shown_and_an_upload_repairs_it(client: TestClient, ledger: Ledger) -> None:
+    body = ledger.metadata["L-TAMPER"]
+    digest = hashlib.sha256(body).digest()
+    assert client.post("/api/v1/documents", content=body).status_code == 201
+    path = DocumentStore(ledger.server_settings.documents_dir).path_of(digest)
+    path.write_bytes(body.replace(b"Green coffee L-TAMPER", b"Poisoned coffee!!!!!"))  # same size, other bytes
+    with TestClient(create_app(ledger.server_settings)) as fresh:  # no page built before the damage
+        page = fresh.get(f"/01/{GTIN}/10/L-TAMPER").text
+        assert "Poisoned" not in page and "Green coffee L-TAMPER" not in page
+        assert fresh.get(f"/api/v1/documents/{digest.hex()}").status_code == 404
+        assert fresh.post("/api/v1/documents", content=body).status_code == 201  # not "already held": repaired
+        assert fresh.get(f"/api/v1/documents/{digest.hex()}").content == body
+    with TestClient(create_app(ledger.server_settings)) as fresh:
+        assert "Green coffee L-TAMPER" in fresh.get(f"/01/{GTIN}/10/L-TAMPER").text
+
+
+def test_a_cycle_of_references_is_not_an_anchor(ledger: Ledger, tmp_path: Path) -> None:
+    # Two files that name each other, neither anchored: no recursion, no anchor.
+    store = DocumentStore(tmp_path)
+    first = {"documents": [{"sha256": "00" * 32}]}
+    a = store.put_json(first)
+    b = store.put_json({"documents": [{"sha256": a.hex()}]})
+    store.record_references(b, {"documents": [{"sha256": a.hex()}]})
+    store.record_references(a, {"documents": [{"sha256": b.hex()}]})
+    index = IndexStore.open(None, ledger.server_settings.data_dir)
+    try:
+        assert find_anchor(index, store, a) is None and find_anchor(index, store, b) is None
+        assert find_anchor(index, store, bytes(32)) is None  # the zero hash means "no document"
+    finally:
+        index.dispose()
+
+
+def test_rotating_ipv6_addresses_within_one_network_share_one_allowance() -> None:
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:192.0.2.7") == client_key("192.0.2.7") == "192.0.2.7"
+    limiter = UploadLimiter(burst=2, rate=0.001)
+    assert [limiter.take(client_key(f"2001:db8:1:2::{n:x}")) == 0 for n in range(3)] == [True, True, False]
+
+
+def test_many_client_addresses_do_not_grow_the_limiter_forever(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents_route, "_MAX_TRACKED_CLIENTS", 100)
+    limiter = UploadLimiter(burst=1, rate=1000.0)  # refills within a millisecond
+    for n in range(1000):
+        limiter.take(f"198.51.100.{n % 250}.{n}")
+    time.sleep(0.01)
+    limiter.take("203.0.113.1")
+    assert len(limiter._buckets) <= 101
+
+
+def _request(chunks: list[bytes], delay: float) -> tuple[Request, list[int]]:
+    """A real Starlette request whose body arrives in `chunks`, `delay` seconds apart."""
+    calls = [0]
+
+    async def receive() -> dict[str, object]:
+        calls[0] += 1
+        if calls[0] > 1:
+            await anyio.sleep(delay)
+        index = calls[0] - 1
+        return {"type": "http.request", "body": chunks[index] if index < len(chunks) else b"", "more_body": index < len(chunks) - 1}
+
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive), calls
+
+
+def test_a_body_that_trickles_in_is_abandoned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(documents_route, "UPLOAD_BODY_SECONDS", 0.5)
+    request, calls = _request([b"x"] * 100, delay=0.2)
+    started = time.monotonic()
+    with DocumentStore(tmp_path).incoming() as (handle, _):
+        assert anyio.run(documents_route._receive, request, handle, 1000) is None
+    assert time.monotonic() - started < 2 and calls[0] < 10
+
+
+def test_a_body_over_the_limit_is_dropped_as_soon_as_it_is_over(tmp_path: Path) -> None:
+    request, calls = _request([b"x" * 1000] * 1000, delay=0)
+    with DocumentStore(tmp_path).incoming() as (handle, path), pytest.raises(documents_route._TooBig):
+        anyio.run(documents_route._receive, request, handle, 4500)
+    assert calls[0] == 5  # read no further than the first chunk over the limit
+    assert not list((tmp_path / "incoming").iterdir())  # the spool file is gone
+
+
+# ---------------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="module")
+def live(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`provenance serve`'s uvicorn command line on the server's data directory."""
+    server = WebServer(ledger.server_settings, port=free_loopback_port(), workers=1)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _raw(url: str, head: bytes, body_chunks: Iterator[bytes] = iter(()), timeout: float = 10) -> tuple[bytes, int]:
+    """Send a hand-made request; returns the start of the answer and how many body bytes
+    could be sent (the server may stop reading and close)."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    answer: list[bytes] = []
+    reader = threading.Thread(target=lambda: answer.append(_recv_some(sock)), daemon=True)
+    sent = 0
+    try:
+        sock.sendall(head)
+        reader.start()
+        for chunk in body_chunks:
+            if answer:
+                break
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass  # the server closed: it stopped reading
+    reader.join(timeout)
+    sock.close()
+    return (answer[0] if answer else b""), sent
+
+
+def _recv_some(sock: socket.socket) -> bytes:
+    """The answer: what arrives until the server closes or pauses for a second."""
+    data = b""
+    try:
+        data = sock.recv(65536)
+        sock.settimeout(1)
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError as exc:
+        data = data or repr(exc).encode()
+    return data
+
+
+def test_an_upload_naming_an_unanchored_hash_is_refused_before_its_body_is_sent(live: str) -> None:
+    head = (f"POST /api/v1/documents/{'ab' * 32} HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_DOCUMENT_BYTES}\r\n\r\n").encode()
+    answer, _ = _raw(live, head, timeout=5)  # no body at all: the server must not wait for it
+    assert answer.startswith(b"HTTP/1.1 422"), answer[:200]
+
+
+def test_a_lying_content_length_is_refused_before_reading(live: str, ledger: Ledger) -> None:
+    head = b"POST /api/v1/documents HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n"
+    answer, _ = _raw(live, head, timeout=5)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    # A metadata document's limit applies before reading, once the address names its hash.
+    digest = hashlib.sha256(ledger.metadata["L-OK"]).hexdigest()
+    head = f"POST /api/v1/documents/{digest} HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_METADATA_BYTES + 1}\r\n\r\n".encode()
+    answer, _ = _raw(live, head, timeout=5)
+    assert answer.startswith(b"HTTP/1.1 413") and b"batch metadata" in answer, answer[:300]
+
+
+def test_an_endless_chunked_body_is_cut_off_at_the_limit(live: str) -> None:
+    megabyte = b"x" * (1 << 20)
+    chunks = (b"%x\r\n" % len(megabyte) + megabyte + b"\r\n" for _ in range(256))  # 256 MB offered
+    head = b"POST /api/v1/documents HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer, sent = _raw(live, head, chunks, timeout=30)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 64 * (1 << 20)  # the server stopped reading soon after 16 MB
+
+
+def test_the_same_document_uploaded_concurrently_is_stored_once_intact(live: str, ledger: Ledger) -> None:
+    body = ledger.metadata["L-RACE"]
+    digest = hashlib.sha256(body).hexdigest()
+
+    def upload(_: int) -> int:
+        request = urllib.request.Request(f"{live}/api/v1/documents/{digest}", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(upload, range(32)))
+    assert set(statuses) <= {200, 201} and 201 in statuses
+    store = DocumentStore(ledger.server_settings.documents_dir)
+    assert store.get(bytes.fromhex(digest)) == body
+    assert not list((ledger.server_settings.documents_dir / "incoming").iterdir())  # no spool file left behind
+    assert not [p for p in store.path_of(bytes.fromhex(digest)).parent.iterdir() if p.name.startswith("tmp")]
+
+
+def _flood(url: str, body: bytes, count: int) -> list[int]:
+    """`count` uploads over one connection, each claiming another X-Forwarded-For address."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    statuses = []
+    for n in range(count):
+        connection.request("POST", "/api/v1/documents", body=body, headers={"X-Forwarded-For": f"203.0.113.{n % 250}, 198.51.100.{n // 250}"})
+        answer = connection.getresponse()
+        answer.read()
+        statuses.append(answer.status)
+    connection.close()
+    return statuses
+
+
+def test_x_forwarded_for_does_not_bypass_the_upload_limit_unless_a_proxy_is_configured(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = ledger.metadata["L-OK"]
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    server = WebServer(ledger.server_settings, port=free_loopback_port(), workers=1)
+    server.start()
+    try:
+        statuses = _flood(server.url, body, 2 * UPLOAD_BURST)
+    finally:
+        server.stop()
+    assert statuses[:UPLOAD_BURST] == [200] * UPLOAD_BURST and 429 in statuses  # refills at 10/s meanwhile
+    # Behind a proxy the operator names, the address it forwards counts.
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    server = WebServer(ledger.server_settings, port=free_loopback_port(), workers=1)
+    server.start()
+    try:
+        assert set(_flood(server.url, body, 2 * UPLOAD_BURST)) == {200}
+    finally:
+        server.stop()

@@ -22,6 +22,8 @@ from ledger.cid import cid_of_digest, digest_of_cid
 from ledger.cli import app
 from ledger.config import Settings
 from ledger.deploy import ensure_deployed
+from ledger.documents import DocumentStore, metadata_hash
+from ledger.models import DocumentRef
 
 ROOT = Path(__file__).resolve().parents[2]
 GREEN, ROASTED = "09506000134352", "09506000134376"
@@ -118,7 +120,7 @@ def test_four_organisations_on_four_data_directories(tmp_path: Path) -> None:
         audit.write_bytes(b"%PDF-1.4 organic audit report")
         farm.run("batch", "register", "--gtin", GREEN, "--lot", "H-1", "--quantity", "1000", "--unit", "KGM", "--product", "Green coffee Caturra",
                  "--origin", "Huila, CO", "--doc", str(public_doc), "--private-doc", str(private_cert))  # fmt: skip
-        certifier.run("claim", "attest", "--claim", "ORGANIC", "--batch", GREEN, "H-1", "--evidence", str(audit))
+        uid = certifier.json("claim", "attest", "--claim", "ORGANIC", "--batch", GREEN, "H-1", "--evidence", str(audit))["uid"]
         farm.run("batch", "transfer", GREEN, "H-1", "--to", address["roaster"])
         roaster.run("batch", "accept", GREEN, "H-1")
         roaster.run("batch", "transform", "--input", f"{GREEN}:H-1:1000", "--output", f"{ROASTED}:R-1:800:KGM:Roasted coffee Sur", "--process", "roasting")
@@ -168,10 +170,66 @@ def test_four_organisations_on_four_data_directories(tmp_path: Path) -> None:
         assert farm.json("documents", "status")["servers"][0]["pending"] == 0
         status, page = _get(f"{env_url}/01/{GREEN}/10/H-2")  # the farm's server is down: only the push brought it
         assert "Green coffee Bourbon" in page.decode() and "Pitalito, CO" in page.decode()
+
+        # Every write that anchors a document pushes it. Every writer's own server is down
+        # from here on: what the brand holds, it got by push, never by pull.
+        roaster.stop()
+        certifier.stop()
+        follower = subprocess.Popen([sys.executable, "-m", "ledger.cli", "index", "--follow"], cwd=ROOT,
+                                    env={**{k: v for k, v in __import__("os").environ.items() if not k.startswith("PROVENANCE_")}, **brand.env},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            _pushed_after_every_write(tmp_path, farm, roaster, certifier, brand, env_url, uid)
+        finally:
+            follower.terminate()
+            follower.wait(timeout=30)
     finally:
         for org in orgs:
             org.stop()
         chain.stop()
+
+
+def _pushed_after_every_write(tmp_path: Path, farm: Org, roaster: Org, certifier: Org, brand: Org, brand_url: str, uid: str) -> None:
+    """Transformation (outputs' metadata and note), step note and its file, recall notice,
+    revocation notice and a bulk import each reach the brand by push alone."""
+    for org in (roaster, certifier):
+        org.env["PROVENANCE_PUBLISH_TO"] = brand_url
+    waybill, notice, revocation = tmp_path / "waybill.pdf", tmp_path / "recall.pdf", tmp_path / "revocation.pdf"
+    waybill.write_bytes(b"%PDF-1.4 waybill Valencia")
+    notice.write_bytes(b"%PDF-1.4 recall notice: foreign matter")
+    revocation.write_bytes(b"%PDF-1.4 revocation: audit findings")
+    out = roaster.run("batch", "transform", "--input", f"{ROASTED}:R-1:200", "--output", f"{ROASTED}:R-2:180:KGM:Espresso blend Sur",
+                      "--process", "blending")  # fmt: skip
+    assert f"Published 2 document(s) to {brand_url}" in out, out  # the new lot's metadata and the note
+    out = roaster.run("batch", "step", ROASTED, "R-2", "--step", "shipping", "--location", "Valencia, ES", "--note", "kept at 18 C",
+                      "--doc", str(waybill))  # fmt: skip
+    assert f"Published 2 document(s) to {brand_url}" in out, out  # the note and the file it names
+    out = roaster.run("batch", "recall", ROASTED, "R-2", "--reason", "Foreign matter found", "--notice", str(notice))
+    assert f"Published 2 document(s) to {brand_url}" in out, out
+    out = certifier.run("claim", "revoke", uid, "--reason", "Audit findings", "--notice", str(revocation))
+    assert f"Published 1 document(s) to {brand_url}" in out, out
+    rows = tmp_path / "lots.csv"
+    rows.write_text("gtin,lot,quantity,unit,product,origin\n" + "".join(f"{GREEN},I-{n},100,KGM,Green coffee Geisha {n},\"Acevedo, CO\"\n" for n in range(3)))
+    out = farm.run("batch", "import", str(rows))
+    assert out.count("Published") == 1 and f"Published 3 document(s) to {brand_url}" in out, out  # one round for the whole file
+
+    held = DocumentStore(brand.dir / "documents")
+    refs = lambda *files: [DocumentRef(name=f.name, sha256=hashlib.sha256(f.read_bytes()).hexdigest()).model_dump() for f in files]  # noqa: E731
+    pushed = {
+        "transformation note": metadata_hash({"process": "blending", "kind": "processing"}),
+        "step note": metadata_hash({"note": "kept at 18 C", "documents": refs(waybill)}),
+        "waybill": hashlib.sha256(waybill.read_bytes()).digest(),
+        "recall reason": metadata_hash({"reason": "Foreign matter found", "documents": refs(notice)}),
+        "recall notice": hashlib.sha256(notice.read_bytes()).digest(),
+        "revocation notice": hashlib.sha256(revocation.read_bytes()).digest(),
+    }
+    assert {what: held.verify(digest) for what, digest in pushed.items()} == dict.fromkeys(pushed, True)
+    for what, digest in pushed.items():
+        assert _get(f"{brand_url}/api/v1/documents/{digest.hex()}")[0] == 200, what
+    assert "Espresso blend Sur" in _get(f"{brand_url}/01/{ROASTED}/10/R-2")[1].decode()
+    assert "Green coffee Geisha 2" in _get(f"{brand_url}/01/{GREEN}/10/I-2")[1].decode()
+    for org in (farm, roaster, certifier):
+        assert all(server["pending"] == 0 for server in org.json("documents", "status")["servers"]), org.name
 
 
 def _safe_status(url: str) -> int:
