@@ -13,8 +13,9 @@ audit can say the text was not valid UTF-8.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -73,19 +74,41 @@ def _is_static(abi_type: str) -> bool:
     return abi_type in ("address", "bool") or abi_type.startswith(("uint", "bytes")) and abi_type != "bytes"
 
 
+#: Reads one 32-byte ABI word (64 hex digits) of one argument.
+WordReader = Callable[[str], Any]
+
+
+def _word_reader(abi_type: str, name: str) -> WordReader:
+    """A reader of one ABI word of a static type, normalised like `_normalise`; chosen once
+    per argument when the decoder is built, so decoding a log runs no type dispatch."""
+    if abi_type == "address":
+        return lambda word: _checksum("0x" + word[24:])
+    if abi_type == "bool":
+        return lambda word: word[-1] == "1"
+    if abi_type.startswith("uint"):
+        return lambda word: int(word, 16)
+    digits = 2 * int(abi_type[5:])  # bytesN: left-aligned
+    if name in _TEXT_FIELDS:
+        return lambda word: _short_text(bytes.fromhex(word[:digits]))
+    return lambda word: "0x" + word[:digits]
+
+
 def _word(abi_type: str, name: str, word: str) -> Any:
     """One 32-byte ABI word (64 hex digits) of a static type, normalised like `_normalise`."""
-    if abi_type == "address":
-        return _checksum("0x" + word[24:])
-    if abi_type == "bool":
-        return word[-1] == "1"
-    if abi_type.startswith("uint"):
-        return int(word, 16)
-    size = int(abi_type[5:])  # bytesN: left-aligned
-    raw_hex = word[: 2 * size]
-    if name in _TEXT_FIELDS:
-        return _short_text(bytes.fromhex(raw_hex))
-    return "0x" + raw_hex
+    return _word_reader(abi_type, name)(word)
+
+
+class _Plan(NamedTuple):
+    """How to decode one event, worked out once from the ABI."""
+
+    name: str
+    #: (argument, reader) of each indexed argument, in topic order (all static in the ledger).
+    indexed: list[tuple[str, WordReader]]
+    #: (argument, reader, first hex digit of its word in `data` after "0x") when every
+    #: non-indexed argument is static (the hot path: words sliced, no generic decoder)...
+    words: list[tuple[str, WordReader, int]] | None
+    #: ...else (argument, ABI type) of each, for eth_abi.
+    plain: list[tuple[str, str]]
 
 
 def _normalise(name: str, abi_type: str, value: Any) -> Any:
@@ -115,6 +138,7 @@ class LogDecoder:
             fields = [(i["name"], collapse_if_tuple(i), i["indexed"]) for i in item["inputs"]]
             signature = f"{item['name']}({','.join(t for _, t, _ in fields)})"
             self._events["0x" + keccak(text=signature).hex()] = (item["name"], fields)
+        self._plans = {topic: _plan(name, fields) for topic, (name, fields) in self._events.items()}
 
     @property
     def topics(self) -> list[str]:
@@ -157,26 +181,22 @@ class LogDecoder:
     def decode(self, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(name, args) of a raw log, or None for a topic this ABI does not know."""
         topics = log["topics"]
-        entry = self._events.get(topics[0])
-        if entry is None:
+        plan = self._plans.get(topics[0])
+        if plan is None:
             return None
-        name, fields = entry
-        indexed = [(n, t) for n, t, i in fields if i]
-        plain = [(n, t) for n, t, i in fields if not i]
         args: dict[str, Any] = {}
-        # Indexed arguments of the ledger are all static: one word each in the topics.
-        for (field_name, abi_type), topic in zip(indexed, topics[1:]):
-            args[field_name] = _word(abi_type, field_name, topic[2:])
-        data = log["data"][2:]
-        if all(_is_static(t) for _, t in plain):
+        for (field_name, read), topic in zip(plan.indexed, topics[1:]):
+            args[field_name] = read(topic[2:])
+        data = log["data"]
+        if plan.words is not None:
             # The hot path (BatchRegistered, custody, steps without strings...): slice words
             # instead of running the generic decoder, which costs 3x the whole RPC round trip.
-            for position, (field_name, abi_type) in enumerate(plain):
-                args[field_name] = _word(abi_type, field_name, data[64 * position : 64 * position + 64])
-        elif plain:
-            values = abi_decode([_lenient(t) for _, t in plain], bytes.fromhex(data))
+            for field_name, read, start in plan.words:
+                args[field_name] = read(data[start : start + 64])
+        else:
+            values = abi_decode([_lenient(t) for _, t in plan.plain], bytes.fromhex(data[2:]))
             invalid = []
-            for (field_name, abi_type), value in zip(plain, values):
+            for (field_name, abi_type), value in zip(plan.plain, values):
                 if abi_type == "string":
                     value, valid = decode_text(value)
                     if not valid:
@@ -184,7 +204,7 @@ class LogDecoder:
                 args[field_name] = _normalise(field_name, abi_type, value)
             if invalid:
                 args[INVALID_TEXT] = invalid
-        return name, args
+        return plan.name, args
 
     def decode_native(self, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(name, args) of a raw log with web3's argument types (bytesN as bytes, tuples as
@@ -218,6 +238,19 @@ class LogDecoder:
         if invalid:
             args[INVALID_TEXT] = invalid
         return name, args
+
+
+def _plan(name: str, fields: list[tuple[str, str, bool]]) -> _Plan:
+    """The decoding plan of one event (see `_Plan`)."""
+    # Indexed arguments of the ledger are all static: one word each in the topics.
+    indexed = [(n, _word_reader(t, n)) for n, t, i in fields if i]
+    plain = [(n, t) for n, t, i in fields if not i]
+    words = None
+    if plain and all(_is_static(t) for _, t in plain):
+        words = [(n, _word_reader(t, n), 2 + 64 * position) for position, (n, t) in enumerate(plain)]
+    elif not plain:
+        words = []
+    return _Plan(name, indexed, words, plain)
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from operator import attrgetter
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,9 @@ MAX_RANGE = 50_000
 TARGET_LOGS = 5_000  # per request: big enough to amortise the round trip, small enough for providers
 #: Remembered blocks compared with the chain per JSON-RPC batch while looking for the common ancestor.
 ANCESTOR_BATCH = 64
-#: How many times in a row a range the chain changed under (or another writer took) is read again before giving up.
+#: How many times in a row a range the chain changed under is read again before giving up.
+#: A range another writer took (CursorMoved) does not count: that writer made progress, so
+#: losing to it again and again still ends when the index is caught up.
 CHANGED_RETRIES = 20
 
 
@@ -67,6 +71,10 @@ def provider_limit(message: str, start: int) -> ProviderLimit | None:
         plausible = [n for n in numbers if 1 <= n <= 1_000_000]
         return ProviderLimit("blocks", max(plausible) if plausible else None)
     return None
+
+
+#: An event's place in the chain: (block number, log index).
+_chain_order = attrgetter("block_number", "log_index")
 
 
 class ChainChanged(ChainError):
@@ -130,6 +138,10 @@ class Scanner:
         #: eth_getLogs the provider refused for its caps, by kind (for tests and operators).
         self.limits_hit: dict[str, int] = {"blocks": 0, "results": 0}
         self._changed = 0  # ranges read again in this sync because the chain or the cursor moved
+        #: The next range's logs, asked for while the current range is applied: ((start,
+        #: end), future of (end block hash seen before the logs were read, logs)).
+        self._next: tuple[tuple[int, int], Future[tuple[str, list[dict[str, Any]]] | None]] | None = None
+        self._fetcher: ThreadPoolExecutor | None = None
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
         response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
@@ -235,11 +247,18 @@ class Scanner:
         under, or whose cursor another writer moved, is read again (True)."""
         try:
             more = self._step(report)
-        except (ChainChanged, CursorMoved):
+        except CursorMoved:
+            self._next = None  # asked for after a range that is read again: ask again
+            return True
+        except ChainChanged:
+            self._next = None
             self._changed += 1
             if self._changed > CHANGED_RETRIES:
                 raise
             return True
+        except BaseException:
+            self._next = None
+            raise
         self._changed = 0
         return more
 
@@ -255,7 +274,7 @@ class Scanner:
             return False
         end = min(head, start + self.range - 1)
         try:
-            logs = self._rpc("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])
+            end_hash_before, logs = self._logs(start, end)
         except ChainError as exc:
             # Providers cap ranges or results: take the cap they name, else halve; try again.
             self._shrink(exc, start)
@@ -265,42 +284,91 @@ class Scanner:
             self.limits_hit["results"] += 1
             self.range = max(MIN_RANGE, self.range // 2)
             return True
-        numbers = sorted({int(log["blockNumber"], 16) for log in logs} | {end})
+        # Adapt: aim at TARGET_LOGS per request.
+        if len(logs) < self.target_logs // 4:
+            self.range = min(self.max_range, self.range * 2)
+        elif len(logs) > self.target_logs:
+            self.range = max(MIN_RANGE, self.range // 2)
+        if end < head:
+            # Ask for the next range now: the node serves it while this one is applied.
+            self._prefetch(end + 1, min(head, end + self.range))
+        # Each log's block number parsed once per block, not once per log.
+        number_of = {hex_number: int(hex_number, 16) for hex_number in {log["blockNumber"] for log in logs}}
+        numbers = sorted(set(number_of.values()) | {end})
         blocks = self._blocks(numbers)
-        events = []
-        undecodable = []
-        for log in logs:
-            number = int(log["blockNumber"], 16)
-            try:
-                decoded = self.decoder.decode(log)
-            except Exception as exc:  # noqa: BLE001 - a log this ABI cannot read is set aside, not fatal
-                name = self.decoder.name_of(log["topics"][0]) if log["topics"] else None
-                undecodable.append(SetAside(log["transactionHash"], int(log["logIndex"], 16), number,
-                                            name or (log["topics"][0] if log["topics"] else "(no topic)"), "decode",
-                                            f"cannot decode the log: {type(exc).__name__}: {exc}"[:1000]))  # fmt: skip
-                continue
-            if decoded is None:
-                continue
-            events.append(
-                LedgerEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), number,
-                            log["blockHash"], blocks[number][1])  # fmt: skip
-            )
-        if any(log["blockHash"] != blocks[int(log["blockNumber"], 16)][0] for log in logs):
+        if end_hash_before is not None and blocks[end][0] != end_hash_before:
+            # A prefetched range: its last block changed between the request and now.
+            raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
+        if any(blocks[number_of[hex_number]][0] != block_hash for hex_number, block_hash in {(log["blockNumber"], log["blockHash"]) for log in logs}):
             # A reorganisation between eth_getLogs and the headers: read the range again.
             raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
-        events.sort(key=lambda e: (e.block_number, e.log_index))
+        events, undecodable = self._decode(logs, number_of, blocks)
         report.events_added += self.store.apply_range(
             self.address, self.chain_id, events, [(n, h, t) for n, (h, t) in blocks.items()], Cursor(end, blocks[end][0]),
             undecodable, expected=cursor,
         )
         report.ranges += 1
         report.cursor = end
-        # Adapt: aim at TARGET_LOGS per request.
-        if len(logs) < self.target_logs // 4:
-            self.range = min(self.max_range, self.range * 2)
-        elif len(logs) > self.target_logs:
-            self.range = max(MIN_RANGE, self.range // 2)
         return end < head
+
+    def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
+        return self._rpc("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])  # type: ignore[no-any-return]
+
+    def _logs(self, start: int, end: int) -> tuple[str | None, list[dict[str, Any]]]:
+        """The logs of blocks start..end: the prefetched answer when it is for exactly this
+        range (with the hash block `end` had before it was read), else asked for now (None)."""
+        pending, self._next = self._next, None
+        if pending is not None and pending[0] == (start, end):
+            prefetched = pending[1].result()
+            if prefetched is not None:
+                return prefetched
+        # No prefetch, one for another range (a rewind, a grown head, a smaller range:
+        # its answer is dropped), or one whose end block could not be read: ask now.
+        return None, self._get_logs(start, end)
+
+    def _prefetch(self, start: int, end: int) -> None:
+        """Ask for blocks start..end's logs in the background. The hash of block `end` is
+        read first: if the chain still has that block when the range is applied, the logs
+        were read from the chain being indexed (a reorganisation replaces a suffix of the
+        chain, so a changed block in the range changes block `end` too)."""
+        if self._fetcher is None:
+            self._fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-prefetch")
+
+        def fetch() -> tuple[str, list[dict[str, Any]]] | None:
+            try:
+                header = self._headers([end])[end]
+            except ChainError:
+                header = None
+            if header is None:
+                return None  # the chain changed or the node refused: read it when its turn comes
+            return header[0], self._get_logs(start, end)
+
+        self._next = ((start, end), self._fetcher.submit(fetch))
+
+    def _decode(
+        self, logs: list[dict[str, Any]], number_of: dict[str, int], blocks: dict[int, tuple[str, int]]
+    ) -> tuple[list[LedgerEvent], list[SetAside]]:
+        """The range's events in chain order, and the logs this ABI cannot read (set aside)."""
+        decode = self.decoder.decode
+        events = []
+        undecodable = []
+        for log in logs:
+            number = number_of[log["blockNumber"]]
+            try:
+                decoded = decode(log)
+            except Exception as exc:  # noqa: BLE001 - a log this ABI cannot read is set aside, not fatal
+                name = self.decoder.name_of(log["topics"][0]) if log["topics"] else None
+                undecodable.append(SetAside(log["transactionHash"], int(log["logIndex"], 16), number,
+                                            name or (log["topics"][0] if log["topics"] else "(no topic)"), "decode",
+                                            f"cannot decode the log: {type(exc).__name__}: {exc}"[:1000]))  # fmt: skip
+                continue
+            if decoded is not None:
+                events.append(LedgerEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), number,
+                                          log["blockHash"], blocks[number][1]))  # fmt: skip
+        # Nodes return logs in chain order; sorting keeps that true for any node (and
+        # costs one pass when it already holds).
+        events.sort(key=_chain_order)
+        return events, undecodable
 
     def readmit_undecoded(self, report: ScanReport) -> None:
         """Decode again the logs an older decoder set aside (e.g. a recall whose reason
@@ -327,16 +395,20 @@ class Scanner:
             number = int(log["blockNumber"], 16)
             timestamp = self._blocks([number])[number][1]
             events.append(LedgerEvent(decoded[0], decoded[1], log["transactionHash"], item.log_index, number, log["blockHash"], timestamp))
-        report.events_added += self.store.readmit(sorted(events, key=lambda e: (e.block_number, e.log_index)))
+        report.events_added += self.store.readmit(sorted(events, key=_chain_order))
 
     def sync(self, progress: Callable[[ScanReport], None] | None = None) -> ScanReport:
         """Catch up with the chain (first taking in set-aside logs that decode now)."""
         report = ScanReport()
         self._changed = 0
+        self._next = None
         self.readmit_undecoded(report)
-        while self.step(report):
-            if progress:
-                progress(report)
+        try:
+            while self.step(report):
+                if progress:
+                    progress(report)
+        finally:
+            self._next = None
         self.store.mark_checked(report.head)
         if progress:
             progress(report)

@@ -23,7 +23,6 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +243,7 @@ class IndexStore:
                 conn.execute(insert(schema.blocks), [{"number": n, "hash": h, "timestamp": t} for n, h, t in blocks])
             new = self._new_events(conn, ledger_events)
             if new:
-                _bulk_insert(conn, schema.events, [_event_row(e) for e in new])
+                _bulk_insert_tuples(conn, schema.events, EVENT_COLUMNS, [_event_row(e) for e in new])
                 _record_set_aside(conn, _apply_operations(conn, new))
             if undecodable:
                 sa = schema.set_aside
@@ -320,7 +319,7 @@ class IndexStore:
             self._begin_write(conn, ANY_CURSOR)
             new = self._new_events(conn, ledger_events)
             if new:
-                _bulk_insert(conn, schema.events, [_event_row(e) for e in new])
+                _bulk_insert_tuples(conn, schema.events, EVENT_COLUMNS, [_event_row(e) for e in new])
             for e in ledger_events:
                 conn.execute(delete(sa).where(and_(sa.c.tx_hash == e.tx_hash, sa.c.log_index == e.log_index)))
             self._replay(conn)
@@ -351,30 +350,41 @@ class IndexStore:
         self.engine.dispose()
 
 
-def _event_row(e: LedgerEvent) -> dict[str, Any]:
+#: The events table's columns, in the order of `_event_row`'s tuples.
+EVENT_COLUMNS = ("tx_hash", "log_index", "block_number", "block_hash", "timestamp", "name", "batch_id", "actor", "args")
+# One encoder for every row (json.dumps builds a new one per call); same output as
+# json.dumps(args, separators=(",", ":")).
+_encode_args = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _event_row(e: LedgerEvent) -> tuple[Any, ...]:
+    """The events table's row of `e`, as a tuple in EVENT_COLUMNS order."""
     subject = subject_of(e)
-    return {
-        "tx_hash": e.tx_hash, "log_index": e.log_index, "block_number": e.block_number, "block_hash": e.block_hash,
-        "timestamp": e.timestamp, "name": e.name, "batch_id": subject.batch_id, "actor": subject.actor,
-        "args": json.dumps(e.args, separators=(",", ":")),
-    }  # fmt: skip
+    return (e.tx_hash, e.log_index, e.block_number, e.block_hash, e.timestamp, e.name, subject.batch_id, subject.actor,
+            _encode_args(e.args))  # fmt: skip
 
 
-def _bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert rows through the driver's executemany: SQLAlchemy's per-row parameter
-    processing costs more than the insert itself on bulk ranges. Rows share their keys."""
-    columns = list(rows[0])
+def _insert_sql(conn: Connection, table: Any, columns: Sequence[str]) -> str:
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+
+
+def _bulk_insert_tuples(conn: Connection, table: Any, columns: Sequence[str], values: list[Any]) -> None:
+    """Insert rows given as tuples in `columns` order through the driver's executemany."""
     # The driver sees raw values: quantity columns get their storage form here (padded
     # digits on SQLite), as SQLAlchemy would do for a Core insert.
-    quantities = [name for name in schema.quantity_columns(table) if name in columns]
-    if quantities:
+    positions = [columns.index(name) for name in schema.quantity_columns(table) if name in columns]
+    if positions:
         store = schema.quantity_storage(conn.dialect)
-        rows = [{**row, **{name: store(row[name]) for name in quantities}} for row in rows]
-    pick = itemgetter(*columns)
-    values = [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
-    conn.exec_driver_sql(sql, values)
+
+        def stored(row: Any) -> tuple[Any, ...]:
+            converted = list(row)
+            for position in positions:
+                converted[position] = store(converted[position])
+            return tuple(converted)
+
+        values = [stored(row) for row in values]
+    conn.exec_driver_sql(_insert_sql(conn, table, columns), values)
 
 
 def _record_set_aside(conn: Connection, entries: Sequence[SetAside]) -> None:
@@ -410,22 +420,23 @@ def _apply_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) ->
 
 
 def _run_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> None:
-    """Run the events' operations in order; consecutive inserts into one table go as one
-    executemany (a bulk registration is thousands of them in a row)."""
+    """Run the events' operations in order; consecutive inserts into one table with the
+    same columns go as one executemany (a bulk registration is thousands of them in a row)."""
     pending_table: Any = None
-    pending: list[dict[str, Any]] = []
+    pending_columns: tuple[str, ...] = ()
+    pending: list[tuple[Any, ...]] = []
 
     def flush() -> None:
         if pending:
-            _bulk_insert(conn, pending_table, pending)
+            _bulk_insert_tuples(conn, pending_table, pending_columns, pending)
             pending.clear()
 
     for ledger_event in ledger_events:
         for operation in operations_for(ledger_event):
             if isinstance(operation, Insert):
-                if operation.table is not pending_table:
+                if operation.table is not pending_table or operation.columns != pending_columns:
                     flush()
-                    pending_table = operation.table
+                    pending_table, pending_columns = operation.table, operation.columns
                 pending.append(operation.values)
             else:
                 flush()
@@ -438,7 +449,7 @@ def _where(table: Any, where: dict[str, Any]) -> Any:
 
 
 def _execute(conn: Connection, operation: Operation) -> None:
-    """Run one update, delete or consume (inserts go through `_bulk_insert`)."""
+    """Run one update, delete or consume (inserts go through `_bulk_insert_tuples`)."""
     if isinstance(operation, Update):
         conn.execute(update(operation.table).where(_where(operation.table, operation.where)).values(**operation.values))
     elif isinstance(operation, Delete):

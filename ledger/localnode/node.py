@@ -178,6 +178,11 @@ class DurableNode:
             # eth_call sees as the time). A new chain keeps its genesis clock instead: the
             # demo dates its history back from there, which a clock set to now would refuse.
             self.anvil.call("evm_setTime", [max(int(time.time()), last)])
+        else:
+            # A new chain's clock runs on from its genesis time, as anvil's own does: a
+            # chain born in the past (the demo's) keeps its blocks in that past until a
+            # client moves the clock.
+            self.time_offset = genesis - int(time.time())
         self.last_timestamp = None
         self.snapshot_seq = base.seq if base is not None else 0
         if recovery.replayed or base is None:
