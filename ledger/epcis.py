@@ -8,7 +8,8 @@ dispositions, hand-overs naming source and destination possessing parties;
 transformations are TransformationEvents with input and output quantity lists; claims
 are ObjectEvents carrying `certificationInfo`; recalls are ObjectEvents with the
 `recalled` disposition. Each event's `eventID` is its EPCIS event hash (the CBV 2.0
-algorithm, computed by the epcis-event-hash-generator package). Organisations have no
+algorithm, `ledger.epcis_hash`: the epcis-event-hash-generator package writes a JSON-LD
+event's sourceList/destinationList out of the canonical order). Organisations have no
 GLN on the ledger, so parties are named by their ledger account as a DID
 (`did:pkh:eip155:{chain}:{address}`) and places travel as an extension field; the
 ledger's transaction of each event is in `pl:txHash`.
@@ -16,16 +17,13 @@ ledger's transaction of each event is in `pl:txHash`.
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from epcis_event_hash_generator.hash_generator import epcis_hashes_from_events
-from epcis_event_hash_generator.json_to_py import event_list_from_epcis_document_json
-
+from ledger.epcis_hash import event_hash
 from ledger.queries import ReadModel
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -186,9 +184,8 @@ class EpcisExporter:
             "sender": party(self.chain_id, self.contract),
             "epcisBody": {"eventList": self.events(batch_id)},
         }
-        hashes = epcis_hashes_from_events(event_list_from_epcis_document_json(copy.deepcopy(document)))
-        for event, event_hash in zip(document["epcisBody"]["eventList"], hashes):
-            event["eventID"] = event_hash
+        for event in document["epcisBody"]["eventList"]:
+            event["eventID"] = event_hash(event, {"pl": EXTENSION_NAMESPACE})
         return document
 
     # ------------------------------------------------------------------ FSMA 204

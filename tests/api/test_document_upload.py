@@ -332,19 +332,26 @@ def _request(chunks: list[bytes], delay: float) -> tuple[Request, list[int]]:
     return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive), calls
 
 
+def _run(function, *args):
+    """`anyio.run` in a thread of its own: the session's browser (Playwright's sync API)
+    keeps an event loop running in the main thread while the page tests share it."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, function, *args).result()
+
+
 def test_a_body_that_trickles_in_is_abandoned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(documents_route, "UPLOAD_BODY_SECONDS", 0.5)
     request, calls = _request([b"x"] * 100, delay=0.2)
     started = time.monotonic()
     with DocumentStore(tmp_path).incoming() as (handle, _):
-        assert anyio.run(documents_route._receive, request, handle, 1000) is None
+        assert _run(documents_route._receive, request, handle, 1000) is None
     assert time.monotonic() - started < 2 and calls[0] < 10
 
 
 def test_a_body_over_the_limit_is_dropped_as_soon_as_it_is_over(tmp_path: Path) -> None:
     request, calls = _request([b"x" * 1000] * 1000, delay=0)
     with DocumentStore(tmp_path).incoming() as (handle, path), pytest.raises(documents_route._TooBig):
-        anyio.run(documents_route._receive, request, handle, 4500)
+        _run(documents_route._receive, request, handle, 4500)
     assert calls[0] == 5  # read no further than the first chunk over the limit
     assert not list((tmp_path / "incoming").iterdir())  # the spool file is gone
 

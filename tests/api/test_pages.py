@@ -54,7 +54,11 @@ def test_product_page_shows_product_origins_claims_journey_and_proof(client, sit
         assert re.search(rf"{farm} · {farm}, \w+, Huila, Colombia Lot \S+ · {share} of the inputs", text), farm
     # Claims: coverage, and bad news as plainly as good news.
     assert "Deforestation-free : 100%" in text and "Fair trade : 69%" in text and "Organic : 46%" in text
-    assert text.count("Expired") == 1 and text.count("Revoked") >= 1
+    # Every claim card with its status badge: exactly one expired (Mirador's fair trade) and one
+    # revoked (Los Naranjos' organic), every other one valid.
+    badges = re.findall(r'<h3>([^<]+?) <span class="badge (\w+)">\w+</span></h3>\s*<div>About [^<]*?\(lot ([^,]+),', html)
+    assert sorted(b for b in badges if b[1] != "valid") == [("Fair trade", "expired", "MIR-2026-07"), ("Organic", "revoked", "NAR-2026-07")]
+    assert len(badges) == 8  # claims about the three farm lots (the cooperative's own is checked below)
     assert "Revoked by EthicCert Labs on" in text and "“Pesticide residue found in re-audit”" in text  # the reason, as text
     assert "</time> until <time" in html and "</time>until" not in html  # words stay apart around dates
     assert "About Cooperativa Cafetera Alto Huila" in text  # an organisation's claim counts too
@@ -79,7 +83,10 @@ def test_product_page_is_light_self_contained_and_accessible(client):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no external assets"
     assert '<html lang="en">' in html and 'name="viewport"' in html
     assert html.count("<h1>") == 1 and re.search(r"<h2 id=\"claims\">", html)
-    assert 'role="img"' not in html or "aria-label" in html
+    # The share bars are decoration (each share is written out beside it), so hidden from screen readers.
+    bars = re.findall(r'<div class="bar"([^>]*)>', html)
+    assert len(bars) == 6 and all('aria-hidden="true"' in attributes for attributes in bars)  # 3 origins, 3 claims
+    assert not re.search(r"<(img|svg)\b", html)  # no picture that would need a text alternative
 
 
 def test_recall_of_an_input_puts_a_banner_at_the_top(client):
@@ -203,6 +210,9 @@ def test_label_sheet_prints_n_labels_with_product_lot_and_code(client):
     assert response.status_code == 200
     html = response.text
     assert html.count("<svg") == 6 and html.count("Chocolate sourdough loaf, 500 g") == 8  # <title>, <h1>, 6 labels
+    # Each code is an image to a screen reader, with words saying what it is.
+    codes = re.findall(r'<div role="img"([^>]*)>\s*<svg', html)
+    assert len(codes) == 6 and all('aria-label="QR code linking to' in attributes for attributes in codes)
     assert f"Lot {DEMO_LOAF[1]}" in html and f"GTIN {CHOCOLATE_LOAF}" in html and "@media print" in html
     assert client.get(f"/labels{LOAF}", params={"count": 0}).status_code == 422
     assert client.get(f"/labels{LOAF}", params={"count": 1000}).status_code == 422

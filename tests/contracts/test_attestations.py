@@ -7,6 +7,7 @@ from eth_account import Account
 
 from contract_helpers import (
     COFFEE_GTIN,
+    as_bytes32,
     attestation_uid,
     b32,
     batch_id,
@@ -100,7 +101,12 @@ def test_attest_unknown_subject_reverts(ledger, certifier, outsider):
 
 def test_identical_attestation_twice_reverts(ledger, certifier, farm_batch):
     req = request(farm_batch, valid_from=now() + 100)
-    uid = ledger.attest(req, {"from": certifier}).return_value
+    tx = ledger.attest(req, {"from": certifier})
+    uid = tx.return_value
+    # An explicit start is kept as given (not the block time), so the same request gives the same uid.
+    assert uid == attestation_uid(certifier.address, req, req[3]) == tx.events["Attested"]["uid"]
+    assert tx.events["Attested"]["validFrom"] == req[3]
+    assert ledger.attestationStatus(uid) == NOT_YET_VALID
     with reverts_with("ProvenanceAttestationAlreadyExists", uid):
         ledger.attest(req, {"from": certifier})
 
@@ -109,7 +115,11 @@ def test_attest_many(ledger, certifier, farm, farm_batch):
     reqs = [request(farm_batch), request(farm_batch, "ORGANIC"), request(actor_subject(farm), kind=ACTOR)]
     tx = ledger.attestMany(reqs, {"from": certifier})
     assert list(tx.return_value) == [attestation_uid(certifier.address, r, tx.timestamp) for r in reqs]
-    assert [e["uid"] for e in tx.events["Attested"]] == list(tx.return_value)
+    # One event per request, in order, each saying what was attested about whom.
+    shown = [(e["uid"], e["subject"], e["issuer"], e["subjectKind"], bytes(e["claim"]), e["validFrom"], e["validUntil"], e["evidenceHash"])
+             for e in tx.events["Attested"]]  # fmt: skip
+    assert shown == [(uid, hex32(as_bytes32(r[1])), certifier, r[0], r[2], tx.timestamp, r[4], hex32(r[5]))
+                     for uid, r in zip(tx.return_value, reqs, strict=True)]  # fmt: skip
     assert all(ledger.attestationStatus(uid) == VALID for uid in tx.return_value)
 
 
@@ -160,9 +170,11 @@ def test_attest_by_signature_replay_reverts(ledger, certifier, outsider, farm_ba
     deadline = now() + 3600
     signed_at = now()
     signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at)
-    ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
+    first = ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
+    assert first.events["Attested"]["issuer"] == certifier and ledger.nonces(certifier) == 1
     with reverts_with("ProvenanceInvalidSignature", certifier.address):
         ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
+    assert ledger.nonces(certifier) == 1  # the replay used up nothing
 
 
 def test_attest_by_signature_from_wrong_signer_reverts(ledger, certifier, outsider, farm_batch):
@@ -206,7 +218,11 @@ def test_revoke_by_issuer(ledger, certifier, farm_batch):
 
 def test_revoke_by_admin(ledger, admin, certifier, farm_batch):
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
-    ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": admin})
+    tx = ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": admin})
+    event = tx.events["AttestationRevoked"]
+    assert (event["uid"], event["by"], event["reason"], event["reasonHash"]) == (uid, admin, "withdrawn", hex32(digest("r")))
+    stored = ledger.getAttestation(uid)
+    assert (stored[0], stored[5]) == (certifier, tx.timestamp)  # still the certifier's, revoked now
     assert ledger.attestationStatus(uid) == REVOKED
 
 
@@ -214,7 +230,9 @@ def test_issuer_revokes_after_losing_accreditation(ledger, admin, certifier, far
     uid = ledger.attest(request(farm_batch), {"from": certifier}).return_value
     ledger.withdrawAccreditation(certifier, b32("FAIRTRADE"), {"from": admin})
     tx = ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": certifier})
-    assert tx.events["AttestationRevoked"]["by"] == certifier
+    event = tx.events["AttestationRevoked"]
+    assert (event["uid"], event["by"], event["reason"]) == (uid, certifier, "withdrawn")
+    assert ledger.getAttestation(uid)[5] == tx.timestamp
     assert ledger.attestationStatus(uid) == REVOKED
 
 
@@ -238,6 +256,7 @@ def test_revoke_errors(ledger, certifier, farm, farm_batch):
         ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": farm})
     with reverts_with("ProvenanceNotRevoker"):
         ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": accounts[6]})
+    assert ledger.attestationStatus(uid) == VALID and ledger.getAttestation(uid)[5] == 0
     ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": certifier})
     with reverts_with("ProvenanceAttestationAlreadyRevoked"):
         ledger.revokeAttestation(uid, "withdrawn", digest("r"), {"from": certifier})

@@ -7,10 +7,17 @@ from eth_utils import keccak
 
 from contract_helpers import (
     COFFEE_GTIN,
+    CUSTODIAN,
     MEMBER_GTIN,
     RECALL_NONE,
     RECALL_RECALLED,
+    RECALL_STATE,
+    RECALLED,
+    REMAINING,
     ROASTED_GTIN,
+    STATUS,
+    STATUS_ACTIVE,
+    SUPPLIER,
     batch_id,
     batch_input,
     digest,
@@ -63,15 +70,21 @@ def test_same_lot_by_two_licensees_of_one_gtin_reverts(ledger, admin, coop, memb
     ledger.registerActor(member, "Finca Miembro", b"CO", digest("member"), {"from": admin})
     ledger.grantRole(ledger.SUPPLIER_ROLE(), member, {"from": admin})
     ledger.grantLicence(member, 9, 950123401, {"from": coop})
-    ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": member})
+    tx = ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": member})
+    assert (tx.events["BatchRegistered"]["batchId"], tx.events["BatchRegistered"]["supplier"]) == (batch_id(MEMBER_GTIN, "M-1"), member)
     with reverts_with("ProvenanceBatchAlreadyRegistered", batch_id(MEMBER_GTIN, "M-1"), member.address):
         ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": coop})
+    stored = ledger.getBatch(batch_id(MEMBER_GTIN, "M-1"))
+    assert (stored[SUPPLIER], stored[CUSTODIAN]) == (member, member)  # still the member's
 
 
 def test_same_lot_under_another_gtin_is_another_batch(ledger, roaster, farm_batch):
     tx = ledger.registerBatch(batch_input("L-17", gtin=ROASTED_GTIN), {"from": roaster})
     assert tx.return_value == batch_id(ROASTED_GTIN, "L-17") != farm_batch
-    assert ledger.getBatch(tx.return_value)[0] == roaster
+    event = tx.events["BatchRegistered"]
+    assert (event["batchId"], event["supplier"], event["gtin"], bytes(event["lot"])) == (tx.return_value, roaster, ROASTED_GTIN, lot20("L-17"))
+    assert ledger.getBatch(tx.return_value)[SUPPLIER] == roaster
+    assert ledger.getBatch(farm_batch)[SUPPLIER] == ledger.getBatch(farm_batch)[CUSTODIAN] != roaster  # the farm's is untouched
 
 
 def test_register_by_unregistered_account_reverts(ledger, outsider):
@@ -117,9 +130,13 @@ def test_register_without_unit_reverts(ledger, farm):
 def test_register_many(ledger, farm):
     inputs = [batch_input(f"LOT-{i:03d}", 100 + i) for i in range(20)]
     tx = ledger.registerBatches(inputs, {"from": farm})
-    assert list(tx.return_value) == [batch_id(COFFEE_GTIN, f"LOT-{i:03d}") for i in range(20)]
-    assert len(tx.events["BatchRegistered"]) == 20
-    assert ledger.getBatch(batch_id(COFFEE_GTIN, "LOT-019"))[3] == 119
+    ids = [batch_id(COFFEE_GTIN, f"LOT-{i:03d}") for i in range(20)]
+    assert list(tx.return_value) == ids
+    # One event per batch, in order, each with its own lot and quantity.
+    events = [(e["batchId"], e["supplier"], e["gtin"], bytes(e["lot"]), e["quantity"], bytes(e["unit"])) for e in tx.events["BatchRegistered"]]
+    assert events == [(ids[i], farm, COFFEE_GTIN, lot20(f"LOT-{i:03d}"), 100 + i, b"KGM") for i in range(20)]
+    for i, batch in enumerate(ids):
+        assert tuple(ledger.getBatch(batch)) == (farm, farm, ZERO_ADDRESS, 100 + i, 100 + i, STATUS_ACTIVE, False, RECALL_NONE, tx.timestamp)
 
 
 def test_register_many_is_all_or_nothing(ledger, farm):
@@ -157,16 +174,20 @@ def test_supplier_recalls(ledger, farm, farm_batch):
 
 def test_admin_recalls(ledger, admin, farm_batch):
     tx = ledger.recallBatch(farm_batch, "Operator recall", b"\0" * 32, {"from": admin})
-    assert tx.events["BatchRecalled"]["by"] == admin
-    assert ledger.getBatch(farm_batch)[6] is True
+    event = tx.events["BatchRecalled"]
+    assert (event["batchId"], event["by"], event["reason"], event["reasonHash"]) == (farm_batch, admin, "Operator recall", hex32(b"\0" * 32))
+    batch = ledger.getBatch(farm_batch)
+    assert (batch[RECALLED], batch[RECALL_STATE], batch[STATUS]) == (True, RECALL_RECALLED, STATUS_ACTIVE)
 
 
 def test_supplier_still_recalls_after_handing_over(ledger, farm, coop, farm_batch):
     ledger.transferCustody(farm_batch, coop, {"from": farm})
     ledger.acceptCustody(farm_batch, {"from": coop})
     tx = ledger.recallBatch(farm_batch, "Mould", digest("r"), {"from": farm})
-    assert tx.events["BatchRecalled"]["by"] == farm
-    assert ledger.getBatch(farm_batch)[6] is True
+    event = tx.events["BatchRecalled"]
+    assert (event["batchId"], event["by"], event["reason"]) == (farm_batch, farm, "Mould")
+    batch = ledger.getBatch(farm_batch)
+    assert (batch[RECALLED], batch[RECALL_STATE], batch[CUSTODIAN]) == (True, RECALL_RECALLED, coop)  # the coop keeps it
 
 
 def test_recall_by_custodian_who_is_not_supplier_reverts(ledger, farm, coop, farm_batch):
@@ -174,6 +195,7 @@ def test_recall_by_custodian_who_is_not_supplier_reverts(ledger, farm, coop, far
     ledger.acceptCustody(farm_batch, {"from": coop})
     with reverts_with("ProvenanceNotRecaller", coop.address):
         ledger.recallBatch(farm_batch, "Mould", digest("r"), {"from": coop})
+    assert ledger.getBatch(farm_batch)[RECALL_STATE] == RECALL_NONE
 
 
 def test_recall_by_outsider_reverts(ledger, outsider, farm_batch):
@@ -188,7 +210,8 @@ def test_recall_unknown_batch_reverts(ledger, admin):
 
 
 def test_recall_twice_reverts(ledger, farm, farm_batch):
-    ledger.recallBatch(farm_batch, "Mould", digest("r"), {"from": farm})
+    first = ledger.recallBatch(farm_batch, "Mould", digest("r"), {"from": farm})
+    assert first.events["BatchRecalled"]["batchId"] == farm_batch
     with reverts_with("ProvenanceBatchRecalled", farm_batch):
         ledger.recallBatch(farm_batch, "Mould", digest("r"), {"from": farm})
 
@@ -197,7 +220,10 @@ def test_steps_are_recorded_by_the_custodian(ledger, farm, farm_batch):
     tx = ledger.recordStep(farm_batch, b"inspecting".ljust(32, b"\0"), "Pitalito, Huila", digest("qc"), {"from": farm})
     event = tx.events["StepRecorded"]
     assert (event["batchId"], event["actor"], event["location"]) == (farm_batch, farm, "Pitalito, Huila")
-    assert bytes(event["bizStep"]).rstrip(b"\0") == b"inspecting"
+    assert bytes(event["bizStep"]) == b"inspecting".ljust(32, b"\0") and event["dataHash"] == hex32(digest("qc"))
+    # A step is a record only: who holds the batch and how much is left do not change.
+    batch = ledger.getBatch(farm_batch)
+    assert (batch[CUSTODIAN], batch[REMAINING], batch[STATUS]) == (farm, 60_000, STATUS_ACTIVE)
 
 
 def test_step_errors(ledger, admin, farm, coop, farm_batch):

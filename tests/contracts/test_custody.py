@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from brownie import ZERO_ADDRESS, accounts
 
-from contract_helpers import COFFEE_GTIN, batch_id, batch_input, reverts_with
+from contract_helpers import (
+    COFFEE_GTIN,
+    CUSTODIAN,
+    PENDING,
+    RECALL_RECALLED,
+    RECALL_STATE,
+    RECALLED,
+    REMAINING,
+    STATUS,
+    STATUS_ACTIVE,
+    batch_id,
+    batch_input,
+    reverts_with,
+)
+
+
+def holders(ledger, batch) -> tuple:
+    """(custodian, pending custodian) of a batch as stored."""
+    stored = ledger.getBatch(batch)
+    return stored[CUSTODIAN], stored[PENDING]
 
 
 def test_handover_proposed_then_accepted(ledger, farm, coop, farm_batch):
@@ -54,6 +73,7 @@ def test_second_transfer_while_pending_reverts(ledger, farm, coop, roaster, farm
     ledger.transferCustody(farm_batch, coop, {"from": farm})
     with reverts_with("ProvenanceTransferPending", coop.address):
         ledger.transferCustody(farm_batch, roaster, {"from": farm})
+    assert holders(ledger, farm_batch) == (farm, coop)  # the first offer stands
 
 
 def test_transfer_of_consumed_batch_reverts(ledger, farm, coop, farm_batch):
@@ -64,9 +84,14 @@ def test_transfer_of_consumed_batch_reverts(ledger, farm, coop, farm_batch):
 
 def test_recalled_batch_can_still_be_returned(ledger, farm, coop, farm_batch):
     ledger.recallBatch(farm_batch, "Mould", b"\1" * 32, {"from": farm})
-    ledger.transferCustody(farm_batch, coop, {"from": farm})
-    ledger.acceptCustody(farm_batch, {"from": coop})
-    assert tuple(ledger.getBatch(farm_batch))[1:3] == (coop, ZERO_ADDRESS)
+    offer = ledger.transferCustody(farm_batch, coop, {"from": farm}).events["CustodyTransferProposed"]
+    assert (offer["batchId"], offer["from"], offer["to"]) == (farm_batch, farm, coop)
+    accepted = ledger.acceptCustody(farm_batch, {"from": coop}).events["CustodyTransferAccepted"]
+    assert (accepted["batchId"], accepted["from"], accepted["to"]) == (farm_batch, farm, coop)
+    stored = ledger.getBatch(farm_batch)
+    assert holders(ledger, farm_batch) == (coop, ZERO_ADDRESS)
+    # Returning it does not lift the recall, nor consume it.
+    assert (stored[RECALLED], stored[RECALL_STATE], stored[STATUS], stored[REMAINING]) == (True, RECALL_RECALLED, STATUS_ACTIVE, 60_000)
 
 
 def test_accept_errors(ledger, admin, farm, coop, roaster, farm_batch):
@@ -82,20 +107,24 @@ def test_accept_errors(ledger, admin, farm, coop, roaster, farm_batch):
     ledger.deactivateActor(coop, {"from": admin})
     with reverts_with("ProvenanceActorInactive", coop.address):
         ledger.acceptCustody(farm_batch, {"from": coop})
+    assert holders(ledger, farm_batch) == (farm, coop)  # none of them took it
 
 
 def test_custodian_cancels(ledger, farm, coop, farm_batch):
     ledger.transferCustody(farm_batch, coop, {"from": farm})
     tx = ledger.cancelCustodyTransfer(farm_batch, {"from": farm})
     event = tx.events["CustodyTransferCancelled"]
-    assert (event["from"], event["to"]) == (farm, coop)
+    assert (event["batchId"], event["from"], event["to"]) == (farm_batch, farm, coop)
     assert tuple(ledger.getBatch(farm_batch))[1:3] == (farm, ZERO_ADDRESS)
+    with reverts_with("ProvenanceNoTransferPending"):  # the withdrawn offer cannot be taken up
+        ledger.acceptCustody(farm_batch, {"from": coop})
 
 
 def test_recipient_declines(ledger, farm, coop, farm_batch):
     ledger.transferCustody(farm_batch, coop, {"from": farm})
     tx = ledger.cancelCustodyTransfer(farm_batch, {"from": coop})
-    assert (tx.events["CustodyTransferCancelled"]["from"], tx.events["CustodyTransferCancelled"]["to"]) == (farm, coop)
+    event = tx.events["CustodyTransferCancelled"]
+    assert (event["batchId"], event["from"], event["to"]) == (farm_batch, farm, coop)
     assert tuple(ledger.getBatch(farm_batch))[1:3] == (farm, ZERO_ADDRESS)
     with reverts_with("ProvenanceNoTransferPending"):
         ledger.acceptCustody(farm_batch, {"from": coop})
@@ -111,3 +140,4 @@ def test_cancel_errors(ledger, farm, coop, roaster, farm_batch):
         ledger.cancelCustodyTransfer(farm_batch, {"from": roaster})
     with reverts_with("ProvenanceNotTransferParty"):
         ledger.cancelCustodyTransfer(farm_batch, {"from": accounts[6]})
+    assert holders(ledger, farm_batch) == (farm, coop)  # the offer still waits for the coop

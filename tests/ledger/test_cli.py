@@ -104,10 +104,13 @@ def test_bad_batch_input_is_rejected_before_sending(cli, local_ledger, override,
     assert local_ledger.block_number() == block
 
 
-def test_unknown_batch(cli):
+def test_unknown_batch(cli, local_ledger):
+    block = local_ledger.block_number()
     code, _, err = cli("batch", "transfer", GTIN, "NOPE", "--account", FARM, "--to", COOP)
     assert code == 1
-    assert "lot NOPE" in err or "not registered" in err
+    unknown = "0x" + batch_id(GTIN, "NOPE").hex()
+    assert err == f"error: batch {unknown} is not registered on this ledger: check the GTIN and lot\n"
+    assert local_ledger.block_number() == block  # nothing sent
 
 
 def test_handover_transfer_accept_and_show(cli):
@@ -124,11 +127,29 @@ def test_handover_transfer_accept_and_show(cli):
     assert "60000 of 60000 KGM left" in out
 
 
-def test_handover_cancel(cli):
+def pending_and_custodian(cli) -> tuple[str | None, str]:
+    """Who lot L-17 is offered to (None when no hand-over waits), and who holds it."""
+    code, out, err = cli("batch", "show", GTIN, "L-17", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    return shown["pending_custodian"], shown["custodian"]
+
+
+def test_handover_cancel(cli, organisations):
+    farm, coop = organisations[1], organisations[2]
     register(cli)
-    cli("batch", "transfer", GTIN, "L-17", "--account", FARM, "--to", COOP)
-    code, out, _ = cli("batch", "cancel", GTIN, "L-17", "--account", COOP)
-    assert code == 0 and "Cancelled" in out
+    # The custodian withdraws its offer, then the recipient declines a second one.
+    for canceller in (FARM, COOP):
+        code, _, err = cli("batch", "transfer", GTIN, "L-17", "--account", FARM, "--to", COOP)
+        assert code == 0, err
+        assert pending_and_custodian(cli) == (coop, farm)
+        code, out, err = cli("batch", "cancel", GTIN, "L-17", "--account", canceller)
+        assert code == 0, err
+        assert out.startswith("Cancelled the hand-over of lot L-17 of GTIN 09506000134352; tx 0x")
+        assert pending_and_custodian(cli) == (None, farm)  # the farm keeps the lot
+    code, _, err = cli("batch", "accept", GTIN, "L-17", "--account", COOP)
+    assert code == 1 and err == "error: no hand-over of lot L-17 of GTIN 09506000134352 is waiting to be accepted\n"
+    assert pending_and_custodian(cli) == (None, farm)
 
 
 def test_non_custodian_cannot_move(cli, local_ledger):
@@ -177,7 +198,20 @@ def test_split_merge_transform_recall(cli):
     assert "RECALLED" in out
 
 
-def test_accounts_new_and_list_never_show_the_key(cli, local_ledger):
+@pytest.fixture
+def keystores(local_ledger):
+    """Names of keystore accounts the test creates, removed afterwards even when it fails
+    (a leftover would make a later `account new NAME` fail for no reason of its own)."""
+    names: list[str] = []
+    try:
+        yield names
+    finally:
+        for name in names:
+            (local_ledger.data_dir / "keystore" / f"{name}.json").unlink(missing_ok=True)
+
+
+def test_accounts_new_and_list_never_show_the_key(cli, local_ledger, keystores):
+    keystores.append("finca")
     code, out, err = cli("account", "new", "finca")
     assert code == 0, err
     address = out.split(": ")[1].split()[0]
@@ -191,18 +225,25 @@ def test_accounts_new_and_list_never_show_the_key(cli, local_ledger):
     assert {"name": "finca", "address": address} in json.loads(out)["accounts"]
     code, _, err = cli("account", "new", "finca")
     assert code == 1 and "already exists" in err
-    (local_ledger.data_dir / "keystore" / "finca.json").unlink()
 
 
-def test_keystore_account_signs_with_zero_balance(cli, local_ledger):
+def test_keystore_account_signs_with_zero_balance(cli, local_ledger, keystores):
+    keystores.append("mill")
     code, out, _ = cli("account", "new", "mill", "--json")
     address = json.loads(out)["address"]
+    w3 = local_ledger.web3()
+    assert w3.eth.get_balance(address) == 0  # a new key holds no ether
     assert cli("actor", "register", address, "--name", "Moulin de la Vallee", "--country", "FR")[0] == 0
     assert cli("role", "grant", "supplier", "mill")[0] == 0
     assert cli("licence", "sublicense", "mill", "--gtin", GTIN, "--account", FARM)[0] == 0
-    code, out, err = register(cli, "MV-1", "5000", account="mill")
+    code, out, err = register(cli, "MV-1", "5000", "--json", account="mill")
     assert code == 0, err
-    (local_ledger.data_dir / "keystore" / "mill.json").unlink()
+    # The mill's own key signed and sent it (it is the supplier and the sender), and paid nothing.
+    sent = w3.eth.get_transaction(json.loads(out)["tx_hash"])
+    assert sent["from"] == address
+    code, out, _ = cli("batch", "show", GTIN, "MV-1", "--json")
+    assert json.loads(out)["supplier"] == address
+    assert w3.eth.get_balance(address) == 0 and w3.eth.get_transaction_count(address) == 1
 
 
 def test_actor_register_rename_approve_show_and_roles(cli, local_ledger):

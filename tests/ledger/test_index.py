@@ -153,8 +153,9 @@ def test_query_suite(demo, store):
     organic = next(c for c in model.claims(naranjos, now(demo)) if c["claim"] == "ORGANIC")
     assert organic["revocation_reason"] == "Pesticide residue found in re-audit" and organic["revoked_by_name"] == "EthicCert Labs"
     # The demo spreads its history over months (a chain born in the past keeps its clock
-    # there): the revocation came 115 days after the certificate.
-    assert organic["revoked_at"] - organic["attested_at"] == 115 * 86_400
+    # there): the revocation came 115 days after the certificate (less the seconds the
+    # demo spent attesting other lots that day).
+    assert 114 * 86_400 < organic["revoked_at"] - organic["attested_at"] <= 115 * 86_400
     assert next(c for c in model.claims(naranjos, organic["revoked_at"] - 1) if c["claim"] == "ORGANIC")["status"] == "valid"
     coop = demo.w3.eth.accounts[4]
     assert [c["status"] for c in model.claims(coop, now(demo))] == ["valid"]
