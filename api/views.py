@@ -7,13 +7,14 @@ by the template engine when rendered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.identifiers import DigitalLink
-from ledger.indexer.decoding import INVALID_TEXT
+from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
 from ledger.indexer.store import IndexFreshness
-from ledger.queries import INVALID_TEXT_NOTE, ReadModel
+from ledger.queries import ReadModel
 
 #: UN/ECE Rec 20 codes a customer would not read as words.
 UNIT_NAMES = {"KGM": "kg", "GRM": "g", "TNE": "t", "LTR": "L", "MLT": "mL", "H87": "pieces", "EA": "each", "MTR": "m"}
@@ -63,6 +64,69 @@ def _lot_label(batch: dict[str, Any] | None) -> str:
     return f"{batch.get('product') or 'lot'} (lot {batch['lot']})"
 
 
+#: What the timeline says about an event beside the common fields: the event's arguments,
+#: its lot, every lot of the lineage and the names of the accounts -> the entry's own fields.
+_EntryFields = Callable[[dict[str, Any], dict[str, Any] | None, dict[str, dict[str, Any]], dict[str, str]], dict[str, Any]]
+
+
+def _registered_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """A lot registered on its own: who produced how much, and where."""
+    return {"title": "Registered", "who": names.get(a["supplier"], a["supplier"]), "where": lot.get("origin") if lot else None,
+            "detail": quantity_text(int(a["quantity"]), a["unit"])}  # fmt: skip
+
+
+def _step_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """A business step (CBV), titled as customers read it."""
+    return {"title": STEP_TITLES.get(a["bizStep"], a["bizStep"].replace("_", " ").capitalize()),
+            "who": names.get(a["actor"], a["actor"]), "where": a["location"] or None}  # fmt: skip
+
+
+def _handover_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """An accepted hand-over, told from the new custodian."""
+    return {"title": "Handed over", "who": names.get(a["to"], a["to"]),
+            "detail": f"from {names.get(a['from'], a['from'])} to {names.get(a['to'], a['to'])}"}  # fmt: skip
+
+
+def _transformation_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """A split, merge or process: what went in and what came out, shown on its first output."""
+    inputs = [f"{quantity_text(int(q), lots.get(b, {}).get('unit', ''))} of {_lot_label(lots.get(b))}" for b, q in a["inputs"]]
+    outputs = [
+        f"{quantity_text(int(lots[b]['registered_quantity']), lots[b]['unit'])} of {_lot_label(lots[b])}"
+        if b in lots and "registered_quantity" in lots[b] else _lot_label(lots.get(b))
+        for b in a["outputs"]
+    ]
+    first = lots.get(a["outputs"][0]) if a["outputs"] else None
+    return {
+        "title": {0: "Split", 1: "Merged", 2: "Processed"}.get(int(a["kind"]), "Transformed"),
+        "who": names.get(a["custodian"], a["custodian"]), "detail": f"{'; '.join(inputs)} into {'; '.join(outputs)}",
+        "lot": first["lot"] if first else None, "gtin": first["gtin"] if first else None,
+        "product": first.get("product") if first else None,
+    }  # fmt: skip
+
+
+def _recalled_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """A recall, flagged so the page can show it as one."""
+    return {"title": "Recalled", "who": names.get(a["by"], a["by"]), "detail": a.get("reason"), "recall": True}
+
+
+def _review_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """The admin's review of a recall."""
+    return {"title": "Recall upheld" if a["upheld"] else "Recall withdrawn", "who": names.get(a["by"], a["by"]), "detail": a.get("reason")}
+
+
+def _voided_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """A lot voided as registered in error."""
+    return {"title": "Voided", "who": names.get(a["by"], a["by"]), "detail": a.get("reason")}
+
+
+#: The events the customer's timeline shows, and how each reads.
+JOURNEY_ENTRIES: dict[str, _EntryFields] = {
+    "BatchRegistered": _registered_entry, "StepRecorded": _step_entry, "CustodyTransferAccepted": _handover_entry,
+    "TransformationRecorded": _transformation_entry, "BatchRecalled": _recalled_entry, "RecallReviewed": _review_entry,
+    "BatchVoided": _voided_entry,
+}  # fmt: skip
+
+
 def _journey(events: list[dict[str, Any]], lots: dict[str, dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
     """The customer's timeline: registrations, steps, accepted hand-overs, transformations
     and recalls of the batch and its ancestors, oldest first. Offers and cancelled
@@ -71,63 +135,24 @@ def _journey(events: list[dict[str, Any]], lots: dict[str, dict[str, Any]], name
     # A transformation registers its outputs in its own transaction: its entry says it all.
     made = {e["tx_hash"] for e in events if e["name"] == "TransformationRecorded"}
     for e in events:
-        if e["name"] == "BatchRegistered" and e["tx_hash"] in made:
+        fields = JOURNEY_ENTRIES.get(e["name"])
+        if fields is None or (e["name"] == "BatchRegistered" and e["tx_hash"] in made):
             continue
-        a = e["args"]
         lot = lots.get(e["batch_id"] or "")
-        entry: dict[str, Any] = {
-            "event": e["name"], "timestamp": e["timestamp"], "tx_hash": e["tx_hash"], "block_number": e["block_number"],
-            "log_index": e["log_index"], "lot": lot["lot"] if lot else None, "gtin": lot["gtin"] if lot else None,
-            "product": lot.get("product") if lot else None, "who": e["actor_name"] or e["actor"], "where": None,
-            "detail": None,
-            # A raw transaction put bytes that are not UTF-8 into this event's text (shown with U+FFFD).
-            "text_note": INVALID_TEXT_NOTE if a.get(INVALID_TEXT) else None,
-        }  # fmt: skip
-        name = e["name"]
-        if name == "BatchRegistered":
-            entry["title"] = "Registered"
-            entry["who"] = names.get(a["supplier"], a["supplier"])
-            entry["where"] = lot.get("origin") if lot else None
-            entry["detail"] = quantity_text(int(a["quantity"]), a["unit"])
-        elif name == "StepRecorded":
-            entry["title"] = STEP_TITLES.get(a["bizStep"], a["bizStep"].replace("_", " ").capitalize())
-            entry["who"] = names.get(a["actor"], a["actor"])
-            entry["where"] = a["location"] or None
-        elif name == "CustodyTransferAccepted":
-            entry["title"] = "Handed over"
-            entry["who"] = names.get(a["to"], a["to"])
-            entry["detail"] = f"from {names.get(a['from'], a['from'])} to {names.get(a['to'], a['to'])}"
-        elif name == "TransformationRecorded":
-            kind = {0: "Split", 1: "Merged", 2: "Processed"}.get(int(a["kind"]), "Transformed")
-            inputs = [f"{quantity_text(int(q), lots.get(b, {}).get('unit', ''))} of {_lot_label(lots.get(b))}" for b, q in a["inputs"]]
-            outputs = [
-                f"{quantity_text(int(lots[b]['registered_quantity']), lots[b]['unit'])} of {_lot_label(lots[b])}"
-                if b in lots and "registered_quantity" in lots[b] else _lot_label(lots.get(b))
-                for b in a["outputs"]
-            ]
-            entry["title"] = kind
-            entry["who"] = names.get(a["custodian"], a["custodian"])
-            entry["detail"] = f"{'; '.join(inputs)} into {'; '.join(outputs)}"
-            first = lots.get(a["outputs"][0]) if a["outputs"] else None
-            entry.update(lot=first["lot"] if first else None, gtin=first["gtin"] if first else None,
-                         product=first.get("product") if first else None)  # fmt: skip
-        elif name == "BatchRecalled":
-            entry["title"] = "Recalled"
-            entry["who"] = names.get(a["by"], a["by"])
-            entry["detail"] = a.get("reason")
-            entry["recall"] = True
-        elif name == "RecallReviewed":
-            entry["title"] = "Recall upheld" if a["upheld"] else "Recall withdrawn"
-            entry["who"] = names.get(a["by"], a["by"])
-            entry["detail"] = a.get("reason")
-        elif name == "BatchVoided":
-            entry["title"] = "Voided"
-            entry["who"] = names.get(a["by"], a["by"])
-            entry["detail"] = a.get("reason")
-        else:
-            continue
-        entries.append(entry)
+        entries.append(_journey_entry(e, lot) | fields(e["args"], lot, lots, names))
     return entries
+
+
+def _journey_entry(e: dict[str, Any], lot: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields every timeline entry has, before the event's own say what it was."""
+    return {
+        "event": e["name"], "timestamp": e["timestamp"], "tx_hash": e["tx_hash"], "block_number": e["block_number"],
+        "log_index": e["log_index"], "lot": lot["lot"] if lot else None, "gtin": lot["gtin"] if lot else None,
+        "product": lot.get("product") if lot else None, "who": e["actor_name"] or e["actor"], "where": None,
+        "detail": None,
+        # A raw transaction put bytes that are not UTF-8 into this event's text (shown with U+FFFD).
+        "text_note": INVALID_TEXT_NOTE if e["args"].get(INVALID_TEXT) else None,
+    }  # fmt: skip
 
 
 def _origins(model: ReadModel, batch_id: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -172,18 +197,22 @@ def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, A
         for c in by_key.get(key, []):
             claims.append({**_claim(c), "about": supplier_names.get(supplier, supplier), "about_kind": "organisation",
                            "subject_lot": None})  # fmt: skip
-    attested_valid = {c["claim"] for c in claims if c["status"] == "valid"}
-    for claim in batch.get("declared_claims") or []:
-        claims.append({
-            "claim": claim, "claim_name": claim_name(claim), "status": "self_declared", "status_label": STATUS_LABELS["self_declared"],
-            "issuer": batch["supplier"], "issuer_name": batch.get("supplier_name"), "valid_from": None, "valid_until": None,
-            "about": "this lot", "about_kind": "batch", "subject_lot": batch["lot"], "uid": None, "tx_hash": None,
-            "revoked_at": None, "revoked_tx_hash": None, "revocation_reason": None, "revoked_by_name": None,
-            "revocation_reason_note": None, "evidence_hash": None, "also_attested": claim in attested_valid,
-        })  # fmt: skip
+    claims += _self_declared_claims(batch, {c["claim"] for c in claims if c["status"] == "valid"})
     order = {"valid": 0, "self_declared": 1, "not_yet_valid": 2, "expired": 3, "issuer_not_accredited": 4, "revoked": 5}
     claims.sort(key=lambda c: (c["claim"], order.get(c["status"], 9), c["about"]))
     return claims
+
+
+def _self_declared_claims(batch: dict[str, Any], attested_valid: set[str]) -> list[dict[str, Any]]:
+    """The supplier's own claims in the lot's metadata, with no attestation behind them
+    (`also_attested`: a valid attestation of the same claim is listed too)."""
+    return [{
+        "claim": claim, "claim_name": claim_name(claim), "status": "self_declared", "status_label": STATUS_LABELS["self_declared"],
+        "issuer": batch["supplier"], "issuer_name": batch.get("supplier_name"), "valid_from": None, "valid_until": None,
+        "about": "this lot", "about_kind": "batch", "subject_lot": batch["lot"], "uid": None, "tx_hash": None,
+        "revoked_at": None, "revoked_tx_hash": None, "revocation_reason": None, "revoked_by_name": None,
+        "revocation_reason_note": None, "evidence_hash": None, "also_attested": claim in attested_valid,
+    } for claim in batch.get("declared_claims") or []]  # fmt: skip
 
 
 def _claim(c: dict[str, Any]) -> dict[str, Any]:
@@ -234,6 +263,45 @@ def _with_evidence(model: ReadModel, claims: list[dict[str, Any]]) -> list[dict[
     return claims
 
 
+def _recall_view(b: dict[str, Any], is_this_lot: bool) -> dict[str, Any]:
+    """A recalled lot of the lineage: the recall, its review, and notes on text that was not UTF-8."""
+    invalid = b.get("invalid_utf8") or []
+    return _lot_summary(b) | {
+        "is_this_lot": is_this_lot, "recalled_at": b.get("recalled_at"), "tx_hash": b.get("recall_tx_hash"),
+        "recalled_by": b.get("recalled_by_name") or b.get("recalled_by"), "reason": b.get("recall_reason"),
+        "reason_hash": b.get("recall_reason_hash"), "state": b.get("recall_state"),
+        "reviewed_by": b.get("reviewed_by_name") or b.get("reviewed_by"), "review_reason": b.get("review_reason"),
+        "reviewed_at": b.get("reviewed_at"), "review_tx_hash": b.get("review_tx_hash"),
+        "reason_note": INVALID_TEXT_NOTE if "recall_reason" in invalid else None,
+        "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in invalid else None,
+    }  # fmt: skip
+
+
+def _void_view(batch: dict[str, Any]) -> dict[str, Any] | None:
+    """Who voided the lot, when and why (None: not voided)."""
+    if batch["status"] != "voided":
+        return None
+    return {"by": batch.get("voided_by_name") or batch.get("voided_by"), "at": batch.get("voided_at"),
+            "reason": batch.get("void_reason"), "tx_hash": batch.get("void_tx_hash"),
+            "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.get("invalid_utf8") or []) else None}  # fmt: skip
+
+
+def _producer_view(model: ReadModel, batch: dict[str, Any]) -> dict[str, Any]:
+    """The lot's supplier as the page names it."""
+    supplier = model.actor(batch["supplier"]) or {}
+    return {"address": batch["supplier"], "name": batch.get("supplier_name"), "country": supplier.get("country"),
+            "active": supplier.get("active"),
+            "name_note": INVALID_TEXT_NOTE if supplier.get("name_invalid_utf8") else None}  # fmt: skip
+
+
+def _lot_documents(model: ReadModel, batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """The documents the lot's metadata names (well-formed entries only: metadata is
+    anyone's JSON), held by the supplier."""
+    holder = batch.get("supplier_name") or batch["supplier"]
+    return [document_view(model, d["sha256"], d.get("name"), holder)
+            for d in batch.get("documents") or [] if isinstance(d, dict) and isinstance(d.get("sha256"), str) and len(d["sha256"]) == 64]  # fmt: skip
+
+
 def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
     """Everything the product page shows about `batch`, as JSON-ready data."""
     origins, lots = _origins(model, batch["batch_id"])
@@ -241,24 +309,9 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
     # Approved names (never a pending request); an admin acting as such is "the ledger's admin".
     names = model.who({v for e in history for k, v in e["args"].items() if isinstance(v, str) and len(v) == 42})
     journey = _journey(history, lots, names)
-    recalled = [
-        _lot_summary(b) | {
-            "is_this_lot": bid == batch["batch_id"], "recalled_at": b.get("recalled_at"), "tx_hash": b.get("recall_tx_hash"),
-            "recalled_by": b.get("recalled_by_name") or b.get("recalled_by"), "reason": b.get("recall_reason"),
-            "reason_hash": b.get("recall_reason_hash"), "state": b.get("recall_state"),
-            "reviewed_by": b.get("reviewed_by_name") or b.get("reviewed_by"), "review_reason": b.get("review_reason"),
-            "reviewed_at": b.get("reviewed_at"), "review_tx_hash": b.get("review_tx_hash"),
-            "reason_note": INVALID_TEXT_NOTE if "recall_reason" in (b.get("invalid_utf8") or []) else None,
-            "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in (b.get("invalid_utf8") or []) else None,
-        }
-        for bid, b in lots.items() if b.get("recalled")
-    ]  # fmt: skip
-    voided = None
-    if batch["status"] == "voided":
-        voided = {"by": batch.get("voided_by_name") or batch.get("voided_by"), "at": batch.get("voided_at"),
-                  "reason": batch.get("void_reason"), "tx_hash": batch.get("void_tx_hash"),
-                  "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.get("invalid_utf8") or []) else None}  # fmt: skip
-    supplier = model.actor(batch["supplier"]) or {}
+    recalled = [_recall_view(b, bid == batch["batch_id"]) for bid, b in lots.items() if b.get("recalled")]
+    voided = _void_view(batch)
+    producer = _producer_view(model, batch)
     registration = next((e for e in history if e["name"] == "BatchRegistered" and e["batch_id"] == batch["batch_id"]), None)
     coverage = model.coverage(batch["batch_id"], at)
     return {
@@ -279,12 +332,9 @@ def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, con
         "origin": batch.get("origin"),
         "registered_at": batch["registered_at"],
         "registration_tx": registration["tx_hash"] if registration else None,
-        "producer": {"address": batch["supplier"], "name": batch.get("supplier_name"), "country": supplier.get("country"),
-                     "active": supplier.get("active"),
-                     "name_note": INVALID_TEXT_NOTE if supplier.get("name_invalid_utf8") else None},  # fmt: skip
+        "producer": producer,
         "custodian": {"address": batch["custodian"], "name": batch.get("custodian_name")},
-        "documents": [document_view(model, d["sha256"], d.get("name"), batch.get("supplier_name") or batch["supplier"])
-                      for d in batch.get("documents") or [] if isinstance(d, dict) and isinstance(d.get("sha256"), str) and len(d["sha256"]) == 64],
+        "documents": _lot_documents(model, batch),
         "recalled": recalled,
         "origins": origins,
         "journey": journey,

@@ -26,10 +26,10 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from fractions import Fraction
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class Severity(IntEnum):
     CRITICAL = 4
 
     @classmethod
-    def parse(cls, text: str) -> "Severity":
+    def parse(cls, text: str) -> Severity:
         """`high` -> Severity.HIGH, or an error listing the levels."""
         try:
             return cls[text.strip().upper()]
@@ -123,7 +123,7 @@ class AuditPolicy:
     max_custody_days: int = 180
 
     @classmethod
-    def load(cls, path: Path) -> "AuditPolicy":
+    def load(cls, path: Path) -> AuditPolicy:
         """The policy in `path` (TOML: `max_custody_days`, `[[yield]]` tables), or the defaults."""
         if not path.exists():
             return cls()
@@ -151,6 +151,27 @@ class AuditPolicy:
         """The most specific rule for a transformation (input GTIN given beats any input)."""
         candidates = [r for r in self.yields if r.output_gtin == output_gtin and (r.input_gtin is None or {r.input_gtin} == input_gtins)]
         return max(candidates, key=lambda r: r.input_gtin is not None, default=None)
+
+
+@dataclass(frozen=True)
+class _AuditedClaim:
+    """One attestation as the claim checks word it: the indexed row, its status now, who
+    and what it is about, and the events behind it."""
+
+    row: Any
+    status: str
+    subject: str  # the lot or organisation, as people read it
+    issuer: str  # the certifier's name, else its address
+    batch_id: str | None  # the lot it is about (None: about an organisation)
+    actor: str | None  # the organisation it is about (None: about a lot)
+    attested: dict[str, Any] | None  # the Attested event, when the index holds it
+    revocation: dict[str, Any] | None  # the AttestationRevoked event, when the index holds it
+    accredited_then: bool  # the certifier held the claim type's accreditation when attesting
+
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """The events a finding about the claim cites."""
+        return [self.attested] if self.attested is not None else []
 
 
 def _ref(e: dict[str, Any]) -> EventRef:
@@ -208,7 +229,7 @@ class Auditor:
         self._load()
         findings: list[Finding] = []
         checks = (self._recalls, self._claims, self._mass_balance, self._custody, self._step_order, self._lots, self._text)
-        for name, check in zip(CHECKS, checks):
+        for name, check in zip(CHECKS, checks, strict=True):
             if progress:
                 progress(name)
             findings.extend(check())
@@ -255,63 +276,92 @@ class Auditor:
         return inactive
 
     def _recalls(self) -> list[Finding]:
+        """Each recall: awaiting review or withdrawn, else its reach downstream and what
+        happened to the lot after it."""
         findings = []
         for e in self.events:
             if e["name"] != "BatchRecalled":
                 continue
-            recalled = e["batch_id"]
-            by = self.names.get(e["args"]["by"], e["args"]["by"])
-            reason = e["args"].get("reason")
             review = self._review_of(e)
             if review is None:
-                deactivated = self._inactive_at(e["args"]["by"], (e["block_number"], e["log_index"]))
-                findings.append(self._finding(
-                    "recall_awaiting_review", Severity.MEDIUM if deactivated else Severity.INFO,
-                    f"Recall of {self._label(recalled)} awaits the admin's review",
-                    f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({reason!r})"
-                    + (", while deactivated: the admin should uphold or withdraw it soon." if deactivated else
-                       "; the admin has not reviewed it yet."),
-                    recalled, [e],
-                ))  # fmt: skip
+                findings.append(self._recall_awaiting_review(e))
             elif not review["args"]["upheld"]:
-                findings.append(self._finding(
-                    "recall_withdrawn", Severity.INFO, f"Recall of {self._label(recalled)} withdrawn on review",
-                    f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({reason!r}); "
-                    f"{self.names.get(review['args']['by'], review['args']['by'])} withdrew the recall on "
-                    f"{_date(review['timestamp'])} ({review['args']['reason']!r}), so the lot may be used again.",
-                    recalled, [e, review],
-                ))  # fmt: skip
+                findings.append(self._recall_withdrawn(e, review))
                 continue  # a withdrawn recall has no reach and nothing after it is wrong
-            downstream = sorted(self._descendants(recalled))
-            if downstream:
-                lots = "; ".join(self._label(d) for d in downstream)
-                findings.append(self._finding(
-                    "recall_reach", Severity.CRITICAL, f"Recalled {self._label(recalled)} reached {len(downstream)} downstream lot(s)",
-                    f"{self._label(recalled)} was recalled on {_date(e['timestamp'])} by {self.names.get(e['args']['by'], e['args']['by'])}. "
-                    f"These lots contain it and need the same action: {lots}.",
-                    recalled, [e], downstream,
-                ))  # fmt: skip
-            else:
-                findings.append(self._finding(
-                    "recall_reach", Severity.HIGH, f"Recalled {self._label(recalled)}",
-                    f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}; nothing recorded on the ledger was made from it.",
-                    recalled, [e],
-                ))  # fmt: skip
-            after = [x for x in self.events if (x["block_number"], x["log_index"]) > (e["block_number"], e["log_index"]) and (
-                (x["name"] in ("CustodyTransferProposed", "CustodyTransferAccepted") and x["batch_id"] == recalled)
-                or (x["name"] == "TransformationRecorded" and any(b == recalled for b, _ in x["args"]["inputs"])))]  # fmt: skip
-            for x in after:
-                moved = x["name"] != "TransformationRecorded"
-                findings.append(self._finding(
-                    "event_after_recall", Severity.MEDIUM if moved else Severity.HIGH,
-                    f"{'Hand-over' if moved else 'Transformation'} of {self._label(recalled)} after its recall",
-                    f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}, then "
-                    + (f"handed over to {self.names.get(x['args']['to'], x['args']['to'])} on {_date(x['timestamp'])}; "
-                       "check it was returned or destroyed, not sold." if moved else
-                       f"used in a transformation on {_date(x['timestamp'])}: recalled goods went into new lots."),
-                    recalled, [e, x],
-                ))  # fmt: skip
+            findings.append(self._recall_reach(e))
+            findings.extend(self._event_after_recall(e, x) for x in self._events_after_recall(e))
         return findings
+
+    def _recall_awaiting_review(self, e: dict[str, Any]) -> Finding:
+        """A recall the admin has not reviewed yet (urgent when its author was deactivated)."""
+        recalled = e["batch_id"]
+        by = self.names.get(e["args"]["by"], e["args"]["by"])
+        deactivated = self._inactive_at(e["args"]["by"], (e["block_number"], e["log_index"]))
+        return self._finding(
+            "recall_awaiting_review", Severity.MEDIUM if deactivated else Severity.INFO,
+            f"Recall of {self._label(recalled)} awaits the admin's review",
+            f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({e['args'].get('reason')!r})"
+            + (", while deactivated: the admin should uphold or withdraw it soon." if deactivated else
+               "; the admin has not reviewed it yet."),
+            recalled, [e],
+        )  # fmt: skip
+
+    def _recall_withdrawn(self, e: dict[str, Any], review: dict[str, Any]) -> Finding:
+        """A recall the admin withdrew on review: the lot may be used again."""
+        recalled = e["batch_id"]
+        by = self.names.get(e["args"]["by"], e["args"]["by"])
+        return self._finding(
+            "recall_withdrawn", Severity.INFO, f"Recall of {self._label(recalled)} withdrawn on review",
+            f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({e['args'].get('reason')!r}); "
+            f"{self.names.get(review['args']['by'], review['args']['by'])} withdrew the recall on "
+            f"{_date(review['timestamp'])} ({review['args']['reason']!r}), so the lot may be used again.",
+            recalled, [e, review],
+        )  # fmt: skip
+
+    def _recall_reach(self, e: dict[str, Any]) -> Finding:
+        """A recall in force, with every lot made from the recalled one (critical when any)."""
+        recalled = e["batch_id"]
+        downstream = sorted(self._descendants(recalled))
+        if not downstream:
+            return self._finding(
+                "recall_reach", Severity.HIGH, f"Recalled {self._label(recalled)}",
+                f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}; nothing recorded on the ledger was made from it.",
+                recalled, [e],
+            )  # fmt: skip
+        lots = "; ".join(self._label(d) for d in downstream)
+        return self._finding(
+            "recall_reach", Severity.CRITICAL, f"Recalled {self._label(recalled)} reached {len(downstream)} downstream lot(s)",
+            f"{self._label(recalled)} was recalled on {_date(e['timestamp'])} by {self.names.get(e['args']['by'], e['args']['by'])}. "
+            f"These lots contain it and need the same action: {lots}.",
+            recalled, [e], downstream,
+        )  # fmt: skip
+
+    def _events_after_recall(self, e: dict[str, Any]) -> list[dict[str, Any]]:
+        """Hand-overs of the recalled lot, and transformations using it, after the recall."""
+        recalled = e["batch_id"]
+        position = (e["block_number"], e["log_index"])
+
+        def uses_recalled(x: dict[str, Any]) -> bool:
+            if x["name"] in ("CustodyTransferProposed", "CustodyTransferAccepted"):
+                return bool(x["batch_id"] == recalled)
+            return x["name"] == "TransformationRecorded" and any(b == recalled for b, _ in x["args"]["inputs"])
+
+        return [x for x in self.events if (x["block_number"], x["log_index"]) > position and uses_recalled(x)]
+
+    def _event_after_recall(self, e: dict[str, Any], x: dict[str, Any]) -> Finding:
+        """A hand-over (was it returned or destroyed?) or a transformation (recalled goods
+        in new lots) of a lot after its recall."""
+        recalled = e["batch_id"]
+        moved = x["name"] != "TransformationRecorded"
+        return self._finding(
+            "event_after_recall", Severity.MEDIUM if moved else Severity.HIGH,
+            f"{'Hand-over' if moved else 'Transformation'} of {self._label(recalled)} after its recall",
+            f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}, then "
+            + (f"handed over to {self.names.get(x['args']['to'], x['args']['to'])} on {_date(x['timestamp'])}; "
+               "check it was returned or destroyed, not sold." if moved else
+               f"used in a transformation on {_date(x['timestamp'])}: recalled goods went into new lots."),
+            recalled, [e, x],
+        )  # fmt: skip
 
     def _custody_at(self, batch_id: str, position: tuple[int, int]) -> set[str]:
         """Who supplied, held or was being handed the lot at (block, log index)."""
@@ -375,71 +425,125 @@ class Auditor:
         return findings
 
     def _claims(self) -> list[Finding]:
-        findings = []
-        att = schema.attestations
-        acc, ct = schema.accreditations, schema.claim_types
-        with self.model.store.engine.connect() as conn:
-            rows = conn.execute(select(att)).mappings().all()
-            grants = conn.execute(select(acc.c.certifier, ct.c.claim, acc.c.granted_at, acc.c.revoked_at).join(ct, ct.c.role == acc.c.role)).all()
-        periods: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
-        for certifier, claim_type, granted, revoked in grants:
-            periods.setdefault((certifier, claim_type), []).append((granted, revoked))
+        """Each attestation's findings: contract rules an index must never show broken, a
+        certifier not accredited when attesting, the claim's status now (revoked, expired,
+        certifier no longer accredited) and a validity window missing the lot's production."""
+        rows = self._attestation_rows()
+        periods = self._accreditation_periods()
         subjects = list({r["subject"] for r in rows})
         now = self.claims_now = self.model.claims_of(subjects, self.now)
         by_uid = {c["uid"]: c for cs in now.values() for c in cs}
         attested_events = {e["args"]["uid"]: e for e in self.events if e["name"] == "Attested"}
         revoked_events = {e["args"]["uid"]: e for e in self.events if e["name"] == "AttestationRevoked"}
+        # One finding (or none) per status a claim can have now; other statuses say nothing wrong.
+        by_status: dict[str, Callable[[_AuditedClaim], Finding | None]] = {
+            "revoked": self._claim_revoked, "expired": self._claim_expired,
+            "issuer_not_accredited": self._claim_issuer_no_longer_accredited,
+        }  # fmt: skip
+        findings = []
         for r in rows:
             claim = by_uid.get(r["uid"])
             if claim is None:
                 continue
-            subject = self._subject_label(r)
-            batch_id = r["subject"] if r["subject_kind"] == "batch" else None
-            actor = None if batch_id else self._subject_address(r)
-            issuer = claim.get("issuer_name") or r["issuer"]
-            evidence = [attested_events[r["uid"]]] if r["uid"] in attested_events else []
-            # Inclusive at both ends: within one second, block order (which the contract
-            # enforced) decides, and the index keeps seconds only.
-            accredited_then = any(g <= r["attested_at"] and (v is None or v >= r["attested_at"])
-                                  for g, v in periods.get((r["issuer"], r["claim"]), []))  # fmt: skip
-            findings.extend(self._rule_breaches(r, attested_events.get(r["uid"]), subject, issuer, batch_id, actor))
-            if not accredited_then:
-                findings.append(self._finding(
-                    "claim_unaccredited_issuer", Severity.CRITICAL, f"{r['claim']} attested by a certifier not accredited for it",
-                    f"{issuer} attested {r['claim']} about {subject} on {_date(r['attested_at'])} without holding the "
-                    f"{r['claim']} accreditation at that time.", batch_id, evidence, actor=actor,
-                ))  # fmt: skip
-            if claim["status"] == "revoked":
-                revoker = self.names.get(r["revoked_by"], r["revoked_by"]) if r["revoked_by"] else issuer
-                findings.append(self._finding(
-                    "claim_revoked", Severity.HIGH, f"{r['claim']} claim revoked for {subject}",
-                    f"{revoker} revoked {issuer}'s {r['claim']} attestation about {subject} on {_date(r['revoked_at'])}"
-                    + (f" ({r['revocation_reason']!r})" if r["revocation_reason"] else "")
-                    + "; products made from it cannot carry the claim on its account.",
-                    batch_id, evidence + ([revoked_events[r["uid"]]] if r["uid"] in revoked_events else []), actor=actor,
-                ))  # fmt: skip
-            elif claim["status"] == "expired":
-                findings.append(self._finding(
-                    "claim_expired", Severity.MEDIUM, f"{r['claim']} claim expired for {subject}",
-                    f"{issuer}'s {r['claim']} attestation about {subject} ran out on {_date(r['valid_until'])} "
-                    "and has not been renewed.", batch_id, evidence, actor=actor,
-                ))  # fmt: skip
-            elif claim["status"] == "issuer_not_accredited" and accredited_then:
-                findings.append(self._finding(
-                    "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r['claim']} certifier no longer accredited",
-                    f"{issuer}, which attested {r['claim']} about {subject}, is no longer accredited for it (or was deactivated).",
-                    batch_id, evidence, actor=actor,
-                ))  # fmt: skip
-            if batch_id and batch_id in self.batches:
-                produced = self.batches[batch_id]["registered_at"]
-                if produced < r["valid_from"] or (r["valid_until"] and produced >= r["valid_until"]):
-                    findings.append(self._finding(
-                        "claim_window_misses_production", Severity.MEDIUM, f"{r['claim']} validity does not cover the production of {self._label(batch_id)}",
-                        f"{self._label(batch_id)} was registered on {_date(produced)}, outside the attestation's validity "
-                        f"({_date(r['valid_from'])} to {_date(r['valid_until']) if r['valid_until'] else 'open'}).",
-                        batch_id, evidence,
-                    ))  # fmt: skip
+            c = self._audited_claim(r, claim, periods, attested_events.get(r["uid"]), revoked_events.get(r["uid"]))
+            findings.extend(self._rule_breaches(r, c.attested, c.subject, c.issuer, c.batch_id, c.actor))
+            if not c.accredited_then:
+                findings.append(self._claim_unaccredited_issuer(c))
+            status_check = by_status.get(c.status)
+            found = status_check(c) if status_check else None
+            if found is not None:
+                findings.append(found)
+            missed = self._claim_window_misses_production(c)
+            if missed is not None:
+                findings.append(missed)
         return findings
+
+    def _attestation_rows(self) -> list[Any]:
+        """Every attestation the index holds."""
+        with self.model.store.engine.connect() as conn:
+            return list(conn.execute(select(schema.attestations)).mappings().all())
+
+    def _accreditation_periods(self) -> dict[tuple[str, str], list[tuple[int, int | None]]]:
+        """(certifier, claim type) -> the (granted, revoked) periods of its accreditations
+        for that claim type (revoked None: still accredited)."""
+        acc, ct = schema.accreditations, schema.claim_types
+        with self.model.store.engine.connect() as conn:
+            grants = conn.execute(select(acc.c.certifier, ct.c.claim, acc.c.granted_at, acc.c.revoked_at).join(ct, ct.c.role == acc.c.role)).all()
+        periods: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+        for certifier, claim_type, granted, revoked in grants:
+            periods.setdefault((certifier, claim_type), []).append((granted, revoked))
+        return periods
+
+    def _audited_claim(self, r: Any, claim: dict[str, Any], periods: dict[tuple[str, str], list[tuple[int, int | None]]],
+                       attested: dict[str, Any] | None, revoked: dict[str, Any] | None) -> _AuditedClaim:  # fmt: skip
+        """The attestation `r` with what its findings say about it."""
+        batch_id = r["subject"] if r["subject_kind"] == "batch" else None
+        # Inclusive at both ends: within one second, block order (which the contract
+        # enforced) decides, and the index keeps seconds only.
+        accredited_then = any(g <= r["attested_at"] and (v is None or v >= r["attested_at"])
+                              for g, v in periods.get((r["issuer"], r["claim"]), []))  # fmt: skip
+        return _AuditedClaim(
+            row=r, status=claim["status"], subject=self._subject_label(r), issuer=claim.get("issuer_name") or r["issuer"],
+            batch_id=batch_id, actor=None if batch_id else self._subject_address(r), attested=attested,
+            revocation=revoked, accredited_then=accredited_then,
+        )  # fmt: skip
+
+    def _claim_unaccredited_issuer(self, c: _AuditedClaim) -> Finding:
+        """The certifier did not hold the claim type's accreditation when it attested."""
+        r = c.row
+        return self._finding(
+            "claim_unaccredited_issuer", Severity.CRITICAL, f"{r['claim']} attested by a certifier not accredited for it",
+            f"{c.issuer} attested {r['claim']} about {c.subject} on {_date(r['attested_at'])} without holding the "
+            f"{r['claim']} accreditation at that time.", c.batch_id, c.evidence, actor=c.actor,
+        )  # fmt: skip
+
+    def _claim_revoked(self, c: _AuditedClaim) -> Finding:
+        """A revoked claim: products made from the lot cannot carry it on its account."""
+        r = c.row
+        revoker = self.names.get(r["revoked_by"], r["revoked_by"]) if r["revoked_by"] else c.issuer
+        return self._finding(
+            "claim_revoked", Severity.HIGH, f"{r['claim']} claim revoked for {c.subject}",
+            f"{revoker} revoked {c.issuer}'s {r['claim']} attestation about {c.subject} on {_date(r['revoked_at'])}"
+            + (f" ({r['revocation_reason']!r})" if r["revocation_reason"] else "")
+            + "; products made from it cannot carry the claim on its account.",
+            c.batch_id, c.evidence + ([c.revocation] if c.revocation else []), actor=c.actor,
+        )  # fmt: skip
+
+    def _claim_expired(self, c: _AuditedClaim) -> Finding:
+        """A claim whose validity ran out without a renewal."""
+        r = c.row
+        return self._finding(
+            "claim_expired", Severity.MEDIUM, f"{r['claim']} claim expired for {c.subject}",
+            f"{c.issuer}'s {r['claim']} attestation about {c.subject} ran out on {_date(r['valid_until'])} "
+            "and has not been renewed.", c.batch_id, c.evidence, actor=c.actor,
+        )  # fmt: skip
+
+    def _claim_issuer_no_longer_accredited(self, c: _AuditedClaim) -> Finding | None:
+        """A certifier accredited when it attested that no longer is (one that never was
+        is `claim_unaccredited_issuer` already)."""
+        if not c.accredited_then:
+            return None
+        r = c.row
+        return self._finding(
+            "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r['claim']} certifier no longer accredited",
+            f"{c.issuer}, which attested {r['claim']} about {c.subject}, is no longer accredited for it (or was deactivated).",
+            c.batch_id, c.evidence, actor=c.actor,
+        )  # fmt: skip
+
+    def _claim_window_misses_production(self, c: _AuditedClaim) -> Finding | None:
+        """A claim about a lot whose validity does not cover the lot's registration."""
+        r, batch_id = c.row, c.batch_id
+        if not batch_id or batch_id not in self.batches:
+            return None
+        produced = self.batches[batch_id]["registered_at"]
+        if not (produced < r["valid_from"] or (r["valid_until"] and produced >= r["valid_until"])):
+            return None
+        return self._finding(
+            "claim_window_misses_production", Severity.MEDIUM, f"{r['claim']} validity does not cover the production of {self._label(batch_id)}",
+            f"{self._label(batch_id)} was registered on {_date(produced)}, outside the attestation's validity "
+            f"({_date(r['valid_from'])} to {_date(r['valid_until']) if r['valid_until'] else 'open'}).",
+            batch_id, c.evidence,
+        )  # fmt: skip
 
     def _subject_address(self, r: Any) -> str:
         """The organisation an actor-subject attestation is about (checksummed as indexed)."""
@@ -452,35 +556,53 @@ class Auditor:
         return self.names.get(address, address)
 
     def _mass_balance(self) -> list[Finding]:
+        """Every transformation: no output above its inputs times the process's yield, and
+        no more claimed output than claim-bearing input."""
         findings = []
         for e in self.events:
-            if e["name"] != "TransformationRecorded":
-                continue
-            inputs = [(b, int(q)) for b, q in e["args"]["inputs"]]
-            outputs = [b for b in e["args"]["outputs"] if b in self.batches]
-            if not outputs:
-                continue
-            in_units = {self.batches[b]["unit"] for b, _ in inputs if b in self.batches}
-            in_total = sum(q for _, q in inputs)
-            for out in outputs:
-                batch = self.batches[out]
-                rule = self.policy.rule_for(batch["gtin"], {self.batches[b]["gtin"] for b, _ in inputs if b in self.batches})
-                if rule is None and in_units != {batch["unit"]}:
-                    continue  # different units and no rule: nothing to compare
-                max_yield = rule.max_yield if rule else 1.0
-                out_total = sum(int(self.batches[o]["registered_quantity"]) for o in outputs if self.batches[o]["unit"] == batch["unit"])
-                # Exact: quantities go up to 2^64 - 1, where floats lose units.
-                if out_total > in_total * Fraction(str(max_yield)):
-                    process = f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
-                    findings.append(self._finding(
-                        "mass_balance", Severity.HIGH, f"Output of {self._label(out)} exceeds its inputs",
-                        f"{out_total:,} {batch['unit']} came out of {in_total:,} {'/'.join(sorted(in_units))} of input on "
-                        f"{_date(e['timestamp'])}, more than {process} allows ({in_total * max_yield:,.0f} {batch['unit']}).",
-                        out, [e], [b for b, _ in inputs],
-                    ))  # fmt: skip
-                    break
-                findings.extend(self._claimed_output(e, out, inputs, max_yield))
+            if e["name"] == "TransformationRecorded":
+                findings.extend(self._transformation_balance(e))
         return findings
+
+    def _transformation_balance(self, e: dict[str, Any]) -> list[Finding]:
+        """The mass balance of one transformation, output by output (the first output over
+        its inputs is reported and ends the comparison)."""
+        inputs = [(b, int(q)) for b, q in e["args"]["inputs"]]
+        outputs = [b for b in e["args"]["outputs"] if b in self.batches]
+        in_units = {self.batches[b]["unit"] for b, _ in inputs if b in self.batches}
+        in_gtins = {self.batches[b]["gtin"] for b, _ in inputs if b in self.batches}
+        findings = []
+        for out in outputs:
+            batch = self.batches[out]
+            rule = self.policy.rule_for(batch["gtin"], in_gtins)
+            if rule is None and in_units != {batch["unit"]}:
+                continue  # different units and no rule: nothing to compare
+            max_yield = rule.max_yield if rule else 1.0
+            excess = self._output_exceeds_inputs(e, out, outputs, inputs, in_units, rule)
+            if excess is not None:
+                findings.append(excess)
+                break
+            findings.extend(self._claimed_output(e, out, inputs, max_yield))
+        return findings
+
+    def _output_exceeds_inputs(self, e: dict[str, Any], out: str, outputs: list[str], inputs: list[tuple[str, int]],
+                               in_units: set[str], rule: YieldRule | None) -> Finding | None:  # fmt: skip
+        """The transformation's output in `out`'s unit above its inputs times the yield
+        limit (the rule's, else 1: no process creates mass)."""
+        batch = self.batches[out]
+        max_yield = rule.max_yield if rule else 1.0
+        in_total = sum(q for _, q in inputs)
+        out_total = sum(int(self.batches[o]["registered_quantity"]) for o in outputs if self.batches[o]["unit"] == batch["unit"])
+        # Exact: quantities go up to 2^64 - 1, where floats lose units.
+        if out_total <= in_total * Fraction(str(max_yield)):
+            return None
+        process = f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
+        return self._finding(
+            "mass_balance", Severity.HIGH, f"Output of {self._label(out)} exceeds its inputs",
+            f"{out_total:,} {batch['unit']} came out of {in_total:,} {'/'.join(sorted(in_units))} of input on "
+            f"{_date(e['timestamp'])}, more than {process} allows ({in_total * max_yield:,.0f} {batch['unit']}).",
+            out, [e], [b for b, _ in inputs],
+        )  # fmt: skip
 
     def _claimed_output(self, e: dict[str, Any], out: str, inputs: list[tuple[str, int]], max_yield: float) -> list[Finding]:
         """A claim carried by an output needs as much claim-bearing input (times the yield)."""
@@ -547,25 +669,35 @@ class Auditor:
             evidence = [registered[batch_id]] if batch_id in registered else []
             problem = self.details[batch_id][2]
             if problem:
-                findings.append(self._finding(
-                    "metadata_mismatch", Severity.HIGH, f"Details of lot {b['lot']} of {b['gtin']} belong to another lot",
-                    f"{self.names.get(b['supplier'], b['supplier'])} registered lot {b['lot']} of {b['gtin']} with the metadata "
-                    f"hash {b['metadata_hash'][:10]}…, but {problem}. Pages show no product details for it.",
-                    batch_id, evidence,
-                ))  # fmt: skip
+                findings.append(self._metadata_mismatch(batch_id, problem, evidence))
             if b["status"] == "voided":
-                voided = next((e for e in self.events if e["name"] == "BatchVoided" and e["batch_id"] == batch_id), None)
-                downstream = sorted(self._descendants(batch_id))
-                by = self.names.get(b["voided_by"], b["voided_by"]) if b["voided_by"] else "the admin"
-                findings.append(self._finding(
-                    "batch_voided", Severity.HIGH if downstream else Severity.LOW,
-                    f"{self._label(batch_id)} was voided" + (f" after going into {len(downstream)} lot(s)" if downstream else ""),
-                    f"{by} voided {self._label(batch_id)} on {_date(b['voided_at'] or 0)} as registered in error "
-                    f"({b['void_reason']!r})." + (" These lots were made from it before: "
-                                                   + "; ".join(self._label(d) for d in downstream) + "." if downstream else ""),
-                    batch_id, evidence + ([voided] if voided else []), downstream,
-                ))  # fmt: skip
+                findings.append(self._batch_voided(batch_id, evidence))
         return findings
+
+    def _metadata_mismatch(self, batch_id: str, problem: str, evidence: list[dict[str, Any]]) -> Finding:
+        """The lot's metadata document names another lot: pages show no details for it."""
+        b = self.batches[batch_id]
+        return self._finding(
+            "metadata_mismatch", Severity.HIGH, f"Details of lot {b['lot']} of {b['gtin']} belong to another lot",
+            f"{self.names.get(b['supplier'], b['supplier'])} registered lot {b['lot']} of {b['gtin']} with the metadata "
+            f"hash {b['metadata_hash'][:10]}…, but {problem}. Pages show no product details for it.",
+            batch_id, evidence,
+        )  # fmt: skip
+
+    def _batch_voided(self, batch_id: str, evidence: list[dict[str, Any]]) -> Finding:
+        """A lot voided as registered in error (serious when lots were made from it before)."""
+        b = self.batches[batch_id]
+        voided = next((e for e in self.events if e["name"] == "BatchVoided" and e["batch_id"] == batch_id), None)
+        downstream = sorted(self._descendants(batch_id))
+        by = self.names.get(b["voided_by"], b["voided_by"]) if b["voided_by"] else "the admin"
+        return self._finding(
+            "batch_voided", Severity.HIGH if downstream else Severity.LOW,
+            f"{self._label(batch_id)} was voided" + (f" after going into {len(downstream)} lot(s)" if downstream else ""),
+            f"{by} voided {self._label(batch_id)} on {_date(b['voided_at'] or 0)} as registered in error "
+            f"({b['void_reason']!r})." + (" These lots were made from it before: "
+                                           + "; ".join(self._label(d) for d in downstream) + "." if downstream else ""),
+            batch_id, evidence + ([voided] if voided else []), downstream,
+        )  # fmt: skip
 
     def _step_order(self) -> list[Finding]:
         findings = []
@@ -595,34 +727,32 @@ class Auditor:
                     shipped = None
         return findings
 
-
     def _text(self) -> list[Finding]:
         """Events whose text arguments were not valid UTF-8 (a raw transaction can put any
         bytes into a Solidity string): the index applied them with U+FFFD in place of the
         bad bytes, and people should know the text they read is not what was written.
         Names, recall and revocation reasons are MEDIUM (they decide what customers see
         and whom they trust); other text (step locations...) is LOW."""
-        findings = []
         # A revocation is about the attestation's subject: a lot's audit must show it.
         attested_lots = {e["args"]["uid"]: e["args"]["subject"] for e in self.events if e["name"] == "Attested" and e["args"]["subjectKind"] == 0}
-        for e in self.events:
-            fields = e["args"].get(INVALID_TEXT) or []
-            if not fields:
-                continue
-            serious = e["name"] in _SERIOUS_TEXT_EVENTS
-            who = e["actor"] or e["args"].get("by") or ""
-            texts = ", ".join(f"{f} {e['args'].get(f)!r}" for f in fields)
-            lot = e["batch_id"] or (attested_lots.get(e["args"]["uid"]) if e["name"] == "AttestationRevoked" else None)
-            subject = self._label(lot) if lot else self.names.get(who, who) or "the ledger"
-            findings.append(self._finding(
-                "text_not_utf8", Severity.MEDIUM if serious else Severity.LOW,
-                f"{e['name']} of {subject} carries text that is not valid UTF-8",
-                f"The {e['name']} event of {_date(e['timestamp'])} (transaction {e['tx_hash']}) holds bytes that are not "
-                f"valid UTF-8 in its {', '.join(fields)}: it was sent around the client. The index applied the event; "
-                f"readers show the text with \ufffd in place of the bad bytes: {texts}.",
-                lot, [e], actor=None if lot else (e["actor"] or None),
-            ))  # fmt: skip
-        return findings
+        return [self._text_not_utf8(e, attested_lots) for e in self.events if e["args"].get(INVALID_TEXT)]
+
+    def _text_not_utf8(self, e: dict[str, Any], attested_lots: dict[str, str]) -> Finding:
+        """One event whose text fields (listed under INVALID_TEXT) were not valid UTF-8."""
+        fields = e["args"][INVALID_TEXT]
+        serious = e["name"] in _SERIOUS_TEXT_EVENTS
+        who = e["actor"] or e["args"].get("by") or ""
+        texts = ", ".join(f"{f} {e['args'].get(f)!r}" for f in fields)
+        lot = e["batch_id"] or (attested_lots.get(e["args"]["uid"]) if e["name"] == "AttestationRevoked" else None)
+        subject = self._label(lot) if lot else self.names.get(who, who) or "the ledger"
+        return self._finding(
+            "text_not_utf8", Severity.MEDIUM if serious else Severity.LOW,
+            f"{e['name']} of {subject} carries text that is not valid UTF-8",
+            f"The {e['name']} event of {_date(e['timestamp'])} (transaction {e['tx_hash']}) holds bytes that are not "
+            f"valid UTF-8 in its {', '.join(fields)}: it was sent around the client. The index applied the event; "
+            f"readers show the text with \ufffd in place of the bad bytes: {texts}.",
+            lot, [e], actor=None if lot else (e["actor"] or None),
+        )  # fmt: skip
 
 
 def worst(findings: list[Finding]) -> Severity | None:

@@ -111,34 +111,40 @@ class ChainLineage:
         found: dict[tuple[str, int], ChainEvent] = {}
         while frontier:
             ids |= frontier
-            logs = self._logs([None, sorted(frontier)])
             parents: set[str] = set()
-            for log in logs:
-                event = self._event(log)
-                if event is None or event.name not in _BATCH_TOPIC_EVENTS:
-                    continue
+            for event in self._batch_events(frontier):
                 found[event.key] = event
                 if event.name == "BatchRegistered":
-                    # An output of a transformation is registered in the transformation's transaction.
-                    receipt = self._rpc("eth_getTransactionReceipt", [event.tx_hash])
-                    for raw in receipt["logs"]:
-                        if raw["address"].lower() != self.address.lower():
-                            continue
-                        made = self._event({**raw, "blockHash": receipt["blockHash"]})
-                        if made is not None and made.name == "TransformationRecorded" and event.args["batchId"] in made.args["outputs"]:
-                            found[made.key] = made
-                            parents |= {b for b, _ in made.args["inputs"]}
+                    for made in self._transformations_making(event):
+                        found[made.key] = made
+                        parents |= {b for b, _ in made.args["inputs"]}
             frontier = parents - ids
-        attested = [e for e in (self._event(log) for log in self._logs([self.topics["Attested"], None, sorted(ids)])) if e]
-        for event in attested:
+        for event in self._attestation_events(ids):
             found[event.key] = event
-        uids = sorted({e.args["uid"] for e in attested})
-        if uids:
-            for log in self._logs([self.topics["AttestationRevoked"], uids]):
-                event = self._event(log)
-                if event:
-                    found[event.key] = event
         return ids, sorted(found.values(), key=lambda e: (e.block_number, e.log_index))
+
+    def _batch_events(self, batch_ids: set[str]) -> list[ChainEvent]:
+        """The lots' own events (those indexed by batch id), in the order the node returns them."""
+        events = (self._event(log) for log in self._logs([None, sorted(batch_ids)]))
+        return [e for e in events if e is not None and e.name in _BATCH_TOPIC_EVENTS]
+
+    def _transformations_making(self, registered: ChainEvent) -> list[ChainEvent]:
+        """The transformation that made the registered lot (none for a lot registered on
+        its own): an output of a transformation is registered in the transformation's own
+        transaction, so its receipt holds both."""
+        receipt = self._rpc("eth_getTransactionReceipt", [registered.tx_hash])
+        ours = (raw for raw in receipt["logs"] if raw["address"].lower() == self.address.lower())
+        events = (self._event({**raw, "blockHash": receipt["blockHash"]}) for raw in ours)
+        return [e for e in events if e is not None and e.name == "TransformationRecorded" and registered.args["batchId"] in e.args["outputs"]]
+
+    def _attestation_events(self, ids: set[str]) -> list[ChainEvent]:
+        """Attestations about the lots, and the revocations of those attestations."""
+        attested = [e for e in (self._event(log) for log in self._logs([self.topics["Attested"], None, sorted(ids)])) if e]
+        uids = sorted({e.args["uid"] for e in attested})
+        if not uids:
+            return attested
+        revoked = (self._event(log) for log in self._logs([self.topics["AttestationRevoked"], uids]))
+        return attested + [e for e in revoked if e]
 
 
 @dataclass
@@ -206,41 +212,58 @@ def verify_against_index(chain: ChainLineage, model: ReadModel, documents: Docum
     report = VerificationReport(batch_id)
     ids, chain_events = chain.events(batch_id)
     indexed = {(e["tx_hash"], e["log_index"]): e for e in model.history(batch_id)}
-    revoked_in_index = {}
-    for bid in ids:
-        for claim in model.claims(bid, int(time.time())):
-            revoked_in_index[claim["uid"]] = claim.get("revoked_tx_hash")
+    revoked_in_index = _revocations_in_index(model, ids)
     seen: set[tuple[str, int]] = set()
     for event in chain_events:
         if event.name == "AttestationRevoked":
-            in_index = revoked_in_index.get(event.args["uid"])
-            report.add(f"revocation {event.args['uid'][:10]}…", in_index == event.tx_hash,
-                       "" if in_index == event.tx_hash else f"the chain has {_describe(event)}; the index {'has another' if in_index else 'does not know it'}")  # fmt: skip
+            _check_revocation(report, event, revoked_in_index.get(event.args["uid"]))
             continue
         seen.add(event.key)
-        mine = indexed.get(event.key)
-        if mine is None:
-            report.add(_describe(event), False, "on the chain but missing from the index")
-            continue
-        problems = []
-        if mine["name"] != event.name:
-            problems.append(f"the index calls it {mine['name']}")
-        if mine["block_number"] != event.block_number:
-            problems.append(f"the index says block {mine['block_number']}")
-        if _comparable(mine["args"]) != _comparable(event.args):
-            changed = sorted(k for k in event.args if _comparable({k: event.args[k]}) != _comparable({k: mine["args"].get(k)}))
-            problems.append(f"the index has other values for {', '.join(changed) or 'its arguments'}")
-        report.add(_describe(event), not problems, "; ".join(problems))
+        _check_indexed_event(report, event, indexed.get(event.key))
     for key, mine in indexed.items():
         if key not in seen and mine["name"] != "AttestationRevoked":
             report.add(f"{mine['name']} in transaction {key[0]} (log {key[1]})", False, "in the index but not on the chain")
     if documents is not None:
-        for event in chain_events:
-            if event.name == "BatchRegistered":
-                _check_documents(report, documents, event)
-            elif event.name == "Attested" and event.args["evidenceHash"] != ZERO:
-                _check_document(report, documents, event.args["evidenceHash"], f"evidence of attestation {event.args['uid'][:10]}…")
+        _check_lineage_documents(report, documents, chain_events)
     return report
+
+
+def _revocations_in_index(model: ReadModel, ids: set[str]) -> dict[str, str | None]:
+    """The transaction the index says revoked each claim about the lineage's lots (None: not revoked)."""
+    now = int(time.time())
+    return {claim["uid"]: claim.get("revoked_tx_hash") for bid in ids for claim in model.claims(bid, now)}
+
+
+def _check_revocation(report: VerificationReport, event: ChainEvent, in_index: str | None) -> None:
+    """A revocation on chain is the one the index holds on the revoked claim (same transaction)."""
+    report.add(f"revocation {event.args['uid'][:10]}…", in_index == event.tx_hash,
+               "" if in_index == event.tx_hash else f"the chain has {_describe(event)}; the index {'has another' if in_index else 'does not know it'}")  # fmt: skip
+
+
+def _check_indexed_event(report: VerificationReport, event: ChainEvent, mine: dict[str, Any] | None) -> None:
+    """An event on chain is in the index with the same name, block and arguments."""
+    if mine is None:
+        report.add(_describe(event), False, "on the chain but missing from the index")
+        return
+    problems = []
+    if mine["name"] != event.name:
+        problems.append(f"the index calls it {mine['name']}")
+    if mine["block_number"] != event.block_number:
+        problems.append(f"the index says block {mine['block_number']}")
+    if _comparable(mine["args"]) != _comparable(event.args):
+        changed = sorted(k for k in event.args if _comparable({k: event.args[k]}) != _comparable({k: mine["args"].get(k)}))
+        problems.append(f"the index has other values for {', '.join(changed) or 'its arguments'}")
+    report.add(_describe(event), not problems, "; ".join(problems))
+
+
+def _check_lineage_documents(report: VerificationReport, documents: DocumentStore, chain_events: list[ChainEvent]) -> None:
+    """Every lot's metadata (and the documents it names) and every attestation's evidence
+    that the store holds, against the hashes anchored on chain."""
+    for event in chain_events:
+        if event.name == "BatchRegistered":
+            _check_documents(report, documents, event)
+        elif event.name == "Attested" and event.args["evidenceHash"] != ZERO:
+            _check_document(report, documents, event.args["evidenceHash"], f"evidence of attestation {event.args['uid'][:10]}…")
 
 
 def _check_document(report: VerificationReport, documents: DocumentStore, digest_hex: str, what: str) -> bytes | None:
@@ -307,42 +330,66 @@ def verify_bundle(w3: Web3, bundle: dict[str, Any]) -> VerificationReport:
     if bundle.get("format") != BUNDLE_FORMAT:
         raise InvalidInputError(f"not a proof bundle of this ledger (format {bundle.get('format')!r}, expected {BUNDLE_FORMAT})")
     report = VerificationReport(bundle["batch_id"])
+    if not _check_bundle_chain(w3, bundle, report):
+        return report  # on another chain nothing else can match
+    _check_bundle_events(w3, bundle, report)
+    _check_bundle_completeness(w3, bundle, report)
+    return report
+
+
+def _check_bundle_chain(w3: Web3, bundle: dict[str, Any], report: VerificationReport) -> bool:
+    """The node is on the bundle's chain (False: stop here), and its block at the bundle's
+    height has the bundle's hash."""
     chain_id = w3.eth.chain_id
     report.add("chain id", chain_id == bundle["chain_id"], "" if chain_id == bundle["chain_id"] else f"the node is on chain {chain_id}, the bundle on {bundle['chain_id']}")
     if chain_id != bundle["chain_id"]:
-        return report
+        return False
     anchor = w3.eth.get_block(bundle["as_of_block"])["hash"].to_0x_hex()
     report.add(f"block {bundle['as_of_block']}", anchor == bundle["as_of_block_hash"],
                "" if anchor == bundle["as_of_block_hash"] else "the node's block has another hash (another chain, or reorganised)")  # fmt: skip
+    return True
+
+
+def _check_bundle_events(w3: Web3, bundle: dict[str, Any], report: VerificationReport) -> None:
+    """Each of the bundle's events against its log in the node's transaction receipt
+    (one receipt request per transaction)."""
+    decoder = LogDecoder()
     receipts: dict[str, Any] = {}
     for e in bundle["events"]:
         what = f"{e['name']} in transaction {e['tx_hash']} (block {e['block_number']}, log {e['log_index']})"
-        receipt = receipts.get(e["tx_hash"])
-        if receipt is None:
-            receipt = receipts[e["tx_hash"]] = w3.provider.make_request("eth_getTransactionReceipt", [e["tx_hash"]]).get("result")  # type: ignore[arg-type]
+        if e["tx_hash"] not in receipts:
+            receipts[e["tx_hash"]] = w3.provider.make_request("eth_getTransactionReceipt", [e["tx_hash"]]).get("result")  # type: ignore[arg-type]
+        receipt = receipts[e["tx_hash"]]
         if receipt is None:
             report.add(what, False, "the node knows no such transaction")
             continue
-        log = next((x for x in receipt["logs"] if int(x["logIndex"], 16) == e["log_index"]), None)
-        problems = []
-        if log is None:
-            problems.append("no log at that index")
-        else:
-            if log["address"].lower() != bundle["contract"].lower():
-                problems.append("emitted by another contract")
-            if [t.lower() for t in log["topics"]] != [t.lower() for t in e["topics"]] or log["data"].lower() != e["data"].lower():
-                problems.append("its content differs")
-            if receipt["blockHash"].lower() != e["block_hash"].lower() or int(receipt["blockNumber"], 16) != e["block_number"]:
-                problems.append("it is in another block")
-            decoded = LogDecoder().decode({**log})
-            if decoded is None or decoded[0] != e["name"] or _comparable(decoded[1]) != _comparable(e["args"]):
-                problems.append("its decoded arguments differ from the bundle's")
+        problems = _bundle_event_problems(decoder, bundle["contract"], e, receipt)
         report.add(what, not problems, "; ".join(problems))
+
+
+def _bundle_event_problems(decoder: LogDecoder, contract: str, e: dict[str, Any], receipt: dict[str, Any]) -> list[str]:
+    """How the receipt's log at the event's index differs from the bundle's event (none: it holds)."""
+    log = next((x for x in receipt["logs"] if int(x["logIndex"], 16) == e["log_index"]), None)
+    if log is None:
+        return ["no log at that index"]
+    problems = []
+    if log["address"].lower() != contract.lower():
+        problems.append("emitted by another contract")
+    if [t.lower() for t in log["topics"]] != [t.lower() for t in e["topics"]] or log["data"].lower() != e["data"].lower():
+        problems.append("its content differs")
+    if receipt["blockHash"].lower() != e["block_hash"].lower() or int(receipt["blockNumber"], 16) != e["block_number"]:
+        problems.append("it is in another block")
+    decoded = decoder.decode({**log})
+    if decoded is None or decoded[0] != e["name"] or _comparable(decoded[1]) != _comparable(e["args"]):
+        problems.append("its decoded arguments differ from the bundle's")
+    return problems
+
+
+def _check_bundle_completeness(w3: Web3, bundle: dict[str, Any], report: VerificationReport) -> None:
+    """The chain holds no event of the lineage, up to the bundle's block, that the bundle leaves out."""
     chain = ChainLineage(w3, bundle["contract"], bundle["from_block"], bundle["as_of_block"])
     _, on_chain = chain.events(bundle["batch_id"])
     listed = {(e["tx_hash"], e["log_index"]) for e in bundle["events"]}
     missing = [e for e in on_chain if e.key not in listed]
     report.add("completeness", not missing,
                "" if not missing else "the bundle leaves out " + "; ".join(_describe(e) for e in missing))  # fmt: skip
-    return report
-

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from operator import attrgetter
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from web3 import Web3
@@ -155,10 +155,10 @@ class Scanner:
         found: dict[int, tuple[str, int] | None] = {}
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
-            responses = self.w3.provider.make_batch_request([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])  # type: ignore[list-item]
+            responses = self.w3.provider.make_batch_request([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])  # type: ignore[attr-defined]
             if not isinstance(responses, list):  # a node refusing the whole batch
                 raise ChainError(f"eth_getBlockByNumber failed: {responses}")
-            for number, response in zip(chunk, responses):
+            for number, response in zip(chunk, responses, strict=False):
                 if isinstance(response, dict) and "error" in response:
                     raise ChainError(f"eth_getBlockByNumber failed: {response['error'].get('message', response['error'])}")
                 block = response.get("result") if isinstance(response, dict) else None
@@ -189,7 +189,7 @@ class Scanner:
         return self.chain_head() - self.confirmations
 
     @classmethod
-    def for_settings(cls, connection: Any, store: IndexStore, **kwargs: Any) -> "Scanner":
+    def for_settings(cls, connection: Any, store: IndexStore, **kwargs: Any) -> Scanner:
         """A scanner for a LedgerConnection, with the settings' confirmations, finality and
         provider limits."""
         settings = connection.settings
@@ -273,35 +273,17 @@ class Scanner:
             report.cursor = start - 1
             return False
         end = min(head, start + self.range - 1)
-        try:
-            end_hash_before, logs = self._logs(start, end)
-        except ChainError as exc:
-            # Providers cap ranges or results: take the cap they name, else halve; try again.
-            self._shrink(exc, start)
-            return True
-        if self.log_result_limit and len(logs) >= self.log_result_limit and self.range > MIN_RANGE:
-            # At the configured cap the provider may have cut the list short: read less.
-            self.limits_hit["results"] += 1
-            self.range = max(MIN_RANGE, self.range // 2)
-            return True
-        # Adapt: aim at TARGET_LOGS per request.
-        if len(logs) < self.target_logs // 4:
-            self.range = min(self.max_range, self.range * 2)
-        elif len(logs) > self.target_logs:
-            self.range = max(MIN_RANGE, self.range // 2)
+        read = self._read_range(start, end)
+        if read is None:
+            return True  # the range was refused or cut short: read a smaller one
+        end_hash_before, logs = read
+        self._adapt_range(len(logs))
         if end < head:
             # Ask for the next range now: the node serves it while this one is applied.
             self._prefetch(end + 1, min(head, end + self.range))
         # Each log's block number parsed once per block, not once per log.
         number_of = {hex_number: int(hex_number, 16) for hex_number in {log["blockNumber"] for log in logs}}
-        numbers = sorted(set(number_of.values()) | {end})
-        blocks = self._blocks(numbers)
-        if end_hash_before is not None and blocks[end][0] != end_hash_before:
-            # A prefetched range: its last block changed between the request and now.
-            raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
-        if any(blocks[number_of[hex_number]][0] != block_hash for hex_number, block_hash in {(log["blockNumber"], log["blockHash"]) for log in logs}):
-            # A reorganisation between eth_getLogs and the headers: read the range again.
-            raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
+        blocks = self._range_blocks(start, end, logs, number_of, end_hash_before)
         events, undecodable = self._decode(logs, number_of, blocks)
         report.events_added += self.store.apply_range(
             self.address, self.chain_id, events, [(n, h, t) for n, (h, t) in blocks.items()], Cursor(end, blocks[end][0]),
@@ -310,6 +292,45 @@ class Scanner:
         report.ranges += 1
         report.cursor = end
         return end < head
+
+    def _read_range(self, start: int, end: int) -> tuple[str | None, list[dict[str, Any]]] | None:
+        """The range's logs (with the hash its end block had before, when prefetched), or
+        None after the range was made smaller: the provider refused it, or returned as
+        many logs as its result cap, so the list may have been cut short."""
+        try:
+            end_hash_before, logs = self._logs(start, end)
+        except ChainError as exc:
+            # Providers cap ranges or results: take the cap they name, else halve; try again.
+            self._shrink(exc, start)
+            return None
+        if self.log_result_limit and len(logs) >= self.log_result_limit and self.range > MIN_RANGE:
+            # At the configured cap the provider may have cut the list short: read less.
+            self.limits_hit["results"] += 1
+            self.range = max(MIN_RANGE, self.range // 2)
+            return None
+        return end_hash_before, logs
+
+    def _adapt_range(self, log_count: int) -> None:
+        """Aim at `target_logs` per request: double the range after a sparse one, halve it
+        after a dense one."""
+        if log_count < self.target_logs // 4:
+            self.range = min(self.max_range, self.range * 2)
+        elif log_count > self.target_logs:
+            self.range = max(MIN_RANGE, self.range // 2)
+
+    def _range_blocks(self, start: int, end: int, logs: list[dict[str, Any]], number_of: dict[str, int],
+                      end_hash_before: str | None) -> dict[int, tuple[str, int]]:  # fmt: skip
+        """Hash and timestamp of the range's end block and of every block with a log, checked
+        against what the logs were read from (ChainChanged when the chain moved meanwhile)."""
+        numbers = sorted(set(number_of.values()) | {end})
+        blocks = self._blocks(numbers)
+        if end_hash_before is not None and blocks[end][0] != end_hash_before:
+            # A prefetched range: its last block changed between the request and now.
+            raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
+        if any(blocks[number_of[hex_number]][0] != block_hash for hex_number, block_hash in {(log["blockNumber"], log["blockHash"]) for log in logs}):
+            # A reorganisation between eth_getLogs and the headers: read the range again.
+            raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
+        return blocks
 
     def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
         return self._rpc("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])  # type: ignore[no-any-return]
