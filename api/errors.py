@@ -20,7 +20,9 @@ class PageError(Exception):
     """A request the site cannot answer, with a heading, a sentence saying what is wrong,
     and a hint saying what to do."""
 
-    def __init__(self, status: int, heading: str, message: str, hint: str | None = None, form: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, heading: str, message: str, hint: str | None = None, form: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.heading, self.message, self.hint, self.form = status, heading, message, hint, form or {}
 
@@ -34,7 +36,9 @@ def error_response(request: Request, status: int, heading: str, message: str, hi
                    form: dict[str, str] | None = None, detail: Any = None) -> Response:  # fmt: skip
     """The error as JSON ({"detail": ...}) for programs, as a page for browsers."""
     if _is_api(request):
-        return JSONResponse({"detail": detail if detail is not None else message, **({"hint": hint} if hint else {})}, status_code=status)
+        return JSONResponse(
+            {"detail": detail if detail is not None else message, **({"hint": hint} if hint else {})}, status_code=status
+        )
     return HTMLResponse(render("error.html", heading=heading, message=message, hint=hint, **(form or {})), status_code=status)
 
 

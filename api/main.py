@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = IndexStore.open(settings.database_url, settings.data_dir)
-        app.state.context = ApiContext(settings, ReadModel(store, document_store(settings.documents_dir, settings.document_sources)))
+        app.state.context = ApiContext(
+            settings, ReadModel(store, document_store(settings.documents_dir, settings.document_sources))
+        )
         try:
             yield
         finally:

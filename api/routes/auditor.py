@@ -7,23 +7,46 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from eth_utils import to_checksum_address
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 from web3 import HTTPProvider, Web3
 
 from api.deps import ContextDep
+from api.schemas import (
+    INVALID,
+    NOT_FOUND,
+    UNAVAILABLE,
+    ActorClaims,
+    ActorDetail,
+    ActorPage,
+    AuditReport,
+    Batch,
+    BatchClaims,
+    BatchHistory,
+    BatchPage,
+    ClaimAt,
+    IndexStatus,
+    LicenceList,
+    Lineage,
+    ProofBundle,
+    Transaction,
+)
 from api.views import freshness_view
-from ledger.audit import AuditPolicy, Auditor, Severity
+from ledger.audit import Auditor, AuditPolicy, Severity
 from ledger.epcis import EpcisExporter
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.identifiers import check_lot, parse_gtin
 from ledger.verify import ChainLineage, proof_bundle
 
-router = APIRouter(prefix="/api/v1", tags=["auditor"])
+# Answers are validated against their models and keep exactly the keys the read model
+# gives (`exclude_unset`: a lineage leaf has no `inputs`, not `"inputs": null`).
+router = APIRouter(prefix="/api/v1", tags=["auditor"], responses=INVALID)
+to_checksum_address = Web3.to_checksum_address
 
-BatchId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Batch id: keccak256(uint64 GTIN ‖ bytes20 lot), 0x + 64 hex")]
+BatchId = Annotated[
+    str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Batch id: keccak256(uint64 GTIN ‖ bytes20 lot), 0x + 64 hex")
+]
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="Organisation address, 0x + 40 hex")]
 Uid = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Attestation uid, 0x + 64 hex")]
 TxHash = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Transaction hash, 0x + 64 hex")]
@@ -49,7 +72,12 @@ def _batch_or_404(context: ContextDep, batch_id: str) -> dict[str, Any]:
     return batch
 
 
-@router.get("/batches", summary="Batches, newest first, filtered by supplier, GTIN, status, recall and time")
+@router.get(
+    "/batches",
+    response_model=BatchPage,
+    response_model_exclude_unset=True,
+    summary="Batches, newest first, filtered by supplier, GTIN, status, recall and time",
+)
 def list_batches(
     context: ContextDep,
     supplier: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
@@ -79,13 +107,25 @@ def list_batches(
     return _page(items, limit, offset)
 
 
-@router.get("/batches/{batch_id}", summary="One batch: product data, custodian, remaining quantity, status")
+@router.get(
+    "/batches/{batch_id}",
+    response_model=Batch,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="One batch: product data, custodian, remaining quantity, status",
+)
 def get_batch(context: ContextDep, batch_id: BatchId) -> dict[str, Any]:
     """The batch as the index knows it."""
     return _batch_or_404(context, batch_id)
 
 
-@router.get("/batches/{batch_id}/history", summary="Every event of the batch (and its ancestors) with its proof")
+@router.get(
+    "/batches/{batch_id}/history",
+    response_model=BatchHistory,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="Every event of the batch (and its ancestors) with its proof",
+)
 def batch_history(
     context: ContextDep, batch_id: BatchId,
     ancestors: Annotated[bool, Query(description="Include the events of every input, recursively")] = True,
@@ -96,7 +136,13 @@ def batch_history(
     return {"batch": batch, "events": context.model.history(batch["batch_id"], include_ancestors=ancestors, depth=depth)}
 
 
-@router.get("/batches/{batch_id}/lineage", summary="Lineage up (inputs) or down (descendants) as a tree")
+@router.get(
+    "/batches/{batch_id}/lineage",
+    response_model=Lineage,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="Lineage up (inputs) or down (descendants) as a tree",
+)
 def batch_lineage(
     context: ContextDep, batch_id: BatchId,
     direction: Literal["up", "down"] = "up",
@@ -104,11 +150,21 @@ def batch_lineage(
 ) -> dict[str, Any]:  # fmt: skip
     """Up: what went into the batch, recursively. Down: every lot made from it."""
     batch = _batch_or_404(context, batch_id)
-    tree = context.model.lineage_up(batch["batch_id"], depth) if direction == "up" else context.model.lineage_down(batch["batch_id"], depth)
+    tree = (
+        context.model.lineage_up(batch["batch_id"], depth)
+        if direction == "up"
+        else context.model.lineage_down(batch["batch_id"], depth)
+    )
     return {"direction": direction, "depth": depth, "tree": tree}
 
 
-@router.get("/batches/{batch_id}/claims", summary="Claims about the batch with their status at a time")
+@router.get(
+    "/batches/{batch_id}/claims",
+    response_model=BatchClaims,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="Claims about the batch with their status at a time",
+)
 def batch_claims(context: ContextDep, batch_id: BatchId, at: Timestamp = None) -> dict[str, Any]:
     """Status at `at`: valid, not_yet_valid, expired, revoked, issuer_not_accredited."""
     batch = _batch_or_404(context, batch_id)
@@ -117,13 +173,19 @@ def batch_claims(context: ContextDep, batch_id: BatchId, at: Timestamp = None) -
             "coverage": context.model.coverage(batch["batch_id"], moment)}  # fmt: skip
 
 
-@router.get("/actors", summary="Registered organisations")
+@router.get("/actors", response_model=ActorPage, response_model_exclude_unset=True, summary="Registered organisations")
 def list_actors(context: ContextDep, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
     """Organisations in registration order."""
     return _page(context.model.actors(limit, offset), limit, offset)
 
 
-@router.get("/actors/{address}", summary="One organisation with its roles")
+@router.get(
+    "/actors/{address}",
+    response_model=ActorDetail,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="One organisation with its roles",
+)
 def get_actor(context: ContextDep, address: Address) -> dict[str, Any]:
     """Name, country, active flag, supplier role and accredited claim types."""
     actor = context.model.actor(to_checksum_address(address))
@@ -132,14 +194,25 @@ def get_actor(context: ContextDep, address: Address) -> dict[str, Any]:
     return actor
 
 
-@router.get("/actors/{address}/claims", summary="Claims about an organisation with their status at a time")
+@router.get(
+    "/actors/{address}/claims",
+    response_model=ActorClaims,
+    response_model_exclude_unset=True,
+    summary="Claims about an organisation with their status at a time",
+)
 def actor_claims(context: ContextDep, address: Address, at: Timestamp = None) -> dict[str, Any]:
     """Claims whose subject is the organisation (e.g. a fair-trade cooperative)."""
     moment = _now(at)
     return {"at": moment, "claims": context.model.claims(to_checksum_address(address), moment)}
 
 
-@router.get("/claims/{uid}", summary="One attestation and its status at a time")
+@router.get(
+    "/claims/{uid}",
+    response_model=ClaimAt,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="One attestation and its status at a time",
+)
 def get_claim(context: ContextDep, uid: Uid, at: Timestamp = None) -> dict[str, Any]:
     """The attestation with its status at `at` (default now)."""
     moment = _now(at)
@@ -149,7 +222,13 @@ def get_claim(context: ContextDep, uid: Uid, at: Timestamp = None) -> dict[str, 
     return {"at": moment, **claim}
 
 
-@router.get("/transactions/{tx_hash}", summary="The ledger events of one transaction")
+@router.get(
+    "/transactions/{tx_hash}",
+    response_model=Transaction,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="The ledger events of one transaction",
+)
 def get_transaction(context: ContextDep, tx_hash: TxHash) -> dict[str, Any]:
     """What a transaction recorded on the ledger: the proof behind a fact on a page."""
     events = context.model.transaction_events(tx_hash)
@@ -159,7 +238,12 @@ def get_transaction(context: ContextDep, tx_hash: TxHash) -> dict[str, Any]:
             "timestamp": events[0]["timestamp"], "events": events}  # fmt: skip
 
 
-@router.get("/index", summary="Where the index stands, and the events it set aside")
+@router.get(
+    "/index",
+    response_model=IndexStatus,
+    response_model_exclude_unset=True,
+    summary="Where the index stands, and the events it set aside",
+)
 def index_status(context: ContextDep, limit: Limit = 100) -> dict[str, Any]:
     """The indexed block, its time, and the chain head the last sync saw (no chain call).
     `set_aside`: events the indexer could not decode or apply (each with its transaction,
@@ -172,7 +256,12 @@ def index_status(context: ContextDep, limit: Limit = 100) -> dict[str, Any]:
             "set_aside": {"count": count, "items": [item.row() for item in items]}}  # fmt: skip
 
 
-@router.get("/licences", summary="Licences to GS1 identifiers (company prefixes, ranges, single GTINs)")
+@router.get(
+    "/licences",
+    response_model=LicenceList,
+    response_model_exclude_unset=True,
+    summary="Licences to GS1 identifiers (company prefixes, ranges, single GTINs)",
+)
 def list_licences(
     context: ContextDep,
     licensee: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
@@ -187,10 +276,17 @@ def _auditor(context: ContextDep) -> Auditor:
     return Auditor(context.model, AuditPolicy.load(context.settings.data_dir / "audit.toml"))
 
 
-SeverityParam = Annotated[Literal["info", "low", "medium", "high", "critical"], Query(description="Only findings at or above this severity")]
+SeverityParam = Annotated[
+    Literal["info", "low", "medium", "high", "critical"], Query(description="Only findings at or above this severity")
+]
 
 
-@router.get("/audit", summary="Automatic checks over the whole ledger, most severe first")
+@router.get(
+    "/audit",
+    response_model=AuditReport,
+    response_model_exclude_unset=True,
+    summary="Automatic checks over the whole ledger, most severe first",
+)
 def audit_all(context: ContextDep, min_severity: SeverityParam = "info") -> dict[str, Any]:
     """Recall reach and events after recalls, claims (revoked, expired, accreditation,
     validity vs production), mass balance, custody, step order; each finding with the
@@ -200,13 +296,25 @@ def audit_all(context: ContextDep, min_severity: SeverityParam = "info") -> dict
     return {"scope": "all", "findings": findings}
 
 
-@router.get("/audit/batches/{batch_id}", summary="Automatic checks over a batch and its lineage")
+@router.get(
+    "/audit/batches/{batch_id}",
+    response_model=AuditReport,
+    responses=NOT_FOUND,
+    response_model_exclude_unset=True,
+    summary="Automatic checks over a batch and its lineage",
+)
 def audit_batch(context: ContextDep, batch_id: BatchId, min_severity: SeverityParam = "info") -> dict[str, Any]:
     """The findings about the batch, its inputs (recursively) and what was made from it."""
     batch = _batch_or_404(context, batch_id)
     threshold = Severity.parse(min_severity)
     findings = [f.as_dict() for f in _auditor(context).audit_batch(batch["batch_id"]) if f.severity >= threshold]
     return {"scope": batch["batch_id"], "findings": findings}
+
+
+#: The exports are standard documents, described by their standards rather than a model.
+EPCIS_DOCUMENT = {"type": "object", "required": ["@context", "type", "epcisBody"],
+                  "description": "An EPCIS 2.0 EPCISDocument (JSON-LD, standard context)"}  # fmt: skip
+FSMA_CSV = {"type": "string", "description": "FSMA 204 key data elements, one row per tracking event, with a header row"}
 
 
 def _exporter(context: ContextDep) -> EpcisExporter:
@@ -217,7 +325,7 @@ def _exporter(context: ContextDep) -> EpcisExporter:
 
 
 @router.get("/batches/{batch_id}/epcis", summary="EPCIS 2.0 JSON-LD document of the batch's full history",
-            response_class=Response, responses={200: {"content": {"application/ld+json": {}}}})  # fmt: skip
+            response_class=Response, responses={200: {"content": {"application/ld+json": {"schema": EPCIS_DOCUMENT}}}, **NOT_FOUND, **UNAVAILABLE})  # fmt: skip
 def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
     """An EPCISDocument (standard context): ObjectEvents, TransformationEvents, CBV steps
     and dispositions, lot-level class identifiers, certification information, event hashes."""
@@ -228,7 +336,7 @@ def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
 
 
 @router.get("/batches/{batch_id}/fsma.csv", summary="FSMA 204 key data elements per tracking event (CSV)",
-            response_class=Response, responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+            response_class=Response, responses={200: {"content": {"text/csv": {"schema": FSMA_CSV}}}, **NOT_FOUND, **UNAVAILABLE})  # fmt: skip
 def batch_fsma_csv(context: ContextDep, batch_id: BatchId) -> Response:
     """One row per tracking event of the batch and its ancestors, oldest first."""
     batch = _batch_or_404(context, batch_id)
@@ -236,7 +344,9 @@ def batch_fsma_csv(context: ContextDep, batch_id: BatchId) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="fsma204-{batch["gtin"]}-{_safe(batch["lot"])}.csv"'})  # fmt: skip
 
 
-@router.get("/batches/{batch_id}/proof", summary="Proof bundle of the batch, read from the chain (a verification endpoint)")
+@router.get("/batches/{batch_id}/proof", summary="Proof bundle of the batch, read from the chain (a verification endpoint)",
+            response_class=Response, responses={200: {"model": ProofBundle, "description": "The bundle, as an attachment"},
+                                                **NOT_FOUND, **UNAVAILABLE})  # fmt: skip
 def batch_proof(context: ContextDep, batch_id: BatchId) -> Response:
     """The lot's events with their raw logs, transactions and block hashes, read from the
     chain (not the index): check it anywhere with `provenance verify --bundle FILE --rpc URL`."""

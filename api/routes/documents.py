@@ -29,6 +29,7 @@ that allows nothing, and every document but JSON sent as an attachment.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -44,6 +45,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContextDep
+from api.schemas import DocumentStored, Responses, problem
 from ledger.anchors import Anchor, find_anchor
 from ledger.cid import cid_of_digest
 from ledger.documents import MAX_DOCUMENT_BYTES, DocumentStore
@@ -85,7 +87,6 @@ class UploadLimiter:
             self._buckets[client] = (tokens, now)
             return (1 - tokens) / self.rate if self.rate > 0 else 3600.0
 
-
     def _forget_full(self, now: float) -> None:
         """Drop the buckets that have refilled: many addresses must not grow memory forever."""
         self._buckets = {c: (t, seen) for c, (t, seen) in self._buckets.items() if t + (now - seen) * self.rate < self.burst}
@@ -109,7 +110,7 @@ def _limiter(request: Request) -> UploadLimiter:
     limiter = getattr(request.app.state, "upload_limiter", None)
     if limiter is None:
         limiter = request.app.state.upload_limiter = UploadLimiter()
-    return limiter  # type: ignore[no-any-return]
+    return limiter
 
 
 def _refuse(status: int, message: str, **headers: str) -> JSONResponse:
@@ -155,10 +156,8 @@ def _store(documents: DocumentStore, path: FilePath, digest: bytes, anchor: Anch
     existed = documents.verify(digest)
     documents.adopt(path, digest)
     if anchor.is_metadata:
-        try:
+        with contextlib.suppress(ValueError):  # an anchored note that is not JSON names no files
             documents.record_references(digest, json.loads(documents.held(digest)))
-        except ValueError:
-            pass  # an anchored note that is not JSON names no files
     return existed
 
 
@@ -166,7 +165,9 @@ async def _upload(request: Request, context: ContextDep, claimed: str | None) ->
     client = client_key(request.client.host if request.client else None)
     wait = _limiter(request).take(client)
     if wait > 0:
-        return _refuse(429, f"too many uploads from {client}; try again in {math.ceil(wait)} s", **{"Retry-After": str(math.ceil(wait))})
+        return _refuse(
+            429, f"too many uploads from {client}; try again in {math.ceil(wait)} s", **{"Retry-After": str(math.ceil(wait))}
+        )
     documents = context.model.documents
     if documents is None:
         return _refuse(503, "this server keeps no documents")
@@ -199,8 +200,8 @@ async def _upload(request: Request, context: ContextDep, claimed: str | None) ->
         if size > anchor.max_bytes:
             return _refuse(413, f"a {anchor.kind} document may have at most {anchor.max_bytes} bytes; this one has {size}")
         existed = await run_in_threadpool(_store, documents, path, digest, anchor)
-    return JSONResponse({"sha256": digest.hex(), "cid": cid_of_digest(digest), "anchored_as": anchor.kind, "size": size},
-                        status_code=200 if existed else 201)  # fmt: skip
+    stored = DocumentStored(sha256=digest.hex(), cid=cid_of_digest(digest), anchored_as=anchor.kind, size=size)
+    return JSONResponse(stored.model_dump(), status_code=200 if existed else 201)
 
 
 def _closing_if_refused(response: Response) -> Response:
@@ -211,13 +212,30 @@ def _closing_if_refused(response: Response) -> Response:
     return response
 
 
-@router.post("/documents", status_code=201, summary="Upload a document anchored on the ledger")
+#: The upload's body and answers, for the OpenAPI document (the body is read as a stream).
+UPLOAD_BODY = {
+    "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+}
+UPLOAD_ANSWERS: Responses = {
+    200: {"model": DocumentStored, "description": "Held already"},
+    400: problem("The body is empty, or does not hash to the sha256 in the address"),
+    408: problem(f"The body took longer than {UPLOAD_BODY_SECONDS:.0f} s to arrive"),
+    413: problem("Larger than this kind of document may be"),
+    422: problem("The hash is not anchored in this server's index (or the address is not a sha256)"),
+    429: problem("Too many uploads from this client: see Retry-After"),
+    503: problem("This server keeps no documents"),
+}
+
+
+@router.post("/documents", status_code=201, response_model=DocumentStored, responses=UPLOAD_ANSWERS, openapi_extra=UPLOAD_BODY,
+             summary="Upload a document anchored on the ledger")  # fmt: skip
 async def upload(request: Request, context: ContextDep) -> Response:
     """Store the body if its sha256 is anchored on chain (see the module's refusals)."""
     return _closing_if_refused(await _upload(request, context, None))
 
 
-@router.post("/documents/{sha256_hex}", status_code=201, summary="Upload a document under its sha256")
+@router.post("/documents/{sha256_hex}", status_code=201, response_model=DocumentStored, responses=UPLOAD_ANSWERS,
+             openapi_extra=UPLOAD_BODY, summary="Upload a document under its sha256")  # fmt: skip
 async def upload_named(sha256_hex: Sha256Path, request: Request, context: ContextDep) -> Response:
     """As `POST /api/v1/documents`, and the body must hash to `sha256_hex` (400 otherwise)."""
     return _closing_if_refused(await _upload(request, context, sha256_hex))
@@ -245,12 +263,21 @@ _DOCUMENT_HEADERS = {
 }
 
 
-@router.get("/documents/{sha256_hex}", summary="Download a document by its sha256")
+@router.get("/documents/{sha256_hex}", summary="Download a document by its sha256", response_class=Response,
+            responses={200: {"description": "The document: JSON inline, anything else as an attachment", "content": {
+                           "application/json": {"schema": {"anyOf": [{"type": "object"}, {"type": "array"}]}},
+                           "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                       404: problem("Not held here, private, or not anchored"),
+                       422: problem("The address is not a sha256")})  # fmt: skip
 async def download(sha256_hex: Sha256Path, context: ContextDep) -> Response:
     """The document, checked against its hash (from this server or its document sources)."""
     digest = bytes.fromhex(sha256_hex.lower().removeprefix("0x"))
     documents = context.model.documents
-    data = None if documents is None or documents.is_private(digest) else await run_in_threadpool(_document, context, documents, digest)
+    data = (
+        None
+        if documents is None or documents.is_private(digest)
+        else await run_in_threadpool(_document, context, documents, digest)
+    )
     if data is None:
         return _refuse(404, f"no document with sha256 {digest.hex()} is available here")
     is_json = data[:1] in (b"{", b"[")

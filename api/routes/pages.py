@@ -15,6 +15,7 @@ from markupsafe import Markup
 from api.deps import ApiContext, ContextDep
 from api.errors import PageError
 from api.render import render
+from api.schemas import LinkTypeProblem, ResolverAnswer, Responses, problem
 from api.views import PageContext, freshness_view, product_view
 from ledger.errors import InvalidInputError
 from ledger.identifiers import DigitalLink, digital_link, parse_digital_link, parse_gtin
@@ -30,6 +31,38 @@ LINK_TYPES = {
     "gs1:recallStatus": "Whether this lot or any of its ingredients was recalled",
 }
 MAX_LABELS = 200
+
+
+#: Pages answer errors with a page, or with JSON (`Accept: application/json`). A route
+#: whose own answer is HTML names the JSON error by reference: `model` would put it under
+#: text/html (the `Problem` component is there: the API's routes declare it as a model).
+HTML: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
+
+
+def page_error(description: str) -> dict[str, Any]:
+    """An error a page route answers with a page, or with JSON to a program."""
+    return {
+        "description": description,
+        "content": {**HTML, "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+PAGE_ERRORS: Responses = {
+    400: page_error("The code is not valid"),
+    404: page_error("No such lot (or no page without a lot)"),
+    422: page_error("A parameter is not valid"),
+}
+#: The resolver's default answer class stays JSON, so its models land under application/json.
+RESOLVER_ANSWERS: Responses = {
+    200: {
+        "model": ResolverAnswer,
+        "description": "The page (HTML), its data (JSON), a link type's document, or the link set",
+        "content": {**HTML, "application/linkset+json": {"schema": {"$ref": "#/components/schemas/Linkset"}}},
+    },
+    400: {**problem("The code is not valid"), "content": HTML},
+    404: {**problem("No such lot, or no such link type (`available` lists them)", LinkTypeProblem), "content": HTML},
+    422: problem("A parameter is not valid"),
+}
 
 
 def wants_json(request: Request) -> bool:
@@ -50,7 +83,12 @@ def link_from_path(request: Request) -> DigitalLink:
     try:
         return parse_digital_link(path)
     except InvalidInputError as exc:
-        raise PageError(400, "This code is not valid", str(exc), "Check the GTIN (14 digits with its check digit) and the lot printed on the packaging.") from exc
+        raise PageError(
+            400,
+            "This code is not valid",
+            str(exc),
+            "Check the GTIN (14 digits with its check digit) and the lot printed on the packaging.",
+        ) from exc
 
 
 def find_batch(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
@@ -97,7 +135,10 @@ def link_headers(url: str) -> dict[str, str]:
 def linkset(view: dict[str, Any]) -> dict[str, Any]:
     """The lot's links as an RFC 9264 link set (GS1 Digital Link resolver, linkType=all)."""
     url = view["url"]
-    entry: dict[str, Any] = {"anchor": url, GS1_VOC + "pip": [{"href": url, "title": view["product"] or "Product page", "type": "text/html"}]}
+    entry: dict[str, Any] = {
+        "anchor": url,
+        GS1_VOC + "pip": [{"href": url, "title": view["product"] or "Product page", "type": "text/html"}],
+    }
     for link_type, title in LINK_TYPES.items():
         entry[GS1_VOC + link_type.removeprefix("gs1:")] = [
             {"href": f"{url}?linkType={quote(link_type, safe=':')}", "title": title, "type": "application/json"}
@@ -134,7 +175,8 @@ async def landing(context: ContextDep) -> HTMLResponse:
     return HTMLResponse(await context.pages.get(("landing",), context.version(), build))
 
 
-@router.get("/search", summary="Look a lot up by GTIN and lot")
+@router.get("/search", summary="Look a lot up by GTIN and lot", status_code=303, response_class=RedirectResponse,
+            responses=PAGE_ERRORS)  # fmt: skip
 def search(gtin: str = Query(max_length=64), lot: str = Query(max_length=64)) -> Response:
     """Redirect to the lot's Digital Link page, or say what is wrong with the input."""
     try:
@@ -145,7 +187,7 @@ def search(gtin: str = Query(max_length=64), lot: str = Query(max_length=64)) ->
     return RedirectResponse(link.path(), status_code=303)
 
 
-@router.get("/01/{gtin}", summary="A product (GTIN) without a lot")
+@router.get("/01/{gtin}", summary="A product (GTIN) without a lot", response_class=HTMLResponse, responses=PAGE_ERRORS)
 def product_without_lot(gtin: str) -> Response:
     """Pages are per lot: say so, with the search form."""
     try:
@@ -156,14 +198,19 @@ def product_without_lot(gtin: str) -> Response:
                     form={"form_gtin": gtin})  # fmt: skip
 
 
-@router.get("/01/{gtin}/10/{rest:path}", summary="GS1 Digital Link resolver (/01/{gtin}/10/{lot}[/21/{serial}])")
+@router.get("/01/{gtin}/10/{rest:path}", summary="GS1 Digital Link resolver (/01/{gtin}/10/{lot}[/21/{serial}])",
+            responses=RESOLVER_ANSWERS)  # fmt: skip
 async def resolve(
     request: Request,
     context: ContextDep,
     gtin: str,
     rest: str,
-    link_type: str | None = Query(default=None, alias="linkType", max_length=200,
-                                  description="gs1:certificationInfo, gs1:traceability, gs1:recallStatus, or all"),  # fmt: skip
+    link_type: str | None = Query(
+        default=None,
+        alias="linkType",
+        max_length=200,
+        description="gs1:certificationInfo, gs1:traceability, gs1:recallStatus, or all",
+    ),  # fmt: skip
 ) -> Response:
     """The lot's page (HTML), its data (JSON with `Accept: application/json`), or one of
     its GS1 link types."""
@@ -189,7 +236,8 @@ async def resolve(
     return HTMLResponse(html, headers=headers)
 
 
-@router.get("/labels/01/{gtin}/10/{rest:path}", response_class=HTMLResponse, summary="Printable label sheet for a lot")
+@router.get("/labels/01/{gtin}/10/{rest:path}", response_class=HTMLResponse, summary="Printable label sheet for a lot",
+            responses=PAGE_ERRORS)  # fmt: skip
 def labels(
     request: Request, context: ContextDep, gtin: str, rest: str,
     count: int = Query(default=12, ge=1, le=MAX_LABELS, description="How many labels (1-200)"),
@@ -199,6 +247,6 @@ def labels(
     batch = find_batch(context, link)
     url = link.url(context.settings.public_base_url)
     svg = qr_svg(url).decode()
-    svg = svg[svg.index("<svg"):]  # inline: drop the XML declaration
+    svg = svg[svg.index("<svg") :]  # inline: drop the XML declaration
     return HTMLResponse(render("labels.html", count=count, product=batch.get("product"), gtin=link.gtin, lot=link.lot,
                                url=url, qr_svg=Markup(svg)))  # fmt: skip

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep
 from api.routes.pages import link_from_path
+from api.schemas import problem
 from ledger.qr import qr_png, qr_svg
 
 router = APIRouter(prefix="/qr", tags=["qr"])
@@ -18,7 +19,19 @@ CACHE = {"Cache-Control": "public, max-age=86400"}
 @router.get(
     "/01/{gtin}/10/{rest:path}",
     summary="QR code of a lot's Digital Link: append .svg or .png",
-    responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}, 404: {"description": "Neither .svg nor .png"}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The code",
+            "content": {
+                "image/svg+xml": {"schema": {"type": "string"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        400: problem("The Digital Link is not valid"),
+        404: problem("Neither .svg nor .png"),
+        422: problem("A parameter is not valid"),
+    },
 )
 def qr_code(request: Request, context: ContextDep, gtin: str, rest: str) -> Response:
     """The code encodes the absolute Digital Link URL (error correction M, quiet zone of
