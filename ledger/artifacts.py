@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def artifact_to_json(artifact: ContractArtifact) -> str:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_artifact(name: str = CONTRACT_NAME) -> ContractArtifact:
     """Load the committed artifact of contract `name`."""
     path = ARTIFACT_DIR / f"{name}.json"

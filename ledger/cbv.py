@@ -5,12 +5,7 @@ from __future__ import annotations
 from ledger.errors import InvalidInputError
 
 BUSINESS_STEPS: frozenset[str] = frozenset(
-    """accepting arriving assembling collecting commissioning consigning creating_class_instance
-    cycle_counting decommissioning departing destroying disassembling dispensing encoding
-    entering_exiting holding inspecting installing killing loading other packing picking
-    receiving removing repackaging repairing replacing reserving retail_selling sampling
-    sensor_reporting shipping staging_outbound stock_taking stocking storing transporting
-    unloading unpacking void_shipping""".split()
+    ["accepting", "arriving", "assembling", "collecting", "commissioning", "consigning", "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying", "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting", "installing", "killing", "loading", "other", "packing", "picking", "receiving", "removing", "repackaging", "repairing", "replacing", "reserving", "retail_selling", "sampling", "sensor_reporting", "shipping", "staging_outbound", "stock_taking", "stocking", "storing", "transporting", "unloading", "unpacking", "void_shipping"]
 )
 
 #: The CBV URI prefix of business steps (EPCIS 2.0 accepts the bare word too).

@@ -8,6 +8,7 @@ is the node's child and dies with it, even on SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -214,12 +215,10 @@ class LocalChain:
             self.process = None
 
     def _forget_pid(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
-        except FileNotFoundError:
-            pass
 
-    def __enter__(self) -> "LocalChain":
+    def __enter__(self) -> LocalChain:
         self.start()
         return self
 

@@ -169,7 +169,7 @@ class Settings(BaseModel):
         }
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from the config file, `PROVENANCE_*` environment variables, then overrides."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -177,8 +177,8 @@ class Settings(BaseModel):
         config_path = Path(env.get(ENV_PREFIX + "CONFIG") or Path(str(data_dir)) / "config.toml")
         networks: dict[str, dict[str, object]] = {}
         if config_path.exists() or ENV_PREFIX + "CONFIG" in env:
-            values.update(_read_config_file(config_path))
-            networks = values.pop("networks", {})  # type: ignore[assignment]
+            settings, networks = _read_config_file(config_path)
+            values.update(settings)
         network = overrides.get("network") or env.get(ENV_PREFIX + "NETWORK") or values.get("network")
         if network:
             if network not in networks:
@@ -195,13 +195,14 @@ class Settings(BaseModel):
                 values[name] = env[key]
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            return cls(**values)
+            return cls.model_validate(values)
         except ValueError as exc:
             raise ConfigurationError(f"invalid settings: {exc}") from exc
 
 
-def _read_config_file(path: Path) -> dict[str, object]:
-    """The settings in a TOML file (top-level keys named like the settings)."""
+def _read_config_file(path: Path) -> tuple[dict[str, object], dict[str, dict[str, object]]]:
+    """The settings in a TOML file (top-level keys named like the settings), and its
+    [networks.NAME] tables by name."""
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
@@ -211,7 +212,7 @@ def _read_config_file(path: Path) -> dict[str, object]:
     unknown = sorted(set(data) - set(Settings.model_fields) - {"networks"})
     if unknown:
         raise ConfigurationError(f"config file {path} has unknown settings: {', '.join(unknown)}")
-    networks = data.get("networks", {})
+    networks = data.pop("networks", {})
     if not isinstance(networks, dict) or not all(isinstance(v, dict) for v in networks.values()):
         raise ConfigurationError(f"config file {path}: `networks` must be tables like [networks.sepolia]")
     for name, table in networks.items():
@@ -221,7 +222,7 @@ def _read_config_file(path: Path) -> dict[str, object]:
                 f"config file {path}: [networks.{name}] has settings a network cannot set: {', '.join(wrong)} "
                 f"(allowed: {', '.join(sorted(NETWORK_SETTINGS))})"
             )
-    return data
+    return data, networks
 
 
 #: What a [networks.NAME] table may set: where the chain is and how to treat its provider.

@@ -30,7 +30,7 @@ class LedgerConnection:
         self.names = Directory(self)
 
     @classmethod
-    def open(cls, settings: Settings) -> "LedgerConnection":
+    def open(cls, settings: Settings) -> LedgerConnection:
         """Connect and check: reachable, expected chain id, ledger code at the address."""
         w3 = web3_for(settings)
         try:
@@ -111,7 +111,7 @@ class LedgerConnection:
             "name_invalid_utf8": "name" in args.get("invalidUtf8", []),
         }
 
-    def licences(self, include_lapsed: bool = False) -> list["LicenceRecord"]:
+    def licences(self, include_lapsed: bool = False) -> list[LicenceRecord]:
         """The GS1 licences, rebuilt from LicenceGranted/LicenceWithdrawn events (the
         contract has no view for them): held ones, in the order granted. A sub-licence is in
         force while the very root licence it was cut from is held (a root withdrawn and
@@ -210,7 +210,7 @@ class LicenceRecord:
         """The prefix digits (leading zeros kept) or the GTIN-14."""
         return f"{self.prefix:0{self.prefix_length}d}"
 
-    def lapsed(self) -> "LicenceRecord":
+    def lapsed(self) -> LicenceRecord:
         """This record marked as no longer in force."""
         from dataclasses import replace
 

@@ -22,6 +22,7 @@ from ledger.audit import AuditPolicy, YieldRule
 from ledger.connection import LedgerConnection
 from ledger.identifiers import complete_gtin
 from ledger.models import AttestationCreate, BatchCreate, LicenceScope, SubjectKind, TransformationKind
+from ledger.rpc import rpc_call
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter, hex0x
 
@@ -112,7 +113,8 @@ def is_seeded(connection: LedgerConnection) -> bool:
     """Whether the demo's retail bag already exists."""
     from ledger.identifiers import batch_id
 
-    return connection.contract.functions.getBatch(batch_id(*DEMO_BAG)).call()[5] != 0
+    created_at: int = connection.contract.functions.getBatch(batch_id(*DEMO_BAG)).call()[5]
+    return created_at != 0
 
 
 class DemoClock:
@@ -134,7 +136,7 @@ class DemoClock:
         """The next block is mined `offset` days into the demo's span."""
         if self.spread:
             at = min(self.end, self.start + int(offset * DAY))
-            self.connection.w3.provider.make_request("evm_setNextBlockTimestamp", [at])  # type: ignore[arg-type]
+            rpc_call(self.connection.w3, "evm_setNextBlockTimestamp", [at])
 
 
 def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda _: None) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eth_typing import ChecksumAddress
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger.artifacts import load_artifact
@@ -60,7 +60,7 @@ def code_matches_artifact(chain_code: bytes) -> bool:
     actual = _code(chain_code)
     if len(actual) != len(expected):
         return False
-    return all(a == e or e == 0 for a, e in zip(actual, expected))
+    return all(a == e or e == 0 for a, e in zip(actual, expected, strict=True))
 
 
 def read_deployment(path: Path) -> Deployment | None:
@@ -156,12 +156,12 @@ def ensure_deployed(
 
 def create_address(deployer: str, nonce: int) -> ChecksumAddress:
     """The address a contract created by `deployer` with `nonce` gets (CREATE)."""
-    import rlp
+    import rlp  # type: ignore[import-untyped]  # rlp ships no type information (no py.typed)
 
     return Web3.to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
 
 
-def deploy_on_network(sender: "TransactionSender", record: Path, admin_transfer_delay: int, timeout: float | None = None) -> Deployment:
+def deploy_on_network(sender: TransactionSender, record: Path, admin_transfer_delay: int, timeout: float | None = None) -> Deployment:
     """Deploy the ledger with a local key through `sender` (fees within the caps, stuck
     transactions replaced, lost replies found again) and record it in `record`.
 
@@ -213,7 +213,8 @@ def _finish(w3: Web3, started: dict[str, object], admin: ChecksumAddress) -> Dep
     if not w3.eth.get_code(address):
         return None
     # The creation block: the first block where the code exists (binary search).
-    low, high = 0, w3.eth.block_number
+    low: int = 0
+    high: int = w3.eth.block_number
     while low < high:
         middle = (low + high) // 2
         if w3.eth.get_code(address, block_identifier=middle):

@@ -21,9 +21,9 @@ import hashlib
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import rfc8785

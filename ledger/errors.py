@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Protocol
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
-from eth_utils.abi import collapse_if_tuple
+# eth_abi / eth_utils are imported where an error is decoded, not here: every CLI module
+# imports this one, and `provenance --help` must not pay for the Ethereum libraries.
 
 
 class LedgerError(Exception):
@@ -20,6 +20,19 @@ class ConfigurationError(LedgerError):
 
 class ChainError(LedgerError):
     """The chain could not be started, reached or used."""
+
+
+class RpcError(ChainError):
+    """The node answered a JSON-RPC call with an error object (see :mod:`ledger.rpc`).
+
+    `method` is the call, `message` the node's own words (callers match on it, e.g. "nonce
+    too low"), `code` the JSON-RPC error code when the node gave one."""
+
+    def __init__(self, method: str, message: str, code: int | None = None) -> None:
+        super().__init__(f"{method} failed: {message}")
+        self.method = method
+        self.message = message
+        self.code = code
 
 
 class WebServerError(LedgerError):
@@ -177,11 +190,15 @@ _VARIANTS: list[tuple[str, Any, str]] = [
     ),
 ]
 
-#: Roles by id, for sentences.
-_ROLE_NAMES: dict[bytes, str] = {
-    b"\0" * 32: "the admin role",
-    keccak(text="SUPPLIER_ROLE"): "the supplier role",
-}
+@functools.cache
+def _role_names() -> dict[bytes, str]:
+    """Roles by id, for sentences."""
+    from eth_utils.crypto import keccak
+
+    return {
+        b"\0" * 32: "the admin role",
+        keccak(text="SUPPLIER_ROLE"): "the supplier role",
+    }
 
 _FIELD = re.compile(r"\{(?:(actor|batch|gtin|time|claim|role|subject|licence):)?(\w*)\}")
 
@@ -202,7 +219,9 @@ globals().update({cls.__name__: cls for cls in ERROR_CLASSES.values()})
 def _format(template: str, arguments: dict[str, Any], describer: Describer) -> str:
     def replace(match: re.Match[str]) -> str:
         kind, field = match.group(1), match.group(2)
-        value = arguments.get(field)
+        # ABI-decoded values: each one's Python type follows the Solidity type that the
+        # template's kind names (address -> str, bytes32 -> bytes, uint -> int).
+        value: Any = arguments.get(field)
         if kind == "actor":
             return describer.actor(value)
         if kind == "batch":
@@ -214,7 +233,7 @@ def _format(template: str, arguments: dict[str, Any], describer: Describer) -> s
         if kind == "claim":
             return bytes(value).rstrip(b"\0").decode("ascii", errors="replace") or "(empty)"
         if kind == "role":
-            return _ROLE_NAMES.get(bytes(value), "role 0x" + bytes(value).hex())
+            return _role_names().get(bytes(value), "role 0x" + bytes(value).hex())
         if kind == "subject":
             subject = bytes(value)
             # SubjectKind.Actor (1): an address left-padded to 32 bytes.
@@ -248,6 +267,9 @@ class ErrorDecoder:
     """Decodes revert data returned by the ledger contract into named exceptions."""
 
     def __init__(self, abi: list[dict[str, Any]]) -> None:
+        from eth_utils.abi import collapse_if_tuple
+        from eth_utils.crypto import keccak
+
         self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
         for item in abi:
             if item.get("type") != "error":
@@ -263,9 +285,11 @@ class ErrorDecoder:
         entry = self._errors.get(raw[:4])
         if entry is None:
             return ContractRevertError(f"the ledger contract refused the call (revert data 0x{raw.hex() or 'empty'})")
+        from eth_abi.abi import decode as abi_decode
+
         name, names, types = entry
         values = abi_decode(types, raw[4:])
-        arguments = dict(zip(names, values))
+        arguments = dict(zip(names, values, strict=True))
         template = _TEMPLATES.get(name, name + " {arguments}")
         for variant, applies, alternative in _VARIANTS:
             if variant == name and applies(arguments):

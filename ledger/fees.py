@@ -24,18 +24,24 @@ transactions replaced, lost replies treated as "maybe sent", nonces recovered af
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 
-from ledger.errors import ChainError, LedgerError
+from ledger.errors import ChainError, LedgerError, RpcError
+from ledger.rpc import rpc_call
+
+if TYPE_CHECKING:
+    from ledger.config import Settings
 
 GWEI = 10**9
 #: maxFeePerGas = base fee x FEE_MARGIN + tip: room for the base fee to rise 12.5% a block
@@ -83,9 +89,12 @@ class FeePolicy:
     bump: float = REPLACEMENT_BUMP
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "FeePolicy":
+    def from_settings(cls, settings: Settings) -> FeePolicy:
         """The caps of the settings (gwei there)."""
-        to_wei = lambda g: None if g is None else int(round(g * GWEI))  # noqa: E731
+
+        def to_wei(gwei: float | None) -> int | None:
+            return None if gwei is None else int(round(gwei * GWEI))
+
         return cls(to_wei(settings.max_fee_per_gas), to_wei(settings.max_priority_fee_per_gas))
 
     def base_fee(self, w3: Web3) -> int:
@@ -324,13 +333,12 @@ class TransactionSender:
         from ledger.network import RetriesExhausted
 
         try:
-            response = self.w3.provider.make_request("eth_sendRawTransaction", ["0x" + pending.raws[-1].hex()])  # type: ignore[arg-type]
+            rpc_call(self.w3, "eth_sendRawTransaction", ["0x" + pending.raws[-1].hex()])
+            return
         except RetriesExhausted:
             return  # maybe sent: wait() looks it up and sends it again
-        error = response.get("error")
-        if not error:
-            return
-        message = str(error.get("message", error))
+        except RpcError as exc:
+            message = exc.message
         if _matches(message, ALREADY_KNOWN) or _matches(message, NONCE_USED):
             return
         if _matches(message, UNDERPRICED):
@@ -346,7 +354,12 @@ class TransactionSender:
 
     def _receipt(self, pending: Pending) -> dict[str, Any] | None:
         for tx_hash in reversed(pending.hashes):
-            raw = self.w3.provider.make_request("eth_getTransactionReceipt", ["0x" + tx_hash.hex()]).get("result")  # type: ignore[arg-type]
+            try:
+                raw = rpc_call(self.w3, "eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
+            except RpcError:
+                # A provider's passing refusal (a rate limit answered as a JSON-RPC error):
+                # not mined as far as we know; wait() keeps polling until its deadline.
+                raw = None
             if raw:
                 return {
                     "status": int(raw["status"], 16),
@@ -393,7 +406,10 @@ class TransactionSender:
                         "this client's (another program signs with the same key?)"
                     )
             return
-        known = self.w3.provider.make_request("eth_getTransactionByHash", ["0x" + pending.tx_hash.hex()]).get("result")  # type: ignore[arg-type]
+        try:
+            known = rpc_call(self.w3, "eth_getTransactionByHash", ["0x" + pending.tx_hash.hex()])
+        except RpcError:
+            known = None  # as in _receipt: an error answer says nothing about the transaction
         below_base = self.policy.base_fee(self.w3) > pending.fees.max_fee
         too_long = time.monotonic() - pending.sent_at > self.stuck_after
         if not below_base and not too_long:
@@ -417,10 +433,8 @@ class TransactionSender:
         pending.sent_at = time.monotonic()
         self._sign(pending)
         self.stats["replaced"] += 1
-        try:
+        with contextlib.suppress(_Underpriced):  # the next check raises it again
             self._broadcast(pending)
-        except _Underpriced:
-            pass  # the next check raises it again
 
 
 class _Underpriced(ChainError):

@@ -10,8 +10,8 @@ from urllib.parse import quote, unquote, urlparse
 
 from biip import ParseError
 from biip.gtin import Gtin
-from eth_abi import encode as abi_encode
-from eth_utils import keccak
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 from ledger import units
 from ledger.errors import InvalidInputError
@@ -157,7 +157,7 @@ def digital_link(gtin: str, lot: str, serial: str | None = None) -> DigitalLink:
 def parse_digital_link(url: str) -> DigitalLink:
     """Parse a Digital Link URL or path with AIs 01 and 10 (21 optional)."""
     parts = [unquote(p) for p in urlparse(url).path.split("/") if p]
-    pairs = dict(zip(parts[0::2], parts[1::2]))
+    pairs = dict(zip(parts[0::2], parts[1::2], strict=False))  # a trailing AI without a value is dropped
     if "01" not in pairs or "10" not in pairs:
         raise InvalidInputError(f"{url!r} is not a GS1 Digital Link to a lot (needs /01/<gtin>/10/<lot>)")
     return digital_link(pairs["01"], pairs["10"], pairs.get("21"))

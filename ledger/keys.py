@@ -15,7 +15,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from ledger.errors import SigningKeyError
 
@@ -100,7 +100,8 @@ class Keystore:
             raise SigningKeyError(f"wrong password for the keystore {name!r} ({path}); check {PASSWORD_ENV}") from exc
         except (KeyError, TypeError, NotImplementedError) as exc:
             raise damaged_keystore(path, f"{type(exc).__name__}: {exc}") from exc
-        account = Account.from_key(key)
+        # eth-account's `combomethod` decorator hides from_key's return type from mypy.
+        account: LocalAccount = Account.from_key(key)
         if account.address.lower() != "0x" + str(keystore["address"]).lower().removeprefix("0x"):
             raise damaged_keystore(path, "its address is not the address of the key it holds")
         return account
@@ -153,7 +154,8 @@ def account_from_env() -> LocalAccount | None:
     if not raw:
         return None
     try:
-        return Account.from_key(raw.strip())
+        account: LocalAccount = Account.from_key(raw.strip())  # typed here: see the note in load
+        return account
     except (ValueError, TypeError) as exc:
         # Never echo the value: it is a secret even when malformed.
         raise SigningKeyError(f"{PRIVATE_KEY_ENV} does not hold a valid 32-byte hex private key") from exc

@@ -257,7 +257,7 @@ class LicenceScope(BaseModel):
     prefix: int
 
     @classmethod
-    def company_prefix(cls, digits: str) -> "LicenceScope":
+    def company_prefix(cls, digits: str) -> LicenceScope:
         """A GS1 Company Prefix given as its digits (4 to 12; leading zeros count)."""
         cleaned = digits.strip()
         if not cleaned.isdigit() or not 4 <= len(cleaned) <= 12:
@@ -268,7 +268,7 @@ class LicenceScope(BaseModel):
         return cls(prefix_length=len(cleaned), prefix=int(cleaned))
 
     @classmethod
-    def single_gtin(cls, gtin: str) -> "LicenceScope":
+    def single_gtin(cls, gtin: str) -> LicenceScope:
         """Exactly one GTIN (GTIN-8/12/13/14, check digit verified)."""
         return cls(prefix_length=14, prefix=int(identifiers.parse_gtin(gtin)))
 
@@ -278,7 +278,7 @@ class LicenceScope(BaseModel):
         return (self.prefix << 4) | self.prefix_length
 
     @classmethod
-    def from_key(cls, key: int) -> "LicenceScope":
+    def from_key(cls, key: int) -> LicenceScope:
         """Inverse of :attr:`key`."""
         return cls(prefix_length=key & 0xF, prefix=key >> 4)
 

@@ -69,7 +69,7 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     """Seconds the provider asked to wait (Retry-After: seconds or an HTTP date), if any."""
     if response is None:
         return None
-    value = response.headers.get("Retry-After")
+    value: str | None = response.headers.get("Retry-After")
     if not value:
         return None
     try:
@@ -84,7 +84,7 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
     """Wait before retry `attempt` (0-based): full jitter on an exponential ceiling."""
-    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2**attempt)
+    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2.0**attempt)  # 2.0: int ** int is typed Any (negative powers)
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -108,8 +108,11 @@ class ResilientHTTPProvider(HTTPProvider):
         self.stats: dict[str, int] = {"requests": 0, "429": 0, "timeout": 0, "connection": 0, "5xx": 0}
         self._rng = random.Random()
 
-    def _post(self, request_data: bytes, what: str) -> Any:
+    def _post(self, request_data: bytes, what: str) -> bytes:
         """POST one request (or batch) with retries; the raw reply."""
+        endpoint = self.endpoint_uri
+        if endpoint is None:  # set in __init__; HTTPProvider's own type allows None
+            raise ChainError("the chain's provider has no URL to send requests to")
         deadline = time.monotonic() + self.give_up_after
         attempt = 0
         while True:
@@ -118,7 +121,7 @@ class ResilientHTTPProvider(HTTPProvider):
             wait: float | None = None
             try:
                 return self._request_session_manager.make_post_request(
-                    self.endpoint_uri, request_data, **self.get_request_kwargs()
+                    endpoint, request_data, **self.get_request_kwargs()
                 )
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0

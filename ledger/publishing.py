@@ -79,7 +79,8 @@ class Outbox:
 
     def _read(self, digest: bytes) -> dict[str, Any]:
         try:
-            return json.loads(self._path(digest).read_text())  # type: ignore[no-any-return]
+            entry: dict[str, Any] = json.loads(self._path(digest).read_text())  # only _write writes these files
+            return entry
         except (FileNotFoundError, ValueError):
             return {"sha256": digest.hex(), "queued_at": int(time.time()), "delivered": [], "errors": {}}
 

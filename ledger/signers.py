@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -12,6 +12,9 @@ from web3 import Web3
 from ledger.config import Settings
 from ledger.errors import SigningKeyError
 from ledger.keys import Keystore, account_from_env, read_keystore
+
+if TYPE_CHECKING:
+    from web3.types import TxParams
 
 _NODE = re.compile(r"^node:(\d+)$")
 _KEYSTORE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -60,7 +63,9 @@ class NodeAccountSigner:
 
     def send(self, w3: Web3, tx: dict[str, Any]) -> bytes:
         """Ask the node to sign and send."""
-        return bytes(w3.eth.send_transaction(tx))  # type: ignore[arg-type]
+        # Signer.send's contract: `tx` is complete (web3's build_transaction), so its keys
+        # are TxParams' keys.
+        return bytes(w3.eth.send_transaction(cast("TxParams", tx)))
 
     def __repr__(self) -> str:
         return f"NodeAccountSigner({self.address})"

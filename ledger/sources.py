@@ -20,6 +20,7 @@ never to a file or another host (an internal address). Credentials in a source's
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import threading
@@ -101,7 +102,8 @@ class _SameSiteRedirects(urllib.request.HTTPRedirectHandler):
 
 def _read_bounded(response: Any, limit: int, deadline: float) -> bytes | None:
     """At most `limit` bytes of the answer before `deadline`; None when it is longer or slower."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         if time.monotonic() > deadline:
             return None
@@ -178,10 +180,8 @@ class FetchingDocumentStore(CheckedDocumentStore):
         while it is anchored (ledger.anchors checks), as for an uploaded one."""
         if data[:1] != b"{":
             return
-        try:
+        with contextlib.suppress(ValueError):
             self.record_references(digest, json.loads(data))
-        except ValueError:
-            pass
 
     def get(self, digest: bytes) -> bytes:
         """The document under `digest`, fetched from the sources when absent or damaged

@@ -12,22 +12,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from concurrent.futures import ThreadPoolExecutor
-
-from eth_abi import encode as abi_encode
-from eth_typing import ChecksumAddress
-from eth_utils import keccak
+from eth_abi.abi import encode as abi_encode
+from eth_typing import ChecksumAddress, Hash32, HexStr
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 from web3.logs import DISCARD
 
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
+from ledger.errors import (
+    ERROR_CLASSES,
+    ConflictError,
+    ContractRevertError,
+    InvalidInputError,
+    LedgerError,
+    RpcError,
+    SimilarNameError,
+)
 from ledger.fees import FeePolicy, Outbox, Pending, TransactionSender
-from ledger.errors import ERROR_CLASSES, ConflictError, ContractRevertError, InvalidInputError, LedgerError, SimilarNameError
 from ledger.identifiers import (
     attestation_uid,
     check_country,
@@ -51,6 +58,7 @@ from ledger.models import (
     TxReceipt,
     claim_bytes,
 )
+from ledger.rpc import rpc_call
 from ledger.signers import LocalKeySigner, Signer
 
 TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more
@@ -156,7 +164,8 @@ class LedgerWriter:
             raise self._revert(exc) from None
 
     def _build(self, call: Any, gas: int, fees: dict[str, int]) -> dict[str, Any]:
-        return call.build_transaction(
+        # `call` is a web3 ContractFunction: build_transaction gives the transaction's fields.
+        tx: dict[str, Any] = call.build_transaction(
             {
                 "from": self.signer.address,
                 "nonce": self._next_nonce(),
@@ -165,16 +174,22 @@ class LedgerWriter:
                 **fees,
             }
         )
+        return tx
 
     def _wait(self, tx_hash: bytes, timeout: float = 120) -> Any:
-        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.02)
+        return self.w3.eth.wait_for_transaction_receipt(Hash32(tx_hash), timeout=timeout, poll_latency=0.02)
 
     def _lean_receipt(self, tx_hash: bytes, timeout: float = 120) -> dict[str, Any]:
         """Status and block of a receipt, read raw: web3's formatting of a receipt with 200
         logs costs more than the whole round trip, and the bulk path needs neither."""
         deadline = time.monotonic() + timeout
         while True:
-            raw = self.w3.provider.make_request("eth_getTransactionReceipt", [hex0x(tx_hash)]).get("result")
+            try:
+                raw = rpc_call(self.w3, "eth_getTransactionReceipt", [hex0x(tx_hash)])
+            except RpcError:
+                # A provider's passing refusal (a rate limit answered as a JSON-RPC error):
+                # keep polling until the deadline, as for a receipt not there yet.
+                raw = None
             if raw:
                 return {
                     "status": int(raw["status"], 16),
@@ -640,15 +655,15 @@ class LedgerWriter:
         """Consume inputs and create outputs in one transaction."""
         hashes = [self._store_metadata(o) for o in outputs]
         call = self.contract.functions.transform(
-            int(kind), [(bid, qty) for bid, qty in inputs], [o.contract_input(h) for o, h in zip(outputs, hashes)], data_hash
+            int(kind), [(bid, qty) for bid, qty in inputs], [o.contract_input(h) for o, h in zip(outputs, hashes, strict=True)], data_hash
         )
         receipt = self.send(call)
         logs = self.contract.events.TransformationRecorded().process_receipt(
-            self.w3.eth.get_transaction_receipt(receipt.tx_hash), errors=DISCARD
+            self.w3.eth.get_transaction_receipt(HexStr(receipt.tx_hash)), errors=DISCARD
         )
         transformation_id = hex0x(logs[0]["args"]["transformationId"])
         results = [
-            self._result(o, h, "registered", receipt.tx_hash, receipt.block_number) for o, h in zip(outputs, hashes)
+            self._result(o, h, "registered", receipt.tx_hash, receipt.block_number) for o, h in zip(outputs, hashes, strict=True)
         ]
         return transformation_id, results, receipt
 
@@ -684,7 +699,7 @@ class LedgerWriter:
 
     def _uids_from(self, receipt: TxReceipt) -> list[str]:
         logs = self.contract.events.Attested().process_receipt(
-            self.w3.eth.get_transaction_receipt(receipt.tx_hash), errors=DISCARD
+            self.w3.eth.get_transaction_receipt(HexStr(receipt.tx_hash)), errors=DISCARD
         )
         return [hex0x(log["args"]["uid"]) for log in logs]
 

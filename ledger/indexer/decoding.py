@@ -17,16 +17,17 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import collapse_if_tuple
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.datastructures import AttributeDict
 
 from ledger.artifacts import load_artifact
-from ledger.errors import ChainError
 from ledger.identifiers import lot_from_bytes
+from ledger.rpc import rpc_call
 
 #: Key of the decoded arguments listing the `string` arguments whose bytes were not valid
 #: UTF-8 text (absent when all were): e.g. {"reason": "contaminated \ufffd", "invalidUtf8": ["reason"]}.
@@ -185,7 +186,7 @@ class LogDecoder:
         if plan is None:
             return None
         args: dict[str, Any] = {}
-        for (field_name, read), topic in zip(plan.indexed, topics[1:]):
+        for (field_name, read), topic in zip(plan.indexed, topics[1:], strict=False):  # lenient: topics are not counted
             args[field_name] = read(topic[2:])
         data = log["data"]
         if plan.words is not None:
@@ -196,7 +197,7 @@ class LogDecoder:
         else:
             values = abi_decode([_lenient(t) for _, t in plan.plain], bytes.fromhex(data[2:]))
             invalid = []
-            for (field_name, abi_type), value in zip(plan.plain, values):
+            for (field_name, abi_type), value in zip(plan.plain, values, strict=True):
                 if abi_type == "string":
                     value, valid = decode_text(value)
                     if not valid:
@@ -221,12 +222,12 @@ class LogDecoder:
         indexed = [(n, t) for n, t, i in fields if i]
         plain = [(n, t) for n, t, i in fields if not i]
         # Indexed arguments of the ledger are all static: one word each in the topics.
-        for (field_name, abi_type), topic in zip(indexed, topics[1:]):
+        for (field_name, abi_type), topic in zip(indexed, topics[1:], strict=False):  # lenient, as in decode
             (args[field_name],) = abi_decode([abi_type], bytes.fromhex(topic[2:]))
         data = log["data"]
         raw = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
         values = abi_decode([_lenient(t) for _, t in plain], raw) if plain else ()
-        for (field_name, abi_type), value in zip(plain, values):
+        for (field_name, abi_type), value in zip(plain, values, strict=True):
             if abi_type == "string":
                 value, valid = decode_text(value)
                 if not valid:
@@ -271,11 +272,8 @@ def read_logs(w3: Any, address: str, event: str, from_block: int, to_block: int 
     topics = decoder.filter_topics(event, argument_filters)
     query = {"address": _checksum(address), "fromBlock": hex(from_block),
              "toBlock": to_block if isinstance(to_block, str) else hex(to_block), "topics": topics}  # fmt: skip
-    response = w3.provider.make_request("eth_getLogs", [query])
-    if "error" in response:
-        raise ChainError(f"eth_getLogs failed: {response['error'].get('message', response['error'])}")
     found = []
-    for log in response["result"]:
+    for log in rpc_call(w3, "eth_getLogs", [query]):
         decoded = decoder.decode_native(log)
         if decoded is None or decoded[0] != event:
             continue

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -32,7 +33,7 @@ from sqlalchemy.pool import NullPool
 from web3.exceptions import Web3Exception
 
 from ledger.errors import LedgerError
-from ledger.indexer.scanner import ScanReport, Scanner
+from ledger.indexer.scanner import Scanner, ScanReport
 from ledger.indexer.store import LEADER_LOCK_KEY, IndexStore
 
 #: Longest wait between two attempts while the chain or the database is away.
@@ -96,10 +97,8 @@ class PostgresWriterLock:
     def release(self) -> None:
         """Close the lock's connection (the server then releases the lock)."""
         if self.connection is not None:
-            try:
+            with contextlib.suppress(SQLAlchemyError):
                 self.connection.close()
-            except SQLAlchemyError:
-                pass
             self.connection = None
         self.engine.dispose()
 

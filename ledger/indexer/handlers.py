@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from ledger.indexer import schema
 

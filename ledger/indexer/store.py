@@ -132,7 +132,7 @@ class IndexStore:
                 self._replay(conn)
 
     @classmethod
-    def open(cls, url: str | None, data_dir: Path) -> "IndexStore":
+    def open(cls, url: str | None, data_dir: Path) -> IndexStore:
         """The store at `url` (or the data directory's SQLite file)."""
         try:
             return cls(database_url(url, data_dir))
@@ -250,7 +250,7 @@ class IndexStore:
                 keys = [(x.tx_hash, x.log_index) for x in undecodable]
                 known = {(t, i) for t, i in conn.execute(select(sa.c.tx_hash, sa.c.log_index).where(
                     sa.c.block_number.in_({x.block_number for x in undecodable})))}  # fmt: skip
-                _record_set_aside(conn, [x for x, key in zip(undecodable, keys) if key not in known])
+                _record_set_aside(conn, [x for x, key in zip(undecodable, keys, strict=True) if key not in known])
             added = len(new)
             self._set_cursor(conn, contract, chain_id, end)
         return added

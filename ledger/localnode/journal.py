@@ -42,7 +42,7 @@ class Entry:
         return b"%08x %s\n" % (zlib.crc32(text), text)
 
     @classmethod
-    def parse(cls, line: bytes) -> "Entry | None":
+    def parse(cls, line: bytes) -> Entry | None:
         """The entry a line holds, or None for a torn or damaged line."""
         if not line.endswith(b"\n") or len(line) < 10 or line[8:9] != b" ":
             return None
@@ -96,7 +96,7 @@ class Journal:
         """Every intact entry with a sequence number above `seq`, in order, stopping at the
         first torn or damaged line (nothing after it was ever forwarded)."""
         segments = self.segments()
-        for index, (first, path) in enumerate(segments):
+        for index, (_first, path) in enumerate(segments):
             following = segments[index + 1][0] if index + 1 < len(segments) else None
             if following is not None and following <= seq + 1:
                 continue  # wholly at or below `seq`

@@ -300,9 +300,9 @@ class DurableNode:
 
     def _maybe_snapshot(self) -> None:
         pending = self.journal.last_seq - self.snapshot_seq
-        if pending >= self.snapshot_entries or (pending and time.monotonic() - self.snapshot_at >= self.snapshot_seconds):
-            if not self._snapshot_lock.locked():
-                threading.Thread(target=self.snapshot, name="snapshot", daemon=True).start()
+        due = pending >= self.snapshot_entries or (pending and time.monotonic() - self.snapshot_at >= self.snapshot_seconds)
+        if due and not self._snapshot_lock.locked():
+            threading.Thread(target=self.snapshot, name="snapshot", daemon=True).start()
 
     def snapshot(self, wait: bool = False) -> Snapshot | None:
         """Dump the state between two writes (the journal rolls over to a new segment at

@@ -9,6 +9,7 @@ it holds everything up to, and the chain head: `snapshot-000000000042-0000000117
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import os
 import re
@@ -59,7 +60,7 @@ class SnapshotStore:
                 found.append(Snapshot(int(match.group(1)), int(match.group(2)), path))
         return sorted(found, key=lambda s: s.seq, reverse=True)
 
-    def remove_temporaries(self) -> list[Path]:
+    def remove_temporaries(self) -> builtins.list[Path]:  # `list` here is the method above
         """Delete half-written snapshots a crash left behind; returns what was removed."""
         removed = [path for path in self.directory.glob("*" + TEMPORARY_SUFFIX)]
         for path in removed:
