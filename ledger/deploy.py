@@ -156,7 +156,7 @@ def ensure_deployed(
 
 def create_address(deployer: str, nonce: int) -> ChecksumAddress:
     """The address a contract created by `deployer` with `nonce` gets (CREATE)."""
-    import rlp  # type: ignore[import-untyped]  # rlp ships no type information (no py.typed)
+    import rlp  # no type information (no py.typed): an override in pyproject.toml
 
     return Web3.to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
 

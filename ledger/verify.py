@@ -23,6 +23,7 @@ from ledger.errors import ChainError, InvalidInputError
 from ledger.indexer.decoding import LogDecoder
 from ledger.models import metadata_mismatch
 from ledger.queries import ReadModel
+from ledger.rpc import rpc_call
 
 BUNDLE_FORMAT = "provenance-ledger/proof/1"
 _BATCH_TOPIC_EVENTS = ("BatchRegistered", "CustodyTransferProposed", "CustodyTransferAccepted", "CustodyTransferCancelled",
@@ -69,10 +70,7 @@ class ChainLineage:
         self.topics = _signature_topics()
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
-        if "error" in response:
-            raise ChainError(f"{method} failed: {response['error'].get('message', response['error'])}")
-        return response["result"]
+        return rpc_call(self.w3, method, params)
 
     def _logs(self, topics: list[Any]) -> list[dict[str, Any]]:
         """eth_getLogs over [from_block, to_block] in ranges a provider accepts."""
@@ -358,7 +356,7 @@ def _check_bundle_events(w3: Web3, bundle: dict[str, Any], report: VerificationR
     for e in bundle["events"]:
         what = f"{e['name']} in transaction {e['tx_hash']} (block {e['block_number']}, log {e['log_index']})"
         if e["tx_hash"] not in receipts:
-            receipts[e["tx_hash"]] = w3.provider.make_request("eth_getTransactionReceipt", [e["tx_hash"]]).get("result")  # type: ignore[arg-type]
+            receipts[e["tx_hash"]] = rpc_call(w3, "eth_getTransactionReceipt", [e["tx_hash"]])
         receipt = receipts[e["tx_hash"]]
         if receipt is None:
             report.add(what, False, "the node knows no such transaction")

@@ -22,6 +22,7 @@ from ledger.errors import ChainError
 from ledger.indexer.decoding import LogDecoder
 from ledger.indexer.handlers import LedgerEvent
 from ledger.indexer.store import Cursor, CursorMoved, IndexStore, SetAside
+from ledger.rpc import rpc_batch, rpc_call
 
 MIN_RANGE = 1
 MAX_RANGE = 50_000
@@ -144,10 +145,7 @@ class Scanner:
         self._fetcher: ThreadPoolExecutor | None = None
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
-        if "error" in response:
-            raise ChainError(f"{method} failed: {response['error'].get('message', response['error'])}")
-        return response["result"]
+        return rpc_call(self.w3, method, params)
 
     def _headers(self, numbers: list[int]) -> dict[int, tuple[str, int] | None]:
         """Hash and timestamp of each block, None for a block the chain does not have, in
@@ -155,13 +153,8 @@ class Scanner:
         found: dict[int, tuple[str, int] | None] = {}
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
-            responses = self.w3.provider.make_batch_request([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])  # type: ignore[attr-defined]
-            if not isinstance(responses, list):  # a node refusing the whole batch
-                raise ChainError(f"eth_getBlockByNumber failed: {responses}")
-            for number, response in zip(chunk, responses, strict=False):
-                if isinstance(response, dict) and "error" in response:
-                    raise ChainError(f"eth_getBlockByNumber failed: {response['error'].get('message', response['error'])}")
-                block = response.get("result") if isinstance(response, dict) else None
+            blocks = rpc_batch(self.w3, "eth_getBlockByNumber", [[hex(n), False] for n in chunk])
+            for number, block in zip(chunk, blocks, strict=True):
                 found[number] = None if block is None else (block["hash"], int(block["timestamp"], 16))
         return found
 
