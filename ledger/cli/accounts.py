@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import OPTIONS, JsonOption, emit, handles_errors, say, warn
-from ledger.keys import PASSWORD_ENV, Keystore
 
 app = typer.Typer(help="Signing accounts (encrypted keystores in the data directory).", no_args_is_help=True)
 
@@ -21,6 +20,8 @@ def new(
 ) -> None:
     """Create a new key, stored encrypted. The password comes from $PROVENANCE_KEYSTORE_PASSWORD
     or a prompt; the key itself is never shown."""
+    from ledger.keys import PASSWORD_ENV, Keystore
+
     password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     entry = Keystore(OPTIONS.settings().keystore_dir).create(name, password)
     emit(
@@ -34,6 +35,8 @@ def new(
 @handles_errors
 def list_accounts(as_json: JsonOption = False) -> None:
     """List the keystore accounts (names and addresses)."""
+    from ledger.keys import Keystore
+
     keystore = Keystore(OPTIONS.settings().keystore_dir)
     entries = keystore.entries()
     for problem in keystore.damaged():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,13 +18,12 @@ from ledger.cli.common import (
     say,
     writer,
 )
-from ledger.connection import LedgerConnection
 from ledger.cli.documents import publish_after_write
-from ledger.documents import metadata_hash
 from ledger.errors import InvalidInputError
-from ledger.identifiers import check_country, check_name, describe_name, reveal_name, unusual_characters
-from ledger.models import ZERO_HASH
-from ledger.writer import LedgerWriter
+
+if TYPE_CHECKING:
+    from ledger.connection import LedgerConnection
+    from ledger.writer import LedgerWriter
 
 actor_app = typer.Typer(help="Organisations on the ledger (never persons).", no_args_is_help=True)
 role_app = typer.Typer(help="Supplier role and certifier accreditation per claim (admin).", no_args_is_help=True)
@@ -33,6 +32,9 @@ WhoArgument = Annotated[str, typer.Argument(help="Address, keystore account name
 
 
 def _profile_hash(website: str | None) -> bytes:
+    from ledger.documents import metadata_hash
+    from ledger.models import ZERO_HASH
+
     return metadata_hash({"website": website}) if website else ZERO_HASH
 
 
@@ -66,6 +68,8 @@ def register(
 ) -> None:
     """Register an organisation (admin). A name that looks like another organisation's is
     refused unless --allow-similar."""
+    from ledger.identifiers import check_country, check_name
+
     check_name(name)
     check_country(country)
     w = writer(account)
@@ -92,6 +96,8 @@ def rename(
     changes until the admin approves it with `provenance actor approve`. A name that looks
     like another organisation's (accents, case, invisible characters, look-alike letters
     of other scripts aside) is refused."""
+    from ledger.identifiers import check_country, check_name, describe_name, reveal_name
+
     check_name(name)
     w = writer(account)
     if country is None:
@@ -128,6 +134,8 @@ def approve(
     """Approve the profile change an organisation asked for (admin): exactly what it asked.
     The requested name must be repeated with --name, so nothing is approved unseen; every
     character that is not plain ASCII is shown escaped with its Unicode name."""
+    from ledger.identifiers import describe_name, reveal_name
+
     w = writer(account)
     address = address_of(w.connection, who)
     before = w.connection.names.actor(address)
@@ -178,6 +186,8 @@ def _current_profile(conn: LedgerConnection, address: str) -> dict[str, str]:
 @handles_errors
 def show(who: WhoArgument, as_json: JsonOption = False) -> None:
     """Show an organisation: name, country, status and roles."""
+    from ledger.identifiers import describe_name, unusual_characters
+
     conn = connection()
     address = address_of(conn, who)
     actor_id, active, supplier = conn.contract.functions.getActor(address).call()

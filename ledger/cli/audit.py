@@ -8,12 +8,12 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from ledger.audit import CHECKS, AuditPolicy, Auditor, Severity, worst
-from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
-from ledger.cli.common import OPTIONS, JsonOption, console, emit, err_console, handles_errors, safe, say
+from ledger.cli.auditor import _batch_id, _read_model, _require
+from ledger.cli.common import OPTIONS, JsonOption, console, emit, err_console, handles_errors, safe
 from ledger.errors import InvalidInputError
 
-COLOURS = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan", Severity.INFO: "dim"}
+#: Colours by severity name (ledger.audit.Severity, imported by the command itself).
+COLOURS = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "cyan", "INFO": "dim"}
 
 
 @handles_errors
@@ -31,6 +31,8 @@ def audit(
     The audit policy (yield limits per process, custody bound) is read from
     <data dir>/audit.toml when it exists.
     """
+    from ledger.audit import CHECKS, Auditor, AuditPolicy, Severity, worst
+
     if bool(batch) == all_:
         raise InvalidInputError("name a batch (its id, or GTIN and LOT) or pass --all, not both")
     threshold = None if fail_on.strip().lower() == "never" else Severity.parse(fail_on)
@@ -66,7 +68,7 @@ def audit(
         for f in findings:
             proof = "\n".join(f"{e.name} {e.tx_hash[:10]}… block {e.block_number}" for e in f.events)
             # Titles and explanations quote chain text (names, reasons): text, never console markup.
-            table.add_row(f"[{COLOURS[f.severity]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{safe(f.title)}[/]\n{safe(f.explanation)}", proof)
+            table.add_row(f"[{COLOURS[f.severity.name]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{safe(f.title)}[/]\n{safe(f.explanation)}", proof)
         console.print(table)
 
     emit(as_json, {"scope": scope, "findings": [f.as_dict() for f in findings],

@@ -5,15 +5,12 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from requests.exceptions import RequestException
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
-from sqlalchemy.exc import SQLAlchemyError
-from web3.exceptions import Web3Exception
 
 from ledger.cli.common import (
     OPTIONS,
@@ -29,29 +26,39 @@ from ledger.cli.common import (
     say,
     show_time,
 )
-from ledger.documents import DocumentStore
 from ledger.errors import ChainError, ConfigurationError, InvalidInputError
-from ledger.identifiers import batch_id as derive_batch_id
-from ledger.indexer.decoding import INVALID_TEXT
-from ledger.indexer.follow import Follower, WriterLock, acquire_within, database_label, writer_lock
-from ledger.indexer.scanner import ScanReport, Scanner
-from ledger.indexer.store import IndexStore
-from ledger.queries import DEFAULT_DEPTH, INVALID_TEXT_NOTE, ReadModel
+
+if TYPE_CHECKING:
+    from ledger.indexer.follow import WriterLock
+    from ledger.indexer.scanner import Scanner
+    from ledger.indexer.store import IndexStore
+    from ledger.queries import ReadModel
+
+#: ledger.queries.DEFAULT_DEPTH, written out because the read model imports SQLAlchemy
+#: and `--help` must not (tests/ledger/test_cli_startup.py checks the two agree).
+DEFAULT_DEPTH = 32
 
 BatchArgs = Annotated[list[str], typer.Argument(help="A batch id (0x...), or GTIN and LOT.")]
 
 
 def _store() -> IndexStore:
+    from ledger.indexer.store import IndexStore
+
     settings = OPTIONS.settings()
     return IndexStore.open(settings.database_url, settings.data_dir)
 
 
 def _read_model() -> ReadModel:
+    from ledger.documents import DocumentStore
+    from ledger.queries import ReadModel
+
     settings = OPTIONS.settings()
     return ReadModel(_store(), DocumentStore(settings.documents_dir))
 
 
 def _batch_id(args: list[str]) -> str:
+    from ledger.identifiers import batch_id as derive_batch_id
+
     if len(args) == 1 and args[0].startswith("0x") and len(args[0]) == 66:
         return args[0].lower()
     if len(args) == 2:
@@ -79,6 +86,12 @@ def index(
 
     One follower writes an index at a time (`provenance run` has one): a second waits and
     takes over when the first stops; a catch-up finding one at work leaves the index to it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.indexer.follow import acquire_within, database_label, writer_lock
+    from ledger.indexer.scanner import Scanner
+    from ledger.indexer.store import IndexStore
+
     conn = connection()
     store = IndexStore.open(conn.settings.database_url, conn.settings.data_dir)
     scanner = Scanner.for_settings(conn, store, max_range=max_blocks)
@@ -113,6 +126,13 @@ ANOTHER_WRITER = "another follower (`provenance run` or `provenance index --foll
 
 def _catch_up(rpc_url: str, store: IndexStore, scanner: Scanner, rebuild: bool, first: int, as_json: bool) -> None:
     """Rebuild (if asked) and catch up with a progress bar, then print what was done."""
+    from requests.exceptions import RequestException
+    from sqlalchemy.exc import SQLAlchemyError
+    from web3.exceptions import Web3Exception
+
+    from ledger.indexer.follow import database_label
+    from ledger.indexer.scanner import ScanReport
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
     try:
         if rebuild:
@@ -159,6 +179,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _follow(rpc_url: str, scanner: Scanner, lock: WriterLock, stop: threading.Event) -> None:
     """Follow until Ctrl-C: retrying through outages, waiting for or holding the lock."""
+    from ledger.indexer.follow import Follower
+    from ledger.indexer.scanner import ScanReport
+
     console.print("Following the chain; Ctrl-C stops.", style="dim")
 
     def changed(report: ScanReport) -> None:
@@ -171,6 +194,8 @@ def _follow(rpc_url: str, scanner: Scanner, lock: WriterLock, stop: threading.Ev
 
 
 def _describe(event: dict[str, Any], names: dict[str, str]) -> str:
+    from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
+
     text = _describe_event(event, names)
     if event["args"].get(INVALID_TEXT):
         # A raw transaction put bytes that are not UTF-8 into its text: say so next to it.
@@ -280,6 +305,8 @@ def claims(
     as_json: JsonOption = False,
 ) -> None:
     """Ethical-sourcing claims about a batch or an organisation, with their status."""
+    from ledger.indexer.decoding import INVALID_TEXT_NOTE
+
     model = _read_model()
     moment = parse_time(at) or int(time.time())
     coverage: dict[str, float] = {}

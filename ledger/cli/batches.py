@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -45,6 +45,7 @@ LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
 
 def _store_documents(store: DocumentStore, paths: list[Path], private: bool = False) -> tuple[DocumentRef, ...]:
     from ledger.models import DocumentRef
+
     refs = tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
     if private:  # never pushed nor served: the owner hands it to an auditor itself
         for ref in refs:
@@ -65,6 +66,7 @@ def _named(refs: Iterable[dict[str, Any]]) -> list[bytes]:
 def _note_hash(store: DocumentStore, document: dict[str, Any]) -> bytes:
     """Anchor a small JSON note (stored off chain, hash on chain); zero when empty."""
     from ledger.models import ZERO_HASH
+
     document = {k: v for k, v in document.items() if v}
     return store.put_json(document) if document else ZERO_HASH
 
@@ -101,7 +103,7 @@ def register(
     """Register a batch; prints its id, transaction, block and the Digital Link URL of its page."""
     from ledger.documents import metadata_hash
     from ledger.models import BatchCreate
-    from ledger.qr import write_qr
+
     # Every local check that can fail comes before the registration: a bad --qr path must
     # not surface after the batch is already on the chain.
     if qr is not None:
@@ -114,6 +116,8 @@ def register(
     result = w.register_batch(batch)
     publish_after_write(w.connection.settings, _anchored_documents(metadata_hash(batch.metadata_document()), refs))
     if qr is not None:
+        from ledger.qr import write_qr  # qrcode only when a QR code is asked for
+
         try:
             write_qr(result.url, qr)
         except OSError as exc:
@@ -174,6 +178,7 @@ def _as_windows_1252(byte: bytes) -> str:
 def _parse_rows(path: Path, reader: csv.DictReader[str]) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
     """Valid rows (with their CSV line numbers) and per-row errors."""
     from ledger.models import BatchCreate
+
     required = {"gtin", "lot", "quantity", "unit", "product"}
     missing = required - set(reader.fieldnames or [])
     if missing:
@@ -279,6 +284,7 @@ def units(
 ) -> None:
     """Find UN/ECE Recommendation 20 unit codes (the only units a batch may have) by name."""
     from ledger.units import find_units
+
     found = find_units(word)
     if not found:
         raise InvalidInputError(f"no UN/ECE Rec 20 unit has {word!r} in its code or name; try a shorter word (e.g. 'gram')")
@@ -308,8 +314,8 @@ def _unit(args: dict[str, Any]) -> str:
 def _metadata(conn: LedgerConnection, metadata_hash: bytes) -> dict[str, Any]:
     """A lot's metadata document: from this data directory, else from the document sources
     (another organisation's lot, e.g. one the roaster received), checked by hash."""
-    from ledger.documents import metadata_hash
     from ledger.sources import document_store
+
     try:
         document = json.loads(document_store(conn.settings.documents_dir, conn.settings.document_sources).get(metadata_hash))
     except (FileNotFoundError, ValueError):
@@ -325,6 +331,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
     from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
     from ledger.models import BatchStatus, RecallState, metadata_mismatch
     from ledger.writer import hex0x
+
     conn = connection()
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(conn, batch_id)
@@ -395,6 +402,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
 
 def _recall_words(state: RecallState) -> str:
     from ledger.models import RecallState
+
     return {
         RecallState.NONE: "",
         RecallState.RECALLED: ", RECALLED (awaiting the admin's review)",
@@ -418,6 +426,7 @@ def transfer(
 ) -> None:
     """Offer a batch you hold to another organisation; it moves when they accept."""
     from ledger.writer import hex0x
+
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     recipient = address_of(w.connection, to)
@@ -431,6 +440,7 @@ def transfer(
 def accept(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
     """Accept a batch offered to you: you become its custodian."""
     from ledger.writer import hex0x
+
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     receipt = w.accept_custody(batch_id)
@@ -442,6 +452,7 @@ def accept(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, 
 def cancel(gtin: GtinArgument, lot: LotArgument, account: AccountOption = None, as_json: JsonOption = False) -> None:
     """Withdraw a hand-over you offered, or decline one offered to you."""
     from ledger.writer import hex0x
+
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     receipt = w.cancel_custody_transfer(batch_id)
@@ -463,6 +474,7 @@ def step(
     """Record a business step (CBV vocabulary) for a batch you hold."""
     from ledger.cbv import check_business_step
     from ledger.writer import hex0x
+
     biz_step = check_business_step(step_name)
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
@@ -491,6 +503,7 @@ def _parse_input(spec: str, conn: LedgerConnection) -> tuple[bytes, int, dict[st
 def _parse_output(spec: str) -> BatchCreate:
     """GTIN:LOT:QUANTITY:UNIT:PRODUCT -> BatchCreate."""
     from ledger.models import BatchCreate
+
     parts = spec.split(":", 4)
     if len(parts) != 5 or not parts[2].isdigit():
         raise InvalidInputError(f"output {spec!r} must be GTIN:LOT:QUANTITY:UNIT:PRODUCT")
@@ -508,6 +521,7 @@ def _run_transformation(
     process: str | None, as_json: bool, what: str,
 ) -> None:  # fmt: skip
     from ledger.writer import hex0x
+
     data_hash = _note_hash(w.documents, {"process": process, "kind": kind.name.lower()} if process else {})
     transformation_id, results, receipt = w.transform(kind, inputs, outputs, data_hash)
     # The new lots' metadata (their names on every page) and the note, pushed like a registration.
@@ -538,6 +552,7 @@ def split(
     """Split a batch you hold into new lots (what is not split off stays in the original)."""
     from ledger.identifiers import lot_from_bytes
     from ledger.models import BatchCreate, TransformationKind
+
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(w.connection, batch_id)
@@ -571,6 +586,7 @@ def merge(
     """Merge batches you hold into one new lot (its quantity is the sum of the inputs)."""
     from ledger.identifiers import parse_gtin
     from ledger.models import BatchCreate, TransformationKind
+
     w = writer(account)
     parsed = [_parse_input(spec, w.connection) for spec in input_specs]
     units = {_unit(args) for _, _, args in parsed}
@@ -594,6 +610,7 @@ def transform(
 ) -> None:
     """Process inputs you hold into new products (e.g. green coffee into roasted coffee)."""
     from ledger.models import TransformationKind
+
     w = writer(account)
     parsed = [_parse_input(spec, w.connection) for spec in input_specs]
     outputs = [_parse_output(spec) for spec in output_specs]
@@ -619,6 +636,7 @@ def recall(
     from ledger.identifiers import check_reason
     from ledger.models import ZERO_HASH
     from ledger.writer import hex0x
+
     check_reason(reason, "recall reason")
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
@@ -643,6 +661,7 @@ def review_recall(
     """Review a recall awaiting review (admin): --uphold or --withdraw, with a reason."""
     from ledger.identifiers import check_reason
     from ledger.writer import hex0x
+
     if uphold is None:
         raise InvalidInputError("say how the recall is reviewed: --uphold (final) or --withdraw (the batch may be used again)")
     check_reason(reason, "review reason")
@@ -667,6 +686,7 @@ def void(
     the lot stays taken, and its page says it was voided, by whom and why."""
     from ledger.identifiers import check_reason
     from ledger.writer import hex0x
+
     check_reason(reason, "reason for voiding")
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -59,6 +59,7 @@ def _request(
 ) -> AttestationCreate:
     from ledger.models import AttestationCreate
     from ledger.writer import hex0x
+
     evidence_hash = hex0x(store.put_file(evidence)) if evidence else "0x" + "00" * 32
     if evidence and private:  # never pushed nor served: the issuer hands it to an auditor itself
         store.mark_private(bytes.fromhex(evidence_hash[2:]))
@@ -75,6 +76,7 @@ def _request(
 def _subject(conn: LedgerConnection | None, batch: tuple[str, str] | None, actor: str | None) -> tuple[str, SubjectKind]:
     from ledger.models import SubjectKind
     from ledger.writer import hex0x
+
     if (batch is None) == (actor is None):
         raise InvalidInputError("say what the claim is about: either --batch GTIN LOT or --actor WHO")
     if batch is not None:
@@ -103,6 +105,7 @@ def attest(
 ) -> None:
     """Attest a claim about a batch or an organisation, as an accredited certifier."""
     from ledger.models import SubjectKind
+
     w = writer(account)
     subject, kind = _subject(w.connection, batch, actor)
     request = _request(w.documents, subject, kind, claim, valid_from, valid_until, evidence, private)
@@ -129,6 +132,7 @@ def revoke(
     from ledger.identifiers import check_reason
     from ledger.models import ZERO_HASH
     from ledger.writer import hex0x
+
     if not (uid.startswith("0x") and len(uid) == 66):
         raise InvalidInputError(f"{uid!r} is not an attestation id (0x and 64 hex digits)")
     check_reason(reason, "revocation reason")
@@ -150,6 +154,7 @@ def invalidate_nonces(
     """Cancel signed attestations you handed out (`claim sign`) that nobody submitted yet:
     every nonce below --next can no longer be used."""
     from ledger.keys import HandedOutNonces
+
     w = writer(account)
     before = w.nonce()
     if next_nonce is None:
@@ -204,6 +209,7 @@ def sign(
     from ledger.keys import HandedOutNonces
     from ledger.signers import LocalKeySigner, resolve_signer
     from ledger.writer import now, sign_attestation
+
     check_output_path(output, "--output")  # before a nonce is taken or a key unlocked
     settings = OPTIONS.settings()
     handed_out = HandedOutNonces(settings.data_dir)
@@ -264,6 +270,7 @@ def submit(
 ) -> None:
     """Submit an attestation a certifier signed offline (anyone may pay for it)."""
     from ledger.models import SignedAttestation
+
     try:
         signed = SignedAttestation.model_validate(json.loads(path.read_text()))
     except (OSError, ValueError) as exc:
@@ -292,6 +299,7 @@ def define(
 def status(uid: Annotated[str, typer.Argument(help="The attestation id (0x...).")], as_json: JsonOption = False) -> None:
     """Whether an attestation holds now, as the contract answers it."""
     from ledger.models import AttestationStatus, short_string
+
     conn = connection()
     raw = bytes.fromhex(uid.removeprefix("0x"))
     state = AttestationStatus(conn.contract.functions.attestationStatus(raw).call())

@@ -11,20 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeGuard, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from ledger.config import Settings
-from ledger.connection import LedgerConnection
 from ledger.errors import InvalidInputError, LedgerError
-from ledger.identifiers import batch_id
-from ledger.signers import resolve_address, resolve_signer
-from ledger.writer import LedgerWriter
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from ledger.config import Settings
+    from ledger.connection import LedgerConnection
+    from ledger.writer import LedgerWriter
 
 # Piped into a file or another program, tables keep whole rows (names, transaction
 # hashes) instead of wrapping at rich's default 80 columns.
@@ -46,6 +47,8 @@ class GlobalOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def settings(self) -> Settings:
+        from ledger.config import Settings
+
         return Settings.from_env(**self.overrides)
 
 
@@ -103,6 +106,14 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _is_validation_error(exc: Exception) -> TypeGuard[ValidationError]:
+    """Whether `exc` is pydantic's ValidationError. pydantic is imported only by commands
+    that build models (not by `--help`), and an exception can only be its error once it is
+    loaded: so it is looked up, never imported, here."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(exc, pydantic.ValidationError)
+
+
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn the client's errors into one clear line on stderr and exit code 1."""
 
@@ -112,7 +123,9 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except LedgerError as exc:
             fail(str(exc))
-        except ValidationError as exc:
+        except Exception as exc:
+            if not _is_validation_error(exc):
+                raise
             fail("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
         raise AssertionError("unreachable")
 
@@ -151,22 +164,31 @@ def write_output(path: Path, data: bytes | str, option: str) -> None:
 
 def connection() -> LedgerConnection:
     """A checked connection with the current settings."""
+    from ledger.connection import LedgerConnection
+
     return LedgerConnection.open(OPTIONS.settings())
 
 
 def writer(account: str | None) -> LedgerWriter:
     """A writer signing as `account` (or the settings' default signer)."""
+    from ledger.signers import resolve_signer
+    from ledger.writer import LedgerWriter
+
     conn = connection()
     return LedgerWriter(conn, resolve_signer(conn.settings, conn.w3, account))
 
 
 def address_of(conn: LedgerConnection, who: str) -> str:
     """Resolve an address, `node:N` or keystore name to an address."""
+    from ledger.signers import resolve_address
+
     return resolve_address(conn.settings, conn.w3, who)
 
 
 def parse_batch_id(gtin: str, lot: str) -> bytes:
     """The batch id of GTIN + lot, or of a 0x batch id passed as GTIN with an empty lot."""
+    from ledger.identifiers import batch_id
+
     if gtin.startswith("0x") and len(gtin) == 66:
         return bytes.fromhex(gtin[2:])
     return batch_id(gtin, lot)
@@ -194,6 +216,8 @@ def show_time(seconds: int) -> str:
 
 def to_jsonable(value: Any) -> Any:
     """Models, bytes and containers as plain JSON values."""
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, bytes):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ledger.cli.common import OPTIONS, AccountOption, JsonOption, emit, handles_errors, print_fields, say
-from ledger.config import Settings
-from ledger.connection import web3_for
-from ledger.deploy import Deployment, deploy_ledger, deploy_on_network, older_code_reason, read_deployment, write_deployment
 from ledger.errors import ChainError
-from ledger.fees import FeePolicy, Outbox, TransactionSender
-from ledger.signers import LocalKeySigner, resolve_signer
+
+if TYPE_CHECKING:
+    from ledger.deploy import Deployment
 
 NetworkOption = Annotated[
     str | None, typer.Option("--network", "-n", help="A [networks.NAME] table of the config file (default: PROVENANCE_NETWORK).")
@@ -30,6 +28,12 @@ def deploy(
     it in <data dir>/deployments/<chain id>.json, which every later command on that chain
     reads. The signer becomes the ledger's admin. Run again, it says where the ledger already
     is; after a crash it finishes the deployment it started instead of making a second one."""
+    from ledger.config import Settings
+    from ledger.connection import web3_for
+    from ledger.deploy import deploy_ledger, deploy_on_network, older_code_reason, read_deployment, write_deployment
+    from ledger.fees import FeePolicy, Outbox, TransactionSender
+    from ledger.signers import LocalKeySigner, resolve_signer
+
     overrides = dict(OPTIONS.overrides)
     if network:
         overrides["network"] = network

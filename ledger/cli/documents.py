@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ledger.cli.common import OPTIONS, JsonOption, check_output_path, emit, err_console, handles_errors, print_fields, say
 from ledger.errors import InvalidInputError
-from ledger.publishing import ANCHOR_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from ledger.config import Settings
@@ -30,23 +29,27 @@ def outbox(settings: Settings) -> Outbox:
     """The push queue of these settings' data directory."""
     from ledger.documents import DocumentStore
     from ledger.publishing import Outbox
+
     return Outbox(settings.data_dir, DocumentStore(settings.documents_dir), settings.publish_to)
 
 
-def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: float = ANCHOR_WAIT_SECONDS) -> None:
+def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: float | None = None) -> None:
     """Queue the public documents a write just anchored (zero hashes, private documents
     and documents not held here are skipped) and push them to every `publish_to` server
     in one round, saying on stderr what was delivered and what stays queued. `wait`: how
     long to keep retrying a server that does not see them anchored yet or asks to slow
-    down. Never fails the command: the write is done, and the queue keeps what is pending."""
-    from ledger.sources import redact
-    if not settings.publish_to:
+    down (default ledger.publishing.ANCHOR_WAIT_SECONDS). Never fails the command: the
+    write is done, and the queue keeps what is pending."""
+    if not settings.publish_to:  # before any import: most writes publish nowhere
         return
+    from ledger.publishing import ANCHOR_WAIT_SECONDS
+    from ledger.sources import redact
+
     box = outbox(settings)
     queued = box.enqueue(digests)
     if not queued:
         return
-    report = box.push(only=queued, wait_for_anchor=wait)
+    report = box.push(only=queued, wait_for_anchor=ANCHOR_WAIT_SECONDS if wait is None else wait)
     for server in box.servers:
         pending = report.pending.get(server, 0)
         if pending:
@@ -68,7 +71,9 @@ def parse_digest(text: str) -> bytes:
 @handles_errors
 def push(as_json: JsonOption = False) -> None:
     """Push every queued document to the `publish_to` servers that do not have it yet."""
+    from ledger.publishing import ANCHOR_WAIT_SECONDS
     from ledger.sources import redact
+
     settings = OPTIONS.settings()
     if not settings.publish_to:
         raise InvalidInputError("no servers to publish to: set publish_to in config.toml or PROVENANCE_PUBLISH_TO")
@@ -89,6 +94,7 @@ def push(as_json: JsonOption = False) -> None:
 def status(as_json: JsonOption = False) -> None:
     """How many documents are still to be pushed to each server, and the last error."""
     from ledger.sources import redact
+
     settings = OPTIONS.settings()
     box = outbox(settings)
     pending = box.pending()
@@ -117,6 +123,7 @@ def export(
     `provenance documents check FILE HASH`."""
     from ledger.cid import cid_of_digest
     from ledger.documents import DocumentStore
+
     check_output_path(output, "-o")
     wanted = parse_digest(digest)
     store = DocumentStore(OPTIONS.settings().documents_dir)
@@ -137,6 +144,7 @@ def check(
     """Check a document handed to you against the hash the chain anchors (from the page,
     `provenance history`, or a proof bundle): exit 0 when it is that document."""
     from ledger.documents import sha256
+
     wanted = parse_digest(digest)
     try:
         actual = sha256(file.read_bytes())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ledger.cli.auditor import BatchArgs, _batch_id, _read_model, _require
 from ledger.cli.common import OPTIONS, check_output_path, err_console, handles_errors, safe, write_output
-from ledger.epcis import EpcisExporter
+
+if TYPE_CHECKING:
+    from ledger.epcis import EpcisExporter
 from ledger.errors import InvalidInputError
 
 app = typer.Typer(help="Export a lot's history (and its ancestors') as EPCIS 2.0 or an FSMA 204 table.", no_args_is_help=True)
@@ -21,6 +23,8 @@ OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write
 
 def _exporter_for(batch: list[str]) -> tuple[EpcisExporter, str]:
     """The exporter over the index, and the named batch's id (which must be indexed)."""
+    from ledger.epcis import EpcisExporter
+
     model = _read_model()
     freshness = model.freshness()
     if freshness is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,7 +20,9 @@ from ledger.cli.common import (
     writer,
 )
 from ledger.errors import InvalidInputError
-from ledger.models import LicenceScope
+
+if TYPE_CHECKING:
+    from ledger.models import LicenceScope
 
 app = typer.Typer(
     help="GS1 licences: the admin licenses Company Prefixes or GTINs; a holder sub-licenses inside its own.",
@@ -36,6 +38,8 @@ GtinOption = Annotated[str | None, typer.Option(help="Exactly one GTIN (8, 12, 1
 
 
 def _scope(prefix: str | None, gtin: str | None) -> LicenceScope:
+    from ledger.models import LicenceScope
+
     if (prefix is None) == (gtin is None):
         raise InvalidInputError("say what is licensed: either --prefix DIGITS (a GS1 Company Prefix) or --gtin GTIN")
     return LicenceScope.company_prefix(prefix) if prefix is not None else LicenceScope.single_gtin(gtin or "")
@@ -122,6 +126,8 @@ def list_licences(
     as_json: JsonOption = False,
 ) -> None:
     """The licences in force, read from the ledger's events (root licences and sub-licences)."""
+    from ledger.models import LicenceScope
+
     conn = connection()
     records = conn.licences(include_lapsed=lapsed)
     if holder:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.chain import LocalChain, connect
 from ledger.cli.common import OPTIONS, console, err_console, fail, safe
-from ledger.config import Settings
-from ledger.deploy import ensure_deployed
 from ledger.errors import ConfigurationError, LedgerError
-from ledger.artifacts import load_artifact
-from ledger.connection import LedgerConnection
-from ledger.demo import DEMO_AUDIT_POLICY, DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
-from ledger.cli.web import WebServer
-from ledger.identifiers import digital_link
-from ledger.indexer.follow import Follower, database_label, writer_lock
-from ledger.indexer.scanner import Scanner
-from ledger.indexer.store import IndexStore
-from ledger.qr import qr_text
 
-DEFAULT_BASE_URL = Settings.model_fields["public_base_url"].default
+if TYPE_CHECKING:
+    from ledger.cli.web import WebServer
+    from ledger.config import Settings
+
 PortOption = Annotated[int, typer.Option(help="Port of the web pages and API.", min=1, max=65535, envvar="PROVENANCE_WEB_PORT")]
 HostOption = Annotated[str, typer.Option(help="Address to serve on; 0.0.0.0 serves the local network too.")]
 WorkersOption = Annotated[int, typer.Option(help="Web server worker processes.", min=1, max=64)]
@@ -33,7 +23,9 @@ WorkersOption = Annotated[int, typer.Option(help="Web server worker processes.",
 
 def _with_served_base_url(settings: Settings, host: str, port: int) -> Settings:
     """Point Digital Links at where we serve, unless a public base URL was configured."""
-    if settings.public_base_url != DEFAULT_BASE_URL:
+    from ledger.config import Settings
+
+    if settings.public_base_url != Settings.model_fields["public_base_url"].default:
         return settings
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
@@ -41,6 +33,9 @@ def _with_served_base_url(settings: Settings, host: str, port: int) -> Settings:
 
 def count_registered_batches(settings: Settings, address: str, from_block: int) -> int:
     """How many BatchRegistered events the ledger at `address` has emitted."""
+    from ledger.artifacts import load_artifact
+    from ledger.chain import connect
+
     w3 = connect(settings.rpc_url)
     ledger = w3.eth.contract(address=address, abi=load_artifact().abi)
     return len(ledger.events.BatchRegistered.get_logs(from_block=from_block))
@@ -50,6 +45,13 @@ def start_index_follower(settings: Settings, stop: threading.Event) -> str:
     """Catch the index up with the chain (rewinding what the chain no longer holds, and
     saying so), then keep it following in a background thread that retries through
     outages and writes only while it holds the index's writer lock. Returns the database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.connection import LedgerConnection
+    from ledger.indexer.follow import Follower, database_label, writer_lock
+    from ledger.indexer.scanner import Scanner
+    from ledger.indexer.store import IndexStore
+
     connection = LedgerConnection.open(settings)
     store = IndexStore.open(settings.database_url, settings.data_dir)
     scanner = Scanner.for_settings(connection, store)
@@ -94,6 +96,15 @@ def run(
     saved and loaded again by the next run. A ledger deployed from older code is refused
     (never mixed with this version); --redeploy replaces it at a new address.
     """
+    from ledger.chain import LocalChain, connect
+    from ledger.cli.web import WebServer
+    from ledger.connection import LedgerConnection
+    from ledger.demo import DEMO_AUDIT_POLICY, DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
+    from ledger.deploy import ensure_deployed
+    from ledger.identifiers import digital_link
+    from ledger.indexer.store import IndexStore
+    from ledger.qr import qr_text
+
     web: WebServer | None = None
     try:
         settings = _with_served_base_url(OPTIONS.settings(), host, port)
@@ -178,6 +189,9 @@ def serve(
 ) -> None:
     """Serve the pages and the auditor API from the index, without starting a chain
     (pair it with `provenance index --follow` against any network). Ctrl-C stops it."""
+    from ledger.cli.web import WebServer
+    from ledger.indexer.store import IndexStore
+
     stop = threading.Event()
     web: WebServer | None = None
     try:

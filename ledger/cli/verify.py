@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from ledger.chain import connect
 from ledger.cli.auditor import _batch_id, _read_model
 from ledger.cli.common import (
     OPTIONS,
@@ -23,17 +22,10 @@ from ledger.cli.common import (
     handles_errors,
     write_output,
 )
-from ledger.connection import LedgerConnection
-from ledger.documents import DocumentStore
 from ledger.errors import InvalidInputError
-from ledger.verify import (
-    ChainLineage,
-    VerificationReport,
-    proof_bundle,
-    require_known_lot,
-    verify_against_index,
-    verify_bundle,
-)
+
+if TYPE_CHECKING:
+    from ledger.verify import VerificationReport
 
 EXIT_MISMATCH = 4
 
@@ -66,6 +58,11 @@ def verify(
     """Re-read a lot's events and its ancestors' from the chain (not the index), compare
     them with the index, and check the stored documents against their anchored hashes.
     Exit code 4 names a mismatch."""
+    from ledger.chain import connect
+    from ledger.connection import LedgerConnection
+    from ledger.documents import DocumentStore
+    from ledger.verify import ChainLineage, require_known_lot, verify_against_index, verify_bundle
+
     if bundle is not None:
         if batch:
             raise InvalidInputError("give either a batch or --bundle, not both")
@@ -110,6 +107,8 @@ def proof(
     """Write a self-contained proof of a lot's history (events with transactions, blocks
     and raw logs, contract, chain id, document hashes), read from the chain. Anyone can
     check it with `provenance verify --bundle FILE --rpc URL`."""
+    from ledger.verify import ChainLineage, proof_bundle
+
     check_output_path(output, "--output")
     conn = connection()
     batch_id = _batch_id(batch)

@@ -6,21 +6,18 @@ app reads the ledger's index, not the other way round).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ledger.errors import PortInUseError, WebServerError
 
 if TYPE_CHECKING:
     from ledger.config import Settings
-from ledger.errors import PortInUseError, WebServerError
 
 APP = "api.main:create_app"
 
@@ -67,6 +64,9 @@ class WebServer:
         self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.pid_file.write_text(str(self.process.pid))
+        import urllib.error  # here, not at the top: `provenance --help` loads this module
+        import urllib.request
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -82,6 +82,7 @@ class WebServer:
     def refuse_occupied_port(self) -> None:
         """Say who holds the port: our own earlier server (by PID) or another program."""
         from ledger.chain import pid_is_alive, port_is_open
+
         probe = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         if not port_is_open(probe, self.port):
             return
