@@ -24,11 +24,11 @@ def new(
 
     password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     entry = Keystore(OPTIONS.settings().keystore_dir).create(name, password)
-    emit(
-        as_json,
-        {"name": entry.name, "address": entry.address, "keystore": str(entry.path)},
-        lambda: (say(f"Created account {entry.name}: {entry.address}"), say(f"Keystore {entry.path} (encrypted)")),
-    )
+    def human() -> None:
+        say(f"Created account {entry.name}: {entry.address}")
+        say(f"Keystore {entry.path} (encrypted)")
+
+    emit(as_json, {"name": entry.name, "address": entry.address, "keystore": str(entry.path)}, human)
 
 
 @app.command("list")

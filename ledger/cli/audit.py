@@ -71,9 +71,9 @@ def audit(
             table.add_row(f"[{COLOURS[f.severity.name]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{safe(f.title)}[/]\n{safe(f.explanation)}", proof)
         console.print(table)
 
-    emit(as_json, {"scope": scope, "findings": [f.as_dict() for f in findings],
-                   "worst": worst(findings).name.lower() if findings else None}, human)  # fmt: skip
     top = worst(findings)
+    emit(as_json, {"scope": scope, "findings": [f.as_dict() for f in findings],
+                   "worst": top.name.lower() if top is not None else None}, human)  # fmt: skip
     if threshold is not None and top is not None and top >= threshold:
         err_console.print(f"audit: worst finding is {top.name.lower()} (fails at {threshold.name.lower()} and above)")
         raise typer.Exit(3)

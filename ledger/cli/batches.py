@@ -125,11 +125,12 @@ def register(
                 f"lot {result.lot} is registered (batch {result.batch_id}), but its QR code could not be written to "
                 f"{qr}: {exc.strerror or exc}; run the same command again to write it (nothing is registered twice)"
             ) from exc
-    emit(
-        as_json,
-        {**result.model_dump(), "qr": str(qr) if qr else None},
-        lambda: (_print_registration(result), qr and say(f"QR code     {qr}")),
-    )
+    def human() -> None:
+        _print_registration(result)
+        if qr:
+            say(f"QR code     {qr}")
+
+    emit(as_json, {**result.model_dump(), "qr": str(qr) if qr else None}, human)
 
 
 def _read_rows(path: Path) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
@@ -390,7 +391,7 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
                 ("Offered to", data["pending_custodian"] and conn.names.actor(pending)),
                 ("Quantity", f"{remaining} of {registered} {unit} left"),
                 ("Status", data["status"] + _recall_words(RecallState(recall_state))),
-                ("Voided", data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor(said['BatchVoided']['by'])})"),
+                ("Voided", data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor((said['BatchVoided'] or {})['by'])})"),
                 ("Recall", data["recall_reason"]),
                 ("Review", data["review_reason"]),
                 ("Note", f"{', '.join(data['invalid_utf8'])}: {INVALID_TEXT_NOTE}" if data["invalid_utf8"] else None),

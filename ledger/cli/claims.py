@@ -234,9 +234,12 @@ def sign(
             raise SigningKeyError("signing offline needs a key: use --account NAME (a keystore) or PROVENANCE_PRIVATE_KEY")
         signer = LocalKeySigner(local)
         deployment = read_deployment(settings.deployment_file)
-        contract = settings.contract_address or (deployment.address if deployment else None)
-        if not contract:
+        configured = settings.contract_address or (deployment.address if deployment else None)
+        if not configured:
             raise InvalidInputError("offline signing needs the ledger's address: set PROVENANCE_CONTRACT_ADDRESS")
+        from web3 import Web3
+
+        contract = Web3.to_checksum_address(configured)
         if nonce in handed_out.handed_out(contract, signer.address):
             warning = (
                 f"nonce {nonce} was already handed out by `claim sign` here: only one of the signatures "

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeGuard, TypeVar
 
 import typer
 from rich.console import Console
@@ -95,7 +95,7 @@ def warn(message: str) -> None:
     err_console.print(Text.assemble(("warning:", "bold yellow"), " ", visible(message)))
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print `message` as an error and exit with `code`. The message often quotes the chain
     (organisation names) or the user: it is printed literally, controls made visible."""
     err_console.print(Text.assemble(("error:", "bold red"), " ", visible(message)))
@@ -229,7 +229,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def emit(as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
+def emit(as_json: bool, data: dict[str, Any], human: Callable[[], object]) -> None:
     """Print `data` as JSON, or call `human` to print for a person."""
     if as_json:
         print(json.dumps(to_jsonable(data), indent=2))

@@ -159,7 +159,7 @@ def list_licences(
             return
         table = Table("licence", "held by", "kind", "granted by", "block")
         for row in rows:
-            kind = row["kind"] + ("" if row["in_force"] else ", lapsed")
+            kind = str(row["kind"]) + ("" if row["in_force"] else ", lapsed")
             table.add_row(cell(row["scope"]), cell(row["licensee_name"] or row["licensee"]), kind,
                           cell("the admin" if row["kind"] == "root" else (row["grantor_name"] or row["grantor"])), str(row["block_number"]))  # fmt: skip
         console.print(table)

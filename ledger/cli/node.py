@@ -37,7 +37,7 @@ def count_registered_batches(settings: Settings, address: str, from_block: int) 
     from ledger.chain import connect
 
     w3 = connect(settings.rpc_url)
-    ledger = w3.eth.contract(address=address, abi=load_artifact().abi)
+    ledger = w3.eth.contract(address=w3.to_checksum_address(address), abi=load_artifact().abi)
     return len(ledger.events.BatchRegistered.get_logs(from_block=from_block))
 
 
