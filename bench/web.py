@@ -205,25 +205,25 @@ def main() -> int:
 
 def render(r: dict) -> str:
     """The results as a Markdown table."""
-    s, l = r["small"], r["large"]
+    small, large = r["small"], r["large"]
     rows = [
         f"| what ({r['connections']} connections, {r['seconds']} s, {r['workers']} workers) | requests/s | p50 ms | p99 ms |",
         "|---|---:|---:|---:|",
-        f"| static file of the same page ({r['page_bytes']:,} bytes), same server | {s['static']['requests_per_second']:,} | {s['static']['p50_ms']} | {s['static']['p99_ms']} |",
-        f"| product page, {s['batches']:,} batches in the index | {s['page']['requests_per_second']:,} | {s['page']['p50_ms']} | {s['page']['p99_ms']} |",
-        f"| product page, {l['batches']:,} batches in the index | {l['page']['requests_per_second']:,} | {l['page']['p50_ms']} | {l['page']['p99_ms']} |",
+        f"| static file of the same page ({r['page_bytes']:,} bytes), same server | {small['static']['requests_per_second']:,} | {small['static']['p50_ms']} | {small['static']['p99_ms']} |",
+        f"| product page, {small['batches']:,} batches in the index | {small['page']['requests_per_second']:,} | {small['page']['p50_ms']} | {small['page']['p99_ms']} |",
+        f"| product page, {large['batches']:,} batches in the index | {large['page']['requests_per_second']:,} | {large['page']['p50_ms']} | {large['page']['p99_ms']} |",
         "",
-        f"page / static throughput: {r['page_vs_static']}x; p99 at {l['batches']:,} / at {s['batches']:,} batches: {r['p99_large_vs_small']}x",
-        f"uncached page build (median of {BUILD_RUNS}, in process): {s['build_ms']} ms at {s['batches']:,} batches, "
-        f"{l['build_ms']} ms at {l['batches']:,} ({r['build_large_vs_small']}x)",
+        f"page / static throughput: {r['page_vs_static']}x; p99 at {large['batches']:,} / at {small['batches']:,} batches: {r['p99_large_vs_small']}x",
+        f"uncached page build (median of {BUILD_RUNS}, in process): {small['build_ms']} ms at {small['batches']:,} batches, "
+        f"{large['build_ms']} ms at {large['batches']:,} ({r['build_large_vs_small']}x)",
     ]  # fmt: skip
-    if "baseline_page" in s:
+    if "baseline_page" in small:
         rows += [
             "",
             f"| product page, same run ({BASELINE_TREE}) | requests/s | p50 ms | p99 ms | this tree / baseline |",
             "|---|---:|---:|---:|---:|",
         ]
-        for size in (s, l):
+        for size in (small, large):
             b, p = size["baseline_page"], size["page"]
             rows.append(f"| baseline, {size['batches']:,} batches | {b['requests_per_second']:,} | {b['p50_ms']} | {b['p99_ms']} | "
                         f"{p['requests_per_second'] / b['requests_per_second']:.2f}x |")  # fmt: skip

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from apisite import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT, OUTPUT
 from fastapi.testclient import TestClient
 
 from ledger.chain import LocalChain, connect, free_loopback_port
@@ -23,7 +24,6 @@ from ledger.models import BatchCreate, LicenceScope
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter
 
-from apisite import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT, OUTPUT
 
 @dataclass
 class DemoSite:

@@ -29,10 +29,10 @@ from api.routes.documents import UPLOAD_BURST, UploadLimiter, client_key
 from ledger.anchors import find_anchor
 from ledger.chain import LocalChain, connect, free_loopback_port
 from ledger.cid import cid_of_digest
+from ledger.cli.web import WebServer
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
 from ledger.deploy import ensure_deployed
-from ledger.cli.web import WebServer
 from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, DocumentStore, canonical_json
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore

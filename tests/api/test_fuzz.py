@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from apisite import OUTPUT, ROOT
 
 SCHEMATHESIS = ROOT / ".venv" / "toolchain" / "fuzz" / "bin" / "schemathesis"

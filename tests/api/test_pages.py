@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 import zxingcpp
+from apisite import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT
 from PIL import Image
 
-from apisite import HOSTILE_GTIN, HOSTILE_LOT, HOSTILE_NAME, HOSTILE_PLACE, HOSTILE_PRODUCT
 from ledger.demo import CHOCOLATE_LOAF, DEMO_BAG, DEMO_LOAF
 
 BAG = f"/01/{DEMO_BAG[0]}/10/{DEMO_BAG[1]}"

@@ -178,7 +178,7 @@ def test_names_are_the_approved_ones_and_a_pending_request_never_shows(client, s
     attested = next(e for e in events if e["name"] == "Attested")
     assert (attested["actor_name"], attested["actor_name_then"]) == ("EthicCert Labs GmbH", "EthicCert Labs")
     licences = client.get("/api/v1/licences", params={"licensee": site.farm}).json()["items"]
-    assert [(l["prefix"], l["in_force"], l["grantor_name"]) for l in licences] == [(COFFEE[1:12], True, "the ledger's admin")]
+    assert [(lic["prefix"], lic["in_force"], lic["grantor_name"]) for lic in licences] == [(COFFEE[1:12], True, "the ledger's admin")]
 
 
 def test_an_event_set_aside_is_reported_by_the_index_status_and_healthz(client, site, tmp_path):

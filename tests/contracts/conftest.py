@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from brownie import ProvenanceLedger, accounts
-
 from contract_helpers import ADMIN_DELAY, batch_input, setup_ledger
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from brownie import ZERO_ADDRESS, accounts
-
 from contract_helpers import (
     ADMIN_DELAY,
     accreditation_role,

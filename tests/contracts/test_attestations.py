@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from brownie import accounts, chain, web3
-from eth_account import Account
-
 from contract_helpers import (
     COFFEE_GTIN,
     as_bytes32,
@@ -18,6 +16,7 @@ from contract_helpers import (
     sign_attestation,
     sleep,
 )
+from eth_account import Account
 
 BATCH, ACTOR = 0, 1
 NOT_FOUND, VALID, NOT_YET_VALID, EXPIRED, REVOKED, NOT_ACCREDITED = range(6)

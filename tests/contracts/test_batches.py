@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from brownie import accounts
-from eth_utils import keccak
-
 from contract_helpers import (
     COFFEE_GTIN,
     CUSTODIAN,
@@ -25,6 +23,7 @@ from contract_helpers import (
     lot20,
     reverts_with,
 )
+from eth_utils import keccak
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -4,7 +4,6 @@ to accreditation that agrees with what attest accepts."""
 from __future__ import annotations
 
 import pytest
-
 from contract_helpers import (
     CERTIFIER_SUPPLIER_GTIN,
     DAY,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from brownie import ZERO_ADDRESS, accounts
-
 from contract_helpers import (
     BAG_GTIN,
     COFFEE_GTIN,

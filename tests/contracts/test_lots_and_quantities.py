@@ -5,7 +5,6 @@ from __future__ import annotations
 import string
 
 import pytest
-
 from contract_helpers import (
     BAG_GTIN,
     COFFEE_GTIN,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from brownie import accounts
-
 from contract_helpers import digest, reverts_with
 
 CERTIFIER_NAME = "EthicCert Labs"

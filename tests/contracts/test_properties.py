@@ -6,11 +6,10 @@ conserved, and nobody but the custodian moves or consumes a batch."""
 from __future__ import annotations
 
 from brownie import ZERO_ADDRESS, chain
+from contract_helpers import COFFEE_GTIN, COOP_GTIN, MAX_UINT64, ROASTED_GTIN, b32, batch_input, reverts_with
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-
-from contract_helpers import COFFEE_GTIN, COOP_GTIN, MAX_UINT64, ROASTED_GTIN, b32, batch_input, reverts_with
 
 SPLIT, MERGE, PROCESSING = 0, 1, 2
 NO_DATA = b"\0" * 32
@@ -143,8 +142,8 @@ class LedgerMachine(RuleBasedStateMachine):
         kind = MERGE if len(inputs) == 2 else SPLIT
         output_quantity = min(sum(amounts), MAX_UINT64)
         output = batch_input(self._new_lot(), output_quantity, gtin=self._gtin_of(custodian))
-        tx = self.ledger.transform(kind, list(zip(inputs, amounts)), [output], NO_DATA, {"from": custodian})
-        for batch_id, amount in zip(inputs, amounts):
+        tx = self.ledger.transform(kind, list(zip(inputs, amounts, strict=True)), [output], NO_DATA, {"from": custodian})
+        for batch_id, amount in zip(inputs, amounts, strict=True):
             self.batches[batch_id]["remaining"] -= amount
             self.consumed[batch_id] += amount
         self._add(str(tx.return_value[1][0]), custodian, output_quantity)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from brownie import ZERO_ADDRESS
-
 from contract_helpers import (
     COFFEE_GTIN,
     COOP_GTIN,
     RECALL_NONE,
     RECALL_RECALLED,
+    RECALL_STATE,
     RECALL_UPHELD,
     RECALL_WITHDRAWN,
     RECALLED,
-    RECALL_STATE,
     batch_id,
     batch_input,
     digest,

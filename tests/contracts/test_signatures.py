@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import pytest
 from brownie import ERC1271Wallet, ProvenanceLedger, accounts
-from eth_account import Account
-from eth_keys import keys
-
 from contract_helpers import (
     ADMIN_DELAY,
     DAY,
@@ -23,6 +20,8 @@ from contract_helpers import (
     sign_attestation,
     sleep,
 )
+from eth_account import Account
+from eth_keys import keys
 
 BATCH, ACTOR = 0, 1
 VALID = 1

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
 from contract_helpers import BAG_GTIN, COFFEE_GTIN, COOP_GTIN, ROASTED_GTIN, batch_id, batch_input, digest, reverts_with
+from eth_utils import keccak
 
 SPLIT, MERGE, PROCESSING = 0, 1, 2
 NO_DATA = b"\0" * 32

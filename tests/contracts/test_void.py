@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from brownie import ZERO_ADDRESS
-
 from contract_helpers import (
     COFFEE_GTIN,
     STATUS_VOIDED,

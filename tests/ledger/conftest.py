@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
-import tempfile
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# A new ledger on a chain of its own, per test (defined with the index-truth tests; the
+# follower and prefetch tests use it too).
+from test_index_truth import fresh  # noqa: F401 - a fixture, registered by being here
 
 from ledger.chain import free_loopback_port
 

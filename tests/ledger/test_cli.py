@@ -625,7 +625,7 @@ def test_import_csv_with_row_errors(cli, tmp_path):
     path = tmp_path / "lots.csv"
     rows = ["gtin,lot,quantity,unit,product,origin"]
     rows += [f"{GTIN},IMP-{i:03d},{100 + i},KGM,Green coffee,Huila" for i in range(30)]
-    rows += [f"09506000134353,BAD-1,5,KGM,Coffee,", f"{GTIN},BAD-2,0,KGM,Coffee,", f"{GTIN},IMP-000,100,KGM,Green coffee,Huila"]
+    rows += ["09506000134353,BAD-1,5,KGM,Coffee,", f"{GTIN},BAD-2,0,KGM,Coffee,", f"{GTIN},IMP-000,100,KGM,Green coffee,Huila"]
     path.write_text("\n".join(rows) + "\n")
     code, out, _ = cli("batch", "import", str(path), "--chunk-size", "7", "--account", FARM, "--json")
     report = json.loads(out)

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger.chain import free_loopback_port
-from ledger.cli import app
 from ledger.cid import cid_of_digest
+from ledger.cli import app
 from ledger.documents import DocumentStore
 from ledger.publishing import Outbox
 from ledger.sources import fetch_verified, redact

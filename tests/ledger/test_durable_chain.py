@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from test_index import dump
 from web3 import Web3
 
 from ledger.artifacts import load_artifact
@@ -25,8 +26,6 @@ from ledger.identifiers import complete_gtin, lot_bytes
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
 from ledger.localnode.journal import Entry, Journal
-
-from test_index import dump
 
 ZERO32 = b"\0" * 32
 #: Each supplier holds its own GS1 company prefix (licences are exclusive).

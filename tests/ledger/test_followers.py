@@ -6,6 +6,7 @@ Every scenario ends with the index equal to a rebuild, /healthz sampled on the w
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import secrets
@@ -20,14 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres import PrivateCluster
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from test_index import dump
+from test_index_truth import FreshLedger, assert_healthy, health, lots, wait_until
 
 from ledger.indexer.store import IndexStore, database_url
-
-from postgres import PrivateCluster
-from test_index import dump
-from test_index_truth import FreshLedger, assert_healthy, fresh, health, lots, wait_until  # noqa: F401 - `fresh` is a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,10 +140,8 @@ def private_postgres() -> Iterator[RestartableCluster]:
     try:
         yield cluster
     finally:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             cluster.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -211,6 +211,6 @@ def test_look_alike_names_found_by_the_second_review_share_a_skeleton(impostor: 
     assert identifiers.names_look_alike("EthicCert Labs", impostor), identifiers.name_skeleton(impostor)
 
 
-def test_different_names_do_not_look_alike() -> None:
+def test_names_the_second_review_kept_apart_do_not_look_alike() -> None:
     for other in ["Finca La Esperanza", "Cooperativa Alto Huila", "EthicCert Lab 5", "EthicCert"]:
         assert not identifiers.names_look_alike("EthicCert Labs", other)

@@ -21,15 +21,14 @@ from ledger.connection import LedgerConnection
 from ledger.demo import DEMO_BAG, DEMO_LOAF, FARM_COFFEE, FLOUR, GREEN_COFFEE, HUILA_BLEND, demo_genesis_timestamp, seed_demo
 from ledger.deploy import ensure_deployed
 from ledger.documents import DocumentStore
+from ledger.identifiers import batch_id, complete_gtin, lot_bytes
 from ledger.indexer import schema
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-from ledger.identifiers import batch_id, complete_gtin, lot_bytes
 from ledger.models import BatchCreate, TransformationKind
 from ledger.queries import ReadModel
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter
-
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ledger.indexer.scanner import ScanReport
-
 from test_index import dump, open_store
-from test_index_truth import FreshLedger, fresh, lots  # noqa: F401 - `fresh` is a fixture
+from test_index_truth import FreshLedger, lots
+
+from ledger.indexer.scanner import ScanReport
 
 
 def test_a_prefetched_range_the_chain_replaced_is_read_again(fresh: FreshLedger, tmp_path: Path) -> None:

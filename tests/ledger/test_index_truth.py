@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from test_index import COFFEE, RawLedger, dump, open_store
 
 from ledger.chain import LocalChain, connect, free_loopback_port
 from ledger.config import Settings
@@ -21,8 +22,6 @@ from ledger.deploy import ensure_deployed
 from ledger.indexer import schema
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-
-from test_index import COFFEE, RawLedger, dump, open_store
 
 
 @dataclass

@@ -278,10 +278,10 @@ def test_run_onto_an_older_backup_of_the_chain_rewinds_the_index_and_says_so(sta
     """An operator restores an older copy of the chain's data: the index (built from the
     newer chain) is ahead of it; `provenance run` starts anyway, says what it rewound, and
     the lot the old chain never held is gone from the pages."""
+    from test_index import dump
+
     from ledger.indexer.scanner import Scanner
     from ledger.indexer.store import IndexStore
-
-    from test_index import dump
 
     data_dir = Path(chain_env["PROVENANCE_DATA_DIR"])
     rpc_url, web = chain_env["PROVENANCE_RPC_URL"], f"http://127.0.0.1:{chain_env['PROVENANCE_WEB_PORT']}"

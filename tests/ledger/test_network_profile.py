@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from eth_account import Account
+from test_index import dump  # pytest puts tests/ledger on the path (no packages there)
 
 from ledger.chain import connect, find_anvil, free_loopback_port
 from ledger.config import Settings
@@ -39,8 +39,6 @@ from ledger.keys import Keystore
 from ledger.models import BatchCreate, LicenceScope
 from ledger.signers import LocalKeySigner
 from ledger.writer import LedgerWriter
-
-from test_index import dump  # pytest puts tests/ledger on the path (no packages there)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN_ID = 1_337_001
@@ -170,7 +168,7 @@ def anvil():
     deadline = time.monotonic() + 30
     while True:
         try:
-            w3.eth.chain_id
+            _ = w3.eth.chain_id
             break
         except Exception:  # noqa: BLE001 - not up yet
             assert time.monotonic() < deadline, "anvil did not start"

@@ -15,11 +15,10 @@ from sqlalchemy import delete, update
 
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
-from ledger.identifiers import complete_gtin
+from ledger.identifiers import complete_gtin, lot_bytes
 from ledger.indexer import schema
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-from ledger.identifiers import lot_bytes
 from ledger.models import AttestationCreate, BatchCreate, DocumentRef, LicenceScope, SubjectKind, TransformationKind
 from ledger.signers import NodeAccountSigner
 from ledger.writer import LedgerWriter, hex0x
