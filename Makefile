@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/toolchain/bin:$(CURDIR)/.venv/bin:$(PATH)
 # brownie's throwaway test chain listens here; make refuses to reuse whatever already does.
 BROWNIE_TEST_PORT := 8545
 
-.PHONY: install compile artifacts test mutants run bench-gas bench-write bench-index bench-api clean
+.PHONY: install compile artifacts lint test mutants run bench-gas bench-write bench-index bench-api bench-cli clean
 
 install:
 	@tools/bootstrap.sh
@@ -18,6 +18,15 @@ compile: install
 # Compile and refresh the committed ABI/bytecode copy the Python client loads.
 artifacts: compile
 	@python tools/export_artifacts.py
+
+# Gates: the formatter, the linter (bugbear and friends), strict types, and a complexity
+# ceiling (radon rank C: no function in ledger/ or api/ above 20). Configured in pyproject.toml.
+LINT := $(CURDIR)/.venv/toolchain/lint/bin
+lint: install
+	$(LINT)/ruff format --check .
+	$(LINT)/ruff check .
+	$(LINT)/mypy --python-executable .venv/bin/python
+	$(LINT)/xenon --max-absolute C ledger api
 
 test: install
 	@python tools/port_free.py $(BROWNIE_TEST_PORT) "brownie's test chain"
@@ -40,6 +49,11 @@ bench-write: install
 
 bench-index: install
 	python bench/index.py
+
+# Start-up of the `provenance` command (--help, an argument error, one registration on
+# a chain of its own) beside `pip --version`: docs/BENCHMARKS.md, "CLI start-up".
+bench-cli: install
+	python bench/cli.py
 
 bench-api: install
 	@command -v wrk >/dev/null || { echo "make bench-api needs wrk: apt-get install wrk"; exit 2; }

@@ -39,6 +39,20 @@ if [ ! -f "$stamp_fuzz" ]; then
   touch "$stamp_fuzz"
 fi
 
+# --- lint and type gates ---------------------------------------------------------------
+# ruff and mypy in an environment of their own: mypy's mypy-extensions is newer than the
+# one brownie pins. mypy reads the project's packages through --python-executable .venv/bin/python.
+LINT=$ROOT/.venv/toolchain/lint
+stamp_lint="$LINT/.installed-$(cat tools/lint-requirements.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp_lint" ]; then
+  say "Installing the lint and type checkers (ruff, mypy) in their own environment"
+  [ -x "$LINT/bin/python" ] || "$PYTHON" -m venv "$LINT"
+  "$LINT/bin/python" -m pip install --quiet --upgrade pip
+  "$LINT/bin/python" -m pip install --quiet -r tools/lint-requirements.txt
+  rm -f "$LINT"/.installed-*
+  touch "$stamp_lint"
+fi
+
 # --- npm toolchain ---------------------------------------------------------------------
 if ! command -v npm >/dev/null; then
   echo "Node.js 18+ with npm is needed for the Solidity compiler and the local chain (apt-get install nodejs npm)." >&2
