@@ -7,14 +7,28 @@ by the template engine when rendered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.conversions import subject_of_address
+from ledger.documents import document_references, enveloped_evidence
 from ledger.identifiers import DigitalLink
-from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
+from ledger.indexer.decoding import INVALID_TEXT_NOTE
 from ledger.indexer.store import IndexFreshness
 from ledger.queries import ReadModel
+from ledger.records import (
+    Batch,
+    BatchRecalled,
+    BatchRegistered,
+    BatchVoided,
+    Claim,
+    CustodyTransferAccepted,
+    HistoryEvent,
+    RecallReviewed,
+    StepRecorded,
+    TransformationRecorded,
+)
 
 #: UN/ECE Rec 20 codes a customer would not read as words.
 UNIT_NAMES = {"KGM": "kg", "GRM": "g", "TNE": "t", "LTR": "L", "MLT": "mL", "H87": "pieces", "EA": "each", "MTR": "m"}
@@ -35,6 +49,9 @@ STATUS_LABELS = {
     "issuer_not_accredited": "Certifier no longer accredited",
     "self_declared": "Self-declared",
 }
+
+#: How each transformation kind reads on the timeline.
+KIND_TITLES = {"split": "Split", "merge": "Merged", "processing": "Processed"}
 
 CLAIM_NAMES = {"FAIRTRADE": "Fair trade", "ORGANIC": "Organic", "DEFORESTATION_FREE": "Deforestation-free"}
 
@@ -58,143 +75,143 @@ class PageContext:
     contract: str | None
 
 
-def _lot_label(batch: dict[str, Any] | None) -> str:
-    if not batch:
+#: The lots of a page's lineage by id: None for an id the index does not hold.
+Lots = dict[str, Batch | None]
+
+
+def _lot_label(lots: Lots, batch_id: str) -> str:
+    if batch_id not in lots:
         return "an unknown lot"
-    return f"{batch.get('product') or 'lot'} (lot {batch['lot']})"
+    batch = lots[batch_id]
+    return f"{batch.product or 'lot'} (lot {batch.lot})" if batch else "lot (lot ?)"
 
 
-#: What the timeline says about an event beside the common fields: the event's arguments,
-#: its lot, every lot of the lineage and the names of the accounts -> the entry's own fields.
-_EntryFields = Callable[[dict[str, Any], dict[str, Any] | None, dict[str, dict[str, Any]], dict[str, str]], dict[str, Any]]
+def _lot_fields(lots: Lots, batch_id: str | None) -> dict[str, Any]:
+    """The lot, GTIN and product a timeline entry names ("?" for a lot the index lacks)."""
+    if not batch_id or batch_id not in lots:
+        return {"lot": None, "gtin": None, "product": None}
+    batch = lots[batch_id]
+    return {"lot": batch.lot, "gtin": batch.gtin, "product": batch.product} if batch else {"lot": "?", "gtin": "", "product": None}
 
 
-def _registered_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """A lot registered on its own: who produced how much, and where."""
-    return {"title": "Registered", "who": names.get(a["supplier"], a["supplier"]), "where": lot.get("origin") if lot else None,
-            "detail": quantity_text(int(a["quantity"]), a["unit"])}  # fmt: skip
-
-
-def _step_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """A business step (CBV), titled as customers read it."""
-    return {"title": STEP_TITLES.get(a["bizStep"], a["bizStep"].replace("_", " ").capitalize()),
-            "who": names.get(a["actor"], a["actor"]), "where": a["location"] or None}  # fmt: skip
-
-
-def _handover_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """An accepted hand-over, told from the new custodian."""
-    return {"title": "Handed over", "who": names.get(a["to"], a["to"]),
-            "detail": f"from {names.get(a['from'], a['from'])} to {names.get(a['to'], a['to'])}"}  # fmt: skip
-
-
-def _transformation_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+def _transformation_entry(a: TransformationRecorded, lots: Lots, names: dict[str, str]) -> dict[str, Any]:
     """A split, merge or process: what went in and what came out, shown on its first output."""
-    inputs = [f"{quantity_text(int(q), lots.get(b, {}).get('unit', ''))} of {_lot_label(lots.get(b))}" for b, q in a["inputs"]]
-    outputs = [
-        f"{quantity_text(int(lots[b]['registered_quantity']), lots[b]['unit'])} of {_lot_label(lots[b])}"
-        if b in lots and "registered_quantity" in lots[b] else _lot_label(lots.get(b))
-        for b in a["outputs"]
-    ]
-    first = lots.get(a["outputs"][0]) if a["outputs"] else None
+
+    def unit(batch_id: str) -> str:
+        batch = lots.get(batch_id)
+        return batch.unit if batch else ""
+
+    def made(batch_id: str) -> str:
+        batch = lots.get(batch_id)
+        label = _lot_label(lots, batch_id)
+        return f"{quantity_text(batch.registered_quantity, batch.unit)} of {label}" if batch else label
+
+    inputs = [f"{quantity_text(q, unit(b))} of {_lot_label(lots, b)}" for b, q in a.inputs]
     return {
-        "title": {0: "Split", 1: "Merged", 2: "Processed"}.get(int(a["kind"]), "Transformed"),
-        "who": names.get(a["custodian"], a["custodian"]), "detail": f"{'; '.join(inputs)} into {'; '.join(outputs)}",
-        "lot": first["lot"] if first else None, "gtin": first["gtin"] if first else None,
-        "product": first.get("product") if first else None,
+        "title": KIND_TITLES.get(a.kind, "Transformed"), "who": names.get(a.custodian, a.custodian),
+        "detail": f"{'; '.join(inputs)} into {'; '.join(made(b) for b in a.outputs)}",
+        **(_lot_fields(lots, a.outputs[0]) if a.outputs else {"lot": None, "gtin": None, "product": None}),
     }  # fmt: skip
 
 
-def _recalled_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """A recall, flagged so the page can show it as one."""
-    return {"title": "Recalled", "who": names.get(a["by"], a["by"]), "detail": a.get("reason"), "recall": True}
+def _entry_fields(e: HistoryEvent, lots: Lots, names: dict[str, str]) -> dict[str, Any] | None:
+    """What the timeline says about one event beside the common fields (None: the
+    timeline does not show this kind of event)."""
+    lot = lots.get(e.batch_id or "")
+    match e.data:
+        case BatchRegistered() as a:  # a lot registered on its own: who produced how much, and where
+            return {"title": "Registered", "who": names.get(a.supplier, a.supplier), "where": lot.origin if lot else None,
+                    "detail": quantity_text(a.quantity, a.unit)}  # fmt: skip
+        case StepRecorded() as a:  # a business step (CBV), titled as customers read it
+            return {"title": STEP_TITLES.get(a.biz_step, a.biz_step.replace("_", " ").capitalize()),
+                    "who": names.get(a.actor, a.actor), "where": a.location or None}  # fmt: skip
+        case CustodyTransferAccepted() as a:  # an accepted hand-over, told from the new custodian
+            return {"title": "Handed over", "who": names.get(a.to, a.to),
+                    "detail": f"from {names.get(a.sender, a.sender)} to {names.get(a.to, a.to)}"}  # fmt: skip
+        case TransformationRecorded() as a:
+            return _transformation_entry(a, lots, names)
+        case BatchRecalled() as a:  # flagged so the page can show it as one
+            return {"title": "Recalled", "who": names.get(a.by, a.by), "detail": a.reason, "recall": True}
+        case RecallReviewed() as a:
+            return {"title": "Recall upheld" if a.upheld else "Recall withdrawn", "who": names.get(a.by, a.by), "detail": a.reason}
+        case BatchVoided() as a:  # a lot voided as registered in error
+            return {"title": "Voided", "who": names.get(a.by, a.by), "detail": a.reason}
+    return None
 
 
-def _review_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """The admin's review of a recall."""
-    return {"title": "Recall upheld" if a["upheld"] else "Recall withdrawn", "who": names.get(a["by"], a["by"]), "detail": a.get("reason")}
-
-
-def _voided_entry(a: dict[str, Any], lot: dict[str, Any] | None, lots: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """A lot voided as registered in error."""
-    return {"title": "Voided", "who": names.get(a["by"], a["by"]), "detail": a.get("reason")}
-
-
-#: The events the customer's timeline shows, and how each reads.
-JOURNEY_ENTRIES: dict[str, _EntryFields] = {
-    "BatchRegistered": _registered_entry, "StepRecorded": _step_entry, "CustodyTransferAccepted": _handover_entry,
-    "TransformationRecorded": _transformation_entry, "BatchRecalled": _recalled_entry, "RecallReviewed": _review_entry,
-    "BatchVoided": _voided_entry,
-}  # fmt: skip
-
-
-def _journey(events: list[dict[str, Any]], lots: dict[str, dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+def _journey(events: list[HistoryEvent], lots: Lots, names: dict[str, str]) -> list[dict[str, Any]]:
     """The customer's timeline: registrations, steps, accepted hand-overs, transformations
     and recalls of the batch and its ancestors, oldest first. Offers and cancelled
     hand-overs and attestations are left to the auditor's history and the claims list."""
     entries: list[dict[str, Any]] = []
     # A transformation registers its outputs in its own transaction: its entry says it all.
-    made = {e["tx_hash"] for e in events if e["name"] == "TransformationRecorded"}
+    made = {e.tx_hash for e in events if isinstance(e.data, TransformationRecorded)}
     for e in events:
-        fields = JOURNEY_ENTRIES.get(e["name"])
-        if fields is None or (e["name"] == "BatchRegistered" and e["tx_hash"] in made):
+        if isinstance(e.data, BatchRegistered) and e.tx_hash in made:
             continue
-        lot = lots.get(e["batch_id"] or "")
-        entries.append(_journey_entry(e, lot) | fields(e["args"], lot, lots, names))
+        fields = _entry_fields(e, lots, names)
+        if fields is not None:
+            entries.append(_journey_entry(e, lots) | fields)
     return entries
 
 
-def _journey_entry(e: dict[str, Any], lot: dict[str, Any] | None) -> dict[str, Any]:
+def _journey_entry(e: HistoryEvent, lots: Lots) -> dict[str, Any]:
     """The fields every timeline entry has, before the event's own say what it was."""
     return {
-        "event": e["name"], "timestamp": e["timestamp"], "tx_hash": e["tx_hash"], "block_number": e["block_number"],
-        "log_index": e["log_index"], "lot": lot["lot"] if lot else None, "gtin": lot["gtin"] if lot else None,
-        "product": lot.get("product") if lot else None, "who": e["actor_name"] or e["actor"], "where": None,
+        "event": e.name, "timestamp": e.timestamp, "tx_hash": e.tx_hash, "block_number": e.block_number,
+        "log_index": e.log_index, **_lot_fields(lots, e.batch_id), "who": e.actor_name or e.actor, "where": None,
         "detail": None,
         # A raw transaction put bytes that are not UTF-8 into this event's text (shown with U+FFFD).
-        "text_note": INVALID_TEXT_NOTE if e["args"].get(INVALID_TEXT) else None,
+        "text_note": INVALID_TEXT_NOTE if e.invalid_text else None,
     }  # fmt: skip
 
 
-def _origins(model: ReadModel, batch_id: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+def _origins(model: ReadModel, batch_id: str) -> tuple[list[dict[str, Any]], Lots]:
     """The raw lots the product comes from (lineage leaves), with their share of the input,
     and every lot of the lineage by id."""
     links = model.ancestors(batch_id)
     ids = {batch_id} | set(links) | {p for _, inputs in links.values() for p, _ in inputs}
-    lots = {bid: model.batch(bid) or {"batch_id": bid, "lot": "?", "gtin": ""} for bid in ids}
+    lots: Lots = {bid: model.batch(bid) for bid in ids}
     shares = model.input_shares(batch_id)
     origins = [
-        {**_lot_summary(lots[bid]), "share": round(share, 4)}
+        {**_lot_summary(bid, lots[bid]), "share": round(share, 4)}
         for bid, share in sorted(shares.items(), key=lambda kv: -kv[1])
         if bid != batch_id
     ]
     return origins, lots
 
 
-def _lot_summary(batch: dict[str, Any]) -> dict[str, Any]:
+def _lot_summary(batch_id: str, batch: Batch | None) -> dict[str, Any]:
+    if batch is None:
+        return {"batch_id": batch_id, "gtin": "", "lot": "?", "product": None, "origin": None, "supplier": None, "supplier_name": None,
+                "quantity": None, "unit": None, "recalled": False, "voided": False, "details_status": None}  # fmt: skip
     return {
-        "batch_id": batch["batch_id"], "gtin": batch.get("gtin"), "lot": batch.get("lot"), "product": batch.get("product"),
-        "origin": batch.get("origin"), "supplier": batch.get("supplier"), "supplier_name": batch.get("supplier_name"),
-        "quantity": batch.get("registered_quantity"), "unit": batch.get("unit"), "recalled": bool(batch.get("recalled")),
-        "voided": batch.get("status") == "voided", "details_status": batch.get("details_status"),
+        "batch_id": batch.batch_id, "gtin": batch.gtin, "lot": batch.lot, "product": batch.product,
+        "origin": batch.origin, "supplier": batch.supplier, "supplier_name": batch.supplier_name,
+        "quantity": batch.registered_quantity, "unit": batch.unit, "recalled": bool(batch.recalled),
+        "voided": batch.status == "voided", "details_status": batch.details_status,
     }  # fmt: skip
 
 
-def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, Any]], at: int) -> list[dict[str, Any]]:
+def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[str, Any]]:
     """Every claim about the lot, its ingredients' lots and their producers, good and bad,
     then the supplier's own unattested claims as self-declared."""
-    subjects = list(lots) + sorted({b["supplier"] for b in lots.values() if b.get("supplier")})
-    found = model.claims_of(subjects, at)
+    suppliers = sorted({b.supplier for b in lots.values() if b and b.supplier})
+    found = model.claims_of(list(lots) + suppliers, at)
     claims: list[dict[str, Any]] = []
     by_key = {k.lower(): v for k, v in found.items()}
     for bid, lot in lots.items():
         for c in by_key.get(bid.lower(), []):
-            about = "this lot" if bid == batch["batch_id"] else f"{lot.get('product') or 'lot'} (lot {lot['lot']}, {lot.get('supplier_name') or lot.get('supplier')})"
-            claims.append({**_claim(c), "about": about, "about_kind": "batch", "subject_lot": lot.get("lot")})
-    suppliers = sorted({b["supplier"] for b in lots.values() if b.get("supplier")})
+            if bid == batch.batch_id:
+                about = "this lot"
+            elif lot is None:
+                about = "lot (lot ?, None)"
+            else:
+                about = f"{lot.product or 'lot'} (lot {lot.lot}, {lot.supplier_name or lot.supplier})"
+            claims.append({**_claim(c), "about": about, "about_kind": "batch", "subject_lot": lot.lot if lot else "?"})
     supplier_names = model.actor_names(set(suppliers))
     for supplier in suppliers:
-        key = "0x" + supplier.lower().removeprefix("0x").rjust(64, "0")
-        for c in by_key.get(key, []):
+        for c in by_key.get(subject_of_address(supplier), []):
             claims.append({**_claim(c), "about": supplier_names.get(supplier, supplier), "about_kind": "organisation",
                            "subject_lot": None})  # fmt: skip
     claims += _self_declared_claims(batch, {c["claim"] for c in claims if c["status"] == "valid"})
@@ -203,26 +220,26 @@ def _claims(model: ReadModel, batch: dict[str, Any], lots: dict[str, dict[str, A
     return claims
 
 
-def _self_declared_claims(batch: dict[str, Any], attested_valid: set[str]) -> list[dict[str, Any]]:
+def _self_declared_claims(batch: Batch, attested_valid: set[str]) -> list[dict[str, Any]]:
     """The supplier's own claims in the lot's metadata, with no attestation behind them
     (`also_attested`: a valid attestation of the same claim is listed too)."""
     return [{
         "claim": claim, "claim_name": claim_name(claim), "status": "self_declared", "status_label": STATUS_LABELS["self_declared"],
-        "issuer": batch["supplier"], "issuer_name": batch.get("supplier_name"), "valid_from": None, "valid_until": None,
-        "about": "this lot", "about_kind": "batch", "subject_lot": batch["lot"], "uid": None, "tx_hash": None,
+        "issuer": batch.supplier, "issuer_name": batch.supplier_name, "valid_from": None, "valid_until": None,
+        "about": "this lot", "about_kind": "batch", "subject_lot": batch.lot, "uid": None, "tx_hash": None,
         "revoked_at": None, "revoked_tx_hash": None, "revocation_reason": None, "revoked_by_name": None,
         "revocation_reason_note": None, "evidence_hash": None, "also_attested": claim in attested_valid,
-    } for claim in batch.get("declared_claims") or []]  # fmt: skip
+    } for claim in batch.declared_claims or []]  # fmt: skip
 
 
-def _claim(c: dict[str, Any]) -> dict[str, Any]:
+def _claim(c: Claim) -> dict[str, Any]:
     return {
-        "claim": c["claim"], "claim_name": claim_name(c["claim"]), "status": c["status"], "status_label": STATUS_LABELS.get(c["status"], c["status"]),
-        "issuer": c["issuer"], "issuer_name": c.get("issuer_name"), "valid_from": c["valid_from"], "valid_until": c["valid_until"] or None,
-        "uid": c["uid"], "tx_hash": c.get("tx_hash"), "revoked_at": c["revoked_at"], "revoked_tx_hash": c.get("revoked_tx_hash"),
-        "revocation_reason": c.get("revocation_reason"), "revoked_by_name": c.get("revoked_by_name"),
-        "revocation_reason_note": INVALID_TEXT_NOTE if c.get("revocation_reason_invalid_utf8") else None,
-        "evidence_hash": c["evidence_hash"], "attested_at": c["attested_at"],
+        "claim": c.claim, "claim_name": claim_name(c.claim), "status": c.status, "status_label": STATUS_LABELS.get(c.status, c.status),
+        "issuer": c.issuer, "issuer_name": c.issuer_name, "valid_from": c.valid_from, "valid_until": c.valid_until or None,
+        "uid": c.uid, "tx_hash": c.tx_hash, "revoked_at": c.revoked_at, "revoked_tx_hash": c.revoked_tx_hash,
+        "revocation_reason": c.revocation_reason, "revoked_by_name": c.revoked_by_name,
+        "revocation_reason_note": INVALID_TEXT_NOTE if c.revocation_reason_invalid_utf8 else None,
+        "evidence_hash": c.evidence_hash, "attested_at": c.attested_at,
     }  # fmt: skip
 
 
@@ -240,105 +257,133 @@ def freshness_view(freshness: IndexFreshness | None) -> dict[str, Any]:
 ZERO_DIGEST = "0x" + "00" * 32
 
 
-def document_view(model: ReadModel, sha256_hex: str, name: str | None, holder: str | None) -> dict[str, Any]:
+def document_view(model: ReadModel, sha256_hex: str, name: str | None, holder: str | None, private: bool = False) -> dict[str, Any]:
     """A document the chain anchors, as a page shows it: a link when this server has it
     (or fetched it from its document sources, checked by hash), else who holds it and its
-    hash (a private document is never published, so it is always shown that way)."""
+    hash (a private document, named `private: true`, is never linked, whoever uploaded a
+    copy anywhere)."""
     digest_hex = sha256_hex.lower().removeprefix("0x")
     try:
         digest = bytes.fromhex(digest_hex)
     except ValueError:  # metadata is anyone's JSON: a malformed hash names no document
         digest = b""
     documents = model.documents
-    available = len(digest) == 32 and documents is not None and not documents.is_private(digest) and documents.has(digest)
+    available = (not private and len(digest) == 32 and documents is not None
+                 and not documents.is_private(digest) and documents.has(digest))  # fmt: skip
     return {"name": name, "sha256": digest_hex, "available": available, "holder": holder,
             "href": f"/api/v1/documents/{digest_hex}" if available else None}  # fmt: skip
+
+
+#: Seconds one page build may spend fetching the documents it names from document_sources
+#: (in all): the rest show as held by their owner, so a slow source cannot hold pages up.
+PAGE_FETCH_SECONDS = 3.0
+#: An evidence envelope is a few hundred bytes: a bigger file is the evidence itself.
+_MAX_ENVELOPE_BYTES = 4096
+
+
+def _fetch_budget(model: ReadModel) -> contextlib.AbstractContextManager[None]:
+    budget = getattr(model.documents, "budget", None)  # only a fetching store fetches
+    return budget(PAGE_FETCH_SECONDS) if budget is not None else contextlib.nullcontext()
+
+
+def _evidence_view(model: ReadModel, evidence_hex: str, holder: str | None) -> dict[str, Any]:
+    """An attestation's evidence: a link to it, or, when the chain anchors an envelope for
+    private evidence, the private file's hash held by the issuer (never a link)."""
+    view = document_view(model, evidence_hex, "evidence", holder)
+    if view["available"] and model.documents is not None:
+        digest = bytes.fromhex(view["sha256"])
+        with contextlib.suppress(OSError):
+            if model.documents.path_of(digest).stat().st_size <= _MAX_ENVELOPE_BYTES:
+                private = enveloped_evidence(model.documents.held(digest))
+                if private is not None:
+                    return document_view(model, private.hex(), "private evidence", holder, private=True) | {"envelope": view["sha256"]}
+    return view
 
 
 def _with_evidence(model: ReadModel, claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each attested claim with its evidence document (if it has one), held by its issuer."""
     for c in claims:
         evidence = c.get("evidence_hash")
-        c["evidence"] = document_view(model, evidence, "evidence", c.get("issuer_name") or c.get("issuer")) if evidence and evidence != ZERO_DIGEST else None
+        c["evidence"] = _evidence_view(model, evidence, c.get("issuer_name") or c.get("issuer")) if evidence and evidence != ZERO_DIGEST else None
     return claims
 
 
-def _recall_view(b: dict[str, Any], is_this_lot: bool) -> dict[str, Any]:
+def _recall_view(b: Batch, is_this_lot: bool) -> dict[str, Any]:
     """A recalled lot of the lineage: the recall, its review, and notes on text that was not UTF-8."""
-    invalid = b.get("invalid_utf8") or []
-    return _lot_summary(b) | {
-        "is_this_lot": is_this_lot, "recalled_at": b.get("recalled_at"), "tx_hash": b.get("recall_tx_hash"),
-        "recalled_by": b.get("recalled_by_name") or b.get("recalled_by"), "reason": b.get("recall_reason"),
-        "reason_hash": b.get("recall_reason_hash"), "state": b.get("recall_state"),
-        "reviewed_by": b.get("reviewed_by_name") or b.get("reviewed_by"), "review_reason": b.get("review_reason"),
-        "reviewed_at": b.get("reviewed_at"), "review_tx_hash": b.get("review_tx_hash"),
+    invalid = b.invalid_utf8 or []
+    return _lot_summary(b.batch_id, b) | {
+        "is_this_lot": is_this_lot, "recalled_at": b.recalled_at, "tx_hash": b.recall_tx_hash,
+        "recalled_by": b.recalled_by_name or b.recalled_by, "reason": b.recall_reason,
+        "reason_hash": b.recall_reason_hash, "state": b.recall_state,
+        "reviewed_by": b.reviewed_by_name or b.reviewed_by, "review_reason": b.review_reason,
+        "reviewed_at": b.reviewed_at, "review_tx_hash": b.review_tx_hash,
         "reason_note": INVALID_TEXT_NOTE if "recall_reason" in invalid else None,
         "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in invalid else None,
     }  # fmt: skip
 
 
-def _void_view(batch: dict[str, Any]) -> dict[str, Any] | None:
+def _void_view(batch: Batch) -> dict[str, Any] | None:
     """Who voided the lot, when and why (None: not voided)."""
-    if batch["status"] != "voided":
+    if batch.status != "voided":
         return None
-    return {"by": batch.get("voided_by_name") or batch.get("voided_by"), "at": batch.get("voided_at"),
-            "reason": batch.get("void_reason"), "tx_hash": batch.get("void_tx_hash"),
-            "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.get("invalid_utf8") or []) else None}  # fmt: skip
+    return {"by": batch.voided_by_name or batch.voided_by, "at": batch.voided_at,
+            "reason": batch.void_reason, "tx_hash": batch.void_tx_hash,
+            "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.invalid_utf8 or []) else None}  # fmt: skip
 
 
-def _producer_view(model: ReadModel, batch: dict[str, Any]) -> dict[str, Any]:
+def _producer_view(model: ReadModel, batch: Batch) -> dict[str, Any]:
     """The lot's supplier as the page names it."""
-    supplier = model.actor(batch["supplier"]) or {}
-    return {"address": batch["supplier"], "name": batch.get("supplier_name"), "country": supplier.get("country"),
-            "active": supplier.get("active"),
-            "name_note": INVALID_TEXT_NOTE if supplier.get("name_invalid_utf8") else None}  # fmt: skip
+    supplier = model.actor(batch.supplier)
+    return {"address": batch.supplier, "name": batch.supplier_name, "country": supplier.country if supplier else None,
+            "active": supplier.active if supplier else None,
+            "name_note": INVALID_TEXT_NOTE if supplier and supplier.name_invalid_utf8 else None}  # fmt: skip
 
 
-def _lot_documents(model: ReadModel, batch: dict[str, Any]) -> list[dict[str, Any]]:
+def _lot_documents(model: ReadModel, batch: Batch) -> list[dict[str, Any]]:
     """The documents the lot's metadata names (well-formed entries only: metadata is
     anyone's JSON), held by the supplier."""
-    holder = batch.get("supplier_name") or batch["supplier"]
-    return [document_view(model, d["sha256"], d.get("name"), holder)
-            for d in batch.get("documents") or [] if isinstance(d, dict) and isinstance(d.get("sha256"), str) and len(d["sha256"]) == 64]  # fmt: skip
+    holder = batch.supplier_name or batch.supplier
+    return [document_view(model, d["sha256"], d.get("name"), holder, private=d.get("private") is True)
+            for d in document_references({"documents": batch.documents or []})]  # fmt: skip
 
 
-def product_view(model: ReadModel, batch: dict[str, Any], link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
+def product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
     """Everything the product page shows about `batch`, as JSON-ready data."""
-    origins, lots = _origins(model, batch["batch_id"])
-    history = model.history(batch["batch_id"])
+    origins, lots = _origins(model, batch.batch_id)
+    history = model.history(batch.batch_id)
     # Approved names (never a pending request); an admin acting as such is "the ledger's admin".
-    names = model.who({v for e in history for k, v in e["args"].items() if isinstance(v, str) and len(v) == 42})
+    names = model.who({v for e in history for k, v in e.args.items() if isinstance(v, str) and len(v) == 42})
     journey = _journey(history, lots, names)
-    recalled = [_recall_view(b, bid == batch["batch_id"]) for bid, b in lots.items() if b.get("recalled")]
-    voided = _void_view(batch)
-    producer = _producer_view(model, batch)
-    registration = next((e for e in history if e["name"] == "BatchRegistered" and e["batch_id"] == batch["batch_id"]), None)
-    coverage = model.coverage(batch["batch_id"], at)
+    recalled = [_recall_view(b, bid == batch.batch_id) for bid, b in lots.items() if b and b.recalled]
+    registration = next((e for e in history if isinstance(e.data, BatchRegistered) and e.batch_id == batch.batch_id), None)
+    coverage = model.coverage(batch.batch_id, at)
+    with _fetch_budget(model):
+        documents, claims = _lot_documents(model, batch), _with_evidence(model, _claims(model, batch, lots, at))
     return {
         "url": link.url(context.base_url),
         "digital_link": {"gtin": link.gtin, "lot": link.lot, "serial": link.serial},
-        "batch_id": batch["batch_id"],
-        "product": batch.get("product"),
-        "gtin": batch["gtin"],
-        "lot": batch["lot"],
-        "quantity": batch["registered_quantity"],
-        "remaining_quantity": batch["remaining_quantity"],
-        "unit": batch["unit"],
-        "quantity_text": quantity_text(batch["registered_quantity"], batch["unit"]),
-        "status": batch["status"],
-        "voided": voided,
-        "details_status": batch.get("details_status"),
-        "details_problem": batch.get("details_problem") if batch.get("details_status") == "mismatch" else None,
-        "origin": batch.get("origin"),
-        "registered_at": batch["registered_at"],
-        "registration_tx": registration["tx_hash"] if registration else None,
-        "producer": producer,
-        "custodian": {"address": batch["custodian"], "name": batch.get("custodian_name")},
-        "documents": _lot_documents(model, batch),
+        "batch_id": batch.batch_id,
+        "product": batch.product,
+        "gtin": batch.gtin,
+        "lot": batch.lot,
+        "quantity": batch.registered_quantity,
+        "remaining_quantity": batch.remaining_quantity,
+        "unit": batch.unit,
+        "quantity_text": quantity_text(batch.registered_quantity, batch.unit),
+        "status": batch.status,
+        "voided": _void_view(batch),
+        "details_status": batch.details_status,
+        "details_problem": batch.details_problem if batch.details_status == "mismatch" else None,
+        "origin": batch.origin,
+        "registered_at": batch.registered_at,
+        "registration_tx": registration.tx_hash if registration else None,
+        "producer": _producer_view(model, batch),
+        "custodian": {"address": batch.custodian, "name": batch.custodian_name},
+        "documents": documents,
         "recalled": recalled,
         "origins": origins,
         "journey": journey,
-        "claims": _with_evidence(model, _claims(model, batch, lots, at)),
+        "claims": claims,
         "coverage": [{"claim": c, "claim_name": claim_name(c), "share": share} for c, share in coverage.items()],
         "proof": {"chain_id": context.chain_id, "contract": context.contract, **freshness_view(model.freshness())},
         "at": at,

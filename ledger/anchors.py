@@ -3,23 +3,27 @@
 A server accepts an uploaded document, and fetches a missing one from its document
 sources, only if its sha256 is one of these: then the document can only be the one its
 hash names, so uploading needs no account. The one place that knows where the index
-keeps anchored hashes:
+keeps anchored hashes (the SQL is `IndexStore.anchored_in`):
 
 * hash columns of the index's tables (the current state);
 * the decoded arguments of events that anchor a hash but leave no column: a step's note
-  (`StepRecorded.dataHash`), and the notices of earlier recalls, revocations and profile
-  requests that a later event replaced in its table;
-* files named (`documents: [{sha256}]`) by such a document, when this server holds that
+  (`StepRecorded.dataHash`), and the notices of earlier recalls, revocations and profiles
+  that a later event replaced in its table;
+* files named publicly (`documents: [{sha256}]`, not `"private": true`, the first
+  MAX_REFERENCES_PER_DOCUMENT) by such a JSON document, when this server holds that
   document and it is anchored directly (one level: a file names nothing further).
+
+A profile an organisation has only asked for (`ActorProfileUpdateRequested`, awaiting the
+admin) is not an anchor: no server takes or serves it on the brand's domain before the
+admin approves it (the admin reviews the request's name and country from the chain).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
-
-from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, DocumentStore
+from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, DocumentStore, public_references
 from ledger.indexer import schema
 from ledger.indexer.store import IndexStore
 
@@ -27,7 +31,6 @@ from ledger.indexer.store import IndexStore
 _ANCHOR_COLUMNS = (
     (schema.batches.c.metadata_hash, "batch metadata", True),
     (schema.actors.c.metadata_hash, "organisation profile", True),
-    (schema.actors.c.requested_metadata_hash, "requested organisation profile", True),
     (schema.transformations.c.data_hash, "transformation note", True),
     (schema.batches.c.recall_reason_hash, "recall reason", True),
     (schema.attestations.c.evidence_hash, "attestation evidence", False),
@@ -35,13 +38,11 @@ _ANCHOR_COLUMNS = (
 )
 
 #: (event name, argument, what it is, whether it is JSON metadata): hashes only the events
-#: table keeps. The index stores arguments as compact JSON (`"name":"0x..."`), and a quote
-#: inside a string value is always escaped, so the pattern matches the argument only.
+#: table keeps (the index store looks them up: `IndexStore.anchored_in`).
 _ANCHOR_EVENT_ARGS = (
     ("StepRecorded", "dataHash", "step note", True),
     ("BatchRecalled", "reasonHash", "recall reason", True),
     ("ActorRegistered", "metadataHash", "organisation profile", True),
-    ("ActorProfileUpdateRequested", "metadataHash", "requested organisation profile", True),
     ("ActorProfileUpdated", "metadataHash", "organisation profile", True),
     ("AttestationRevoked", "reasonHash", "revocation notice", False),
 )
@@ -67,17 +68,11 @@ def find_direct_anchor(store: IndexStore, digest: bytes) -> Anchor | None:
     key = "0x" + digest.hex()
     if key == _ZERO_KEY:  # "no document" on chain, never a document
         return None
-    events = schema.events
-    with store.engine.connect() as conn:
-        for column, kind, is_metadata in _ANCHOR_COLUMNS:
-            if conn.execute(select(column).where(column == key).limit(1)).first() is not None:
-                return Anchor(kind, is_metadata)
-        for name, argument, kind, is_metadata in _ANCHOR_EVENT_ARGS:
-            pattern = f'%"{argument}":"{key}"%'
-            found = conn.execute(select(events.c.tx_hash).where(and_(events.c.name == name, events.c.args.like(pattern))).limit(1)).first()
-            if found is not None:
-                return Anchor(kind, is_metadata)
-    return None
+    found = store.anchored_in(key, [column for column, _, _ in _ANCHOR_COLUMNS], [(name, arg) for name, arg, _, _ in _ANCHOR_EVENT_ARGS])
+    if found is None:
+        return None
+    _, kind, is_metadata = (_ANCHOR_COLUMNS + tuple((a, k, m) for _, a, k, m in _ANCHOR_EVENT_ARGS))[found]
+    return Anchor(kind, is_metadata)
 
 
 def find_anchor(store: IndexStore, documents: DocumentStore, digest: bytes) -> Anchor | None:
@@ -87,6 +82,17 @@ def find_anchor(store: IndexStore, documents: DocumentStore, digest: bytes) -> A
     if anchor is not None:
         return anchor
     for parent in documents.referenced_by(digest):
-        if parent != digest and documents.verify(parent) and find_direct_anchor(store, parent) is not None:
+        if parent != digest and digest.hex() in _public_references_of(documents, parent) and find_direct_anchor(store, parent) is not None:
             return Anchor("document named by anchored metadata", False)
     return None
+
+
+def _public_references_of(documents: DocumentStore, parent: bytes) -> list[str]:
+    """The files `parent` names publicly, read again from the document itself (references
+    recorded before private ones were told apart must not open a private file)."""
+    try:
+        if documents.path_of(parent).stat().st_size > MAX_METADATA_BYTES:
+            return []
+        return public_references(json.loads(documents.held(parent)))
+    except (OSError, ValueError):
+        return []

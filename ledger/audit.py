@@ -23,7 +23,6 @@ Checks:
 
 from __future__ import annotations
 
-import json
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -33,12 +32,29 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
+from ledger.conversions import AccreditationPeriod, accredited_at, address_of_subject, end_of_second
 from ledger.errors import ConfigurationError, InvalidInputError
-from ledger.indexer import schema
-from ledger.indexer.decoding import INVALID_TEXT
 from ledger.queries import ReadModel
+from ledger.records import (
+    ActorDeactivated,
+    ActorReactivated,
+    Attestation,
+    AttestationRevoked,
+    Attested,
+    BatchRecalled,
+    BatchRegistered,
+    BatchVoided,
+    Claim,
+    CustodyTransferAccepted,
+    CustodyTransferCancelled,
+    CustodyTransferProposed,
+    EventRecord,
+    LineageNode,
+    MaxBackdatingSet,
+    RecallReviewed,
+    StepRecorded,
+    TransformationRecorded,
+)
 
 DAY = 24 * 3600
 #: Every claim type's maximum backdating until the admin sets another (the contract's default).
@@ -158,24 +174,24 @@ class _AuditedClaim:
     """One attestation as the claim checks word it: the indexed row, its status now, who
     and what it is about, and the events behind it."""
 
-    row: Any
+    row: Attestation
     status: str
     subject: str  # the lot or organisation, as people read it
     issuer: str  # the certifier's name, else its address
     batch_id: str | None  # the lot it is about (None: about an organisation)
     actor: str | None  # the organisation it is about (None: about a lot)
-    attested: dict[str, Any] | None  # the Attested event, when the index holds it
-    revocation: dict[str, Any] | None  # the AttestationRevoked event, when the index holds it
+    attested: EventRecord | None  # the Attested event, when the index holds it
+    revocation: EventRecord | None  # the AttestationRevoked event, when the index holds it
     accredited_then: bool  # the certifier held the claim type's accreditation when attesting
 
     @property
-    def evidence(self) -> list[dict[str, Any]]:
+    def evidence(self) -> list[EventRecord]:
         """The events a finding about the claim cites."""
         return [self.attested] if self.attested is not None else []
 
 
-def _ref(e: dict[str, Any]) -> EventRef:
-    return EventRef(e["name"], e["tx_hash"], e["block_number"], e["log_index"], e["timestamp"])
+def _ref(e: EventRecord) -> EventRef:
+    return EventRef(e.name, e.tx_hash, e.block_number, e.log_index, e.timestamp)
 
 
 def _date(timestamp: int) -> str:
@@ -193,33 +209,30 @@ class Auditor:
     # ------------------------------------------------------------------ loading
 
     def _load(self) -> None:
-        engine = self.model.store.engine
-        with engine.connect() as conn:
-            self.batches = {r["batch_id"]: dict(r) for r in conn.execute(select(schema.batches)).mappings()}
-            rows = conn.execute(select(schema.events).order_by(schema.events.c.block_number, schema.events.c.log_index)).mappings().all()
-        self.events = [{**dict(r), "args": json.loads(r["args"])} for r in rows]
-        self.names = self.model.who({e["actor"] for e in self.events if e["actor"]}
-                                    | {v for e in self.events for v in e["args"].values() if isinstance(v, str) and len(v) == 42})
+        self.batches = self.model.batch_rows()
+        self.events = self.model.journal()
+        self.names = self.model.who({e.actor for e in self.events if e.actor}
+                                    | {v for e in self.events for v in e.args.values() if isinstance(v, str) and len(v) == 42})
         # Each batch's details are read and checked against its lot once, here.
         self.details = {bid: self.model.details(b) for bid, b in self.batches.items()}
         self.product = {bid: document for bid, (_, document, _) in self.details.items()}
-        self.by_batch: dict[str, list[dict[str, Any]]] = {}
+        self.by_batch: dict[str, list[EventRecord]] = {}
         for e in self.events:
-            if e["batch_id"]:
-                self.by_batch.setdefault(e["batch_id"], []).append(e)
-        self.backdating_events = [e for e in self.events if e["name"] == "MaxBackdatingSet"]
+            if e.batch_id:
+                self.by_batch.setdefault(e.batch_id, []).append(e)
+        self.backdating_events = [e for e in self.events if isinstance(e.data, MaxBackdatingSet)]
 
     def _label(self, batch_id: str) -> str:
         b = self.batches.get(batch_id)
         if b is None:
             return batch_id
         product = self.product.get(batch_id, {}).get("product")
-        return f"lot {b['lot']} ({product})" if product else f"lot {b['lot']} of {b['gtin']}"
+        return f"lot {b.lot} ({product})" if product else f"lot {b.lot} of {b.gtin}"
 
     def _finding(self, check: str, severity: Severity, title: str, explanation: str, batch_id: str | None,
-                 events: Iterable[dict[str, Any]] = (), related: Iterable[str] = (), actor: str | None = None) -> Finding:  # fmt: skip
+                 events: Iterable[EventRecord] = (), related: Iterable[str] = (), actor: str | None = None) -> Finding:  # fmt: skip
         b = self.batches.get(batch_id or "")
-        return Finding(check, severity, title, explanation, batch_id, b["lot"] if b else None, b["gtin"] if b else None,
+        return Finding(check, severity, title, explanation, batch_id, b.lot if b else None, b.gtin if b else None,
                        sorted(set(related)), [_ref(e) for e in events], actor)  # fmt: skip
 
     # ------------------------------------------------------------------ running
@@ -240,7 +253,7 @@ class Auditor:
         """The findings about a lot, its inputs (recursively) and what was made from it."""
         lineage = {batch_id} | self._ancestors(batch_id) | self._descendants(batch_id)
         findings = self.audit_all()
-        actors = {self.batches[b]["supplier"] for b in lineage if b in self.batches}
+        actors = {self.batches[b].supplier for b in lineage if b in self.batches}
         return [f for f in findings if f.batch_id in lineage or set(f.related_batches) & lineage or f.actor in actors]
 
     def _ancestors(self, batch_id: str) -> set[str]:
@@ -249,9 +262,9 @@ class Auditor:
     def _descendants(self, batch_id: str) -> set[str]:
         found: set[str] = set()
 
-        def walk(node: dict[str, Any]) -> None:
-            for child in node.get("outputs", []):
-                found.add(child["batch_id"])
+        def walk(node: LineageNode) -> None:
+            for child in node.outputs or ():
+                found.add(child.batch_id)
                 walk(child)
 
         walk(self.model.lineage_down(batch_id))
@@ -259,20 +272,19 @@ class Auditor:
 
     # ------------------------------------------------------------------ checks
 
-    def _review_of(self, recall: dict[str, Any]) -> dict[str, Any] | None:
+    def _review_of(self, recall: EventRecord) -> EventRecord | None:
         """The admin's review of a recall: the first RecallReviewed of the lot after it."""
-        position = (recall["block_number"], recall["log_index"])
-        return next((x for x in self.by_batch.get(recall["batch_id"], []) if x["name"] == "RecallReviewed"
-                     and (x["block_number"], x["log_index"]) > position), None)  # fmt: skip
+        return next((x for x in self.by_batch.get(recall.batch_id or "", []) if isinstance(x.data, RecallReviewed)
+                     and x.position > recall.position), None)  # fmt: skip
 
     def _inactive_at(self, account: str, position: tuple[int, int]) -> bool:
         """Whether the organisation was deactivated at (block, log index)."""
         inactive = False
         for x in self.events:
-            if (x["block_number"], x["log_index"]) > position:
+            if x.position > position:
                 break
-            if x["name"] in ("ActorDeactivated", "ActorReactivated") and x["args"]["account"] == account:
-                inactive = x["name"] == "ActorDeactivated"
+            if isinstance(x.data, ActorDeactivated | ActorReactivated) and x.data.account == account:
+                inactive = isinstance(x.data, ActorDeactivated)
         return inactive
 
     def _recalls(self) -> list[Finding]:
@@ -280,86 +292,90 @@ class Auditor:
         happened to the lot after it."""
         findings = []
         for e in self.events:
-            if e["name"] != "BatchRecalled":
+            if not isinstance(e.data, BatchRecalled):
                 continue
-            review = self._review_of(e)
+            recall, review = e.data, self._review_of(e)
             if review is None:
-                findings.append(self._recall_awaiting_review(e))
-            elif not review["args"]["upheld"]:
-                findings.append(self._recall_withdrawn(e, review))
+                findings.append(self._recall_awaiting_review(e, recall))
+            elif isinstance(review.data, RecallReviewed) and not review.data.upheld:
+                findings.append(self._recall_withdrawn(e, recall, review, review.data))
                 continue  # a withdrawn recall has no reach and nothing after it is wrong
-            findings.append(self._recall_reach(e))
+            findings.append(self._recall_reach(e, recall))
             findings.extend(self._event_after_recall(e, x) for x in self._events_after_recall(e))
         return findings
 
-    def _recall_awaiting_review(self, e: dict[str, Any]) -> Finding:
+    def _recall_awaiting_review(self, e: EventRecord, recall: BatchRecalled) -> Finding:
         """A recall the admin has not reviewed yet (urgent when its author was deactivated)."""
-        recalled = e["batch_id"]
-        by = self.names.get(e["args"]["by"], e["args"]["by"])
-        deactivated = self._inactive_at(e["args"]["by"], (e["block_number"], e["log_index"]))
+        recalled = recall.batch_id
+        by = self.names.get(recall.by, recall.by)
+        deactivated = self._inactive_at(recall.by, e.position)
         return self._finding(
             "recall_awaiting_review", Severity.MEDIUM if deactivated else Severity.INFO,
             f"Recall of {self._label(recalled)} awaits the admin's review",
-            f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({e['args'].get('reason')!r})"
+            f"{by} recalled {self._label(recalled)} on {_date(e.timestamp)} ({recall.reason!r})"
             + (", while deactivated: the admin should uphold or withdraw it soon." if deactivated else
                "; the admin has not reviewed it yet."),
             recalled, [e],
         )  # fmt: skip
 
-    def _recall_withdrawn(self, e: dict[str, Any], review: dict[str, Any]) -> Finding:
+    def _recall_withdrawn(self, e: EventRecord, recall: BatchRecalled, review: EventRecord, verdict: RecallReviewed) -> Finding:
         """A recall the admin withdrew on review: the lot may be used again."""
-        recalled = e["batch_id"]
-        by = self.names.get(e["args"]["by"], e["args"]["by"])
+        recalled = recall.batch_id
+        by = self.names.get(recall.by, recall.by)
         return self._finding(
             "recall_withdrawn", Severity.INFO, f"Recall of {self._label(recalled)} withdrawn on review",
-            f"{by} recalled {self._label(recalled)} on {_date(e['timestamp'])} ({e['args'].get('reason')!r}); "
-            f"{self.names.get(review['args']['by'], review['args']['by'])} withdrew the recall on "
-            f"{_date(review['timestamp'])} ({review['args']['reason']!r}), so the lot may be used again.",
+            f"{by} recalled {self._label(recalled)} on {_date(e.timestamp)} ({recall.reason!r}); "
+            f"{self.names.get(verdict.by, verdict.by)} withdrew the recall on "
+            f"{_date(review.timestamp)} ({verdict.reason!r}), so the lot may be used again.",
             recalled, [e, review],
         )  # fmt: skip
 
-    def _recall_reach(self, e: dict[str, Any]) -> Finding:
+    def _recall_reach(self, e: EventRecord, recall: BatchRecalled) -> Finding:
         """A recall in force, with every lot made from the recalled one (critical when any)."""
-        recalled = e["batch_id"]
+        recalled = recall.batch_id
         downstream = sorted(self._descendants(recalled))
         if not downstream:
             return self._finding(
                 "recall_reach", Severity.HIGH, f"Recalled {self._label(recalled)}",
-                f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}; nothing recorded on the ledger was made from it.",
+                f"{self._label(recalled)} was recalled on {_date(e.timestamp)}; nothing recorded on the ledger was made from it.",
                 recalled, [e],
             )  # fmt: skip
         lots = "; ".join(self._label(d) for d in downstream)
         return self._finding(
             "recall_reach", Severity.CRITICAL, f"Recalled {self._label(recalled)} reached {len(downstream)} downstream lot(s)",
-            f"{self._label(recalled)} was recalled on {_date(e['timestamp'])} by {self.names.get(e['args']['by'], e['args']['by'])}. "
+            f"{self._label(recalled)} was recalled on {_date(e.timestamp)} by {self.names.get(recall.by, recall.by)}. "
             f"These lots contain it and need the same action: {lots}.",
             recalled, [e], downstream,
         )  # fmt: skip
 
-    def _events_after_recall(self, e: dict[str, Any]) -> list[dict[str, Any]]:
+    def _events_after_recall(self, e: EventRecord) -> list[EventRecord]:
         """Hand-overs of the recalled lot, and transformations using it, after the recall."""
-        recalled = e["batch_id"]
-        position = (e["block_number"], e["log_index"])
+        recalled = e.batch_id or ""  # a recall is always about a lot
+        position = e.position
 
-        def uses_recalled(x: dict[str, Any]) -> bool:
-            if x["name"] in ("CustodyTransferProposed", "CustodyTransferAccepted"):
-                return bool(x["batch_id"] == recalled)
-            return x["name"] == "TransformationRecorded" and any(b == recalled for b, _ in x["args"]["inputs"])
+        def uses_recalled(x: EventRecord) -> bool:
+            match x.data:
+                case CustodyTransferProposed() | CustodyTransferAccepted():
+                    return x.batch_id == recalled
+                case TransformationRecorded(inputs=inputs):
+                    return any(b == recalled for b, _ in inputs)
+            return False
 
-        return [x for x in self.events if (x["block_number"], x["log_index"]) > position and uses_recalled(x)]
+        return [x for x in self.events if x.position > position and uses_recalled(x)]
 
-    def _event_after_recall(self, e: dict[str, Any], x: dict[str, Any]) -> Finding:
+    def _event_after_recall(self, e: EventRecord, x: EventRecord) -> Finding:
         """A hand-over (was it returned or destroyed?) or a transformation (recalled goods
         in new lots) of a lot after its recall."""
-        recalled = e["batch_id"]
-        moved = x["name"] != "TransformationRecorded"
+        recalled = e.batch_id or ""  # a recall is always about a lot
+        moved = isinstance(x.data, CustodyTransferProposed | CustodyTransferAccepted)
+        to = x.data.to if isinstance(x.data, CustodyTransferProposed | CustodyTransferAccepted) else ""
         return self._finding(
             "event_after_recall", Severity.MEDIUM if moved else Severity.HIGH,
             f"{'Hand-over' if moved else 'Transformation'} of {self._label(recalled)} after its recall",
-            f"{self._label(recalled)} was recalled on {_date(e['timestamp'])}, then "
-            + (f"handed over to {self.names.get(x['args']['to'], x['args']['to'])} on {_date(x['timestamp'])}; "
+            f"{self._label(recalled)} was recalled on {_date(e.timestamp)}, then "
+            + (f"handed over to {self.names.get(to, to)} on {_date(x.timestamp)}; "
                "check it was returned or destroyed, not sold." if moved else
-               f"used in a transformation on {_date(x['timestamp'])}: recalled goods went into new lots."),
+               f"used in a transformation on {_date(x.timestamp)}: recalled goods went into new lots."),
             recalled, [e, x],
         )  # fmt: skip
 
@@ -368,57 +384,55 @@ class Auditor:
         parties: set[str] = set()
         custodian = pending = None
         for x in self.by_batch.get(batch_id, []):
-            if (x["block_number"], x["log_index"]) > position:
+            if x.position > position:
                 break
-            a = x["args"]
-            if x["name"] == "BatchRegistered":
-                parties.add(a["supplier"])
-                custodian = a["supplier"]
-            elif x["name"] == "CustodyTransferProposed":
-                pending = a["to"]
-            elif x["name"] == "CustodyTransferCancelled":
-                pending = None
-            elif x["name"] == "CustodyTransferAccepted":
-                custodian, pending = a["to"], None
-            elif x["name"] == "BatchVoided":
-                pending = None
+            match x.data:
+                case BatchRegistered(supplier=supplier):
+                    parties.add(supplier)
+                    custodian = supplier
+                case CustodyTransferProposed(to=to):
+                    pending = to
+                case CustodyTransferCancelled() | BatchVoided():
+                    pending = None
+                case CustodyTransferAccepted(to=to):
+                    custodian, pending = to, None
         return parties | {p for p in (custodian, pending) if p}
 
     def _max_backdating_at(self, claim: str, position: tuple[int, int]) -> int:
         period = DEFAULT_MAX_BACKDATING
         for x in self.backdating_events:
-            if (x["block_number"], x["log_index"]) > position:
+            if x.position > position:
                 break
-            if x["name"] == "MaxBackdatingSet" and x["args"]["claim"] == claim:
-                period = int(x["args"]["period"])
+            if isinstance(x.data, MaxBackdatingSet) and x.data.claim == claim:
+                period = x.data.period
         return period
 
-    def _rule_breaches(self, r: Any, event: dict[str, Any] | None, subject: str, issuer: str, batch_id: str | None,
+    def _rule_breaches(self, r: Attestation, event: EventRecord | None, subject: str, issuer: str, batch_id: str | None,
                        actor: str | None) -> list[Finding]:  # fmt: skip
         """What the contract forbids and an index must never show: separation of duties and
         backdating. Only a faulty or foreign indexer (or a doctored index) can hold these."""
         if event is None:
             return []
-        position = (event["block_number"], event["log_index"])
+        position = event.position
         findings = []
         if batch_id:
-            conflicted = r["issuer"] in self._custody_at(batch_id, position)
+            conflicted = r.issuer in self._custody_at(batch_id, position)
         else:
-            conflicted = actor is not None and actor.lower() == r["issuer"].lower()
+            conflicted = actor is not None and actor.lower() == r.issuer.lower()
         if conflicted:
             findings.append(self._finding(
-                "claim_conflict_of_interest", Severity.CRITICAL, f"{r['claim']} attested by an interested party",
-                f"{issuer} attested {r['claim']} about {subject} on {_date(r['attested_at'])}, but it "
+                "claim_conflict_of_interest", Severity.CRITICAL, f"{r.claim} attested by an interested party",
+                f"{issuer} attested {r.claim} about {subject} on {_date(r.attested_at)}, but it "
                 + ("supplied, held or was being handed that lot at the time." if batch_id else "is that organisation."),
                 batch_id, [event], actor=actor,
             ))  # fmt: skip
-        earliest = r["attested_at"] - self._max_backdating_at(r["claim"], position)
-        registered = self.batches[batch_id]["registered_at"] if batch_id and batch_id in self.batches else None
-        if r["valid_from"] < earliest or (registered is not None and r["valid_from"] < registered):
+        earliest = r.attested_at - self._max_backdating_at(r.claim, position)
+        registered = self.batches[batch_id].registered_at if batch_id and batch_id in self.batches else None
+        if r.valid_from < earliest or (registered is not None and r.valid_from < registered):
             findings.append(self._finding(
-                "claim_backdated", Severity.CRITICAL, f"{r['claim']} validity starts too early",
-                f"{issuer}'s {r['claim']} attestation about {subject} starts on {_date(r['valid_from'])}, before "
-                + (f"the lot was registered ({_date(registered)})" if registered is not None and r["valid_from"] < registered
+                "claim_backdated", Severity.CRITICAL, f"{r.claim} validity starts too early",
+                f"{issuer}'s {r.claim} attestation about {subject} starts on {_date(r.valid_from)}, before "
+                + (f"the lot was registered ({_date(registered)})" if registered is not None and r.valid_from < registered
                    else f"the earliest start the claim type allowed ({_date(earliest)})") + ".",
                 batch_id, [event], actor=actor,
             ))  # fmt: skip
@@ -428,13 +442,13 @@ class Auditor:
         """Each attestation's findings: contract rules an index must never show broken, a
         certifier not accredited when attesting, the claim's status now (revoked, expired,
         certifier no longer accredited) and a validity window missing the lot's production."""
-        rows = self._attestation_rows()
-        periods = self._accreditation_periods()
-        subjects = list({r["subject"] for r in rows})
+        rows = self.model.attestation_rows()
+        periods = self.model.accreditation_periods()
+        subjects = list({r.subject for r in rows})
         now = self.claims_now = self.model.claims_of(subjects, self.now)
-        by_uid = {c["uid"]: c for cs in now.values() for c in cs}
-        attested_events = {e["args"]["uid"]: e for e in self.events if e["name"] == "Attested"}
-        revoked_events = {e["args"]["uid"]: e for e in self.events if e["name"] == "AttestationRevoked"}
+        by_uid = {c.uid: c for cs in now.values() for c in cs}
+        attested_events = {e.data.uid: e for e in self.events if isinstance(e.data, Attested)}
+        revoked_events = {e.data.uid: e for e in self.events if isinstance(e.data, AttestationRevoked)}
         # One finding (or none) per status a claim can have now; other statuses say nothing wrong.
         by_status: dict[str, Callable[[_AuditedClaim], Finding | None]] = {
             "revoked": self._claim_revoked, "expired": self._claim_expired,
@@ -442,10 +456,10 @@ class Auditor:
         }  # fmt: skip
         findings = []
         for r in rows:
-            claim = by_uid.get(r["uid"])
+            claim = by_uid.get(r.uid)
             if claim is None:
                 continue
-            c = self._audited_claim(r, claim, periods, attested_events.get(r["uid"]), revoked_events.get(r["uid"]))
+            c = self._audited_claim(r, claim, periods, attested_events.get(r.uid), revoked_events.get(r.uid))
             findings.extend(self._rule_breaches(r, c.attested, c.subject, c.issuer, c.batch_id, c.actor))
             if not c.accredited_then:
                 findings.append(self._claim_unaccredited_issuer(c))
@@ -458,32 +472,16 @@ class Auditor:
                 findings.append(missed)
         return findings
 
-    def _attestation_rows(self) -> list[Any]:
-        """Every attestation the index holds."""
-        with self.model.store.engine.connect() as conn:
-            return list(conn.execute(select(schema.attestations)).mappings().all())
-
-    def _accreditation_periods(self) -> dict[tuple[str, str], list[tuple[int, int | None]]]:
-        """(certifier, claim type) -> the (granted, revoked) periods of its accreditations
-        for that claim type (revoked None: still accredited)."""
-        acc, ct = schema.accreditations, schema.claim_types
-        with self.model.store.engine.connect() as conn:
-            grants = conn.execute(select(acc.c.certifier, ct.c.claim, acc.c.granted_at, acc.c.revoked_at).join(ct, ct.c.role == acc.c.role)).all()
-        periods: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
-        for certifier, claim_type, granted, revoked in grants:
-            periods.setdefault((certifier, claim_type), []).append((granted, revoked))
-        return periods
-
-    def _audited_claim(self, r: Any, claim: dict[str, Any], periods: dict[tuple[str, str], list[tuple[int, int | None]]],
-                       attested: dict[str, Any] | None, revoked: dict[str, Any] | None) -> _AuditedClaim:  # fmt: skip
+    def _audited_claim(self, r: Attestation, claim: Claim, periods: dict[tuple[str, str], list[AccreditationPeriod]],
+                       attested: EventRecord | None, revoked: EventRecord | None) -> _AuditedClaim:  # fmt: skip
         """The attestation `r` with what its findings say about it."""
-        batch_id = r["subject"] if r["subject_kind"] == "batch" else None
-        # Inclusive at both ends: within one second, block order (which the contract
-        # enforced) decides, and the index keeps seconds only.
-        accredited_then = any(g <= r["attested_at"] and (v is None or v >= r["attested_at"])
-                              for g, v in periods.get((r["issuer"], r["claim"]), []))  # fmt: skip
+        batch_id = r.subject if r.subject_kind == "batch" else None
+        # The attestation's own chain moment, so that a grant or a withdrawal in the same
+        # second is ordered as the contract saw it (the same rule as the read model's).
+        when = (attested.timestamp, *attested.position) if attested else end_of_second(r.attested_at)
+        accredited_then = accredited_at(periods.get((r.issuer, r.claim), []), when)
         return _AuditedClaim(
-            row=r, status=claim["status"], subject=self._subject_label(r), issuer=claim.get("issuer_name") or r["issuer"],
+            row=r, status=claim.status, subject=self._subject_label(r), issuer=claim.issuer_name or r.issuer,
             batch_id=batch_id, actor=None if batch_id else self._subject_address(r), attested=attested,
             revocation=revoked, accredited_then=accredited_then,
         )  # fmt: skip
@@ -492,19 +490,19 @@ class Auditor:
         """The certifier did not hold the claim type's accreditation when it attested."""
         r = c.row
         return self._finding(
-            "claim_unaccredited_issuer", Severity.CRITICAL, f"{r['claim']} attested by a certifier not accredited for it",
-            f"{c.issuer} attested {r['claim']} about {c.subject} on {_date(r['attested_at'])} without holding the "
-            f"{r['claim']} accreditation at that time.", c.batch_id, c.evidence, actor=c.actor,
+            "claim_unaccredited_issuer", Severity.CRITICAL, f"{r.claim} attested by a certifier not accredited for it",
+            f"{c.issuer} attested {r.claim} about {c.subject} on {_date(r.attested_at)} without holding the "
+            f"{r.claim} accreditation at that time.", c.batch_id, c.evidence, actor=c.actor,
         )  # fmt: skip
 
     def _claim_revoked(self, c: _AuditedClaim) -> Finding:
         """A revoked claim: products made from the lot cannot carry it on its account."""
         r = c.row
-        revoker = self.names.get(r["revoked_by"], r["revoked_by"]) if r["revoked_by"] else c.issuer
+        revoker = self.names.get(r.revoked_by, r.revoked_by) if r.revoked_by else c.issuer
         return self._finding(
-            "claim_revoked", Severity.HIGH, f"{r['claim']} claim revoked for {c.subject}",
-            f"{revoker} revoked {c.issuer}'s {r['claim']} attestation about {c.subject} on {_date(r['revoked_at'])}"
-            + (f" ({r['revocation_reason']!r})" if r["revocation_reason"] else "")
+            "claim_revoked", Severity.HIGH, f"{r.claim} claim revoked for {c.subject}",
+            f"{revoker} revoked {c.issuer}'s {r.claim} attestation about {c.subject} on {_date(r.revoked_at or 0)}"
+            + (f" ({r.revocation_reason!r})" if r.revocation_reason else "")
             + "; products made from it cannot carry the claim on its account.",
             c.batch_id, c.evidence + ([c.revocation] if c.revocation else []), actor=c.actor,
         )  # fmt: skip
@@ -513,8 +511,8 @@ class Auditor:
         """A claim whose validity ran out without a renewal."""
         r = c.row
         return self._finding(
-            "claim_expired", Severity.MEDIUM, f"{r['claim']} claim expired for {c.subject}",
-            f"{c.issuer}'s {r['claim']} attestation about {c.subject} ran out on {_date(r['valid_until'])} "
+            "claim_expired", Severity.MEDIUM, f"{r.claim} claim expired for {c.subject}",
+            f"{c.issuer}'s {r.claim} attestation about {c.subject} ran out on {_date(r.valid_until)} "
             "and has not been renewed.", c.batch_id, c.evidence, actor=c.actor,
         )  # fmt: skip
 
@@ -525,8 +523,8 @@ class Auditor:
             return None
         r = c.row
         return self._finding(
-            "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r['claim']} certifier no longer accredited",
-            f"{c.issuer}, which attested {r['claim']} about {c.subject}, is no longer accredited for it (or was deactivated).",
+            "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r.claim} certifier no longer accredited",
+            f"{c.issuer}, which attested {r.claim} about {c.subject}, is no longer accredited for it (or was deactivated).",
             c.batch_id, c.evidence, actor=c.actor,
         )  # fmt: skip
 
@@ -535,23 +533,24 @@ class Auditor:
         r, batch_id = c.row, c.batch_id
         if not batch_id or batch_id not in self.batches:
             return None
-        produced = self.batches[batch_id]["registered_at"]
-        if not (produced < r["valid_from"] or (r["valid_until"] and produced >= r["valid_until"])):
+        produced = self.batches[batch_id].registered_at
+        if not (produced < r.valid_from or (r.valid_until and produced >= r.valid_until)):
             return None
         return self._finding(
-            "claim_window_misses_production", Severity.MEDIUM, f"{r['claim']} validity does not cover the production of {self._label(batch_id)}",
+            "claim_window_misses_production", Severity.MEDIUM, f"{r.claim} validity does not cover the production of {self._label(batch_id)}",
             f"{self._label(batch_id)} was registered on {_date(produced)}, outside the attestation's validity "
-            f"({_date(r['valid_from'])} to {_date(r['valid_until']) if r['valid_until'] else 'open'}).",
+            f"({_date(r.valid_from)} to {_date(r.valid_until) if r.valid_until else 'open'}).",
             batch_id, c.evidence,
         )  # fmt: skip
 
-    def _subject_address(self, r: Any) -> str:
+    def _subject_address(self, r: Attestation) -> str:
         """The organisation an actor-subject attestation is about (checksummed as indexed)."""
-        return next((a for a in self.names if a.lower().endswith(r["subject"][-40:].lower())), "0x" + r["subject"][-40:])
+        address = address_of_subject(r.subject)
+        return next((a for a in self.names if a.lower() == address), address)
 
-    def _subject_label(self, r: Any) -> str:
-        if r["subject_kind"] == "batch":
-            return self._label(r["subject"])
+    def _subject_label(self, r: Attestation) -> str:
+        if r.subject_kind == "batch":
+            return self._label(r.subject)
         address = self._subject_address(r)
         return self.names.get(address, address)
 
@@ -560,22 +559,22 @@ class Auditor:
         no more claimed output than claim-bearing input."""
         findings = []
         for e in self.events:
-            if e["name"] == "TransformationRecorded":
-                findings.extend(self._transformation_balance(e))
+            if isinstance(e.data, TransformationRecorded):
+                findings.extend(self._transformation_balance(e, e.data))
         return findings
 
-    def _transformation_balance(self, e: dict[str, Any]) -> list[Finding]:
+    def _transformation_balance(self, e: EventRecord, t: TransformationRecorded) -> list[Finding]:
         """The mass balance of one transformation, output by output (the first output over
         its inputs is reported and ends the comparison)."""
-        inputs = [(b, int(q)) for b, q in e["args"]["inputs"]]
-        outputs = [b for b in e["args"]["outputs"] if b in self.batches]
-        in_units = {self.batches[b]["unit"] for b, _ in inputs if b in self.batches}
-        in_gtins = {self.batches[b]["gtin"] for b, _ in inputs if b in self.batches}
+        inputs = list(t.inputs)
+        outputs = [b for b in t.outputs if b in self.batches]
+        in_units = {self.batches[b].unit for b, _ in inputs if b in self.batches}
+        in_gtins = {self.batches[b].gtin for b, _ in inputs if b in self.batches}
         findings = []
         for out in outputs:
             batch = self.batches[out]
-            rule = self.policy.rule_for(batch["gtin"], in_gtins)
-            if rule is None and in_units != {batch["unit"]}:
+            rule = self.policy.rule_for(batch.gtin, in_gtins)
+            if rule is None and in_units != {batch.unit}:
                 continue  # different units and no rule: nothing to compare
             max_yield = rule.max_yield if rule else 1.0
             excess = self._output_exceeds_inputs(e, out, outputs, inputs, in_units, rule)
@@ -585,38 +584,38 @@ class Auditor:
             findings.extend(self._claimed_output(e, out, inputs, max_yield))
         return findings
 
-    def _output_exceeds_inputs(self, e: dict[str, Any], out: str, outputs: list[str], inputs: list[tuple[str, int]],
+    def _output_exceeds_inputs(self, e: EventRecord, out: str, outputs: list[str], inputs: list[tuple[str, int]],
                                in_units: set[str], rule: YieldRule | None) -> Finding | None:  # fmt: skip
         """The transformation's output in `out`'s unit above its inputs times the yield
         limit (the rule's, else 1: no process creates mass)."""
         batch = self.batches[out]
         max_yield = rule.max_yield if rule else 1.0
         in_total = sum(q for _, q in inputs)
-        out_total = sum(int(self.batches[o]["registered_quantity"]) for o in outputs if self.batches[o]["unit"] == batch["unit"])
+        out_total = sum(int(self.batches[o].registered_quantity) for o in outputs if self.batches[o].unit == batch.unit)
         # Exact: quantities go up to 2^64 - 1, where floats lose units.
         if out_total <= in_total * Fraction(str(max_yield)):
             return None
         process = f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
         return self._finding(
             "mass_balance", Severity.HIGH, f"Output of {self._label(out)} exceeds its inputs",
-            f"{out_total:,} {batch['unit']} came out of {in_total:,} {'/'.join(sorted(in_units))} of input on "
-            f"{_date(e['timestamp'])}, more than {process} allows ({in_total * max_yield:,.0f} {batch['unit']}).",
+            f"{out_total:,} {batch.unit} came out of {in_total:,} {'/'.join(sorted(in_units))} of input on "
+            f"{_date(e.timestamp)}, more than {process} allows ({in_total * max_yield:,.0f} {batch.unit}).",
             out, [e], [b for b, _ in inputs],
         )  # fmt: skip
 
-    def _claimed_output(self, e: dict[str, Any], out: str, inputs: list[tuple[str, int]], max_yield: float) -> list[Finding]:
+    def _claimed_output(self, e: EventRecord, out: str, inputs: list[tuple[str, int]], max_yield: float) -> list[Finding]:
         """A claim carried by an output needs as much claim-bearing input (times the yield)."""
         claims = set(self.product.get(out, {}).get("claims", []))
         direct = self.model.claims(out, self.now)
-        claims |= {c["claim"] for c in direct if c["status"] == "valid"}
+        claims |= {c.claim for c in direct if c.status == "valid"}
         findings = []
-        quantity = int(self.batches[out]["registered_quantity"])
+        quantity = int(self.batches[out].registered_quantity)
         for claim in sorted(claims):
-            bearing = sum(q * self.model.coverage(b, e["timestamp"]).get(claim, 0.0) for b, q in inputs)
+            bearing = sum(q * self.model.coverage(b, e.timestamp).get(claim, 0.0) for b, q in inputs)
             if quantity > bearing * max_yield + 1e-9:
                 findings.append(self._finding(
                     "claimed_output_exceeds_claimed_input", Severity.HIGH, f"More {claim} output than {claim} input in {self._label(out)}",
-                    f"{self._label(out)} carries {claim} for {quantity:,} {self.batches[out]['unit']}, but only {bearing:,.0f} of the "
+                    f"{self._label(out)} carries {claim} for {quantity:,} {self.batches[out].unit}, but only {bearing:,.0f} of the "
                     f"input carried {claim} when it was made (at most {bearing * max_yield:,.0f} after the process).",
                     out, [e], [b for b, _ in inputs],
                 ))  # fmt: skip
@@ -625,38 +624,38 @@ class Auditor:
     def _custody(self) -> list[Finding]:
         findings = []
         inactive_since: dict[str, int] = {}
-        held_since: dict[str, tuple[int, dict[str, Any] | None]] = {}
+        held_since: dict[str, tuple[int, EventRecord | None]] = {}
         for e in self.events:
-            name, a = e["name"], e["args"]
-            if name == "ActorDeactivated":
-                inactive_since[a["account"]] = e["timestamp"]
-            elif name == "ActorReactivated":
-                inactive_since.pop(a["account"], None)
-            elif name == "BatchRegistered":
-                held_since[a["batchId"]] = (e["timestamp"], e)
-            elif name == "CustodyTransferAccepted":
-                held_since[a["batchId"]] = (e["timestamp"], e)
-                if a["to"] in inactive_since:
-                    findings.append(self._finding(
-                        "handover_to_deactivated", Severity.HIGH, f"{self._label(a['batchId'])} handed over to a deactivated organisation",
-                        f"{self.names.get(a['to'], a['to'])} accepted {self._label(a['batchId'])} on {_date(e['timestamp'])}, "
-                        f"after it was deactivated on {_date(inactive_since[a['to']])}.", a["batchId"], [e],
-                    ))  # fmt: skip
+            match e.data:
+                case ActorDeactivated(account=account):
+                    inactive_since[account] = e.timestamp
+                case ActorReactivated(account=account):
+                    inactive_since.pop(account, None)
+                case BatchRegistered(batch_id=batch_id):
+                    held_since[batch_id] = (e.timestamp, e)
+                case CustodyTransferAccepted(batch_id=batch_id, to=to):
+                    held_since[batch_id] = (e.timestamp, e)
+                    if to in inactive_since:
+                        findings.append(self._finding(
+                            "handover_to_deactivated", Severity.HIGH, f"{self._label(batch_id)} handed over to a deactivated organisation",
+                            f"{self.names.get(to, to)} accepted {self._label(batch_id)} on {_date(e.timestamp)}, "
+                            f"after it was deactivated on {_date(inactive_since[to])}.", batch_id, [e],
+                        ))  # fmt: skip
         for batch_id, b in self.batches.items():
-            if b["status"] != "active" or int(b["remaining_quantity"]) == 0:
+            if b.status != "active" or int(b.remaining_quantity) == 0:
                 continue
-            since, event = held_since.get(batch_id, (b["registered_at"], None))
-            if b["custodian"] in inactive_since:
+            since, event = held_since.get(batch_id, (b.registered_at, None))
+            if b.custodian in inactive_since:
                 findings.append(self._finding(
                     "held_by_deactivated", Severity.MEDIUM, f"{self._label(batch_id)} is held by a deactivated organisation",
-                    f"{self.names.get(b['custodian'], b['custodian'])} was deactivated on {_date(inactive_since[b['custodian']])} "
-                    f"and still holds {int(b['remaining_quantity']):,} {b['unit']} of it.", batch_id, [event] if event else [],
+                    f"{self.names.get(b.custodian, b.custodian)} was deactivated on {_date(inactive_since[b.custodian])} "
+                    f"and still holds {int(b.remaining_quantity):,} {b.unit} of it.", batch_id, [event] if event else [],
                 ))  # fmt: skip
             days = (self.now - since) / DAY
             if days > self.policy.max_custody_days:
                 findings.append(self._finding(
                     "custody_too_long", Severity.LOW, f"{self._label(batch_id)} held {days:.0f} days by one custodian",
-                    f"{self.names.get(b['custodian'], b['custodian'])} has held it since {_date(since)}, longer than the "
+                    f"{self.names.get(b.custodian, b.custodian)} has held it since {_date(since)}, longer than the "
                     f"{self.policy.max_custody_days} days the audit policy allows; is it still there?", batch_id, [event] if event else [],
                 ))  # fmt: skip
         return findings
@@ -664,64 +663,63 @@ class Auditor:
     def _lots(self) -> list[Finding]:
         """Details that are not the lot's own, and voided lots."""
         findings = []
-        registered = {e["batch_id"]: e for e in self.events if e["name"] == "BatchRegistered"}
+        registered = {e.batch_id: e for e in self.events if isinstance(e.data, BatchRegistered)}
         for batch_id, b in self.batches.items():
             evidence = [registered[batch_id]] if batch_id in registered else []
             problem = self.details[batch_id][2]
             if problem:
                 findings.append(self._metadata_mismatch(batch_id, problem, evidence))
-            if b["status"] == "voided":
+            if b.status == "voided":
                 findings.append(self._batch_voided(batch_id, evidence))
         return findings
 
-    def _metadata_mismatch(self, batch_id: str, problem: str, evidence: list[dict[str, Any]]) -> Finding:
+    def _metadata_mismatch(self, batch_id: str, problem: str, evidence: list[EventRecord]) -> Finding:
         """The lot's metadata document names another lot: pages show no details for it."""
         b = self.batches[batch_id]
         return self._finding(
-            "metadata_mismatch", Severity.HIGH, f"Details of lot {b['lot']} of {b['gtin']} belong to another lot",
-            f"{self.names.get(b['supplier'], b['supplier'])} registered lot {b['lot']} of {b['gtin']} with the metadata "
-            f"hash {b['metadata_hash'][:10]}…, but {problem}. Pages show no product details for it.",
+            "metadata_mismatch", Severity.HIGH, f"Details of lot {b.lot} of {b.gtin} belong to another lot",
+            f"{self.names.get(b.supplier, b.supplier)} registered lot {b.lot} of {b.gtin} with the metadata "
+            f"hash {b.metadata_hash[:10]}…, but {problem}. Pages show no product details for it.",
             batch_id, evidence,
         )  # fmt: skip
 
-    def _batch_voided(self, batch_id: str, evidence: list[dict[str, Any]]) -> Finding:
+    def _batch_voided(self, batch_id: str, evidence: list[EventRecord]) -> Finding:
         """A lot voided as registered in error (serious when lots were made from it before)."""
         b = self.batches[batch_id]
-        voided = next((e for e in self.events if e["name"] == "BatchVoided" and e["batch_id"] == batch_id), None)
+        voided = next((e for e in self.events if isinstance(e.data, BatchVoided) and e.batch_id == batch_id), None)
         downstream = sorted(self._descendants(batch_id))
-        by = self.names.get(b["voided_by"], b["voided_by"]) if b["voided_by"] else "the admin"
+        by = self.names.get(b.voided_by, b.voided_by) if b.voided_by else "the admin"
         return self._finding(
             "batch_voided", Severity.HIGH if downstream else Severity.LOW,
             f"{self._label(batch_id)} was voided" + (f" after going into {len(downstream)} lot(s)" if downstream else ""),
-            f"{by} voided {self._label(batch_id)} on {_date(b['voided_at'] or 0)} as registered in error "
-            f"({b['void_reason']!r})." + (" These lots were made from it before: "
+            f"{by} voided {self._label(batch_id)} on {_date(b.voided_at or 0)} as registered in error "
+            f"({b.void_reason!r})." + (" These lots were made from it before: "
                                            + "; ".join(self._label(d) for d in downstream) + "." if downstream else ""),
             batch_id, evidence + ([voided] if voided else []), downstream,
         )  # fmt: skip
 
     def _step_order(self) -> list[Finding]:
         findings = []
-        history: dict[str, list[dict[str, Any]]] = {}
+        history: dict[str, list[tuple[EventRecord, StepRecorded]]] = {}
         for e in self.events:
-            if e["name"] == "StepRecorded":
-                history.setdefault(e["batch_id"], []).append(e)
+            if isinstance(e.data, StepRecorded):
+                history.setdefault(e.data.batch_id, []).append((e, e.data))
         for batch_id, steps in history.items():
-            shipped: dict[str, Any] | None = None
-            for i, e in enumerate(steps):
-                step = e["args"]["bizStep"]
-                if step == "commissioning" and i > 0:
+            shipped: EventRecord | None = None
+            for i, (e, step) in enumerate(steps):
+                if step.biz_step == "commissioning" and i > 0:
                     findings.append(self._finding(
                         "step_out_of_order", Severity.LOW, f"{self._label(batch_id)} commissioned after other steps",
-                        f"'commissioning' was recorded on {_date(e['timestamp'])} after {steps[0]['args']['bizStep']!r}: "
-                        "a lot is commissioned first.", batch_id, [steps[0], e],
+                        f"'commissioning' was recorded on {_date(e.timestamp)} after {steps[0][1].biz_step!r}: "
+                        "a lot is commissioned first.", batch_id, [steps[0][0], e],
                     ))  # fmt: skip
-                elif step == "shipping":
+                elif step.biz_step == "shipping":
                     shipped = e
-                elif step == "receiving":
+                elif step.biz_step == "receiving":
                     if shipped is None:
                         findings.append(self._finding(
                             "step_out_of_order", Severity.LOW, f"{self._label(batch_id)} received without being shipped",
-                            f"{self.names.get(e['args']['actor'], e['args']['actor'])} recorded 'receiving' on {_date(e['timestamp'])} "
+                            f"{self.names.get(step.actor, step.actor)} recorded 'receiving' on {_date(e.timestamp)} "
                             "with no 'shipping' step before it.", batch_id, [e],
                         ))  # fmt: skip
                     shipped = None
@@ -734,24 +732,24 @@ class Auditor:
         Names, recall and revocation reasons are MEDIUM (they decide what customers see
         and whom they trust); other text (step locations...) is LOW."""
         # A revocation is about the attestation's subject: a lot's audit must show it.
-        attested_lots = {e["args"]["uid"]: e["args"]["subject"] for e in self.events if e["name"] == "Attested" and e["args"]["subjectKind"] == 0}
-        return [self._text_not_utf8(e, attested_lots) for e in self.events if e["args"].get(INVALID_TEXT)]
+        attested_lots = {e.data.uid: e.data.subject for e in self.events if isinstance(e.data, Attested) and e.data.subject_kind == 0}
+        return [self._text_not_utf8(e, attested_lots) for e in self.events if e.invalid_text]
 
-    def _text_not_utf8(self, e: dict[str, Any], attested_lots: dict[str, str]) -> Finding:
+    def _text_not_utf8(self, e: EventRecord, attested_lots: dict[str, str]) -> Finding:
         """One event whose text fields (listed under INVALID_TEXT) were not valid UTF-8."""
-        fields = e["args"][INVALID_TEXT]
-        serious = e["name"] in _SERIOUS_TEXT_EVENTS
-        who = e["actor"] or e["args"].get("by") or ""
-        texts = ", ".join(f"{f} {e['args'].get(f)!r}" for f in fields)
-        lot = e["batch_id"] or (attested_lots.get(e["args"]["uid"]) if e["name"] == "AttestationRevoked" else None)
+        fields = e.invalid_text
+        serious = e.name in _SERIOUS_TEXT_EVENTS
+        who = e.actor or getattr(e.data, "by", "") or ""
+        texts = ", ".join(f"{f} {e.args.get(f)!r}" for f in fields)
+        lot = e.batch_id or (attested_lots.get(e.data.uid) if isinstance(e.data, AttestationRevoked) else None)
         subject = self._label(lot) if lot else self.names.get(who, who) or "the ledger"
         return self._finding(
             "text_not_utf8", Severity.MEDIUM if serious else Severity.LOW,
-            f"{e['name']} of {subject} carries text that is not valid UTF-8",
-            f"The {e['name']} event of {_date(e['timestamp'])} (transaction {e['tx_hash']}) holds bytes that are not "
+            f"{e.name} of {subject} carries text that is not valid UTF-8",
+            f"The {e.name} event of {_date(e.timestamp)} (transaction {e.tx_hash}) holds bytes that are not "
             f"valid UTF-8 in its {', '.join(fields)}: it was sent around the client. The index applied the event; "
             f"readers show the text with \ufffd in place of the bad bytes: {texts}.",
-            lot, [e], actor=None if lot else (e["actor"] or None),
+            lot, [e], actor=None if lot else (e.actor or None),
         )  # fmt: skip
 
 

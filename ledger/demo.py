@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ledger.audit import AuditPolicy, YieldRule
 from ledger.connection import LedgerConnection
+from ledger.conversions import subject_of_address
 from ledger.identifiers import complete_gtin
 from ledger.models import AttestationCreate, BatchCreate, LicenceScope, SubjectKind, TransformationKind
 from ledger.rpc import rpc_call
@@ -174,7 +175,7 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
 
     def attest(certifier: str, claim: str, subject: bytes | str, kind: SubjectKind = SubjectKind.BATCH,
                valid_until: int | None = None) -> str:  # fmt: skip
-        subject_hex = hex0x(subject) if isinstance(subject, bytes) else "0x" + subject[2:].lower().rjust(64, "0")
+        subject_hex = hex0x(subject) if isinstance(subject, bytes) else subject_of_address(subject)
         # A batch's certificate covers it from its registration (never earlier: the ledger
         # refuses that); an organisation's starts when attested.
         state = org[certifier].batch_state(subject) if isinstance(subject, bytes) else None

@@ -6,6 +6,8 @@ import functools
 import re
 from typing import Any, Protocol
 
+from ledger.conversions import short_text
+
 # eth_abi / eth_utils are imported where an error is decoded, not here: every CLI module
 # imports this one, and `provenance --help` must not pay for the Ethereum libraries.
 
@@ -231,7 +233,7 @@ def _format(template: str, arguments: dict[str, Any], describer: Describer) -> s
         if kind == "time":
             return _when(int(value))
         if kind == "claim":
-            return bytes(value).rstrip(b"\0").decode("ascii", errors="replace") or "(empty)"
+            return short_text(value) or "(empty)"
         if kind == "role":
             return _role_names().get(bytes(value), "role 0x" + bytes(value).hex())
         if kind == "subject":

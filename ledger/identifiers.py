@@ -14,6 +14,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from ledger import units
+from ledger.conversions import short_text
 from ledger.errors import InvalidInputError
 
 LOT_MAX_LENGTH = 20
@@ -88,7 +89,7 @@ def lot_bytes(lot: str) -> bytes:
 
 def lot_from_bytes(raw: bytes) -> str:
     """Inverse of :func:`lot_bytes`."""
-    return bytes(raw).rstrip(b"\0").decode("ascii", errors="replace")
+    return short_text(raw)
 
 
 def batch_id(gtin: str, lot: str) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger import identifiers
+from ledger.conversions import short_text
 from ledger.errors import InvalidInputError
 
 METADATA_SCHEMA = "provenance-ledger/batch-metadata/1"
@@ -61,10 +62,18 @@ class AttestationStatus(IntEnum):
 
 
 class DocumentRef(BaseModel):
-    """A document kept off chain, named by its sha256."""
+    """A document kept off chain, named by its sha256. A private one (`private: true` in
+    the metadata, under a neutral name) is held by its owner only: servers neither accept,
+    fetch nor serve it on the strength of this reference (ledger.documents)."""
 
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    private: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        """The reference as metadata names it: `private` only when true, so the metadata of
+        a lot with public documents only hashes as it always has."""
+        return self.model_dump(exclude_defaults=True)
 
 
 # RFC 8785 refuses integers beyond the IEEE 754 safe range (JSON numbers are doubles), yet
@@ -153,7 +162,7 @@ class BatchCreate(BaseModel):
         if self.claims:
             document["claims"] = list(self.claims)
         if self.documents:
-            document["documents"] = [d.model_dump() for d in self.documents]
+            document["documents"] = [d.as_json() for d in self.documents]
         if self.extra:
             document["extra"] = self.extra
         return document
@@ -315,4 +324,4 @@ def claim_bytes(claim: str) -> bytes:
 
 def short_string(raw: bytes) -> str:
     """Inverse of :func:`claim_bytes` (and of business steps)."""
-    return bytes(raw).rstrip(b"\0").decode("ascii", errors="replace")
+    return short_text(raw)

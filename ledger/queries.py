@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text
 
+from ledger.conversions import AccreditationPeriod, Moment, accredited_at, end_of_second, subject_key
 from ledger.documents import DocumentStore
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.indexer import schema
@@ -18,6 +19,23 @@ from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE  # noqa: F40
 from ledger.indexer.handlers import DEFAULT_ADMIN_ROLE, SUPPLIER_ROLE
 from ledger.indexer.store import IndexFreshness, IndexStore, SetAside
 from ledger.models import metadata_mismatch
+from ledger.records import (
+    Actor,
+    ActorDetail,
+    Attestation,
+    Batch,
+    BatchListing,
+    BatchRow,
+    Claim,
+    EventRecord,
+    HistoryEvent,
+    Licence,
+    LineageNode,
+    LotSummary,
+    ProfileRequest,
+    TransactionEvent,
+    event_data,
+)
 
 #: How pages name the admin when it acts without being a registered organisation.
 ADMIN_NAME = "the ledger's admin"
@@ -53,9 +71,8 @@ DETAILS_PROBLEMS = {
 }  # fmt: skip
 
 
-def _subject_key(subject: str) -> str:
-    """Attestation subjects are 32 bytes: batch ids as they are, addresses left-padded."""
-    return subject.lower() if len(subject) == 66 else "0x" + subject.lower().removeprefix("0x").rjust(64, "0")
+#: Attestation subjects are 32 bytes: batch ids as they are, addresses left-padded.
+_subject_key = subject_key
 
 
 @dataclass
@@ -161,7 +178,7 @@ class ReadModel:
             then = name
         return then
 
-    def licences(self, licensee: str | None = None, in_force: bool | None = None) -> list[dict[str, Any]]:
+    def licences(self, licensee: str | None = None, in_force: bool | None = None) -> list[Licence]:
         """Licences to GS1 identifiers in grant order (root licences and sub-licences),
         with the licensee's and grantor's names."""
         lic = schema.licences
@@ -173,17 +190,17 @@ class ReadModel:
         with self.store.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings().all()]
         names = self.who({r["licensee"] for r in rows} | {r["grantor"] for r in rows} | {r["withdrawn_by"] for r in rows if r["withdrawn_by"]})
-        for r in rows:
-            r.update(licensee_name=names.get(r["licensee"]), grantor_name=names.get(r["grantor"]),
-                     withdrawn_by_name=names.get(r["withdrawn_by"]) if r["withdrawn_by"] else None,
-                     sub_licence=bool(r["parent_key"]))  # fmt: skip
-        return rows
+        return [
+            Licence(**r, licensee_name=names.get(r["licensee"]), grantor_name=names.get(r["grantor"]),
+                    withdrawn_by_name=names.get(r["withdrawn_by"]) if r["withdrawn_by"] else None, sub_licence=bool(r["parent_key"]))
+            for r in rows
+        ]  # fmt: skip
 
     def set_aside(self, limit: int = 100) -> tuple[int, list[SetAside]]:
         """How many events the indexer set aside (could not decode or apply), the newest first."""
         return self.store.set_aside(limit)
 
-    def actor(self, address: str) -> dict[str, Any] | None:
+    def actor(self, address: str) -> ActorDetail | None:
         """An organisation with its roles."""
         with self.store.engine.connect() as conn:
             row = conn.execute(select(schema.actors).where(schema.actors.c.address == address)).mappings().first()
@@ -199,19 +216,17 @@ class ReadModel:
         # A rename the admin has not approved is not the organisation's name: keep it apart.
         requested = {k.removeprefix("requested_"): data.pop(k) for k in ("requested_name", "requested_country", "requested_metadata_hash", "requested_at")}
         name_invalid, requested_invalid = self._invalid_names(address)
-        if requested["name"] is not None:
-            requested["name_invalid_utf8"] = requested_invalid
-        return {**data, "name_invalid_utf8": name_invalid, "supplier": bool(supplier), "accredited_claims": sorted(claims),
-                "pending_profile_request": requested if requested["name"] is not None else None,
-                "licences": self.licences(licensee=address)}  # fmt: skip
+        pending = ProfileRequest(**requested, name_invalid_utf8=requested_invalid) if requested["name"] is not None else None
+        return ActorDetail(**data, name_invalid_utf8=name_invalid, supplier=bool(supplier), accredited_claims=sorted(claims),
+                           pending_profile_request=pending, licences=self.licences(licensee=address))  # fmt: skip
 
-    def actors(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    def actors(self, limit: int = 50, offset: int = 0) -> list[Actor]:
         """Registered organisations, in registration order."""
         a = schema.actors
         columns = [c for c in a.columns if not c.name.startswith("requested_")]
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(*columns).order_by(a.c.registered_at, a.c.address).limit(limit).offset(offset)).mappings().all()
-        return [dict(r) for r in rows]
+        return [Actor(**r) for r in rows]
 
     def freshness(self) -> IndexFreshness | None:
         """Where the index stands (cursor block, its time, head last seen and when)."""
@@ -229,28 +244,33 @@ class ReadModel:
             return {}
         return document if isinstance(document, dict) else {}
 
-    def details(self, batch: Any) -> tuple[str, dict[str, Any], str | None]:
+    def details(self, batch: BatchRow) -> tuple[str, dict[str, Any], str | None]:
         """A batch's metadata document, only if it is this batch's: ("ok", document, None),
         ("mismatch", {}, why) when the document names another GTIN or lot (anyone can anchor
         another lot's hash), or ("missing", {}, None) when the document is not in the store.
         The one place readers apply the rule (pages, API, audit)."""
-        document = self._metadata(batch["metadata_hash"])
+        document = self._metadata(batch.metadata_hash)
         if not document:
             return "missing", {}, None
-        problem = metadata_mismatch(document, batch["gtin"], batch["lot"])
+        problem = metadata_mismatch(document, batch.gtin, batch.lot)
         if problem:
             return "mismatch", {}, problem
         return "ok", document, None
 
-    def batch(self, batch_id: str) -> dict[str, Any] | None:
+    def _product(self, metadata_hash: str, gtin: str, lot: str) -> str | None:
+        """The product name of a lot, only from a metadata document that names it."""
+        document = self._metadata(metadata_hash)
+        return document.get("product") if document and not metadata_mismatch(document, gtin, lot) else None
+
+    def batch(self, batch_id: str) -> Batch | None:
         """A batch with its product data (only from a document that names this GTIN and
         lot), current custodian, remaining quantity, status, recall and voiding."""
         with self.store.engine.connect() as conn:
             row = conn.execute(select(schema.batches).where(schema.batches.c.batch_id == batch_id)).mappings().first()
         if row is None:
             return None
-        data = {k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(row).items()}
-        status, meta, _ = self.details(row)
+        stored = BatchRow.from_row(row)
+        status, meta, _ = self.details(stored)
         names = self.actor_names({a for a in (row["supplier"], row["custodian"], row["recalled_by"], row["reviewed_by"], row["voided_by"]) if a})
         unnamed = {row[k] for k in ("recalled_by", "reviewed_by", "voided_by") if row[k] and row[k] not in names}
         admins = self.admins() if unnamed else set()
@@ -258,7 +278,8 @@ class ReadModel:
         def who(address: str | None) -> str | None:
             return None if not address else names.get(address) or (ADMIN_NAME if address in admins else address)
 
-        data.update(
+        return Batch(
+            **stored.as_dict(),
             details_status=status,
             details_problem=DETAILS_PROBLEMS.get(status),
             product=meta.get("product"),
@@ -275,9 +296,8 @@ class ReadModel:
                                                      "review_reason": ("review_tx_hash", "RecallReviewed"),
                                                      "void_reason": ("void_tx_hash", "BatchVoided")}),
         )
-        return data
 
-    def batch_by_gtin_lot(self, gtin: str, lot: str) -> dict[str, Any] | None:
+    def batch_by_gtin_lot(self, gtin: str, lot: str) -> Batch | None:
         """Lookup by GTIN + lot (the id is derived, as on chain)."""
         return self.batch("0x" + derive_batch_id(gtin, lot).hex())
 
@@ -291,7 +311,7 @@ class ReadModel:
         until: int | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[BatchListing]:
         """Batches by supplier, GTIN, status and registration time, newest first."""
         b = schema.batches
         query = select(b)
@@ -305,10 +325,8 @@ class ReadModel:
         query = query.order_by(b.c.registered_at.desc(), b.c.batch_id).limit(limit).offset(offset)
         with self.store.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            {**{k: (int(v) if k.endswith("_quantity") else v) for k, v in dict(r).items()}, "product": self.details(r)[1].get("product")}
-            for r in rows
-        ]
+        stored = [BatchRow.from_row(r) for r in rows]
+        return [BatchListing(**b.as_dict(), product=self.details(b)[1].get("product")) for b in stored]
 
     # ------------------------------------------------------------------ lineage
 
@@ -349,23 +367,23 @@ class ReadModel:
             links.setdefault(child, (tid, []))[1].append((parent, int(quantity)))
         return links
 
-    def lineage_up(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
-        """A tree of inputs: {batch, transformation, inputs: [{quantity, ...tree}]}."""
+    def lineage_up(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> LineageNode:
+        """A tree of inputs: each node with the transformation that made it and its inputs,
+        each input with the quantity it gave."""
         links = self.ancestors(batch_id, depth)
         summaries = self._summaries(set(links) | {p for _, ins in links.values() for p, _ in ins} | {batch_id})
 
-        def node(bid: str, level: int) -> dict[str, Any]:
-            entry: dict[str, Any] = {**summaries.get(bid, {"batch_id": bid})}
+        def node(bid: str, level: int, used: int | None) -> LineageNode:
             if bid in links and level < depth:
                 tid, inputs = links[bid]
-                entry["transformation_id"] = tid
-                entry["inputs"] = [{"quantity_used": q, **node(p, level + 1)} for p, q in inputs]
-            return entry
+                return LineageNode(bid, summaries.get(bid), tid, used, tuple(node(p, level + 1, q) for p, q in inputs))
+            return LineageNode(bid, summaries.get(bid), quantity_used=used)
 
-        return node(batch_id, 0)
+        return node(batch_id, 0, None)
 
-    def lineage_down(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
-        """A tree of descendants: {batch, outputs: [{transformation_id, ...tree}]}."""
+    def lineage_down(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> LineageNode:
+        """A tree of descendants: each node with its outputs, each output with the
+        transformation that made it."""
         with self.store.engine.connect() as conn:
             links: dict[str, list[tuple[str, str]]] = {}
             frontier = {batch_id}
@@ -377,15 +395,15 @@ class ReadModel:
                 frontier = {c for kids in children.values() for _, c in kids}
         summaries = self._summaries(set(links) | {c for kids in links.values() for _, c in kids} | {batch_id})
 
-        def node(bid: str, level: int, seen: frozenset[str]) -> dict[str, Any]:
-            entry: dict[str, Any] = {**summaries.get(bid, {"batch_id": bid})}
+        def node(bid: str, level: int, seen: frozenset[str], made_by: str | None) -> LineageNode:
+            outputs = None
             if bid in links and level < depth:
-                entry["outputs"] = [{"transformation_id": t, **node(c, level + 1, seen | {c})} for t, c in links[bid] if c not in seen]
-            return entry
+                outputs = tuple(node(c, level + 1, seen | {c}, t) for t, c in links[bid] if c not in seen)
+            return LineageNode(bid, summaries.get(bid), made_by, outputs=outputs)
 
-        return node(batch_id, 0, frozenset({batch_id}))
+        return node(batch_id, 0, frozenset({batch_id}), None)
 
-    def _summaries(self, batch_ids: set[str]) -> dict[str, dict[str, Any]]:
+    def _summaries(self, batch_ids: set[str]) -> dict[str, LotSummary]:
         b = schema.batches
         with self.store.engine.connect() as conn:
             rows = conn.execute(
@@ -395,17 +413,17 @@ class ReadModel:
             ).mappings().all()
         names = self.actor_names({r["supplier"] for r in rows})
         return {
-            r["batch_id"]: {
-                "batch_id": r["batch_id"], "gtin": r["gtin"], "lot": r["lot"], "supplier": r["supplier"],
-                "supplier_name": names.get(r["supplier"]), "quantity": int(r["registered_quantity"]), "unit": r["unit"],
-                "recalled": r["recalled"], "status": r["status"], "product": self.details(r)[1].get("product"),
-            }
+            r["batch_id"]: LotSummary(
+                batch_id=r["batch_id"], gtin=r["gtin"], lot=r["lot"], supplier=r["supplier"],
+                supplier_name=names.get(r["supplier"]), quantity=int(r["registered_quantity"]), unit=r["unit"],
+                recalled=r["recalled"], status=r["status"], product=self._product(r["metadata_hash"], r["gtin"], r["lot"]),
+            )
             for r in rows
         }  # fmt: skip
 
     # ------------------------------------------------------------------ history and journey
 
-    def history(self, batch_id: str, include_ancestors: bool = True, depth: int = DEFAULT_DEPTH) -> list[dict[str, Any]]:
+    def history(self, batch_id: str, include_ancestors: bool = True, depth: int = DEFAULT_DEPTH) -> list[HistoryEvent]:
         """Every event of the batch (and of its ancestors), in chain order, with proof."""
         ids = {batch_id}
         transformation_ids: set[str] = set()
@@ -432,69 +450,63 @@ class ReadModel:
         names = self.actor_names(actors)
         then = self.names_at(actors)
         lots = self._summaries(ids)
-        return [
-            {
-                "name": r["name"], "batch_id": r["batch_id"],
-                "lot": lots.get(r["batch_id"] or "", {}).get("lot"), "gtin": lots.get(r["batch_id"] or "", {}).get("gtin"),
-                "actor": r["actor"], "actor_name": names.get(r["actor"] or ""),
+        events = []
+        for r in rows:
+            args = json.loads(r["args"])
+            lot = lots.get(r["batch_id"] or "")
+            events.append(HistoryEvent(
+                name=r["name"], batch_id=r["batch_id"], actor=r["actor"], actor_name=names.get(r["actor"] or ""), args=args,
+                tx_hash=r["tx_hash"], block_number=r["block_number"], log_index=r["log_index"], timestamp=r["timestamp"],
+                data=event_data(r["name"], args), lot=lot.lot if lot else None, gtin=lot.gtin if lot else None,
                 # The organisation's approved name when the event happened (it may have been renamed since).
-                "actor_name_then": self.name_then(then.get(r["actor"] or "", []), r["block_number"], r["log_index"]),
-                "args": json.loads(r["args"]), "tx_hash": r["tx_hash"], "block_number": r["block_number"],
-                "log_index": r["log_index"], "timestamp": r["timestamp"],
-            }
-            for r in rows
-        ]  # fmt: skip
+                actor_name_then=self.name_then(then.get(r["actor"] or "", []), r["block_number"], r["log_index"]),
+            ))  # fmt: skip
+        return events
 
-    def transaction_events(self, tx_hash: str) -> list[dict[str, Any]]:
+    def transaction_events(self, tx_hash: str) -> list[TransactionEvent]:
         """The ledger events one transaction emitted, with block, log index and time."""
         e = schema.events
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(e).where(e.c.tx_hash == tx_hash.lower()).order_by(e.c.log_index)).mappings().all()
         names = self.actor_names({r["actor"] for r in rows if r["actor"]})
         return [
-            {"name": r["name"], "batch_id": r["batch_id"], "actor": r["actor"], "actor_name": names.get(r["actor"] or ""),
-             "args": json.loads(r["args"]), "tx_hash": r["tx_hash"], "block_number": r["block_number"],
-             "block_hash": r["block_hash"], "log_index": r["log_index"], "timestamp": r["timestamp"]}
+            TransactionEvent(name=r["name"], batch_id=r["batch_id"], actor=r["actor"], actor_name=names.get(r["actor"] or ""),
+                             args=(args := json.loads(r["args"])), tx_hash=r["tx_hash"], block_number=r["block_number"],
+                             log_index=r["log_index"], timestamp=r["timestamp"], data=event_data(r["name"], args),
+                             block_hash=r["block_hash"])
             for r in rows
         ]  # fmt: skip
 
     # ------------------------------------------------------------------ claims
 
-    def claims(self, subject: str, at: int) -> list[dict[str, Any]]:
+    def claims(self, subject: str, at: int) -> list[Claim]:
         """Attestations about a batch id or an actor address, each with its status at `at`:
         valid, not_yet_valid, expired, revoked, or issuer_not_accredited."""
         return self.claims_of([subject], at).get(_subject_key(subject), [])
 
-    def attestation(self, uid: str, at: int) -> dict[str, Any] | None:
+    def attestation(self, uid: str, at: int) -> Claim | None:
         """One attestation by uid, with its status at `at`."""
         att = schema.attestations
         with self.store.engine.connect() as conn:
             subject = conn.execute(select(att.c.subject).where(att.c.uid == uid.lower())).scalar()
         if subject is None:
             return None
-        return next((c for c in self.claims_of([subject], at).get(subject, []) if c["uid"] == uid.lower()), None)
+        return next((c for c in self.claims_of([subject], at).get(subject, []) if c.uid == uid.lower()), None)
 
-    def claims_of(self, subjects: list[str], at: int) -> dict[str, list[dict[str, Any]]]:
+    def claims_of(self, subjects: list[str], at: int) -> dict[str, list[Claim]]:
         """`claims` for many subjects at once (two queries in all), by subject key."""
         keys = {_subject_key(s) for s in subjects}
-        att, acc, ct = schema.attestations, schema.accreditations, schema.claim_types
+        att = schema.attestations
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(att).where(att.c.subject.in_(keys)).order_by(att.c.attested_at, att.c.uid)).mappings().all()
-            issuers = {r["issuer"] for r in rows}
-            periods = conn.execute(
-                select(acc.c.certifier, ct.c.claim, acc.c.granted_at, acc.c.revoked_at)
-                .join(ct, ct.c.role == acc.c.role)
-                .where(acc.c.certifier.in_(issuers))
-            ).all() if issuers else []
-        held: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
-        for certifier, claim, granted, revoked in periods:
-            held.setdefault((certifier, claim), []).append((granted, revoked))
+        issuers = {r["issuer"] for r in rows}
+        held = self.accreditation_periods(issuers) if issuers else {}
         names = self.actor_names(issuers)
         revokers = self.who({r["revoked_by"] for r in rows if r["revoked_by"]})
         flagged = self.invalid_text({r["revoked_tx_hash"] for r in rows if r["revoked_tx_hash"]})
-        result: dict[str, list[dict[str, Any]]] = {}
+        result: dict[str, list[Claim]] = {}
         for r in rows:
-            accredited = any(g <= at and (v is None or v > at) for g, v in held.get((r["issuer"], r["claim"]), []))
+            accredited = accredited_at(held.get((r["issuer"], r["claim"]), []), end_of_second(at))
             if r["revoked_at"] is not None and r["revoked_at"] <= at:
                 status = "revoked"
             elif at < r["valid_from"]:
@@ -506,10 +518,70 @@ class ReadModel:
             else:
                 status = "valid"
             bad_reason = "reason" in flagged.get((r["revoked_tx_hash"], "AttestationRevoked"), [])
-            result.setdefault(r["subject"], []).append({**dict(r), "status": status, "issuer_name": names.get(r["issuer"]),
-                                                        "revoked_by_name": revokers.get(r["revoked_by"]) if r["revoked_by"] else None,
-                                                        "revocation_reason_invalid_utf8": bad_reason})  # fmt: skip
+            result.setdefault(r["subject"], []).append(Claim(**dict(r), status=status, issuer_name=names.get(r["issuer"]),
+                                                             revoked_by_name=revokers.get(r["revoked_by"]) if r["revoked_by"] else None,
+                                                             revocation_reason_invalid_utf8=bad_reason))  # fmt: skip
         return result
+
+    def accreditation_periods(self, certifiers: set[str] | None = None) -> dict[tuple[str, str], list[AccreditationPeriod]]:
+        """(certifier, claim type) -> every period it held that accreditation (of these
+        certifiers; None: all), each bounded by chain moments (time, block, log index) so
+        that `conversions.accredited_at` orders events of the same second as the chain did.
+        Times come from the accreditations table; blocks and log indexes from the events
+        that granted and withdrew the role."""
+        acc, ct, e = schema.accreditations, schema.claim_types, schema.events
+        query = select(acc.c.certifier, acc.c.role, ct.c.claim, acc.c.granted_event, acc.c.granted_at, acc.c.revoked_at).join(ct, ct.c.role == acc.c.role)
+        revocations = select(e.c.actor, e.c.args, e.c.block_number, e.c.log_index).where(e.c.name == "RoleRevoked")
+        if certifiers is not None:
+            query = query.where(acc.c.certifier.in_(certifiers))
+            revocations = revocations.where(e.c.actor.in_(certifiers))
+        with self.store.engine.connect() as conn:
+            grants = conn.execute(query.order_by(acc.c.granted_at)).all()
+            grant_txs = {g.granted_event.split(":")[0] for g in grants}
+            rows = conn.execute(select(e.c.tx_hash, e.c.block_number).where(e.c.tx_hash.in_(grant_txs))).all() if grant_txs else []
+            blocks = {tx_hash: block for tx_hash, block in rows}
+            withdrawn: dict[tuple[str, str], list[tuple[int, int]]] = {}
+            for actor, args, block, log_index in conn.execute(revocations.order_by(e.c.block_number, e.c.log_index)):
+                withdrawn.setdefault((actor, json.loads(args).get("role")), []).append((block, log_index))
+        periods: dict[tuple[str, str], list[AccreditationPeriod]] = {}
+        for g in grants:
+            tx_hash, _, log_index = g.granted_event.partition(":")
+            granted: Moment = (g.granted_at, blocks.get(tx_hash, 0), int(log_index or 0))
+            revoked: Moment | None = None
+            if g.revoked_at is not None:
+                # The withdrawal is the first RoleRevoked of this role after the grant.
+                after = next((p for p in withdrawn.get((g.certifier, g.role), []) if p > granted[1:]), (0, 0))
+                revoked = (g.revoked_at, *after)
+            periods.setdefault((g.certifier, g.claim), []).append(AccreditationPeriod(granted, revoked))
+        return periods
+
+    def attestation_rows(self) -> list[Attestation]:
+        """Every attestation the index holds, as stored (the audit's claim checks)."""
+        with self.store.engine.connect() as conn:
+            return [Attestation(**r) for r in conn.execute(select(schema.attestations)).mappings().all()]
+
+    def batch_rows(self) -> dict[str, BatchRow]:
+        """Every batch as stored, by id (the audit replays the whole ledger)."""
+        with self.store.engine.connect() as conn:
+            return {r["batch_id"]: BatchRow.from_row(r) for r in conn.execute(select(schema.batches)).mappings()}
+
+    def journal(self) -> list[EventRecord]:
+        """Every event the index holds, in chain order, arguments decoded (no names)."""
+        e = schema.events
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(e).order_by(e.c.block_number, e.c.log_index)).mappings().all()
+        return [
+            TransactionEvent(name=r["name"], batch_id=r["batch_id"], actor=r["actor"], actor_name=None, args=(args := json.loads(r["args"])),
+                             tx_hash=r["tx_hash"], block_number=r["block_number"], log_index=r["log_index"], timestamp=r["timestamp"],
+                             data=event_data(r["name"], args), block_hash=r["block_hash"])
+            for r in rows
+        ]  # fmt: skip
+
+    def first_event_block(self) -> int:
+        """The block of the ledger's first indexed event (0 when none): where its events start."""
+        e = schema.events
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(select(func.min(e.c.block_number))).scalar() or 0)
 
     def input_shares(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, float]:
         """The raw-material lots a product comes from (its lineage's leaves), each with its
@@ -540,10 +612,10 @@ class ReadModel:
         found = self.claims_of(list(shares) + list(set(suppliers.values())), at)
         coverage: dict[str, float] = {}
         for root, share in shares.items():
-            held = {c["claim"] for c in found.get(_subject_key(root), []) if c["status"] == "valid"}
+            held = {c.claim for c in found.get(_subject_key(root), []) if c.status == "valid"}
             supplier = suppliers.get(root)
             if supplier:
-                held |= {c["claim"] for c in found.get(_subject_key(supplier), []) if c["status"] == "valid"}
+                held |= {c.claim for c in found.get(_subject_key(supplier), []) if c.status == "valid"}
             for claim in held:
                 coverage[claim] = coverage.get(claim, 0.0) + share
         return {claim: round(share, 6) for claim, share in sorted(coverage.items())}

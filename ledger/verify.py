@@ -18,11 +18,12 @@ from typing import Any
 
 from web3 import Web3
 
-from ledger.documents import DocumentStore
+from ledger.documents import DocumentStore, enveloped_evidence
 from ledger.errors import ChainError, InvalidInputError
 from ledger.indexer.decoding import LogDecoder
 from ledger.models import metadata_mismatch
 from ledger.queries import ReadModel
+from ledger.records import AttestationRevoked, HistoryEvent
 from ledger.rpc import rpc_call
 
 BUNDLE_FORMAT = "provenance-ledger/proof/1"
@@ -209,7 +210,7 @@ def verify_against_index(chain: ChainLineage, model: ReadModel, documents: Docum
     with their anchored hashes. Only blocks the index has reached are compared."""
     report = VerificationReport(batch_id)
     ids, chain_events = chain.events(batch_id)
-    indexed = {(e["tx_hash"], e["log_index"]): e for e in model.history(batch_id)}
+    indexed = {(e.tx_hash, e.log_index): e for e in model.history(batch_id)}
     revoked_in_index = _revocations_in_index(model, ids)
     seen: set[tuple[str, int]] = set()
     for event in chain_events:
@@ -219,8 +220,8 @@ def verify_against_index(chain: ChainLineage, model: ReadModel, documents: Docum
         seen.add(event.key)
         _check_indexed_event(report, event, indexed.get(event.key))
     for key, mine in indexed.items():
-        if key not in seen and mine["name"] != "AttestationRevoked":
-            report.add(f"{mine['name']} in transaction {key[0]} (log {key[1]})", False, "in the index but not on the chain")
+        if key not in seen and not isinstance(mine.data, AttestationRevoked):
+            report.add(f"{mine.name} in transaction {key[0]} (log {key[1]})", False, "in the index but not on the chain")
     if documents is not None:
         _check_lineage_documents(report, documents, chain_events)
     return report
@@ -229,7 +230,7 @@ def verify_against_index(chain: ChainLineage, model: ReadModel, documents: Docum
 def _revocations_in_index(model: ReadModel, ids: set[str]) -> dict[str, str | None]:
     """The transaction the index says revoked each claim about the lineage's lots (None: not revoked)."""
     now = int(time.time())
-    return {claim["uid"]: claim.get("revoked_tx_hash") for bid in ids for claim in model.claims(bid, now)}
+    return {claim.uid: claim.revoked_tx_hash for bid in ids for claim in model.claims(bid, now)}
 
 
 def _check_revocation(report: VerificationReport, event: ChainEvent, in_index: str | None) -> None:
@@ -238,18 +239,18 @@ def _check_revocation(report: VerificationReport, event: ChainEvent, in_index: s
                "" if in_index == event.tx_hash else f"the chain has {_describe(event)}; the index {'has another' if in_index else 'does not know it'}")  # fmt: skip
 
 
-def _check_indexed_event(report: VerificationReport, event: ChainEvent, mine: dict[str, Any] | None) -> None:
+def _check_indexed_event(report: VerificationReport, event: ChainEvent, mine: HistoryEvent | None) -> None:
     """An event on chain is in the index with the same name, block and arguments."""
     if mine is None:
         report.add(_describe(event), False, "on the chain but missing from the index")
         return
     problems = []
-    if mine["name"] != event.name:
-        problems.append(f"the index calls it {mine['name']}")
-    if mine["block_number"] != event.block_number:
-        problems.append(f"the index says block {mine['block_number']}")
-    if _comparable(mine["args"]) != _comparable(event.args):
-        changed = sorted(k for k in event.args if _comparable({k: event.args[k]}) != _comparable({k: mine["args"].get(k)}))
+    if mine.name != event.name:
+        problems.append(f"the index calls it {mine.name}")
+    if mine.block_number != event.block_number:
+        problems.append(f"the index says block {mine.block_number}")
+    if _comparable(mine.args) != _comparable(event.args):
+        changed = sorted(k for k in event.args if _comparable({k: event.args[k]}) != _comparable({k: mine.args.get(k)}))
         problems.append(f"the index has other values for {', '.join(changed) or 'its arguments'}")
     report.add(_describe(event), not problems, "; ".join(problems))
 
@@ -261,7 +262,11 @@ def _check_lineage_documents(report: VerificationReport, documents: DocumentStor
         if event.name == "BatchRegistered":
             _check_documents(report, documents, event)
         elif event.name == "Attested" and event.args["evidenceHash"] != ZERO:
-            _check_document(report, documents, event.args["evidenceHash"], f"evidence of attestation {event.args['uid'][:10]}…")
+            what = f"evidence of attestation {event.args['uid'][:10]}…"
+            content = _check_document(report, documents, event.args["evidenceHash"], what)
+            private = enveloped_evidence(content) if content is not None else None
+            if private is not None:  # the chain anchors an envelope naming the private file
+                _check_document(report, documents, "0x" + private.hex(), f"private {what} (named by its envelope)")
 
 
 def _check_document(report: VerificationReport, documents: DocumentStore, digest_hex: str, what: str) -> bytes | None:

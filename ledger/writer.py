@@ -24,6 +24,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.logs import DISCARD
 
 from ledger.connection import LedgerConnection
+from ledger.conversions import short_text
 from ledger.documents import DocumentStore
 from ledger.errors import (
     ERROR_CLASSES,
@@ -459,7 +460,7 @@ class LedgerWriter:
         differences = []
         if args["supplier"] != self.signer.address:
             differences.append(f"registered by {self.connection.names.actor(args['supplier'])}")
-        unit = bytes(args["unit"]).rstrip(b"\0").decode()
+        unit = short_text(args["unit"])
         if args["quantity"] != batch.quantity or unit != batch.unit:
             differences.append(f"quantity {args['quantity']} {unit} instead of {batch.quantity} {batch.unit}")
         if bytes(args["metadataHash"]) != metadata_hash:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -37,6 +38,7 @@ from ledger.epcis import EpcisExporter
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.identifiers import check_lot, parse_gtin
+from ledger.records import Batch as BatchRecord
 from ledger.verify import ChainLineage, proof_bundle
 
 # Answers are validated against their models and keep exactly the keys the read model
@@ -57,15 +59,21 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
 Depth = Annotated[int, Query(ge=1, le=64, description="How many transformations deep")]
 
 
-def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    return {"items": items, "limit": limit, "offset": offset, "next_offset": offset + limit if len(items) == limit else None}
+def _page(items: Sequence[Any], limit: int, offset: int) -> dict[str, Any]:
+    """A page of records (or dicts), serialised."""
+    return {"items": [_json(i) for i in items], "limit": limit, "offset": offset, "next_offset": offset + limit if len(items) == limit else None}
+
+
+def _json(item: Any) -> Any:
+    """A read-model record as the JSON the API serves (dicts pass as they are)."""
+    return item.as_dict() if hasattr(item, "as_dict") else item
 
 
 def _now(at: int | None) -> int:
     return int(time.time()) if at is None else at
 
 
-def _batch_or_404(context: ContextDep, batch_id: str) -> dict[str, Any]:
+def _batch_or_404(context: ContextDep, batch_id: str) -> BatchRecord:
     batch = context.model.batch(batch_id.lower())
     if batch is None:
         raise HTTPException(404, f"no batch {batch_id} in the index")
@@ -116,7 +124,7 @@ def list_batches(
 )
 def get_batch(context: ContextDep, batch_id: BatchId) -> dict[str, Any]:
     """The batch as the index knows it."""
-    return _batch_or_404(context, batch_id)
+    return _batch_or_404(context, batch_id).as_dict()
 
 
 @router.get(
@@ -133,7 +141,8 @@ def batch_history(
 ) -> dict[str, Any]:  # fmt: skip
     """Events in chain order, each with transaction hash, block number, log index and time."""
     batch = _batch_or_404(context, batch_id)
-    return {"batch": batch, "events": context.model.history(batch["batch_id"], include_ancestors=ancestors, depth=depth)}
+    events = context.model.history(batch.batch_id, include_ancestors=ancestors, depth=depth)
+    return {"batch": batch.as_dict(), "events": [e.as_dict() for e in events]}
 
 
 @router.get(
@@ -151,11 +160,11 @@ def batch_lineage(
     """Up: what went into the batch, recursively. Down: every lot made from it."""
     batch = _batch_or_404(context, batch_id)
     tree = (
-        context.model.lineage_up(batch["batch_id"], depth)
+        context.model.lineage_up(batch.batch_id, depth)
         if direction == "up"
-        else context.model.lineage_down(batch["batch_id"], depth)
+        else context.model.lineage_down(batch.batch_id, depth)
     )
-    return {"direction": direction, "depth": depth, "tree": tree}
+    return {"direction": direction, "depth": depth, "tree": tree.as_dict()}
 
 
 @router.get(
@@ -169,8 +178,8 @@ def batch_claims(context: ContextDep, batch_id: BatchId, at: Timestamp = None) -
     """Status at `at`: valid, not_yet_valid, expired, revoked, issuer_not_accredited."""
     batch = _batch_or_404(context, batch_id)
     moment = _now(at)
-    return {"at": moment, "claims": context.model.claims(batch["batch_id"], moment),
-            "coverage": context.model.coverage(batch["batch_id"], moment)}  # fmt: skip
+    return {"at": moment, "claims": [c.as_dict() for c in context.model.claims(batch.batch_id, moment)],
+            "coverage": context.model.coverage(batch.batch_id, moment)}  # fmt: skip
 
 
 @router.get("/actors", response_model=ActorPage, response_model_exclude_unset=True, summary="Registered organisations")
@@ -191,7 +200,7 @@ def get_actor(context: ContextDep, address: Address) -> dict[str, Any]:
     actor = context.model.actor(to_checksum_address(address))
     if actor is None:
         raise HTTPException(404, f"no organisation {address} is registered")
-    return actor
+    return actor.as_dict()
 
 
 @router.get(
@@ -203,7 +212,7 @@ def get_actor(context: ContextDep, address: Address) -> dict[str, Any]:
 def actor_claims(context: ContextDep, address: Address, at: Timestamp = None) -> dict[str, Any]:
     """Claims whose subject is the organisation (e.g. a fair-trade cooperative)."""
     moment = _now(at)
-    return {"at": moment, "claims": context.model.claims(to_checksum_address(address), moment)}
+    return {"at": moment, "claims": [c.as_dict() for c in context.model.claims(to_checksum_address(address), moment)]}
 
 
 @router.get(
@@ -219,7 +228,7 @@ def get_claim(context: ContextDep, uid: Uid, at: Timestamp = None) -> dict[str, 
     claim = context.model.attestation(uid, moment)
     if claim is None:
         raise HTTPException(404, f"no attestation {uid} in the index")
-    return {"at": moment, **claim}
+    return {"at": moment, **claim.as_dict()}
 
 
 @router.get(
@@ -234,8 +243,8 @@ def get_transaction(context: ContextDep, tx_hash: TxHash) -> dict[str, Any]:
     events = context.model.transaction_events(tx_hash)
     if not events:
         raise HTTPException(404, f"transaction {tx_hash} emitted no ledger event known to the index")
-    return {"tx_hash": tx_hash.lower(), "block_number": events[0]["block_number"], "block_hash": events[0]["block_hash"],
-            "timestamp": events[0]["timestamp"], "events": events}  # fmt: skip
+    return {"tx_hash": tx_hash.lower(), "block_number": events[0].block_number, "block_hash": events[0].block_hash,
+            "timestamp": events[0].timestamp, "events": [e.as_dict() for e in events]}  # fmt: skip
 
 
 @router.get(
@@ -269,7 +278,7 @@ def list_licences(
 ) -> dict[str, Any]:
     """Every licence granted, by the admin (root) or a root licence's holder (sub-licence),
     with when it was withdrawn or lapsed."""
-    return {"items": context.model.licences(to_checksum_address(licensee) if licensee else None, in_force)}
+    return {"items": [r.as_dict() for r in context.model.licences(to_checksum_address(licensee) if licensee else None, in_force)]}
 
 
 def _auditor(context: ContextDep) -> Auditor:
@@ -307,8 +316,8 @@ def audit_batch(context: ContextDep, batch_id: BatchId, min_severity: SeverityPa
     """The findings about the batch, its inputs (recursively) and what was made from it."""
     batch = _batch_or_404(context, batch_id)
     threshold = Severity.parse(min_severity)
-    findings = [f.as_dict() for f in _auditor(context).audit_batch(batch["batch_id"]) if f.severity >= threshold]
-    return {"scope": batch["batch_id"], "findings": findings}
+    findings = [f.as_dict() for f in _auditor(context).audit_batch(batch.batch_id) if f.severity >= threshold]
+    return {"scope": batch.batch_id, "findings": findings}
 
 
 #: The exports are standard documents, described by their standards rather than a model.
@@ -330,9 +339,9 @@ def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
     """An EPCISDocument (standard context): ObjectEvents, TransformationEvents, CBV steps
     and dispositions, lot-level class identifiers, certification information, event hashes."""
     batch = _batch_or_404(context, batch_id)
-    document = _exporter(context).document(batch["batch_id"])
+    document = _exporter(context).document(batch.batch_id)
     return Response(json.dumps(document), media_type="application/ld+json",
-                    headers={"Content-Disposition": f'attachment; filename="epcis-{batch["gtin"]}-{_safe(batch["lot"])}.jsonld"'})  # fmt: skip
+                    headers={"Content-Disposition": f'attachment; filename="epcis-{batch.gtin}-{_safe(batch.lot)}.jsonld"'})  # fmt: skip
 
 
 @router.get("/batches/{batch_id}/fsma.csv", summary="FSMA 204 key data elements per tracking event (CSV)",
@@ -340,8 +349,8 @@ def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
 def batch_fsma_csv(context: ContextDep, batch_id: BatchId) -> Response:
     """One row per tracking event of the batch and its ancestors, oldest first."""
     batch = _batch_or_404(context, batch_id)
-    return Response(_exporter(context).fsma_csv(batch["batch_id"]), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="fsma204-{batch["gtin"]}-{_safe(batch["lot"])}.csv"'})  # fmt: skip
+    return Response(_exporter(context).fsma_csv(batch.batch_id), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="fsma204-{batch.gtin}-{_safe(batch.lot)}.csv"'})  # fmt: skip
 
 
 @router.get("/batches/{batch_id}/proof", summary="Proof bundle of the batch, read from the chain (a verification endpoint)",
@@ -358,18 +367,16 @@ def batch_proof(context: ContextDep, batch_id: BatchId) -> Response:
         w3 = Web3(HTTPProvider(context.settings.rpc_url, request_kwargs={"timeout": 20}))
         deploy = context.settings.deploy_block if context.settings.deploy_block is not None else _deploy_block(context)
         chain = ChainLineage(w3, freshness.contract, deploy)
-        bundle = proof_bundle(chain, freshness.chain_id, batch["batch_id"], batch["gtin"], batch["lot"])
+        bundle = proof_bundle(chain, freshness.chain_id, batch.batch_id, batch.gtin, batch.lot)
     except (LedgerError, OSError, ValueError) as exc:
         raise HTTPException(503, f"the chain at {context.settings.rpc_url} could not be read: {exc}") from exc
     return Response(json.dumps(bundle, indent=2), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="proof-{batch["gtin"]}-{_safe(batch["lot"])}.json"'})  # fmt: skip
+                    headers={"Content-Disposition": f'attachment; filename="proof-{batch.gtin}-{_safe(batch.lot)}.json"'})  # fmt: skip
 
 
 def _deploy_block(context: ContextDep) -> int:
     """Where the ledger's events start: the index's first event block (no chain lookup)."""
-    with context.model.store.engine.connect() as conn:
-        first = conn.exec_driver_sql("select min(block_number) from events").scalar()
-    return int(first or 0)
+    return context.model.first_event_block()
 
 
 def _safe(text: str) -> str:

@@ -20,6 +20,7 @@ from api.views import PageContext, freshness_view, product_view
 from ledger.errors import InvalidInputError
 from ledger.identifiers import DigitalLink, digital_link, parse_digital_link, parse_gtin
 from ledger.qr import qr_svg
+from ledger.records import Batch
 
 router = APIRouter(tags=["pages"])
 
@@ -91,7 +92,7 @@ def link_from_path(request: Request) -> DigitalLink:
         ) from exc
 
 
-def find_batch(context: ApiContext, link: DigitalLink) -> dict[str, Any]:
+def find_batch(context: ApiContext, link: DigitalLink) -> Batch:
     """The indexed batch of `link`, or a helpful 404."""
     batch = context.model.batch_by_gtin_lot(link.gtin, link.lot)
     if batch is None:
@@ -167,9 +168,7 @@ async def landing(context: ContextDep) -> HTMLResponse:
     """Search by GTIN + lot, and the latest lots."""
 
     def build() -> bytes:
-        batches = context.model.batches(limit=20)
-        for b in batches:
-            b["path"] = digital_link(b["gtin"], b["lot"]).path()
+        batches = [{**b.as_dict(), "path": digital_link(b.gtin, b.lot).path()} for b in context.model.batches(limit=20)]
         return render("landing.html", batches=batches).encode()
 
     return HTMLResponse(await context.pages.get(("landing",), context.version(), build))
@@ -248,5 +247,5 @@ def labels(
     url = link.url(context.settings.public_base_url)
     svg = qr_svg(url).decode()
     svg = svg[svg.index("<svg") :]  # inline: drop the XML declaration
-    return HTMLResponse(render("labels.html", count=count, product=batch.get("product"), gtin=link.gtin, lot=link.lot,
+    return HTMLResponse(render("labels.html", count=count, product=batch.product, gtin=link.gtin, lot=link.lot,
                                url=url, qr_svg=Markup(svg)))  # fmt: skip

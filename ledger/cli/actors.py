@@ -186,6 +186,7 @@ def _current_profile(conn: LedgerConnection, address: str) -> dict[str, str]:
 @handles_errors
 def show(who: WhoArgument, as_json: JsonOption = False) -> None:
     """Show an organisation: name, country, status and roles."""
+    from ledger.conversions import short_text
     from ledger.identifiers import describe_name, unusual_characters
 
     conn = connection()
@@ -196,7 +197,7 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
     latest = _current_profile(conn, address)
     pending = conn.pending_profile_request(address)
     claims = [
-        bytes(log["args"]["claim"]).rstrip(b"\0").decode("utf-8", errors="replace")
+        short_text(log["args"]["claim"])
         for log in conn.logs("ClaimTypeDefined")
         if conn.contract.functions.hasRole(log["args"]["accreditationRole"], address).call()
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ledger.indexer.scanner import Scanner
     from ledger.indexer.store import IndexStore
     from ledger.queries import ReadModel
+    from ledger.records import Batch, EventRecord, LineageNode
 
 #: ledger.queries.DEFAULT_DEPTH, written out because the read model imports SQLAlchemy
 #: and `--help` must not (tests/ledger/test_cli_startup.py checks the two agree).
@@ -66,7 +67,7 @@ def _batch_id(args: list[str]) -> str:
     raise InvalidInputError("name a batch by its id (0x and 64 hex digits) or by GTIN and LOT")
 
 
-def _require(model: ReadModel, batch_id: str) -> dict[str, Any]:
+def _require(model: ReadModel, batch_id: str) -> Batch:
     batch = model.batch(batch_id)
     if batch is None:
         raise InvalidInputError(
@@ -193,44 +194,46 @@ def _follow(rpc_url: str, scanner: Scanner, lock: WriterLock, stop: threading.Ev
     Follower(scanner, lock, rpc_url, notice, changed).run(stop)
 
 
-def _describe(event: dict[str, Any], names: dict[str, str]) -> str:
-    from ledger.indexer.decoding import INVALID_TEXT, INVALID_TEXT_NOTE
+def _describe(event: EventRecord, names: dict[str, str]) -> str:
+    from ledger.indexer.decoding import INVALID_TEXT_NOTE
 
     text = _describe_event(event, names)
-    if event["args"].get(INVALID_TEXT):
+    if event.invalid_text:
         # A raw transaction put bytes that are not UTF-8 into its text: say so next to it.
         text += f" ({INVALID_TEXT_NOTE})"
     return text
 
 
-def _describe_event(event: dict[str, Any], names: dict[str, str]) -> str:
-    a = event["args"]
-    name = event["name"]
-    who = lambda address: names.get(address) or address  # noqa: E731
-    if name == "BatchRegistered":
-        return f"registered {a['quantity']} {a['unit']}"
-    if name == "CustodyTransferProposed":
-        return f"offered to {who(a['to'])}"
-    if name == "CustodyTransferAccepted":
-        return f"handed over from {who(a['from'])} to {who(a['to'])}"
-    if name == "CustodyTransferCancelled":
-        return "hand-over cancelled"
-    if name == "StepRecorded":
-        return f"{a['bizStep']} at {a['location']}"
-    if name == "TransformationRecorded":
-        kinds = {0: "split", 1: "merge", 2: "processing"}
-        return f"{kinds[a['kind']]}: {len(a['inputs'])} input(s) into {len(a['outputs'])} output(s)"
-    if name == "BatchRecalled":
-        return f"RECALLED: {a.get('reason', '')}"
-    if name == "RecallReviewed":
-        return f"recall {'UPHELD' if a['upheld'] else 'withdrawn'}: {a['reason']}"
-    if name == "BatchVoided":
-        return f"VOIDED: {a['reason']}"
-    if name == "Attested":
-        return f"claim {a['claim']} attested"
-    if name == "AttestationRevoked":
-        return f"claim revoked: {a.get('reason', '')}"
-    return name
+def _describe_event(event: EventRecord, names: dict[str, str]) -> str:
+    from ledger import records as r
+
+    def who(address: str) -> str:
+        return names.get(address) or address
+
+    match event.data:
+        case r.BatchRegistered(quantity=quantity, unit=unit):
+            return f"registered {quantity} {unit}"
+        case r.CustodyTransferProposed(to=to):
+            return f"offered to {who(to)}"
+        case r.CustodyTransferAccepted(sender=sender, to=to):
+            return f"handed over from {who(sender)} to {who(to)}"
+        case r.CustodyTransferCancelled():
+            return "hand-over cancelled"
+        case r.StepRecorded(biz_step=step, location=location):
+            return f"{step} at {location}"
+        case r.TransformationRecorded(kind=kind, inputs=inputs, outputs=outputs):
+            return f"{kind}: {len(inputs)} input(s) into {len(outputs)} output(s)"
+        case r.BatchRecalled(reason=reason):
+            return f"RECALLED: {reason}"
+        case r.RecallReviewed(upheld=upheld, reason=reason):
+            return f"recall {'UPHELD' if upheld else 'withdrawn'}: {reason}"
+        case r.BatchVoided(reason=reason):
+            return f"VOIDED: {reason}"
+        case r.Attested(claim=claim):
+            return f"claim {claim} attested"
+        case r.AttestationRevoked(reason=reason):
+            return f"claim revoked: {reason}"
+    return event.name
 
 
 @handles_errors
@@ -243,8 +246,8 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
     events = model.history(bid, include_ancestors=ancestors)
 
     def human() -> None:
-        console.print(f"[bold]{head.get('product') or 'Batch'}[/], lot {head['lot']} of GTIN {head['gtin']}")
-        names = model.who({e["actor"] for e in events if e["actor"]} | {e["args"].get("from", "") for e in events} | {e["args"].get("to", "") for e in events})
+        console.print(f"[bold]{head.product or 'Batch'}[/], lot {head.lot} of GTIN {head.gtin}")
+        names = model.who({e.actor for e in events if e.actor} | {e.args.get("from", "") for e in events} | {e.args.get("to", "") for e in events})
         table = Table(box=None)
         for column in ("when (UTC)", "lot", "what", "who"):
             table.add_column(column)
@@ -252,22 +255,26 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
         table.add_column("transaction", overflow="fold", min_width=66)  # whole: it is the proof
         table.add_column("block", justify="right")
         for e in events:
-            who = e["actor_name"] or names.get(e["actor"] or "", e["actor"] or "")  # an admin acting: "the ledger's admin"
-            if e.get("actor_name_then") and e["actor_name_then"] != e["actor_name"]:
-                who = f"{e['actor_name_then']} (now {e['actor_name']})"  # the name it acted under, as approved then
-            table.add_row(show_time(e["timestamp"])[:16], safe(e["lot"] or ""), safe(_describe(e, names)), safe(who),
-                          e["tx_hash"], str(e["block_number"]))  # fmt: skip
+            who = e.actor_name or names.get(e.actor or "", e.actor or "")  # an admin acting: "the ledger's admin"
+            if e.actor_name_then and e.actor_name_then != e.actor_name:
+                who = f"{e.actor_name_then} (now {e.actor_name})"  # the name it acted under, as approved then
+            table.add_row(show_time(e.timestamp)[:16], safe(e.lot or ""), safe(_describe(e, names)), safe(who),
+                          e.tx_hash, str(e.block_number))  # fmt: skip
         console.print(table)
 
-    emit(as_json, {"batch": head, "events": events}, human)
+    emit(as_json, {"batch": head.as_dict(), "events": [e.as_dict() for e in events]}, human)
 
 
-def _tree(node: dict[str, Any], tree: Tree, key: str) -> None:
-    for child in node.get(key, []):
-        label = safe(f"lot {child.get('lot')} of {child.get('gtin')}: {child.get('product') or ''} ({child.get('supplier_name') or child.get('supplier')})")
-        if "quantity_used" in child:
-            label = f"{child['quantity_used']} {child.get('unit', '')} of " + label
-        if child.get("recalled"):
+def _tree(node: LineageNode, tree: Tree, key: str) -> None:
+    for child in (node.inputs if key == "inputs" else node.outputs) or ():
+        lot = child.summary
+        if lot is None:  # a lot the index does not hold
+            label = safe(f"batch {child.batch_id} (not in the index)")
+        else:
+            label = safe(f"lot {lot.lot} of {lot.gtin}: {lot.product or ''} ({lot.supplier_name or lot.supplier})")
+        if child.quantity_used is not None:
+            label = f"{child.quantity_used} {lot.unit if lot else ''} of " + label
+        if lot is not None and lot.recalled:
             label += " [bold red]RECALLED[/]"
         _tree(child, tree.add(label), key)
 
@@ -285,17 +292,17 @@ def lineage(
     up, down = model.lineage_up(bid, depth), model.lineage_down(bid, depth)
 
     def human() -> None:
-        title = safe(f"lot {head['lot']} of {head['gtin']}: {head.get('product') or ''}") + (" [red]RECALLED[/]" if head["recalled"] else "")
-        if head["status"] == "voided":
+        title = safe(f"lot {head.lot} of {head.gtin}: {head.product or ''}") + (" [red]RECALLED[/]" if head.recalled else "")
+        if head.status == "voided":
             title += " [red]VOIDED[/]"
         made_of = Tree(f"[bold]{title}[/] is made from")
         _tree(up, made_of, "inputs")
-        console.print(made_of if up.get("inputs") else f"{title} was not made from other batches")
+        console.print(made_of if up.inputs else f"{title} was not made from other batches")
         went = Tree(f"[bold]{title}[/] went into")
         _tree(down, went, "outputs")
-        console.print(went if down.get("outputs") else f"{title} has not gone into other batches")
+        console.print(went if down.outputs else f"{title} has not gone into other batches")
 
-    emit(as_json, {"up": up, "down": down}, human)
+    emit(as_json, {"up": up.as_dict(), "down": down.as_dict()}, human)
 
 
 @handles_errors
@@ -326,15 +333,15 @@ def claims(
             table.add_column(column)
         table.add_column("attestation", overflow="fold", min_width=66)
         for c in found:
-            colour = "green" if c["status"] == "valid" else "red"
-            status = c["status"].replace("_", " ") + (f": {c['revocation_reason']}" if c["status"] == "revoked" and c.get("revocation_reason") else "")
-            if c["status"] == "revoked" and c.get("revocation_reason_invalid_utf8"):
+            colour = "green" if c.status == "valid" else "red"
+            status = c.status.replace("_", " ") + (f": {c.revocation_reason}" if c.status == "revoked" and c.revocation_reason else "")
+            if c.status == "revoked" and c.revocation_reason_invalid_utf8:
                 status += f" ({INVALID_TEXT_NOTE})"
-            table.add_row(safe(c["claim"]), f"[{colour}]{safe(status)}[/]", safe(c["issuer_name"] or c["issuer"]),
-                          show_time(c["valid_from"])[:10], show_time(c["valid_until"])[:10], c["uid"])  # fmt: skip
+            table.add_row(safe(c.claim), f"[{colour}]{safe(status)}[/]", safe(c.issuer_name or c.issuer),
+                          show_time(c.valid_from)[:10], show_time(c.valid_until)[:10], c.uid)  # fmt: skip
         if found:
             console.print(table)
         for claim, share in coverage.items():
             say(f"{claim}: {share:.0%} of the raw-material input quantity")
 
-    emit(as_json, {"subject": key, "at": moment, "claims": found, "coverage": coverage}, human)
+    emit(as_json, {"subject": key, "at": moment, "claims": [c.as_dict() for c in found], "coverage": coverage}, human)

@@ -46,16 +46,22 @@ LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
 def _store_documents(store: DocumentStore, paths: list[Path], private: bool = False) -> tuple[DocumentRef, ...]:
     from ledger.models import DocumentRef
 
-    refs = tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
-    if private:  # never pushed nor served: the owner hands it to an auditor itself
-        for ref in refs:
-            store.mark_private(bytes.fromhex(ref.sha256))
-    return refs
+    if not private:
+        return tuple(DocumentRef(name=path.name, sha256=store.put_file(path).hex()) for path in paths)
+    # Never pushed nor served: the owner hands it to an auditor itself. The public metadata
+    # names it neutrally (a file name such as "Juan-Perez-passport.pdf" is personal data);
+    # its real name stays in the owner's data directory, in the private marker.
+    refs = []
+    for number, path in enumerate(paths, start=1):
+        digest = store.put_file(path)
+        store.mark_private(digest, path.name)
+        refs.append(DocumentRef(name=f"private document {number}", sha256=digest.hex(), private=True))
+    return tuple(refs)
 
 
 def _anchored_documents(metadata: bytes, refs: Iterable[DocumentRef]) -> list[bytes]:
-    """What a registration anchors: its metadata document and the files it names."""
-    return [metadata, *(bytes.fromhex(r.sha256) for r in refs)]
+    """What a registration publishes: its metadata document and the public files it names."""
+    return [metadata, *(bytes.fromhex(r.sha256) for r in refs if not r.private)]
 
 
 def _named(refs: Iterable[dict[str, Any]]) -> list[bytes]:
@@ -308,8 +314,11 @@ def _registration_args(conn: LedgerConnection, batch_id: bytes) -> dict[str, Any
 
 def _unit(args: dict[str, Any]) -> str:
     """The unit of a registration as text: anyone may put any 3 bytes on chain (the contract
-    only refuses an empty unit), so bytes that are not UTF-8 are shown replaced, not a crash."""
-    return bytes(args["unit"]).rstrip(b"\0").decode("utf-8", errors="replace")
+    only refuses an empty unit), so bytes that are not ASCII are shown replaced (as pages
+    show them), not a crash."""
+    from ledger.conversions import short_text
+
+    return short_text(args["unit"])
 
 
 def _metadata(conn: LedgerConnection, metadata_hash: bytes) -> dict[str, Any]:
@@ -479,7 +488,7 @@ def step(
     biz_step = check_business_step(step_name)
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
-    documents = [d.model_dump() for d in _store_documents(w.documents, doc or [])]
+    documents = [d.as_json() for d in _store_documents(w.documents, doc or [])]
     data_hash = _note_hash(w.documents, {"note": note, "documents": documents})
     receipt = w.record_step(batch_id, biz_step, location, data_hash)
     publish_after_write(w.connection.settings, [data_hash, *_named(documents)])
@@ -641,7 +650,7 @@ def recall(
     check_reason(reason, "recall reason")
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
-    documents = [d.model_dump() for d in _store_documents(w.documents, ([notice] if notice else []) + (doc or []))]
+    documents = [d.as_json() for d in _store_documents(w.documents, ([notice] if notice else []) + (doc or []))]
     reason_hash = _note_hash(w.documents, {"reason": reason, "documents": documents}) if documents else ZERO_HASH
     receipt = w.recall_batch(batch_id, reason, reason_hash)
     publish_after_write(w.connection.settings, [reason_hash, *_named(documents)])

@@ -44,7 +44,7 @@ ClaimOption = Annotated[str, typer.Option(help="Claim type: FAIRTRADE, ORGANIC, 
 FromOption = Annotated[str | None, typer.Option("--valid-from", help="Start, YYYY-MM-DD (default: now).")]
 UntilOption = Annotated[str | None, typer.Option("--valid-until", help="End, YYYY-MM-DD (default: open-ended).")]
 EvidenceOption = Annotated[Path | None, typer.Option(help="The certificate or audit report (stored off chain).")]
-PrivateOption = Annotated[bool, typer.Option("--private", help="Keep the evidence private: never published; pages show that you hold it and its hash.")]
+PrivateOption = Annotated[bool, typer.Option("--private", help="Keep the evidence private: never published; the chain anchors a public envelope naming its hash, and pages show that you hold it and its hash.")]
 
 
 def _request(
@@ -61,8 +61,14 @@ def _request(
     from ledger.writer import hex0x
 
     evidence_hash = hex0x(store.put_file(evidence)) if evidence else "0x" + "00" * 32
-    if evidence and private:  # never pushed nor served: the issuer hands it to an auditor itself
-        store.mark_private(bytes.fromhex(evidence_hash[2:]))
+    if evidence and private:
+        # The file is never pushed nor served: the issuer hands it to an auditor itself.
+        # The chain anchors a public envelope naming it by hash, never the file's own hash
+        # (a directly anchored hash is one every server accepts from whoever has a copy).
+        from ledger.documents import evidence_envelope
+
+        store.mark_private(bytes.fromhex(evidence_hash[2:]), evidence.name)
+        evidence_hash = hex0x(store.put_json(evidence_envelope(bytes.fromhex(evidence_hash[2:]))))
     return AttestationCreate(
         subject_kind=kind,
         subject=subject,
@@ -79,6 +85,8 @@ def _subject(conn: LedgerConnection | None, batch: tuple[str, str] | None, actor
 
     if (batch is None) == (actor is None):
         raise InvalidInputError("say what the claim is about: either --batch GTIN LOT or --actor WHO")
+    from ledger.conversions import subject_of_address
+
     if batch is not None:
         return hex0x(parse_batch_id(*batch)), SubjectKind.BATCH
     if conn is None:
@@ -86,8 +94,8 @@ def _subject(conn: LedgerConnection | None, batch: tuple[str, str] | None, actor
 
         if not Web3.is_address(actor):
             raise InvalidInputError("offline, --actor must be a 0x address")
-        return "0x" + actor.lower().removeprefix("0x").rjust(64, "0"), SubjectKind.ACTOR  # type: ignore[union-attr]
-    return "0x" + address_of(conn, actor).lower().removeprefix("0x").rjust(64, "0"), SubjectKind.ACTOR  # type: ignore[arg-type]
+        return subject_of_address(actor), SubjectKind.ACTOR  # type: ignore[arg-type]
+    return subject_of_address(address_of(conn, actor)), SubjectKind.ACTOR  # type: ignore[arg-type]
 
 
 @app.command("attest")

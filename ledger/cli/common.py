@@ -220,6 +220,8 @@ def to_jsonable(value: Any) -> Any:
 
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if hasattr(value, "as_dict"):  # a read-model record (ledger.records)
+        return to_jsonable(value.as_dict())
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, dict):

@@ -26,12 +26,13 @@ from hexbytes import HexBytes
 from web3.datastructures import AttributeDict
 
 from ledger.artifacts import load_artifact
-from ledger.identifiers import lot_from_bytes
+from ledger.conversions import INVALID_TEXT as CONVERSIONS_INVALID_TEXT
+from ledger.conversions import short_text
 from ledger.rpc import rpc_call
 
 #: Key of the decoded arguments listing the `string` arguments whose bytes were not valid
 #: UTF-8 text (absent when all were): e.g. {"reason": "contaminated \ufffd", "invalidUtf8": ["reason"]}.
-INVALID_TEXT = "invalidUtf8"
+INVALID_TEXT = CONVERSIONS_INVALID_TEXT
 # What readers print beside such text.
 INVALID_TEXT_NOTE = "this text contains bytes that are not valid UTF-8; they are shown as \ufffd"
 
@@ -63,7 +64,7 @@ def _short_text(raw: bytes) -> str:
     """A bytesN text field (unit, country, business step...): ASCII, trailing NULs dropped;
     other bytes the contract lets through (a unit only needs a first byte, a step only a
     non-zero word) become U+FFFD, NULs inside too (PostgreSQL text cannot hold them)."""
-    return lot_from_bytes(raw).replace("\x00", "\ufffd")
+    return short_text(raw)
 
 
 def _lenient(abi_type: str) -> str:

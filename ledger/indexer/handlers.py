@@ -11,13 +11,15 @@ from typing import Any, NamedTuple
 
 from eth_utils.crypto import keccak
 
+from ledger.conversions import SUBJECT_KINDS as CONVERSION_SUBJECT_KINDS
+from ledger.conversions import TRANSFORMATION_KINDS
 from ledger.indexer import schema
 
 SUPPLIER_ROLE = "0x" + keccak(text="SUPPLIER_ROLE").hex()
 DEFAULT_ADMIN_ROLE = "0x" + "00" * 32
 SINGLE_GTIN = 14  # a licence's prefix length when it names exactly one GTIN-14
-KINDS = {0: "split", 1: "merge", 2: "processing"}
-SUBJECT_KINDS = {0: "batch", 1: "actor"}
+KINDS = dict(enumerate(TRANSFORMATION_KINDS))  # the contract's numbers -> names (ledger.conversions)
+SUBJECT_KINDS = dict(enumerate(CONVERSION_SUBJECT_KINDS))
 
 
 # Events and operations are named tuples, not frozen dataclasses: a bulk range makes

@@ -263,6 +263,23 @@ class IndexStore:
             rows = conn.execute(select(sa).order_by(sa.c.block_number.desc(), sa.c.log_index.desc()).limit(limit)).mappings().all()
         return int(count), [SetAside(r["tx_hash"], r["log_index"], r["block_number"], r["name"], r["stage"], r["reason"]) for r in rows]
 
+    def anchored_in(self, key: str, columns: Sequence[Any], event_arguments: Sequence[tuple[str, str]]) -> int | None:
+        """Where the hash `key` is anchored (ledger.anchors says what counts): the position
+        of the first of `columns` holding it, else len(columns) + the position of the first
+        (event name, argument) whose stored arguments hold it, else None. The index stores
+        arguments as compact JSON and a quote inside a string value is always escaped, so
+        the pattern matches the argument only."""
+        e = schema.events
+        with self.engine.connect() as conn:
+            for position, column in enumerate(columns):
+                if conn.execute(select(column).where(column == key).limit(1)).first() is not None:
+                    return position
+            for position, (name, argument) in enumerate(event_arguments, start=len(columns)):
+                pattern = f'%"{argument}":"{key}"%'
+                if conn.execute(select(e.c.tx_hash).where(and_(e.c.name == name, e.c.args.like(pattern))).limit(1)).first() is not None:
+                    return position
+        return None
+
     @staticmethod
     def _new_events(conn: Connection, ledger_events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
         """The events not yet in the store (a re-scanned range repeats some)."""

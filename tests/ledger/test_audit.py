@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from ledger.audit import AuditPolicy, Auditor, Finding, Severity, YieldRule
+from ledger.audit import Auditor, AuditPolicy, Finding, Severity, YieldRule
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
@@ -162,6 +162,32 @@ def test_a_certifier_who_lost_accreditation_is_flagged(world):
     assert world.audit() == []
     world.admin.withdraw_accreditation(world.certifier.signer.address, "FAIRTRADE")
     assert checks(world.audit()) == [("claim_issuer_no_longer_accredited", Severity.MEDIUM)]
+
+
+def test_accreditation_boundaries_follow_the_contract_within_one_second(world):
+    # The contract checks the accreditation when the attestation executes, so within one
+    # second block order decides: a grant covers an attestation of its own second, and a
+    # withdrawal in the same second after the attestation does not make it unaccredited.
+    lot = world.lot("ACC-S")
+    second = world.now() + 5
+    pin = lambda: world.connection.w3.provider.make_request("evm_setNextBlockTimestamp", [second])  # noqa: E731
+    pin()
+    world.admin.define_claim_type("RAINFOREST")
+    pin()
+    world.admin.accredit(world.certifier.signer.address, "RAINFOREST")
+    pin()
+    uid = world.attest(lot.batch_id, claim="RAINFOREST")
+    pin()
+    world.admin.withdraw_accreditation(world.certifier.signer.address, "RAINFOREST")
+    model = world.index()
+    attested = [e for e in model.transaction_events(model.attestation(uid, second)["tx_hash"]) if e["name"] == "Attested"]
+    assert attested[0]["timestamp"] == second  # all four in the same second
+    # "At time t" is after every event of that second: withdrawn by then.
+    assert model.attestation(uid, second)["status"] == "issuer_not_accredited"
+    assert model.attestation(uid, second - 1)["status"] == "issuer_not_accredited"  # not granted yet
+    found = checks(Auditor(model, now=second + 1).audit_all())
+    assert ("claim_issuer_no_longer_accredited", Severity.MEDIUM) in found
+    assert ("claim_unaccredited_issuer", Severity.CRITICAL) not in found
 
 
 def test_an_attestation_without_accreditation_at_the_time_is_critical(world):
