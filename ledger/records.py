@@ -7,9 +7,8 @@ arguments into one record per event kind (`BatchRegistered`, `StepRecorded`...),
 `match` on the record's class instead of re-reading string keys. `as_dict()` gives the JSON
 the API serves (the same keys as the index's columns and the event's ABI arguments).
 
-Records can be read by key as well (`batch["lot"]`), the way the read model's dicts were,
-so scripts and tests written against them keep working; code in ledger/ and api/ reads
-attributes.
+Records are read by attribute only (`batch.lot`): there is no key access, so a misspelt
+field is a type error, not a silent None.
 """
 
 from __future__ import annotations
@@ -22,22 +21,10 @@ from typing import Any
 from ledger.conversions import INVALID_TEXT, kind_name
 
 
-class _ByKey:
-    """Read access by key (`record["lot"]`) beside attributes."""
+class _Record:
+    """What every record serves as JSON."""
 
     __slots__ = ()
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in {f.name for f in dataclasses.fields(self)}:  # type: ignore[arg-type]
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Like dict.get, for code written against the read model's old dicts."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: every field, nested records as dicts."""
@@ -229,7 +216,7 @@ def event_data(name: str, args: Mapping[str, Any]) -> EventData:
 
 
 @dataclass(frozen=True, slots=True)
-class EventRecord(_ByKey):
+class EventRecord(_Record):
     """A ledger event with its proof (transaction, block, log index, time). `args` are the
     arguments as stored (what the API serves), `data` the same, typed."""
 
@@ -279,7 +266,7 @@ class TransactionEvent(EventRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class BatchRow(_ByKey):
+class BatchRow(_Record):
     """A lot as the index stores it (quantities as int: they go up to 2^64 - 1)."""
 
     batch_id: str
@@ -350,7 +337,7 @@ class Batch(BatchRow):
 
 
 @dataclass(frozen=True, slots=True)
-class Attestation(_ByKey):
+class Attestation(_Record):
     """An attestation as the index stores it."""
 
     uid: str
@@ -385,7 +372,7 @@ class Claim(Attestation):
 
 
 @dataclass(frozen=True, slots=True)
-class Licence(_ByKey):
+class Licence(_Record):
     """A licence to GS1 identifiers (a company prefix, a range, or one GTIN), with names."""
 
     granted_event: str  # "<tx hash>:<log index>"
@@ -411,7 +398,7 @@ class Licence(_ByKey):
 
 
 @dataclass(frozen=True, slots=True)
-class Actor(_ByKey):
+class Actor(_Record):
     """A registered organisation as listed (its approved name; never a pending request)."""
 
     address: str
@@ -424,7 +411,7 @@ class Actor(_ByKey):
 
 
 @dataclass(frozen=True, slots=True)
-class ProfileRequest(_ByKey):
+class ProfileRequest(_Record):
     """A profile change an organisation asked for and the admin has not approved."""
 
     name: str
@@ -449,7 +436,7 @@ class ActorDetail(Actor):
 
 
 @dataclass(frozen=True, slots=True)
-class LotSummary(_ByKey):
+class LotSummary(_Record):
     """A lot as a lineage tree names it."""
 
     batch_id: str
@@ -465,7 +452,7 @@ class LotSummary(_ByKey):
 
 
 @dataclass(frozen=True, slots=True)
-class LineageNode(_ByKey):
+class LineageNode(_Record):
     """A lot in a lineage tree (`summary` None: the index does not hold it). Up: `inputs` with
     the `quantity_used` of each; down: `outputs`, each with the `transformation_id` that
     made it. None marks what a node does not have (a leaf has no `inputs`)."""
@@ -489,7 +476,3 @@ class LineageNode(_ByKey):
         if self.outputs is not None:
             data["outputs"] = [n.as_dict() for n in self.outputs]
         return data
-
-    def __getitem__(self, key: str) -> Any:
-        """By key, the node reads as its JSON (`node["lot"]` is the lot's code)."""
-        return self.as_dict()[key]

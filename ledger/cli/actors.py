@@ -248,7 +248,7 @@ def reactivate(who: WhoArgument, account: AccountOption = None, as_json: JsonOpt
     emit(as_json, {"address": address, **receipt.model_dump()}, lambda: say(f"Reactivated {address}; tx {receipt.tx_hash}"))
 
 
-class Role(str, Enum):
+class Role(str, Enum):  # noqa: UP042 - typer shows str(member) choices; StrEnum would change how members print
     """Roles the admin hands out."""
 
     supplier = "supplier"

@@ -56,7 +56,7 @@ def audit(
         batch_id = _batch_id(batch or [])
         found = _require(model, batch_id)
         findings = auditor.audit_batch(batch_id)
-        scope = f"lot {found['lot']} of {found['gtin']} and its lineage"
+        scope = f"lot {found.lot} of {found.gtin} and its lineage"
 
     def human() -> None:
         if not findings:

@@ -180,11 +180,11 @@ def test_accreditation_boundaries_follow_the_contract_within_one_second(world):
     pin()
     world.admin.withdraw_accreditation(world.certifier.signer.address, "RAINFOREST")
     model = world.index()
-    attested = [e for e in model.transaction_events(model.attestation(uid, second)["tx_hash"]) if e["name"] == "Attested"]
-    assert attested[0]["timestamp"] == second  # all four in the same second
+    attested = [e for e in model.transaction_events(model.attestation(uid, second).tx_hash) if e.name == "Attested"]
+    assert attested[0].timestamp == second  # all four in the same second
     # "At time t" is after every event of that second: withdrawn by then.
-    assert model.attestation(uid, second)["status"] == "issuer_not_accredited"
-    assert model.attestation(uid, second - 1)["status"] == "issuer_not_accredited"  # not granted yet
+    assert model.attestation(uid, second).status == "issuer_not_accredited"
+    assert model.attestation(uid, second - 1).status == "issuer_not_accredited"  # not granted yet
     found = checks(Auditor(model, now=second + 1).audit_all())
     assert ("claim_issuer_no_longer_accredited", Severity.MEDIUM) in found
     assert ("claim_unaccredited_issuer", Severity.CRITICAL) not in found

@@ -116,65 +116,65 @@ def test_query_suite(demo, store):
     model = ReadModel(store, DocumentStore(demo.settings.documents_dir))
 
     bag = model.batch_by_gtin_lot(*DEMO_BAG)
-    assert bag["product"] == "Huila blend coffee beans, 250 g bag"
-    assert bag["supplier_name"] == "Tostadores del Puerto" and bag["custodian_name"] == "Tostadores del Puerto"
-    assert (bag["registered_quantity"], bag["remaining_quantity"], bag["unit"], bag["status"]) == (2000, 2000, "H87", "active")
+    assert bag.product == "Huila blend coffee beans, 250 g bag"
+    assert bag.supplier_name == "Tostadores del Puerto" and bag.custodian_name == "Tostadores del Puerto"
+    assert (bag.registered_quantity, bag.remaining_quantity, bag.unit, bag.status) == (2000, 2000, "H87", "active")
 
-    journey = model.history(bag["batch_id"])
-    lots = [e["lot"] for e in journey if e["name"] == "BatchRegistered"]
+    journey = model.history(bag.batch_id)
+    lots = [e.lot for e in journey if e.name == "BatchRegistered"]
     assert lots[:3] == ["ESP-2026-07", "MIR-2026-07", "NAR-2026-07"] and lots[-1] == DEMO_BAG[1]
-    assert all(e["tx_hash"].startswith("0x") and e["block_number"] > 0 and e["timestamp"] > 0 for e in journey)
-    assert [e["block_number"] for e in journey] == sorted(e["block_number"] for e in journey)
-    assert {"StepRecorded", "CustodyTransferAccepted", "TransformationRecorded"} <= {e["name"] for e in journey}
+    assert all(e.tx_hash.startswith("0x") and e.block_number > 0 and e.timestamp > 0 for e in journey)
+    assert [e.block_number for e in journey] == sorted(e.block_number for e in journey)
+    assert {"StepRecorded", "CustodyTransferAccepted", "TransformationRecorded"} <= {e.name for e in journey}
 
-    up = model.lineage_up(bag["batch_id"])
-    export = up["inputs"][0]["inputs"][0]
-    assert export["lot"] == "AH-EXP-0420" and export["quantity_used"] == 13000
-    assert sorted(i["lot"] for i in export["inputs"]) == ["ESP-2026-07", "MIR-2026-07", "NAR-2026-07"]
-    assert model.lineage_up(bag["batch_id"], depth=1)["inputs"][0].get("inputs") is None
+    up = model.lineage_up(bag.batch_id)
+    export = up.inputs[0].inputs[0]
+    assert export.summary.lot == "AH-EXP-0420" and export.quantity_used == 13000
+    assert sorted(i.summary.lot for i in export.inputs) == ["ESP-2026-07", "MIR-2026-07", "NAR-2026-07"]
+    assert model.lineage_up(bag.batch_id, depth=1).inputs[0].inputs is None
 
     flour = model.batch_by_gtin_lot(FLOUR, "MV-F-2211")
-    assert flour["recalled"] and flour["remaining_quantity"] == 4700
+    assert flour.recalled and flour.remaining_quantity == 4700
     # v2: the recall says why, and the admin's review (upheld) with its reason.
-    assert flour["recall_reason"] == "Deoxynivalenol above the EU limit in retained sample"
-    assert (flour["recall_state"], flour["recalled_by_name"], flour["reviewed_by_name"]) == ("upheld", "Moulin de la Vallee", "the ledger's admin")
-    assert flour["review_reason"].startswith("Confirmed by the accredited laboratory")
-    assert flour["details_status"] == "ok" and model.set_aside() == (0, [])
-    down = model.lineage_down(flour["batch_id"])
-    assert [o["lot"] for o in down["outputs"]] == [DEMO_LOAF[1]]
+    assert flour.recall_reason == "Deoxynivalenol above the EU limit in retained sample"
+    assert (flour.recall_state, flour.recalled_by_name, flour.reviewed_by_name) == ("upheld", "Moulin de la Vallee", "the ledger's admin")
+    assert flour.review_reason.startswith("Confirmed by the accredited laboratory")
+    assert flour.details_status == "ok" and model.set_aside() == (0, [])
+    down = model.lineage_down(flour.batch_id)
+    assert [o.summary.lot for o in down.outputs] == [DEMO_LOAF[1]]
 
-    statuses = {c["claim"]: c["status"] for c in model.claims(model.batch_by_gtin_lot(FARM_COFFEE["naranjos"], "NAR-2026-07")["batch_id"], now(demo))}
+    statuses = {c.claim: c.status for c in model.claims(model.batch_by_gtin_lot(FARM_COFFEE["naranjos"], "NAR-2026-07").batch_id, now(demo))}
     assert statuses == {"FAIRTRADE": "valid", "ORGANIC": "revoked", "DEFORESTATION_FREE": "valid"}
-    mirador = model.batch_by_gtin_lot(FARM_COFFEE["mirador"], "MIR-2026-07")["batch_id"]
-    assert {c["claim"]: c["status"] for c in model.claims(mirador, now(demo))}["FAIRTRADE"] == "expired"
+    mirador = model.batch_by_gtin_lot(FARM_COFFEE["mirador"], "MIR-2026-07").batch_id
+    assert {c.claim: c.status for c in model.claims(mirador, now(demo))}["FAIRTRADE"] == "expired"
     # At a time before the revocation, the revoked claim was valid.
-    naranjos = model.batch_by_gtin_lot(FARM_COFFEE["naranjos"], "NAR-2026-07")["batch_id"]
-    organic = next(c for c in model.claims(naranjos, now(demo)) if c["claim"] == "ORGANIC")
-    assert organic["revocation_reason"] == "Pesticide residue found in re-audit" and organic["revoked_by_name"] == "EthicCert Labs"
+    naranjos = model.batch_by_gtin_lot(FARM_COFFEE["naranjos"], "NAR-2026-07").batch_id
+    organic = next(c for c in model.claims(naranjos, now(demo)) if c.claim == "ORGANIC")
+    assert organic.revocation_reason == "Pesticide residue found in re-audit" and organic.revoked_by_name == "EthicCert Labs"
     # The demo spreads its history over months (a chain born in the past keeps its clock
     # there): the revocation came 115 days after the certificate (less the seconds the
     # demo spent attesting other lots that day).
-    assert 114 * 86_400 < organic["revoked_at"] - organic["attested_at"] <= 115 * 86_400
-    assert next(c for c in model.claims(naranjos, organic["revoked_at"] - 1) if c["claim"] == "ORGANIC")["status"] == "valid"
+    assert 114 * 86_400 < organic.revoked_at - organic.attested_at <= 115 * 86_400
+    assert next(c for c in model.claims(naranjos, organic.revoked_at - 1) if c.claim == "ORGANIC").status == "valid"
     coop = demo.w3.eth.accounts[4]
-    assert [c["status"] for c in model.claims(coop, now(demo))] == ["valid"]
+    assert [c.status for c in model.claims(coop, now(demo))] == ["valid"]
 
-    coverage = model.coverage(bag["batch_id"], now(demo))
+    coverage = model.coverage(bag.batch_id, now(demo))
     assert coverage["DEFORESTATION_FREE"] == 1.0
     assert coverage["FAIRTRADE"] == pytest.approx(18 / 26, abs=1e-6)  # Mirador's certificate expired
     assert coverage["ORGANIC"] == pytest.approx(12 / 26, abs=1e-6)  # Los Naranjos' was revoked
 
     roaster = demo.w3.eth.accounts[5]
-    assert {b["lot"] for b in model.batches(supplier=roaster)} == {"TP-R-1107", DEMO_BAG[1]}
-    assert {b["lot"] for gtin in FARM_COFFEE.values() for b in model.batches(gtin=gtin, status="consumed")} == {
+    assert {b.lot for b in model.batches(supplier=roaster)} == {"TP-R-1107", DEMO_BAG[1]}
+    assert {b.lot for gtin in FARM_COFFEE.values() for b in model.batches(gtin=gtin, status="consumed")} == {
         "ESP-2026-07", "MIR-2026-07", "NAR-2026-07"}  # fmt: skip
-    assert {(r["licensee_name"], r["sub_licence"]) for r in model.licences()} >= {
+    assert {(r.licensee_name, r.sub_licence) for r in model.licences()} >= {
         ("Cooperativa Cafetera Alto Huila", False), ("Finca El Mirador", True), ("Tostadores del Puerto", False)}  # fmt: skip
-    assert [b["lot"] for b in model.batches(recalled=True)] == ["MV-F-2211"]
+    assert [b.lot for b in model.batches(recalled=True)] == ["MV-F-2211"]
     assert model.batches(since=now(demo) + 10) == []
     assert len(model.batches(limit=3)) == 3 and len(model.batches(limit=3, offset=8)) == 1
-    assert model.actor(coop)["name"] == "Cooperativa Cafetera Alto Huila" and model.actor(coop)["supplier"]
-    assert model.actor(demo.w3.eth.accounts[9])["accredited_claims"] == ["FAIRTRADE", "ORGANIC"]
+    assert model.actor(coop).name == "Cooperativa Cafetera Alto Huila" and model.actor(coop).supplier
+    assert model.actor(demo.w3.eth.accounts[9]).accredited_claims == ["FAIRTRADE", "ORGANIC"]
 
 
 def random_history(demo, rng: random.Random, steps: int, tag: str) -> None:
@@ -491,14 +491,14 @@ def test_quantities_up_to_2_64_minus_1_survive_split_merge_transform_and_consump
     raw.scan(store)
     model = raw.model(store)
     assert model.set_aside() == (0, [])
-    quantities = {b["lot"]: (b["registered_quantity"], b["remaining_quantity"], b["status"]) for b in model.batches(limit=10)}
+    quantities = {b.lot: (b.registered_quantity, b.remaining_quantity, b.status) for b in model.batches(limit=10)}
     assert quantities == {
         "HUGE-1": (MAX, 0, "consumed"), "HUGE-A": (2**63, 0, "consumed"), "HUGE-B": (2**63 - 1, 0, "consumed"),
         "HUGE-M": (MAX, 0, "consumed"), "HUGE-R": (MAX - 1, MAX - 1, "active"), "HUGE-S": (1, 1, "active"),
     }  # fmt: skip
-    assert model.batch(merged)["remaining_quantity"] == 0 and model.batch(roasted)["registered_quantity"] == MAX - 1
+    assert model.batch(merged).remaining_quantity == 0 and model.batch(roasted).registered_quantity == MAX - 1
     up = model.lineage_up(roasted)
-    assert up["inputs"][0]["quantity_used"] == MAX - 1 and {i["quantity_used"] for i in up["inputs"][0]["inputs"]} == {2**63, 2**63 - 1}
+    assert up.inputs[0].quantity_used == MAX - 1 and {i.quantity_used for i in up.inputs[0].inputs} == {2**63, 2**63 - 1}
     assert model.input_shares(roasted) == {whole: 1.0}
     assert model.coverage(roasted, raw.now()) == {"FAIRTRADE": 1.0}  # shares of 2^64 - 1 units
     # Sums over quantities (mass balance) are exact: nothing came out of nothing.
@@ -522,15 +522,15 @@ def test_licences_sub_licences_withdrawal_and_lapse_are_indexed(raw, store):
     raw.send(raw.admin, "withdrawLicence", 7, 9506000)  # the member's sub-licence lapses with it
     raw.scan(store)
     model = raw.model(store)
-    rows = {(r["prefix_length"], r["prefix"]): r for r in model.licences()}
+    rows = {(r.prefix_length, r.prefix): r for r in model.licences()}
     assert set(rows) == {(7, "9506000"), (14, COFFEE), (9, "950600013")}
     root, single, ranged = rows[(7, "9506000")], rows[(14, COFFEE)], rows[(9, "950600013")]
-    assert (root["licensee_name"], root["grantor_name"], root["parent_key"], root["sub_licence"]) == ("Coop", "the ledger's admin", 0, False)
-    assert root["key"] == (9506000 << 4) | 7 and single["parent_key"] == root["key"] and single["grantor"] == coop
-    assert not root["in_force"] and root["withdrawn_by_name"] == "the ledger's admin" and root["withdrawn_tx"].startswith("0x")
-    assert not single["in_force"] and single["lapsed_at"] is not None and single["withdrawn_tx"] is None
-    assert not ranged["in_force"] and ranged["withdrawn_by"] == coop and ranged["lapsed_at"] is None
-    assert [r["prefix"] for r in model.actor(member)["licences"]] == [COFFEE]
+    assert (root.licensee_name, root.grantor_name, root.parent_key, root.sub_licence) == ("Coop", "the ledger's admin", 0, False)
+    assert root.key == (9506000 << 4) | 7 and single.parent_key == root.key and single.grantor == coop
+    assert not root.in_force and root.withdrawn_by_name == "the ledger's admin" and root.withdrawn_tx.startswith("0x")
+    assert not single.in_force and single.lapsed_at is not None and single.withdrawn_tx is None
+    assert not ranged.in_force and ranged.withdrawn_by == coop and ranged.lapsed_at is None
+    assert [r.prefix for r in model.actor(member).licences] == [COFFEE]
 
 
 def test_void_recall_review_revocation_reasons_names_and_nonces_are_indexed(raw, store):
@@ -557,21 +557,21 @@ def test_void_recall_review_revocation_reasons_names_and_nonces_are_indexed(raw,
     raw.scan(store)
     model = raw.model(store)
     void = model.batch(wrong)
-    assert (void["status"], void["void_reason"], void["voided_by_name"]) == ("voided", "registered with the wrong GTIN <b>", "the ledger's admin")
+    assert (void.status, void.void_reason, void.voided_by_name) == ("voided", "registered with the wrong GTIN <b>", "the ledger's admin")
     withdrawn, upheld = model.batch(kept), model.batch(held)
-    assert (withdrawn["recalled"], withdrawn["recall_state"], withdrawn["recall_reason"], withdrawn["review_reason"]) == (
+    assert (withdrawn.recalled, withdrawn.recall_state, withdrawn.recall_reason, withdrawn.review_reason) == (
         False, "withdrawn", "salmonella found in a sample", "the sample was from another lot")  # fmt: skip
-    assert withdrawn["recall_reason_hash"] == "0x" + "07" * 32 and withdrawn["recalled_by_name"] == "Finca Uno"
-    assert (upheld["recalled"], upheld["recall_state"], upheld["reviewed_by_name"]) == (True, "upheld", "the ledger's admin")
-    assert [b["lot"] for b in model.batches(recalled=True)] == ["REC-2"] and [b["lot"] for b in model.batches(status="voided")] == ["VOID-1"]
+    assert withdrawn.recall_reason_hash == "0x" + "07" * 32 and withdrawn.recalled_by_name == "Finca Uno"
+    assert (upheld.recalled, upheld.recall_state, upheld.reviewed_by_name) == (True, "upheld", "the ledger's admin")
+    assert [b.lot for b in model.batches(recalled=True)] == ["REC-2"] and [b.lot for b in model.batches(status="voided")] == ["VOID-1"]
     (revoked,) = model.claims(kept, raw.now())
-    assert (revoked["status"], revoked["revocation_reason"], revoked["revoked_by_name"]) == ("revoked", "audit failed", "Cert Body Renamed")
+    assert (revoked.status, revoked.revocation_reason, revoked.revoked_by_name) == ("revoked", "audit failed", "Cert Body Renamed")
     # Names: the approved one everywhere; a request never shows; history keeps the old name.
-    assert model.actor(farm)["name"] == "Finca Uno" and model.actor(farm)["pending_profile_request"]["name"] == "Cert Body Two"
-    assert "Cert Body Two" not in {a["name"] for a in model.actors()} and model.actor_names({farm}) == {farm: "Finca Uno"}
-    assert model.actor(certifier)["name"] == "Cert Body Renamed" and model.actor(certifier)["pending_profile_request"] is None
-    events = {e["name"]: e for e in model.history(kept) if e["actor"] == certifier}
-    assert events["Attested"]["actor_name_then"] == "Cert Body" and events["Attested"]["actor_name"] == "Cert Body Renamed"
+    assert model.actor(farm).name == "Finca Uno" and model.actor(farm).pending_profile_request.name == "Cert Body Two"
+    assert "Cert Body Two" not in {a.name for a in model.actors()} and model.actor_names({farm}) == {farm: "Finca Uno"}
+    assert model.actor(certifier).name == "Cert Body Renamed" and model.actor(certifier).pending_profile_request is None
+    events = {e.name: e for e in model.history(kept) if e.actor == certifier}
+    assert events["Attested"].actor_name_then == "Cert Body" and events["Attested"].actor_name == "Cert Body Renamed"
     with store.engine.connect() as conn:
         assert conn.execute(select(schema.issuer_nonces.c.next_nonce).where(schema.issuer_nonces.c.issuer == certifier)).scalar() == "5"
         backdating = dict(conn.execute(select(schema.claim_types.c.claim, schema.claim_types.c.max_backdating)).all())
@@ -596,14 +596,14 @@ def test_an_event_that_cannot_be_applied_is_set_aside_and_the_sync_goes_on(raw, 
     count, items = model.set_aside()
     assert count == 1 and items[0].name == "BatchRegistered" and items[0].stage == "apply"
     assert "IntegrityError" in items[0].reason and items[0].tx_hash.startswith("0x") and items[0].block_number > 0
-    assert model.batch(after)["registered_quantity"] == 30 and model.batch(first)["recalled"]  # later events applied
+    assert model.batch(after).registered_quantity == 30 and model.batch(first).recalled  # later events applied
     assert model.batch("0x" + batch_id(COFFEE, "SET-2").hex()) is None  # nothing half-applied
     # Nothing was lost: the event is in the log of record, and a rebuild applies it.
     assert len(model.history("0x" + batch_id(COFFEE, "SET-2").hex(), include_ancestors=False)) == 1
     with store.engine.begin() as conn:
         conn.execute(schema.batches.delete().where(schema.batches.c.batch_id == "0x" + "ee" * 32))
         IndexStore._replay(store, conn)
-    assert model.set_aside()[0] == 0 and model.batch("0x" + batch_id(COFFEE, "SET-2").hex())["registered_quantity"] == 20
+    assert model.set_aside()[0] == 0 and model.batch("0x" + batch_id(COFFEE, "SET-2").hex()).registered_quantity == 20
 
 
 def test_a_log_that_cannot_be_decoded_is_set_aside_and_the_sync_goes_on(raw, tmp_path):
@@ -624,7 +624,7 @@ def test_a_log_that_cannot_be_decoded_is_set_aside_and_the_sync_goes_on(raw, tmp
     model = raw.model(store)
     count, (item,) = model.set_aside()
     assert (count, item.name, item.stage) == (1, "BatchVoided", "decode") and "cannot decode" in item.reason
-    assert model.batch(later) is not None and model.batch(wrong)["status"] == "active"
+    assert model.batch(later) is not None and model.batch(wrong).status == "active"
 
 
 def test_metadata_naming_another_lot_is_never_shown_as_the_batch_details(raw, store):
@@ -639,7 +639,7 @@ def test_metadata_naming_another_lot_is_never_shown_as_the_batch_details(raw, st
     raw.scan(store)
     model = raw.model(store)
     copy = model.batch("0x" + batch_id(gtin, "BORROW-1").hex())
-    assert copy["details_status"] == "mismatch" and "do not match" in copy["details_problem"]
-    assert copy["product"] is None and copy["origin"] is None and copy["documents"] == []
-    assert model.batch(theirs)["product"] == "Product HON-1" and model.batch(theirs)["details_status"] == "ok"
-    assert {b["lot"]: b["product"] for b in model.batches()} == {"HON-1": "Product HON-1", "BORROW-1": None}
+    assert copy.details_status == "mismatch" and "do not match" in copy.details_problem
+    assert copy.product is None and copy.origin is None and copy.documents == []
+    assert model.batch(theirs).product == "Product HON-1" and model.batch(theirs).details_status == "ok"
+    assert {b.lot: b.product for b in model.batches()} == {"HON-1": "Product HON-1", "BORROW-1": None}

@@ -128,17 +128,17 @@ def test_index_applies_every_event_with_invalid_text(hostile, kind, tmp_path, re
         model = ReadModel(store)
         assert model.set_aside() == (0, [])
         batch = model.batch(hostile["batch_id"])
-        assert batch["recalled"] and batch["recall_state"] == "recalled"
-        assert batch["recall_reason"] == "contaminated " + FFFD and batch["invalid_utf8"] == ["recall_reason"]
+        assert batch.recalled and batch.recall_state == "recalled"
+        assert batch.recall_reason == "contaminated " + FFFD and batch.invalid_utf8 == ["recall_reason"]
         voided = model.batch(hostile["voided_id"])
-        assert voided["status"] == "voided" and voided["void_reason"] == "typo " + FFFD and voided["invalid_utf8"] == ["void_reason"]
+        assert voided.status == "voided" and voided.void_reason == "typo " + FFFD and voided.invalid_utf8 == ["void_reason"]
         (claim,) = model.claims(hostile["batch_id"], 2**40)
-        assert claim["status"] == "revoked" and claim["revocation_reason"] == FFFD and claim["revocation_reason_invalid_utf8"]
+        assert claim.status == "revoked" and claim.revocation_reason == FFFD and claim.revocation_reason_invalid_utf8
         coop = model.actor(hostile["coop"])
-        assert coop["name"] == "Org " + FFFD and coop["name_invalid_utf8"] and coop["pending_profile_request"] is None
-        assert model.actor(hostile["farm"])["name_invalid_utf8"] is False
-        step = next(e for e in model.history(hostile["batch_id"]) if e["name"] == "StepRecorded")
-        assert step["args"]["location"] == f"Quai {FFFD}{FFFD} 7" and step["args"][INVALID_TEXT] == ["location"]
+        assert coop.name == "Org " + FFFD and coop.name_invalid_utf8 and coop.pending_profile_request is None
+        assert model.actor(hostile["farm"]).name_invalid_utf8 is False
+        step = next(e for e in model.history(hostile["batch_id"]) if e.name == "StepRecorded")
+        assert step.args["location"] == f"Quai {FFFD}{FFFD} 7" and step.args[INVALID_TEXT] == ["location"]
     finally:
         store.dispose()
 
@@ -162,13 +162,13 @@ def test_an_index_built_by_the_strict_decoder_takes_the_events_in_on_its_next_sy
     try:
         Scanner(conn.w3, conn.address, conn.deploy_block, store, decoder=StrictDecoder()).sync()
         model = ReadModel(store)
-        assert model.set_aside()[0] == 7 and not model.batch(hostile["batch_id"])["recalled"]
+        assert model.set_aside()[0] == 7 and not model.batch(hostile["batch_id"]).recalled
         report = Scanner(conn.w3, conn.address, conn.deploy_block, store).sync()
         assert report.events_added == 7 and model.set_aside() == (0, [])
-        assert model.batch(hostile["batch_id"])["recall_reason"] == "contaminated " + FFFD
-        assert model.claims(hostile["batch_id"], 2**40)[0]["status"] == "revoked"
-        assert model.actor(hostile["coop"])["name"] == "Org " + FFFD  # replayed in chain order: the approval last
-        assert model.actor(hostile["roaster"])["pending_profile_request"]["name"] == "Roast" + FFFD + "ers"
+        assert model.batch(hostile["batch_id"]).recall_reason == "contaminated " + FFFD
+        assert model.claims(hostile["batch_id"], 2**40)[0].status == "revoked"
+        assert model.actor(hostile["coop"]).name == "Org " + FFFD  # replayed in chain order: the approval last
+        assert model.actor(hostile["roaster"]).pending_profile_request.name == "Roast" + FFFD + "ers"
     finally:
         store.dispose()
 
