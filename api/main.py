@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import ApiContext
@@ -64,9 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = IndexStore.open(settings.database_url, settings.data_dir)
-        app.state.context = ApiContext(
-            settings, ReadModel(store, document_store(settings.documents_dir, settings.document_sources))
-        )
+        held = document_store(settings.documents_dir, settings.document_sources)
+        await run_in_threadpool(documents.clear_spool, held)  # what a killed worker left behind
+        app.state.context = ApiContext(settings, ReadModel(store, held))
         try:
             yield
         finally:

@@ -4,11 +4,16 @@ Metadata is JSON canonicalised with RFC 8785 (JCS) before hashing, so the same c
 always has the same hash whatever produced it. Files (certificates, photos) go into a
 content-addressed store in the data directory: `documents/sha256/ab/cdef...`.
 
-A document its owner anchored as private (`--private`) is marked `documents/private/<hex>`:
-it is never pushed to a server (ledger.publishing) and never served by the documents API,
-even by its owner's own server. A server that accepts or fetches a JSON document records
-the documents it names in `documents/refs/<child hex>` (the parents' hashes, one a line),
-so it can accept those files too once a parent is anchored (ledger.anchors checks that).
+A document its owner anchored as private (`--private`) is marked `documents/private/<hex>`
+(holding its real file name): it is never pushed to a server (ledger.publishing) and never
+served by the documents API, even by its owner's own server. Public metadata names it
+`{"name": "private document 1", "sha256": ..., "private": true}`; private attestation
+evidence is anchored through a public evidence envelope (`evidence_envelope`) that names
+the file the same way. A server that accepts or fetches a JSON document records the public
+documents it names (at most MAX_REFERENCES_PER_DOCUMENT) in `documents/refs/<child hex>`
+(the parents' hashes, one a line), so it can accept those files too once a parent is
+anchored (ledger.anchors checks that); a private reference is never recorded, so no server
+accepts, fetches or serves a file that is only named privately, whoever holds a copy.
 
 Readers that show or serve documents use a CheckedDocumentStore, whose `get` refuses
 content that does not hash to its name (a damaged or tampered file): nothing shown or
@@ -17,10 +22,13 @@ served is ever other than the anchored document.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +43,51 @@ from ledger.errors import InvalidInputError
 MAX_METADATA_BYTES = 64 * 1024
 #: Most bytes a server accepts for any other document (certificates, audit reports, photos).
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+#: Files one JSON document may make acceptable (`documents: [...]`): a lot names a few;
+#: more would let one anchored hash open a server to gigabytes of uploads and make a
+#: page wait on hundreds of fetches.
+MAX_REFERENCES_PER_DOCUMENT = 32
+#: The schema of the public envelope anchored for private attestation evidence.
+EVIDENCE_ENVELOPE_SCHEMA = "provenance-ledger/private-evidence/1"
+
+
+def _is_sha256_hex(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def document_references(document: Any) -> list[dict[str, Any]]:
+    """The well-formed entries of a JSON document's `documents` list (metadata is anyone's
+    JSON: only an object with a 64-hex sha256 names a file), the first
+    MAX_REFERENCES_PER_DOCUMENT only, hashes in lower case."""
+    refs = document.get("documents") if isinstance(document, dict) else None
+    named = [ref for ref in refs if isinstance(ref, dict) and _is_sha256_hex(ref.get("sha256"))] if isinstance(refs, list) else []
+    return [{**ref, "sha256": ref["sha256"].lower()} for ref in named[:MAX_REFERENCES_PER_DOCUMENT]]
+
+
+def public_references(document: Any) -> list[str]:
+    """The sha256 (hex) of the files a JSON document names publicly: not `private: true`."""
+    return [ref["sha256"] for ref in document_references(document) if ref.get("private") is not True]
+
+
+def evidence_envelope(private_file: bytes) -> dict[str, Any]:
+    """The public JSON anchored on chain as private attestation evidence: it names the
+    file by hash only, so an auditor handed the file checks file -> envelope -> chain,
+    while no server ever holds (or may accept) the file itself."""
+    return {"schema": EVIDENCE_ENVELOPE_SCHEMA, "documents": [{"name": "private evidence", "sha256": private_file.hex(), "private": True}]}
+
+
+def enveloped_evidence(content: bytes) -> bytes | None:
+    """The private file an evidence envelope names (None: `content` is not an envelope)."""
+    if content[:1] != b"{":
+        return None
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("schema") != EVIDENCE_ENVELOPE_SCHEMA:
+        return None
+    private = [ref["sha256"] for ref in document_references(document) if ref.get("private") is True]
+    return bytes.fromhex(private[0]) if len(private) == 1 else None
 
 
 class DamagedDocumentError(FileNotFoundError):
@@ -106,6 +159,19 @@ class DocumentStore:
         finally:
             path.unlink(missing_ok=True)
 
+    def clear_incoming(self, older_than: float) -> int:
+        """Remove spooled uploads older than `older_than` seconds (a killed worker leaves
+        its upload's spool file behind); returns how many were removed."""
+        spool = self.root / "incoming"
+        removed = 0
+        cutoff = time.time() - older_than
+        for leftover in spool.iterdir() if spool.is_dir() else ():
+            with contextlib.suppress(OSError):  # another worker may be removing it too
+                if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+        return removed
+
     def adopt(self, path: Path, digest: bytes) -> None:
         """Move a received file (whose sha256 the caller computed as `digest`) into place."""
         if self.verify(digest):
@@ -155,26 +221,44 @@ class DocumentStore:
     def _marker(self, kind: str, digest: bytes) -> Path:
         return self.root / kind / digest.hex()
 
-    def mark_private(self, digest: bytes) -> None:
-        """Remember that the owner keeps this document private: never pushed, never served."""
-        marker = self._marker("private", digest)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+    def mark_private(self, digest: bytes, name: str | None = None) -> None:
+        """Remember that the owner keeps this document private: never pushed, never served.
+        Its real file name (never published) is kept in the marker."""
+        _write_atomically(self._marker("private", digest), (name or "").encode())
+
+    def private_name(self, digest: bytes) -> str | None:
+        """The real file name of a private document held here (None: unknown or not private)."""
+        try:
+            return self._marker("private", digest).read_text() or None
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
 
     def is_private(self, digest: bytes) -> bool:
         """Whether the document was anchored as private here."""
         return self._marker("private", digest).exists()
 
+    def mark_anchored(self, digest: bytes) -> None:
+        """Remember that a write of this data directory anchored this public document, so
+        `provenance documents push --all` can queue it again (publish_to set later, or a
+        write interrupted between its transaction and the queue)."""
+        marker = self._marker("anchored", digest)
+        if not marker.exists():
+            _write_atomically(marker, b"")
+
+    def anchored_here(self) -> list[bytes]:
+        """The public documents writes of this data directory anchored (see mark_anchored)."""
+        folder = self.root / "anchored"
+        names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+        return sorted(bytes.fromhex(n) for n in names if _is_sha256_hex(n))
+
     def record_references(self, parent: bytes, document: Any) -> None:
-        """Remember the files a metadata document names (`documents: [{sha256}]`), so
-        that they count as anchored through `parent` (while `parent` is anchored)."""
-        refs = document.get("documents") if isinstance(document, dict) else None
-        for ref in refs if isinstance(refs, list) else []:
-            child = ref.get("sha256") if isinstance(ref, dict) else None
-            if not (isinstance(child, str) and len(child) == 64 and all(c in "0123456789abcdefABCDEF" for c in child)):
-                continue  # metadata is anyone's JSON: only a sha256 names a file
-            marker = self._marker("refs", bytes.fromhex(child))
-            parents = self.referenced_by(bytes.fromhex(child))
+        """Remember the public files a metadata document names (`documents: [{sha256}]`,
+        the first MAX_REFERENCES_PER_DOCUMENT), so that they count as anchored through
+        `parent` (while `parent` is anchored). A private reference is never recorded."""
+        for child_hex in public_references(document):
+            child = bytes.fromhex(child_hex)
+            marker = self._marker("refs", child)
+            parents = self.referenced_by(child)
             if parent not in parents:
                 _write_atomically(marker, "".join(p.hex() + "\n" for p in [*parents, parent]).encode())
 

@@ -4,7 +4,11 @@ Right after each write the CLI queues the documents it anchored and pushes them.
 queue is durable: one JSON file per document in `<data dir>/outbox/<sha256 hex>.json`,
 recording the servers that took it and the last error of each that did not, so nothing
 is lost when a server is down; `provenance documents push` retries and
-`provenance documents status` reports. A document marked private is never queued.
+`provenance documents status` reports. A document marked private is never queued. Every
+public document a write anchors is also remembered (`documents/anchored/<hex>`), and who
+took it once it leaves the queue (`outbox/done/<hex>`): `provenance documents status`
+names those never queued for a server (publish_to set later, or a write killed between
+its transaction and the queue) and `provenance documents push --all` queues them.
 
 A server that answers 429 is waited for (its Retry-After) while the round's time allows,
 so a bulk import's documents go out in one round; otherwise the rest stays queued.
@@ -219,9 +223,32 @@ class Outbox:
             entry["delivered"].append(redact(server))
         entry.get("errors", {}).pop(redact(server), None)
         if all(redact(s) in entry["delivered"] for s in self.servers):
+            self._remember_delivered(digest, entry["delivered"])
             self._path(digest).unlink(missing_ok=True)
         else:
             self._write(digest, entry)
+
+    def _remember_delivered(self, digest: bytes, servers: list[str]) -> None:
+        """Keep who took a document once it leaves the queue (`outbox/done/<hex>`, servers
+        by `redact`, one a line): how `never_queued` tells delivered from never sent."""
+        done = self.root / "done" / digest.hex()
+        done.parent.mkdir(parents=True, exist_ok=True)
+        before = self._delivered(digest)
+        done.write_text("".join(f"{s}\n" for s in dict.fromkeys([*before, *servers])))
+
+    def _delivered(self, digest: bytes) -> list[str]:
+        try:
+            return (self.root / "done" / digest.hex()).read_text().split()
+        except FileNotFoundError:
+            return []
+
+    def never_queued(self) -> dict[str, list[bytes]]:
+        """Per server, the public documents this data directory anchored (and holds) that
+        are neither queued nor recorded as delivered to it: `provenance documents push
+        --all` queues them."""
+        queued = set(self.queued())
+        held = [d for d in self.documents.anchored_here() if d not in queued and not self.documents.is_private(d) and self.documents.has(d)]
+        return {s: [d for d in held if redact(s) not in self._delivered(d)] for s in self.servers}
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float:

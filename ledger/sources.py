@@ -11,10 +11,15 @@ again.
 A source is not trusted beyond its bytes' hash: each socket operation times out after
 FETCH_TIMEOUT_SECONDS and a whole answer after FETCH_DEADLINE_SECONDS (a source that
 trickles is dropped), at most MAX_DOCUMENT_BYTES are read, and a redirect is followed
-only to http(s) on the source's own host or a subdomain of it (an IPFS subdomain gateway),
-never to a file or another host (an internal address). Credentials in a source's URL
-(`https://user:pass@host`) are sent as HTTP Basic authentication and never printed:
-`redact` is what messages show.
+only to the source's own host or a subdomain of it (an IPFS subdomain gateway), on the
+same scheme (or from http up to https) and port, never to a file, another host or port
+(an internal service) or down from https to http. Credentials in a source's URL
+(`https://user:pass@host`) are sent as HTTP Basic authentication, never past a redirect
+that changes scheme, host or port, and never printed: `redact` is what messages show.
+
+A page build fetches within a time budget (`FetchingDocumentStore.budget`): once it is
+spent, the documents not yet here are shown as held by their owner, so a slow or hostile
+source delays a page by seconds, not by one timeout per document it names.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +85,42 @@ def source_url(source: str, digest: bytes) -> str:
     return f"{base}/api/v1/documents/{digest.hex()}"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, the port filled in from the scheme when absent."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number names nothing
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
 class _SameSiteRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to http(s) on `host` or a subdomain of it; drops the
-    Authorization header when the host changes."""
+    """Follows a redirect only to the source's host or a subdomain of it, on the same scheme
+    (or http up to https) and the same port (a default port counts as itself when the
+    scheme is upgraded); drops the Authorization header (the source URL's credentials) on
+    any change of scheme, host or port."""
 
     max_redirections = MAX_REDIRECTS
 
-    def __init__(self, host: str) -> None:
-        self.host = host.lower()
+    def __init__(self, url: str) -> None:
+        self.scheme, self.host, self.port = _origin(url)
+
+    def _allowed(self, scheme: str, host: str, port: int | None) -> bool:
+        upgrade = self.scheme == "http" and scheme == "https"
+        same_port = port == self.port or (upgrade and self.port == 80 and port == 443)
+        return (scheme == self.scheme or upgrade) and same_port and (host == self.host or host.endswith("." + self.host))
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> urllib.request.Request | None:  # noqa: D102
-        target = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
-        host = (target.hostname or "").lower()
-        if target.scheme not in ("http", "https") or not (host == self.host or host.endswith("." + self.host)):
-            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {target.scheme}://{host} refused", headers, fp)
+        scheme, host, port = _origin(urllib.parse.urljoin(req.full_url, newurl))
+        if not self._allowed(scheme, host, port):
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {scheme}://{host}:{port} refused", headers, fp)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and host != self.host:
+        if new is not None and (scheme, host, port) != (self.scheme, self.host, self.port):
             new.remove_header("Authorization")
         return new
 
@@ -118,16 +143,19 @@ def _read_bounded(response: Any, limit: int, deadline: float) -> bytes | None:
 
 def fetch_verified(
     sources: Sequence[str], digest: bytes, timeout: float = FETCH_TIMEOUT_SECONDS,
-    deadline_seconds: float = FETCH_DEADLINE_SECONDS, max_bytes: int = MAX_DOCUMENT_BYTES,
+    deadline_seconds: float = FETCH_DEADLINE_SECONDS, max_bytes: int = MAX_DOCUMENT_BYTES, until: float | None = None,
 ) -> bytes | None:  # fmt: skip
-    """The document with `digest` from the first source whose answer hashes to it."""
+    """The document with `digest` from the first source whose answer hashes to it; with
+    `until` (a time.monotonic() instant), no source is asked, or waited for, past it."""
     for source in sources:
+        left = None if until is None else until - time.monotonic()
+        if left is not None and left <= 0:
+            return None
         request = authenticated_request(source_url(source, digest))
-        host = urllib.parse.urlsplit(request.full_url).hostname or ""
-        opener = urllib.request.build_opener(_SameSiteRedirects(host))
+        opener = urllib.request.build_opener(_SameSiteRedirects(request.full_url))
         try:
-            with opener.open(request, timeout=timeout) as response:
-                data = _read_bounded(response, max_bytes, time.monotonic() + deadline_seconds)
+            with opener.open(request, timeout=timeout if left is None else min(timeout, left)) as response:
+                data = _read_bounded(response, max_bytes, time.monotonic() + (deadline_seconds if left is None else min(deadline_seconds, left)))
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
             continue  # down, 404, timeout, refused redirect: try the next source
         if data is not None and sha256(data) == digest:
@@ -147,33 +175,81 @@ class FetchingDocumentStore(CheckedDocumentStore):
         self.timeout = timeout
         self._misses: dict[bytes, float] = {}
         self._lock = threading.Lock()
-        self._fetching: dict[bytes, threading.Lock] = {}
+        #: One lock per document being fetched, with how many threads hold or wait for it:
+        #: the entry goes only when the last one leaves, so a late thread never makes a
+        #: second lock (and a second fetch) for the same document.
+        self._fetching: dict[bytes, tuple[threading.Lock, int]] = {}
+        self._budget = threading.local()
+
+    @contextlib.contextmanager
+    def budget(self, seconds: float) -> Iterator[None]:
+        """Fetches made by this thread inside the block share `seconds` in all (a page build):
+        once spent, a missing document is simply not here (not remembered as a miss)."""
+        outer = getattr(self._budget, "until", None)
+        until = time.monotonic() + seconds
+        self._budget.until = until if outer is None else min(outer, until)
+        try:
+            yield
+        finally:
+            self._budget.until = outer
+
+    def _remaining(self) -> float | None:
+        until = getattr(self._budget, "until", None)
+        return None if until is None else until - time.monotonic()
+
+    def _missed_recently(self, digest: bytes) -> bool:
+        missed = self._misses.get(digest)
+        return missed is not None and time.monotonic() - missed < MISS_TTL_SECONDS
 
     def _fetch(self, digest: bytes) -> bool:
         """Fetch and store `digest` if some source has it; remembers misses briefly. One
-        fetch per document at a time: concurrent page views wait for it."""
-        if not self.sources:
+        fetch per document at a time: concurrent page views wait for it (within their
+        budget), then see its result (the document, or the miss it remembered)."""
+        remaining = self._remaining()
+        if not self.sources or (remaining is not None and remaining <= 0):
             return False
         with self._lock:
-            missed = self._misses.get(digest)
-            if missed is not None and time.monotonic() - missed < MISS_TTL_SECONDS:
+            if self._missed_recently(digest):
                 return False
-            one = self._fetching.setdefault(digest, threading.Lock())
-        with one:
+            one, users = self._fetching.get(digest, (threading.Lock(), 0))
+            self._fetching[digest] = (one, users + 1)
+        try:
+            if not one.acquire(timeout=-1 if remaining is None else remaining):
+                return False  # the page's budget ran out while another thread fetched it
             try:
-                if self.verify(digest):  # another thread fetched it meanwhile
-                    return True
-                data = fetch_verified(self.sources, digest, self.timeout)
-                with self._lock:
-                    if data is None:
-                        self._misses[digest] = time.monotonic()
-                        return False
-                self.put_bytes(data)
-                self._remember_references(digest, data)
-                return True
+                return self._fetch_held(digest)
             finally:
+                one.release()
+        finally:
+            with self._lock:
+                one, users = self._fetching[digest]
+                if users > 1:
+                    self._fetching[digest] = (one, users - 1)
+                else:
+                    del self._fetching[digest]
+
+    def _fetch_held(self, digest: bytes) -> bool:
+        """The fetch itself, holding the document's lock: what another thread did meanwhile
+        (fetched it, or found no source has it) counts first."""
+        if self.verify(digest):
+            return True
+        with self._lock:
+            if self._missed_recently(digest):
+                return False
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            return False
+        until = None if remaining is None else time.monotonic() + remaining
+        data = fetch_verified(self.sources, digest, self.timeout, until=until)
+        if data is None:
+            left = self._remaining()
+            if left is None or left > 0:  # a fetch cut short by a page's budget is no evidence of a miss
                 with self._lock:
-                    self._fetching.pop(digest, None)
+                    self._misses[digest] = time.monotonic()
+            return False
+        self.put_bytes(data)
+        self._remember_references(digest, data)
+        return True
 
     def _remember_references(self, digest: bytes, data: bytes) -> None:
         """A fetched JSON document may name files: they count as anchored through it

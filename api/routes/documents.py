@@ -106,6 +106,13 @@ def client_key(host: str | None) -> str:
     return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
 
 
+def clear_spool(documents: DocumentStore) -> int:
+    """Remove upload spool files no upload in progress can still be writing (older than
+    UPLOAD_BODY_SECONDS): a worker killed mid-upload leaves its file behind. Called when
+    the server starts; returns how many were removed."""
+    return documents.clear_incoming(older_than=UPLOAD_BODY_SECONDS)
+
+
 def _limiter(request: Request) -> UploadLimiter:
     limiter = getattr(request.app.state, "upload_limiter", None)
     if limiter is None:

@@ -40,7 +40,14 @@ def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: floa
     long to keep retrying a server that does not see them anchored yet or asks to slow
     down (default ledger.publishing.ANCHOR_WAIT_SECONDS). Never fails the command: the
     write is done, and the queue keeps what is pending."""
-    if not settings.publish_to:  # before any import: most writes publish nowhere
+    from ledger.documents import DocumentStore
+
+    digests = list(digests)
+    store = DocumentStore(settings.documents_dir)
+    for digest in digests:  # remembered even with no publish_to yet: `documents push --all`
+        if digest != bytes(32) and not store.is_private(digest) and store.has(digest):
+            store.mark_anchored(digest)
+    if not settings.publish_to:  # most writes publish nowhere
         return
     from ledger.publishing import ANCHOR_WAIT_SECONDS
     from ledger.sources import redact
@@ -69,7 +76,10 @@ def parse_digest(text: str) -> bytes:
 
 @app.command("push")
 @handles_errors
-def push(as_json: JsonOption = False) -> None:
+def push(
+    every: Annotated[bool, typer.Option("--all", help="First queue again every public document your writes anchored that a server has not taken (publish_to set later, an interrupted write).")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Push every queued document to the `publish_to` servers that do not have it yet."""
     from ledger.publishing import ANCHOR_WAIT_SECONDS
     from ledger.sources import redact
@@ -77,7 +87,10 @@ def push(as_json: JsonOption = False) -> None:
     settings = OPTIONS.settings()
     if not settings.publish_to:
         raise InvalidInputError("no servers to publish to: set publish_to in config.toml or PROVENANCE_PUBLISH_TO")
-    report = outbox(settings).push(wait_for_anchor=ANCHOR_WAIT_SECONDS)
+    box = outbox(settings)
+    if every:
+        box.enqueue(d for missing in box.never_queued().values() for d in missing)
+    report = box.push(wait_for_anchor=ANCHOR_WAIT_SECONDS)
 
     def human() -> None:
         for server in settings.publish_to:
@@ -99,14 +112,18 @@ def status(as_json: JsonOption = False) -> None:
     box = outbox(settings)
     pending = box.pending()
     errors = box.last_errors()
-    data = {"servers": [{"url": redact(s), "pending": len(pending[s]), "pending_sha256": [d.hex() for d in pending[s]], "last_error": errors.get(s)}
-                        for s in box.servers]}  # fmt: skip
+    never = box.never_queued()
+    data = {"servers": [{"url": redact(s), "pending": len(pending[s]), "pending_sha256": [d.hex() for d in pending[s]], "last_error": errors.get(s),
+                         "never_queued": len(never[s])} for s in box.servers]}  # fmt: skip
 
     def human() -> None:
         if not box.servers:
             say("No servers to publish to (publish_to is empty).")
         for server in data["servers"]:
             say(f"{server['url']}: {server['pending']} pending" + (f"; last error: {server['last_error']}" if server["last_error"] else ""))
+            if server["never_queued"]:
+                say(f"{server['url']}: {server['never_queued']} public document(s) you anchored were never queued for it; "
+                    "`provenance documents push --all` sends them")  # fmt: skip
 
     emit(as_json, data, human)
 
@@ -134,25 +151,54 @@ def export(
          lambda: say(f"Wrote {output} (sha256 {wanted.hex()})"))  # fmt: skip
 
 
+def _envelope(anchored: bytes, given: Path | None) -> bytes | None:
+    """The document anchored as `anchored` that might be an evidence envelope: the file
+    given with --envelope, else this data directory's copy or one fetched from its
+    document_sources (checked by hash either way); None when there is none."""
+    from ledger.documents import sha256
+    from ledger.sources import document_store
+
+    if given is not None:
+        try:
+            data = given.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {given}: {exc.strerror}") from exc
+        return data if sha256(data) == anchored else None
+    settings = OPTIONS.settings()
+    try:
+        return document_store(settings.documents_dir, settings.document_sources).get(anchored)
+    except FileNotFoundError:
+        return None
+
+
 @app.command("check")
 @handles_errors
 def check(
     file: Annotated[Path, typer.Argument(help="The document you were given.")],
     digest: HashArgument,
+    envelope: Annotated[Path | None, typer.Option(help="The evidence envelope anchored as HASH (default: this data directory's copy, or one from document_sources).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check a document handed to you against the hash the chain anchors (from the page,
-    `provenance history`, or a proof bundle): exit 0 when it is that document."""
-    from ledger.documents import sha256
+    `provenance history`, or a proof bundle): exit 0 when it is that document, or the
+    private file that the evidence envelope anchored as HASH names (file -> envelope ->
+    chain: private attestation evidence is anchored that way)."""
+    from ledger.documents import enveloped_evidence, sha256
 
     wanted = parse_digest(digest)
     try:
         actual = sha256(file.read_bytes())
     except OSError as exc:
         raise InvalidInputError(f"cannot read {file}: {exc.strerror}") from exc
-    same = actual == wanted
-    emit(as_json, {"file": str(file), "sha256": actual.hex(), "expected": wanted.hex(), "matches": same},
-         lambda: print_fields([("Document", str(file)), ("sha256", actual.hex()),
-                               ("Result", "matches the anchored hash" if same else f"does NOT match {wanted.hex()}")]))  # fmt: skip
+    via = None
+    if actual != wanted:
+        anchored = _envelope(wanted, envelope)
+        if anchored is not None and enveloped_evidence(anchored) == actual:
+            via = wanted.hex()
+    same = actual == wanted or via is not None
+    result = "matches the anchored hash" if actual == wanted else (
+        f"matches: it is the private file the evidence envelope {via} names" if via else f"does NOT match {wanted.hex()}")
+    emit(as_json, {"file": str(file), "sha256": actual.hex(), "expected": wanted.hex(), "matches": same, "envelope": via},
+         lambda: print_fields([("Document", str(file)), ("sha256", actual.hex()), ("Result", result)]))  # fmt: skip
     if not same:
         raise typer.Exit(1)

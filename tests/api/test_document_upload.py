@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import http.server
+import os
 import socket
 import threading
 import time
@@ -24,6 +25,7 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 import api.routes.documents as documents_route
+import api.views as documents_views
 from api.main import create_app
 from api.routes.documents import UPLOAD_BURST, UploadLimiter, client_key
 from ledger.anchors import find_anchor
@@ -33,7 +35,7 @@ from ledger.cli.web import WebServer
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
 from ledger.deploy import ensure_deployed
-from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, DocumentStore, canonical_json
+from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, MAX_REFERENCES_PER_DOCUMENT, DocumentStore, canonical_json
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
 from ledger.models import BatchCreate, DocumentRef, LicenceScope
@@ -52,6 +54,9 @@ class Ledger:
     svg: bytes  # an SVG with a script, named by lot L-SVG's metadata
     step_note: bytes  # a step's note (its hash only in the events table), naming `step_photo`
     step_photo: bytes
+    passport: bytes  # a private file named (`private: true`) by lot L-PRIV's metadata
+    many: list[bytes]  # MAX_REFERENCES_PER_DOCUMENT + 8 files named by lot L-MANY's metadata
+    requested_profile: bytes  # a profile an organisation asked for, never approved
 
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"><script>fetch("/steal?"+document.cookie)</script></svg>'
@@ -80,7 +85,12 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         svg_ref = DocumentRef(name="label.svg", sha256=farm.documents.put_bytes(SVG).hex())
         step_photo = b"\xff\xd8\xff photo of the shipment"
         step_note = canonical_json({"note": "shipped cool", "documents": [{"name": "photo.jpg", "sha256": hashlib.sha256(step_photo).hexdigest()}]})
+        passport = b"%PDF-1.4 passport of Juan Perez"
+        private_ref = DocumentRef(name="private document 1", sha256=farm.documents.put_bytes(passport).hex(), private=True)
+        many = [b"file %d named by one lot" % n for n in range(MAX_REFERENCES_PER_DOCUMENT + 8)]
+        many_refs = tuple(DocumentRef(name=f"{n}.txt", sha256=farm.documents.put_bytes(f).hex()) for n, f in enumerate(many))
         batches = [
+            _batch("L-PRIV", documents=(private_ref,)), _batch("L-MANY", documents=many_refs),
             _batch("L-OK"), _batch("L-AGAIN"), _batch("L-FETCH"),
             _batch("L-DOC", documents=(DocumentRef(name="organic.pdf", sha256=farm.documents.put_bytes(certificate).hex()),)),
             _batch("L-BIG", extra={"notes": "x" * (MAX_METADATA_BYTES + 10)}),
@@ -89,11 +99,14 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         for batch in batches:
             farm.register_batch(batch)
         farm.record_step(_batch("L-OK").batch_id, "shipping", "Huila, CO", farm.documents.put_bytes(step_note))
+        requested_profile = canonical_json({"website": "http://phish.example", "phone": "+1-900-SCAM"})
+        farm.request_profile_update("Finca La Esperanza +1-900-SCAM", "CO", farm.documents.put_bytes(requested_profile))
         store = IndexStore.open(None, server_dir)
         Scanner(conn.w3, conn.address, conn.deploy_block, store).sync()
         store.dispose()
         server = Settings(data_dir=server_dir, rpc_url=settings.rpc_url, contract_address=deployment.address)
-        yield Ledger(settings, server, {b.lot: canonical_json(b.metadata_document()) for b in batches}, certificate, SVG, step_note, step_photo)
+        yield Ledger(settings, server, {b.lot: canonical_json(b.metadata_document()) for b in batches}, certificate, SVG, step_note, step_photo,
+                     passport, many, requested_profile)  # fmt: skip
     finally:
         chain.stop()
 
@@ -140,6 +153,50 @@ def test_a_file_is_accepted_once_the_metadata_naming_it_is(client: TestClient, l
     assert answer.status_code == 201 and answer.json()["anchored_as"] == "document named by anchored metadata"
     served = client.get(f"/api/v1/documents/{hashlib.sha256(ledger.certificate).hexdigest()}")
     assert served.content == ledger.certificate and served.headers["content-disposition"].startswith("attachment")
+
+
+def test_a_copy_of_a_private_document_is_never_taken_fetched_or_served(client: TestClient, ledger: Ledger, tmp_path: Path) -> None:
+    # Whoever holds a copy of the passport (private in L-PRIV's public metadata) uploads it.
+    assert client.post("/api/v1/documents", content=ledger.metadata["L-PRIV"]).status_code == 201
+    digest = hashlib.sha256(ledger.passport).hexdigest()
+    assert client.post(f"/api/v1/documents/{digest}", content=ledger.passport).status_code == 422
+    assert client.post("/api/v1/documents", content=ledger.passport).status_code == 422
+    assert client.get(f"/api/v1/documents/{digest}").status_code == 404
+    page = client.get(f"/01/{GTIN}/10/L-PRIV").text
+    assert f"private document 1: held by Finca La Esperanza, sha256 <span class=\"mono\">{digest}</span>" in page
+    assert f'href="/api/v1/documents/{digest}"' not in page
+    # A server that recorded the reference before private ones were told apart: the
+    # metadata is read again, so the old record opens nothing.
+    documents = DocumentStore(ledger.server_settings.documents_dir)
+    metadata = hashlib.sha256(ledger.metadata["L-PRIV"]).digest()
+    documents.record_references(metadata, {"documents": [{"sha256": digest}]})
+    assert documents.referenced_by(bytes.fromhex(digest)) == [metadata]
+    assert client.post(f"/api/v1/documents/{digest}", content=ledger.passport).status_code == 422
+
+
+def test_one_metadata_document_makes_at_most_its_first_references_acceptable(client: TestClient, ledger: Ledger) -> None:
+    assert client.post("/api/v1/documents", content=ledger.metadata["L-MANY"]).status_code == 201
+    codes = [client.post("/api/v1/documents", content=f).status_code for f in ledger.many]
+    assert codes == [201] * MAX_REFERENCES_PER_DOCUMENT + [422] * 8
+
+
+def test_a_profile_awaiting_the_admins_approval_is_not_taken_or_served(client: TestClient, ledger: Ledger) -> None:
+    digest = hashlib.sha256(ledger.requested_profile).hexdigest()
+    assert client.post(f"/api/v1/documents/{digest}", content=ledger.requested_profile).status_code == 422
+    assert client.get(f"/api/v1/documents/{digest}").status_code == 404
+
+
+def test_upload_spool_files_a_killed_worker_left_are_removed_when_the_server_starts(ledger: Ledger) -> None:
+    spool = ledger.server_settings.documents_dir / "incoming"
+    spool.mkdir(parents=True, exist_ok=True)
+    stale, current = spool / "tmp-killed-worker", spool / "tmp-upload-in-progress"
+    stale.write_bytes(b"x" * 1024)
+    current.write_bytes(b"y" * 1024)
+    old = time.time() - documents_route.UPLOAD_BODY_SECONDS - 60
+    os.utime(stale, (old, old))
+    with TestClient(create_app(ledger.server_settings)):
+        assert not stale.exists() and current.exists()  # another worker's upload may still be arriving
+    current.unlink()
 
 
 def test_oversize_documents_are_refused(client: TestClient, ledger: Ledger) -> None:
@@ -212,6 +269,38 @@ def test_a_fetched_document_that_does_not_match_its_hash_is_never_shown(ledger: 
     finally:
         liar_server.shutdown()
         gateway_server.shutdown()
+
+
+def test_a_slow_source_delays_a_page_naming_many_documents_by_the_page_budget_only(ledger: Ledger, tmp_path: Path) -> None:
+    metadata = ledger.metadata["L-MANY"]
+
+    class Slow(_Source):
+        """Serves the lot's metadata at once; every file it is asked for, it answers just
+        inside the socket timeout with a 404 (a hostile or overloaded source)."""
+
+        paths: list[str] = []
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            type(self).paths.append(self.path)
+            if self.path.endswith(hashlib.sha256(metadata).hexdigest()):
+                self.body = metadata
+                return super().do_GET()
+            time.sleep(1.5)
+            self.send_error(404)
+
+    server, url = _serve(Slow)
+    index_url = f"sqlite:///{ledger.server_settings.data_dir / 'index.sqlite'}"
+    try:
+        reader = ledger.server_settings.model_copy(update={"data_dir": tmp_path, "document_sources": [url], "database_url": index_url})
+        with TestClient(create_app(reader)) as client:
+            started = time.monotonic()
+            page = client.get(f"/01/{GTIN}/10/L-MANY").text
+            took = time.monotonic() - started
+        assert "Green coffee L-MANY" in page and "0.txt: held by Finca La Esperanza" in page
+        assert took < documents_views.PAGE_FETCH_SECONDS + 3, took  # not 32 x 1.5 s
+        assert len(Slow.paths) <= 4
+    finally:
+        server.shutdown()
 
 
 # ---------------------------------------------------------------------------- attacks

@@ -4,11 +4,15 @@ fetching or pushing of documents (no chain needed: every answer is checked by ha
 from __future__ import annotations
 
 import base64
+import email.message
 import hashlib
 import http.server
+import io
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from ledger.cid import cid_of_digest
 from ledger.cli import app
 from ledger.documents import DocumentStore
 from ledger.publishing import Outbox
-from ledger.sources import fetch_verified, redact
+from ledger.sources import FetchingDocumentStore, _SameSiteRedirects, authenticated_request, fetch_verified, redact
 
 DOCUMENT = b'{"gtin":"09506000134352","lot":"L-1","product":"Green coffee"}'
 DIGEST = hashlib.sha256(DOCUMENT).digest()
@@ -155,3 +159,57 @@ def test_credentials_in_a_publish_to_url_never_reach_the_queue_or_messages(tmp_p
         result = CliRunner().invoke(app, command, env=env, catch_exceptions=False)
         assert "cannot be reached" in result.stdout + result.stderr, result.stdout + result.stderr
         assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_redirect_to_another_port_of_the_same_host_never_gets_the_credentials(serve) -> None:  # type: ignore[no-untyped-def]
+    # An internal service on the source's host (another port) holds the right bytes.
+    internal, inside = serve(lambda h: _send(h, DOCUMENT))
+    source, _ = serve(lambda h: _send(h, b"", 302, Location=f"{internal}/api/v1/documents/{DIGEST.hex()}"))
+    assert fetch_verified([source.replace("http://", f"http://reader:{SECRET}@")], DIGEST, timeout=1.0) is None
+    assert inside.seen == []
+
+
+def test_a_redirect_keeps_the_scheme_or_upgrades_it_and_drops_credentials_on_any_change() -> None:
+    def redirect(source: str, target: str) -> urllib.request.Request | None:
+        request = authenticated_request(source)
+        handler = _SameSiteRedirects(request.full_url)
+        return handler.redirect_request(request, io.BytesIO(), 302, "Found", email.message.Message(), target)
+
+    for refused in ("http://gw.example/x", "https://gw.example:8443/x", "https://evil.example/x"):
+        with pytest.raises(urllib.error.HTTPError):
+            redirect(f"https://reader:{SECRET}@gw.example/ipfs/x", refused)  # downgrade, other port, other host
+    same = redirect(f"https://reader:{SECRET}@gw.example/ipfs/x", "https://gw.example/ipfs/x/")
+    assert same is not None and same.get_header("Authorization", "").startswith("Basic ")
+    for changed in ("https://gw.example/x", "http://sub.gw.example/x"):  # upgraded scheme, other host: no credentials
+        moved = redirect(f"http://reader:{SECRET}@gw.example/ipfs/x", changed)
+        assert moved is not None and moved.get_header("Authorization") is None
+
+
+def test_concurrent_readers_of_one_missing_document_cause_one_fetch(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def slow_miss(handler: Recorder) -> None:
+        time.sleep(0.5)
+        _send(handler, b"{}", 404)
+
+    url, recorder = serve(slow_miss)
+    store = FetchingDocumentStore(tmp_path, [url])
+    readers = [threading.Thread(target=store.has, args=(DIGEST,)) for _ in range(12)]
+    for n, reader in enumerate(readers):
+        reader.start()
+        time.sleep(0.05 * (n % 3))  # some arrive while the first fetch runs, some as it ends
+    for reader in readers:
+        reader.join()
+    assert len(recorder.seen) == 1  # the others waited, then saw the miss it remembered
+    assert store._fetching == {}  # nothing left behind for the next reader
+
+
+def test_a_fetch_budget_bounds_what_one_page_waits_for(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def never_answers(handler: Recorder) -> None:
+        time.sleep(3)
+
+    sources = [serve(never_answers)[0] for _ in range(3)]  # the budget spans every source, not each
+    store = FetchingDocumentStore(tmp_path, sources)
+    started = time.monotonic()
+    with store.budget(1.0):
+        assert not any(store.has(bytes([n]) * 32) for n in range(10))
+    assert time.monotonic() - started < 2.5  # not 10 x the 2 s socket timeout
+    assert store._misses == {}  # cut short by the budget: not remembered as missing

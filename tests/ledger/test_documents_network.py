@@ -22,7 +22,7 @@ from ledger.cid import cid_of_digest, digest_of_cid
 from ledger.cli import app
 from ledger.config import Settings
 from ledger.deploy import ensure_deployed
-from ledger.documents import DocumentStore, metadata_hash
+from ledger.documents import DocumentStore, evidence_envelope, metadata_hash
 from ledger.models import DocumentRef
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,17 +110,21 @@ def test_four_organisations_on_four_data_directories(tmp_path: Path) -> None:
         brand.run("role", "grant", "supplier", address["farm"])
         brand.run("role", "grant", "supplier", address["roaster"])
         brand.run("role", "grant", "certifier", address["certifier"], "--claim", "ORGANIC")
+        brand.run("role", "grant", "certifier", address["certifier"], "--claim", "FAIRTRADE")
         brand.run("licence", "grant", address["farm"], "--gtin", GREEN)
         brand.run("licence", "grant", address["roaster"], "--gtin", ROASTED)
         assert all(w3.eth.get_balance(a) == 0 for a in address.values())  # zero base fee: no funding needed
 
-        public_doc, private_cert, audit = tmp_path / "harvest-photo.jpg", tmp_path / "land-title.pdf", tmp_path / "audit.pdf"
+        public_doc, private_cert, audit = tmp_path / "harvest-photo.jpg", tmp_path / "Juan-Perez-passport.pdf", tmp_path / "audit.pdf"
         public_doc.write_bytes(b"\xff\xd8\xff photo of the harvest")
-        private_cert.write_bytes(b"%PDF-1.4 land title with the owner's personal data")
+        private_cert.write_bytes(b"%PDF-1.4 passport with the owner's personal data")
         audit.write_bytes(b"%PDF-1.4 organic audit report")
+        private_audit = tmp_path / "fairtrade-audit-wages.pdf"
+        private_audit.write_bytes(b"%PDF-1.4 fair trade audit: workers' names and wages")
         farm.run("batch", "register", "--gtin", GREEN, "--lot", "H-1", "--quantity", "1000", "--unit", "KGM", "--product", "Green coffee Caturra",
                  "--origin", "Huila, CO", "--doc", str(public_doc), "--private-doc", str(private_cert))  # fmt: skip
         uid = certifier.json("claim", "attest", "--claim", "ORGANIC", "--batch", GREEN, "H-1", "--evidence", str(audit))["uid"]
+        certifier.run("claim", "attest", "--claim", "FAIRTRADE", "--batch", GREEN, "H-1", "--evidence", str(private_audit), "--private")
         farm.run("batch", "transfer", GREEN, "H-1", "--to", address["roaster"])
         roaster.run("batch", "accept", GREEN, "H-1")
         roaster.run("batch", "transform", "--input", f"{GREEN}:H-1:1000", "--output", f"{ROASTED}:R-1:800:KGM:Roasted coffee Sur", "--process", "roasting")
@@ -139,13 +143,14 @@ def test_four_organisations_on_four_data_directories(tmp_path: Path) -> None:
         text = page.decode()
         photo, title, report = (hashlib.sha256(p.read_bytes()).hexdigest() for p in (public_doc, private_cert, audit))
         assert f'href="/api/v1/documents/{photo}"' in text and f'href="/api/v1/documents/{report}"' in text
-        assert f"land-title.pdf: held by Finca La Esperanza, sha256 <span class=\"mono\">{title}</span>" in text
+        assert f"private document 1: held by Finca La Esperanza, sha256 <span class=\"mono\">{title}</span>" in text
         assert _get(f"{brand.url}/api/v1/documents/{photo}") == (200, public_doc.read_bytes())
         assert _get(f"{farm.url}/api/v1/documents/{title}")[0] == 404  # never served, even by its owner
         assert not list((brand.dir / "documents").rglob(title[2:]))
         # The owner hands the private title to an auditor, who checks it against the anchored hash.
         farm.run("documents", "export", title, "-o", str(tmp_path / "for-auditor.pdf"))
         brand.run("documents", "check", str(tmp_path / "for-auditor.pdf"), title)
+        _private_documents_stay_private(tmp_path, farm, certifier, brand, text, private_cert, private_audit)
 
         # Push: the farm publishes to the brand, which is down while the farm writes.
         brand.stop()
@@ -168,6 +173,11 @@ def test_four_organisations_on_four_data_directories(tmp_path: Path) -> None:
             time.sleep(0.3)
         farm.run("documents", "push")
         assert farm.json("documents", "status")["servers"][0]["pending"] == 0
+        # H-1's metadata was anchored before publish_to was set: never queued, and said so.
+        assert farm.json("documents", "status")["servers"][0]["never_queued"] == 1
+        assert "never queued" in farm.run("documents", "status")
+        assert farm.json("documents", "push", "--all")["delivered"] == {env_url: 1}
+        assert farm.json("documents", "status")["servers"][0]["never_queued"] == 0
         status, page = _get(f"{env_url}/01/{GREEN}/10/H-2")  # the farm's server is down: only the push brought it
         assert "Green coffee Bourbon" in page.decode() and "Pitalito, CO" in page.decode()
 
@@ -214,7 +224,7 @@ def _pushed_after_every_write(tmp_path: Path, farm: Org, roaster: Org, certifier
     assert out.count("Published") == 1 and f"Published 3 document(s) to {brand_url}" in out, out  # one round for the whole file
 
     held = DocumentStore(brand.dir / "documents")
-    refs = lambda *files: [DocumentRef(name=f.name, sha256=hashlib.sha256(f.read_bytes()).hexdigest()).model_dump() for f in files]  # noqa: E731
+    refs = lambda *files: [DocumentRef(name=f.name, sha256=hashlib.sha256(f.read_bytes()).hexdigest()).as_json() for f in files]  # noqa: E731
     pushed = {
         "transformation note": metadata_hash({"process": "blending", "kind": "processing"}),
         "step note": metadata_hash({"note": "kept at 18 C", "documents": refs(waybill)}),
@@ -230,6 +240,43 @@ def _pushed_after_every_write(tmp_path: Path, farm: Org, roaster: Org, certifier
     assert "Green coffee Geisha 2" in _get(f"{brand_url}/01/{GREEN}/10/I-2")[1].decode()
     for org in (farm, roaster, certifier):
         assert all(server["pending"] == 0 for server in org.json("documents", "status")["servers"]), org.name
+
+
+def _post(url: str, body: bytes) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _private_documents_stay_private(tmp_path: Path, farm: Org, certifier: Org, brand: Org, page: str, passport: Path, audit: Path) -> None:
+    """Anyone holding a copy of a private document (a customs officer, a leaked e-mail)
+    cannot make a server take, fetch or serve it: private references are not anchors, and
+    private evidence is anchored through a public envelope, never by the file's own hash.
+    Its file name is not published either."""
+    passport_hex, audit_hex = (hashlib.sha256(f.read_bytes()).hexdigest() for f in (passport, audit))
+    assert "Juan-Perez" not in page and "fairtrade-audit-wages" not in page
+    assert f"private evidence: held by EthicCert Labs, sha256 <span class=\"mono\">{audit_hex}</span>" in page
+    for copy, digest in ((passport, passport_hex), (audit, audit_hex)):
+        assert f'href="/api/v1/documents/{digest}"' not in page
+        for server in (brand.url, farm.url, certifier.url):
+            assert _post(f"{server}/api/v1/documents/{digest}", copy.read_bytes()) == 422, (copy.name, server)
+            assert _post(f"{server}/api/v1/documents", copy.read_bytes()) == 422, (copy.name, server)
+            assert _get(f"{server}/api/v1/documents/{digest}")[0] == 404, (copy.name, server)
+        assert not list((brand.dir / "documents").rglob(digest[2:]))
+    assert f'href="/api/v1/documents/{audit_hex}"' not in _get(f"{brand.url}/01/{GREEN}/10/H-1")[1].decode()
+    # The public metadata names the passport neutrally, marked private.
+    metadata = [json.loads(p.read_bytes()) for p in (brand.dir / "documents" / "sha256").rglob("*") if p.is_file() and b'"gtin"' in p.read_bytes()]
+    named = [d for m in metadata if m.get("lot") == "H-1" for d in m.get("documents", [])]
+    assert {"name": "private document 1", "sha256": passport_hex, "private": True} in named
+    assert "Juan-Perez" not in json.dumps(metadata)
+    # The auditor handed the private evidence checks it: file -> envelope (fetched from the
+    # certifier's server) -> the hash the chain anchors; another file does not pass.
+    envelope = metadata_hash(evidence_envelope(bytes.fromhex(audit_hex))).hex()
+    certifier.run("documents", "export", audit_hex, "-o", str(tmp_path / "evidence-for-auditor.pdf"))
+    assert "private file the evidence envelope" in brand.run("documents", "check", str(tmp_path / "evidence-for-auditor.pdf"), envelope)
+    brand.run("documents", "check", str(passport), envelope, ok=False)
 
 
 def _safe_status(url: str) -> int:
