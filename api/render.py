@@ -14,25 +14,27 @@ from api.views import claim_name, quantity_text
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def date_text(timestamp: int | None) -> str:
-    """`22 Nov 2026` (UTC), or an empty string."""
+def _utc(timestamp: int | None, layout: str) -> str:
+    """`timestamp` in UTC laid out by `layout` (strftime); an empty string for none (0 too:
+    the read model's "never")."""
     if not timestamp:
         return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%-d %b %Y")
+    return datetime.fromtimestamp(timestamp, UTC).strftime(layout)
+
+
+def date_text(timestamp: int | None) -> str:
+    """`22 Nov 2026` (UTC), or an empty string."""
+    return _utc(timestamp, "%-d %b %Y")
 
 
 def time_text(timestamp: int | None) -> str:
     """`22 Nov 2026, 14:03 UTC`, or an empty string."""
-    if not timestamp:
-        return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%-d %b %Y, %H:%M UTC")
+    return _utc(timestamp, "%-d %b %Y, %H:%M UTC")
 
 
 def iso_time(timestamp: int | None) -> str:
     """The machine-readable form for <time datetime=...>."""
-    if not timestamp:
-        return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(timestamp, "%Y-%m-%dT%H:%M:%SZ")
 
 
 def short_hash(value: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -33,11 +33,12 @@ from api.schemas import (
     Transaction,
 )
 from api.views import freshness_view
-from ledger.audit import Auditor, AuditPolicy, Severity
+from ledger.audit import Auditor, AuditPolicy, Finding, Severity
 from ledger.epcis import EpcisExporter
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.identifiers import batch_id as derive_batch_id
 from ledger.identifiers import check_lot, parse_gtin
+from ledger.indexer.store import IndexFreshness
 from ledger.records import Batch as BatchRecord
 from ledger.verify import ChainLineage, proof_bundle
 
@@ -50,6 +51,7 @@ BatchId = Annotated[
     str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Batch id: keccak256(uint64 GTIN ‖ bytes20 lot), 0x + 64 hex")
 ]
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="Organisation address, 0x + 40 hex")]
+AddressFilter = Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Uid = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Attestation uid, 0x + 64 hex")]
 TxHash = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Transaction hash, 0x + 64 hex")]
 # Unix seconds within what the index stores (BIGINT) and what a calendar means.
@@ -88,7 +90,7 @@ def _batch_or_404(context: ContextDep, batch_id: str) -> BatchRecord:
 )
 def list_batches(
     context: ContextDep,
-    supplier: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    supplier: AddressFilter = None,
     gtin: Annotated[str | None, Query(max_length=14, description="GTIN-8/12/13/14")] = None,
     lot: Annotated[str | None, Query(max_length=20, description="With gtin: the one batch of this GTIN + lot")] = None,
     status: Literal["active", "consumed", "voided"] | None = None,
@@ -273,7 +275,7 @@ def index_status(context: ContextDep, limit: Limit = 100) -> dict[str, Any]:
 )
 def list_licences(
     context: ContextDep,
-    licensee: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    licensee: AddressFilter = None,
     in_force: bool | None = None,
 ) -> dict[str, Any]:
     """Every licence granted, by the admin (root) or a root licence's holder (sub-licence),
@@ -290,6 +292,12 @@ SeverityParam = Annotated[
 ]
 
 
+def _report(scope: str, findings: Iterable[Finding], min_severity: str) -> dict[str, Any]:
+    """An audit report over `scope` ("all" or a batch id): the findings at or above `min_severity`."""
+    threshold = Severity.parse(min_severity)
+    return {"scope": scope, "findings": [f.as_dict() for f in findings if f.severity >= threshold]}
+
+
 @router.get(
     "/audit",
     response_model=AuditReport,
@@ -300,9 +308,7 @@ def audit_all(context: ContextDep, min_severity: SeverityParam = "info") -> dict
     """Recall reach and events after recalls, claims (revoked, expired, accreditation,
     validity vs production), mass balance, custody, step order; each finding with the
     events behind it."""
-    threshold = Severity.parse(min_severity)
-    findings = [f.as_dict() for f in _auditor(context).audit_all() if f.severity >= threshold]
-    return {"scope": "all", "findings": findings}
+    return _report("all", _auditor(context).audit_all(), min_severity)
 
 
 @router.get(
@@ -315,9 +321,7 @@ def audit_all(context: ContextDep, min_severity: SeverityParam = "info") -> dict
 def audit_batch(context: ContextDep, batch_id: BatchId, min_severity: SeverityParam = "info") -> dict[str, Any]:
     """The findings about the batch, its inputs (recursively) and what was made from it."""
     batch = _batch_or_404(context, batch_id)
-    threshold = Severity.parse(min_severity)
-    findings = [f.as_dict() for f in _auditor(context).audit_batch(batch.batch_id) if f.severity >= threshold]
-    return {"scope": batch.batch_id, "findings": findings}
+    return _report(batch.batch_id, _auditor(context).audit_batch(batch.batch_id), min_severity)
 
 
 #: The exports are standard documents, described by their standards rather than a model.
@@ -326,10 +330,16 @@ EPCIS_DOCUMENT = {"type": "object", "required": ["@context", "type", "epcisBody"
 FSMA_CSV = {"type": "string", "description": "FSMA 204 key data elements, one row per tracking event, with a header row"}
 
 
-def _exporter(context: ContextDep) -> EpcisExporter:
+def _freshness_or_503(context: ContextDep) -> IndexFreshness:
+    """Which contract and chain the index follows; 503 while nothing is indexed yet."""
     freshness = context.model.freshness()
     if freshness is None:
         raise HTTPException(503, "the index is empty: run `provenance index`")
+    return freshness
+
+
+def _exporter(context: ContextDep) -> EpcisExporter:
+    freshness = _freshness_or_503(context)
     return EpcisExporter(context.model, freshness.chain_id, freshness.contract, context.settings.public_base_url)
 
 
@@ -340,8 +350,7 @@ def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
     and dispositions, lot-level class identifiers, certification information, event hashes."""
     batch = _batch_or_404(context, batch_id)
     document = _exporter(context).document(batch.batch_id)
-    return Response(json.dumps(document), media_type="application/ld+json",
-                    headers={"Content-Disposition": f'attachment; filename="epcis-{batch.gtin}-{_safe(batch.lot)}.jsonld"'})  # fmt: skip
+    return _attachment(json.dumps(document), "application/ld+json", f"epcis-{_file_stem(batch)}.jsonld")
 
 
 @router.get("/batches/{batch_id}/fsma.csv", summary="FSMA 204 key data elements per tracking event (CSV)",
@@ -349,8 +358,7 @@ def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
 def batch_fsma_csv(context: ContextDep, batch_id: BatchId) -> Response:
     """One row per tracking event of the batch and its ancestors, oldest first."""
     batch = _batch_or_404(context, batch_id)
-    return Response(_exporter(context).fsma_csv(batch.batch_id), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="fsma204-{batch.gtin}-{_safe(batch.lot)}.csv"'})  # fmt: skip
+    return _attachment(_exporter(context).fsma_csv(batch.batch_id), "text/csv; charset=utf-8", f"fsma204-{_file_stem(batch)}.csv")
 
 
 @router.get("/batches/{batch_id}/proof", summary="Proof bundle of the batch, read from the chain (a verification endpoint)",
@@ -360,9 +368,7 @@ def batch_proof(context: ContextDep, batch_id: BatchId) -> Response:
     """The lot's events with their raw logs, transactions and block hashes, read from the
     chain (not the index): check it anywhere with `provenance verify --bundle FILE --rpc URL`."""
     batch = _batch_or_404(context, batch_id)
-    freshness = context.model.freshness()
-    if freshness is None:
-        raise HTTPException(503, "the index is empty: run `provenance index`")
+    freshness = _freshness_or_503(context)
     try:
         w3 = Web3(HTTPProvider(context.settings.rpc_url, request_kwargs={"timeout": 20}))
         deploy = context.settings.deploy_block if context.settings.deploy_block is not None else _deploy_block(context)
@@ -370,13 +376,22 @@ def batch_proof(context: ContextDep, batch_id: BatchId) -> Response:
         bundle = proof_bundle(chain, freshness.chain_id, batch.batch_id, batch.gtin, batch.lot)
     except (LedgerError, OSError, ValueError) as exc:
         raise HTTPException(503, f"the chain at {context.settings.rpc_url} could not be read: {exc}") from exc
-    return Response(json.dumps(bundle, indent=2), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="proof-{batch.gtin}-{_safe(batch.lot)}.json"'})  # fmt: skip
+    return _attachment(json.dumps(bundle, indent=2), "application/json", f"proof-{_file_stem(batch)}.json")
 
 
 def _deploy_block(context: ContextDep) -> int:
     """Where the ledger's events start: the index's first event block (no chain lookup)."""
     return context.model.first_event_block()
+
+
+def _attachment(body: str, media_type: str, filename: str) -> Response:
+    """A download: `body` served as the file `filename`."""
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _file_stem(batch: BatchRecord) -> str:
+    """`<GTIN>-<lot>`, the lot made safe for a file name."""
+    return f"{batch.gtin}-{_safe(batch.lot)}"
 
 
 def _safe(text: str) -> str:

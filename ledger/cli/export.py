@@ -21,10 +21,13 @@ app = typer.Typer(help="Export a lot's history (and its ancestors') as EPCIS 2.0
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: standard output).")]
 
 
-def _exporter_for(batch: list[str]) -> tuple[EpcisExporter, str]:
-    """The exporter over the index, and the named batch's id (which must be indexed)."""
+def _exporter_for(batch: list[str], output: Path | None) -> tuple[EpcisExporter, str]:
+    """The exporter over the index, and the named batch's id (which must be indexed).
+    A bad `--output` is refused first, before the index is read."""
     from ledger.epcis import EpcisExporter
 
+    if output is not None:
+        check_output_path(output, "--output")
     model = _read_model()
     freshness = model.freshness()
     if freshness is None:
@@ -46,9 +49,7 @@ def _write(text: str, output: Path | None, what: str) -> None:
 @handles_errors
 def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
     """An EPCIS 2.0 JSON-LD document (EPCISDocument, standard context, event hashes)."""
-    if output is not None:
-        check_output_path(output, "--output")
-    exporter, batch_id = _exporter_for(batch)
+    exporter, batch_id = _exporter_for(batch, output)
     document = exporter.document(batch_id)
     _write(json.dumps(document, indent=2) + "\n", output, f"{len(document['epcisBody']['eventList'])} EPCIS events")
 
@@ -57,8 +58,6 @@ def epcis(batch: BatchArgs, output: OutputOption = None) -> None:
 @handles_errors
 def fsma_csv(batch: BatchArgs, output: OutputOption = None) -> None:
     """Key data elements per tracking event, one row each (the sortable spreadsheet of FSMA 204)."""
-    if output is not None:
-        check_output_path(output, "--output")
-    exporter, batch_id = _exporter_for(batch)
+    exporter, batch_id = _exporter_for(batch, output)
     text = exporter.fsma_csv(batch_id)
     _write(text, output, f"{text.count(chr(10)) - 1} tracking events")
