@@ -38,7 +38,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger.errors import ChainError, LedgerError, RpcError
-from ledger.rpc import rpc_call
+from ledger.rpc import mined_receipt, rpc_call
 
 if TYPE_CHECKING:
     from ledger.config import Settings
@@ -353,21 +353,11 @@ class TransactionSender:
     # ---------------------------------------------------------------- waiting
 
     def _receipt(self, pending: Pending) -> dict[str, Any] | None:
+        # wait() keeps polling until its deadline while no version is mined.
         for tx_hash in reversed(pending.hashes):
-            try:
-                raw = rpc_call(self.w3, "eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
-            except RpcError:
-                # A provider's passing refusal (a rate limit answered as a JSON-RPC error):
-                # not mined as far as we know; wait() keeps polling until its deadline.
-                raw = None
-            if raw:
-                return {
-                    "status": int(raw["status"], 16),
-                    "blockNumber": int(raw["blockNumber"], 16),
-                    "gasUsed": int(raw["gasUsed"], 16),
-                    "transactionHash": tx_hash,
-                    "contractAddress": raw.get("contractAddress"),
-                }
+            receipt = mined_receipt(self.w3, tx_hash)
+            if receipt is not None:
+                return receipt
         return None
 
     def wait(self, pending: Pending, timeout: float | None = None) -> dict[str, Any]:

@@ -55,3 +55,23 @@ def rpc_batch(w3: Web3, method: str, params: Sequence[Sequence[Any]]) -> list[An
     if len(responses) != len(requests):
         raise ChainError(f"{method} failed: {len(requests)} calls in a batch, {len(responses)} answers")
     return [_result(method, response) for response in responses]
+
+
+def mined_receipt(w3: Web3, tx_hash: bytes) -> dict[str, Any] | None:
+    """Status, block, gas used and created contract of a mined transaction, read raw (web3's
+    formatting of a receipt with hundreds of logs costs more than the round trip); None
+    while it is not mined. A provider's passing refusal (a rate limit answered as a JSON-RPC
+    error) reads as "not mined yet": callers poll until their own deadline."""
+    try:
+        raw = rpc_call(w3, "eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
+    except RpcError:
+        return None
+    if not raw:
+        return None
+    return {
+        "status": int(raw["status"], 16),
+        "blockNumber": int(raw["blockNumber"], 16),
+        "gasUsed": int(raw["gasUsed"], 16),
+        "transactionHash": tx_hash,
+        "contractAddress": raw.get("contractAddress"),
+    }

@@ -32,7 +32,6 @@ from ledger.errors import (
     ContractRevertError,
     InvalidInputError,
     LedgerError,
-    RpcError,
     SimilarNameError,
 )
 from ledger.fees import FeePolicy, Outbox, Pending, TransactionSender
@@ -59,7 +58,7 @@ from ledger.models import (
     TxReceipt,
     claim_bytes,
 )
-from ledger.rpc import rpc_call
+from ledger.rpc import mined_receipt
 from ledger.signers import LocalKeySigner, Signer
 
 TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more
@@ -185,18 +184,9 @@ class LedgerWriter:
         logs costs more than the whole round trip, and the bulk path needs neither."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                raw = rpc_call(self.w3, "eth_getTransactionReceipt", [hex0x(tx_hash)])
-            except RpcError:
-                # A provider's passing refusal (a rate limit answered as a JSON-RPC error):
-                # keep polling until the deadline, as for a receipt not there yet.
-                raw = None
-            if raw:
-                return {
-                    "status": int(raw["status"], 16),
-                    "blockNumber": int(raw["blockNumber"], 16),
-                    "transactionHash": tx_hash,
-                }
+            receipt = mined_receipt(self.w3, tx_hash)
+            if receipt is not None:
+                return receipt
             if time.monotonic() > deadline:
                 raise LedgerError(f"transaction {hex0x(tx_hash)} was not mined within {timeout:.0f}s")
             time.sleep(0.01)
