@@ -28,7 +28,7 @@ lint: install
 	$(LINT)/mypy --python-executable .venv/bin/python
 	$(LINT)/xenon --max-absolute C ledger api
 
-test: install
+test: install lint
 	@python tools/port_free.py $(BROWNIE_TEST_PORT) "brownie's test chain"
 	brownie test tests/contracts
 	python -m pytest -p no:pytest-brownie tests --ignore=tests/contracts

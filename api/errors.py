@@ -32,8 +32,15 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept)
 
 
-def error_response(request: Request, status: int, heading: str, message: str, hint: str | None = None,
-                   form: dict[str, str] | None = None, detail: Any = None) -> Response:  # fmt: skip
+def error_response(
+    request: Request,
+    status: int,
+    heading: str,
+    message: str,
+    hint: str | None = None,
+    form: dict[str, str] | None = None,
+    detail: Any = None,
+) -> Response:
     """The error as JSON ({"detail": ...}) for programs, as a page for browsers."""
     if _is_api(request):
         return JSONResponse(
@@ -61,8 +68,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return error_response(request, 404, "Page not found", "There is no page at this address.",
-                                  "Scan the code on the packaging again, or search by GTIN and lot.", detail=exc.detail)  # fmt: skip
+            return error_response(
+                request,
+                404,
+                "Page not found",
+                "There is no page at this address.",
+                "Scan the code on the packaging again, or search by GTIN and lot.",
+                detail=exc.detail,
+            )
         response = error_response(request, exc.status_code, "Request not possible", str(exc.detail), detail=exc.detail)
         if exc.status_code == 405:
             response.headers["Allow"] = allowed_methods((exc.headers or {}).get("Allow", "GET"))
@@ -71,8 +84,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        return error_response(request, 422, "Check the address", f"The request is not valid: {problems}.",
-                              detail=[{k: e[k] for k in ("loc", "msg", "type")} for e in exc.errors()])  # fmt: skip
+        return error_response(
+            request,
+            422,
+            "Check the address",
+            f"The request is not valid: {problems}.",
+            detail=[{k: e[k] for k in ("loc", "msg", "type")} for e in exc.errors()],
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

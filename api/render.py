@@ -61,9 +61,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        date=date_text, time=time_text, iso=iso_time, short=short_hash, percent=percent,
-        quantity=quantity_text, claim_name=claim_name,
-    )  # fmt: skip
+        date=date_text,
+        time=time_text,
+        iso=iso_time,
+        short=short_hash,
+        percent=percent,
+        quantity=quantity_text,
+        claim_name=claim_name,
+    )
     return env
 
 

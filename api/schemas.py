@@ -133,7 +133,8 @@ class Batch(BatchSummary):
 
     details_status: Literal["ok", "mismatch", "missing"] = Field(
         description="ok: the metadata document names this GTIN and lot; mismatch: it names another lot (nothing of it is "
-                    "shown); missing: the document is not held here")  # fmt: skip
+        "shown); missing: the document is not held here"
+    )
     details_problem: str | None
     origin: DocumentText = Field(description="From the metadata document")
     documents: JsonValue = Field(description="Documents the metadata names ({name, sha256} each)")

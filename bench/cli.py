@@ -119,8 +119,23 @@ def import_costs(command: list[str], env: dict[str, str], cwd: str) -> dict[str,
 
 def registration(program: list[str], account: str, lot: str) -> list[str]:
     """`batch register` of a new lot of GTIN, as a supplier's script would call it."""
-    return [*program, "batch", "register", "--account", account, "--gtin", GTIN, "--lot", lot,
-            "--quantity", "60000", "--unit", "KGM", "--product", "Green coffee, washed Caturra"]  # fmt: skip
+    return [
+        *program,
+        "batch",
+        "register",
+        "--account",
+        account,
+        "--gtin",
+        GTIN,
+        "--lot",
+        lot,
+        "--quantity",
+        "60000",
+        "--unit",
+        "KGM",
+        "--product",
+        "Green coffee, washed Caturra",
+    ]
 
 
 def measure(repeat: int) -> tuple[dict[str, list[float]], dict[str, float]]:
@@ -162,9 +177,13 @@ def measure(repeat: int) -> tuple[dict[str, list[float]], dict[str, float]]:
 def summarise(times: dict[str, list[float]], imports: dict[str, float]) -> dict[str, object]:
     pip = statistics.median(times["pip --version"])
     rows = {
-        name: {"median_s": round(statistics.median(values), 3), "min_s": round(min(values), 3), "ratio_to_pip": round(statistics.median(values) / pip, 2)}
+        name: {
+            "median_s": round(statistics.median(values), 3),
+            "min_s": round(min(values), 3),
+            "ratio_to_pip": round(statistics.median(values) / pip, 2),
+        }
         for name, values in times.items()
-    }  # fmt: skip
+    }
     help_ratio = rows["provenance --help"]["ratio_to_pip"]
     register = rows["provenance batch register (one lot)"]["median_s"]
     return {
@@ -183,9 +202,12 @@ def render(results: dict) -> str:
     lines = [
         "| command | median s | fastest s | / `pip --version` |",
         "|---|---:|---:|---:|",
-        *(f"| `{name}` | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['ratio_to_pip']:.2f}x |" for name, row in results["commands"].items()),
+        *(
+            f"| `{name}` | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['ratio_to_pip']:.2f}x |"
+            for name, row in results["commands"].items()
+        ),
         "",
-    ]  # fmt: skip
+    ]
     targets = results["targets"]
     help_, register = targets["help_ratio_to_pip"], targets["register_seconds"]
     lines.append(

@@ -137,17 +137,18 @@ def measure() -> dict[str, int]:
 
             # Organisations, roles, accreditations.
             measured["registerActor"] = gas(fn.registerActor(farm, "Finca La Esperanza", b"CO", b32("p")), admin)
-            for account, name in ((coop, "Cooperativa Alto Huila"), (certifier, "EthicCert Labs"),
-                                  (signer, "Delegating Certifier")):  # fmt: skip
+            for account, name in (
+                (coop, "Cooperativa Alto Huila"),
+                (certifier, "EthicCert Labs"),
+                (signer, "Delegating Certifier"),
+            ):
                 gas(fn.registerActor(account, name, b"CO", b32("p")), admin)
             supplier_role = fn.SUPPLIER_ROLE().call()
             measured["grantRole (supplier)"] = gas(fn.grantRole(supplier_role, farm), admin)
             gas(fn.grantRole(supplier_role, coop), admin)
             measured["accreditCertifier"] = gas(fn.accreditCertifier(certifier, b32("FAIRTRADE")), admin)
             gas(fn.accreditCertifier(signer, b32("FAIRTRADE")), admin)
-            measured["requestProfileUpdate"] = gas(
-                fn.requestProfileUpdate("Finca La Esperanza S.A.S.", b"CO", b32("p2")), farm
-            )
+            measured["requestProfileUpdate"] = gas(fn.requestProfileUpdate("Finca La Esperanza S.A.S.", b"CO", b32("p2")), farm)
             measured["approveProfileUpdate"] = gas(
                 fn.approveProfileUpdate(farm, "Finca La Esperanza S.A.S.", b"CO", b32("p2")), admin
             )
@@ -168,9 +169,7 @@ def measure() -> dict[str, int]:
             per_char = (twenty - one) / 19
             measured["lot length: gas per extra character (1 vs 20 chars)"] = round(per_char)
             measured["CSET 82 lot check (10-char lot)"] = max(0, round(10 * (per_char - CALLDATA_NONZERO_EXTRA)))
-            measured["registerBatch by a sub-licensee (licence + root read)"] = gas(
-                fn.registerBatch(batch("C-00000001")), coop
-            )
+            measured["registerBatch by a sub-licensee (licence + root read)"] = gas(fn.registerBatch(batch("C-00000001")), coop)
             bulk50 = gas(fn.registerBatches([batch(f"B50-{i:06d}") for i in range(50)]), farm)
             measured["registerBatches (per batch, 50 lots of one GTIN in one call)"] = bulk50 // 50
             per_batch_200 = gas(fn.registerBatches([batch(f"B200-{i:05d}") for i in range(200)]), farm) / 200

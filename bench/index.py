@@ -81,10 +81,15 @@ def time_query(model: ReadModel, product: str, at: int) -> float:
 def naive_index(conn: LedgerConnection, path: Path) -> tuple[int, float]:
     """web3 get_logs from block 0, each event decoded by web3 and inserted with its own commit."""
     db = sqlite3.connect(path)
-    db.execute("create table events (tx_hash text, log_index int, block int, name text, args text, primary key (tx_hash, log_index))")
+    db.execute(
+        "create table events (tx_hash text, log_index int, block int, name text, args text, primary key (tx_hash, log_index))"
+    )
     start = time.perf_counter()
     logs = conn.w3.eth.get_logs({"address": conn.address, "fromBlock": 0, "toBlock": "latest"})
-    events = {event.abi["name"]: event for event in [getattr(conn.contract.events, e["name"])() for e in conn.contract.abi if e["type"] == "event"]}
+    events = {
+        event.abi["name"]: event
+        for event in [getattr(conn.contract.events, e["name"])() for e in conn.contract.abi if e["type"] == "event"]
+    }
     count = 0
     for log in logs:
         for event in events.values():
@@ -92,8 +97,16 @@ def naive_index(conn: LedgerConnection, path: Path) -> tuple[int, float]:
                 decoded = event.process_log(log)
             except Exception:  # noqa: BLE001 - not this event
                 continue
-            db.execute("insert into events values (?,?,?,?,?)", (decoded["transactionHash"].hex(), decoded["logIndex"],
-                       decoded["blockNumber"], decoded["event"], json.dumps(dict(decoded["args"]), default=str)))  # fmt: skip
+            db.execute(
+                "insert into events values (?,?,?,?,?)",
+                (
+                    decoded["transactionHash"].hex(),
+                    decoded["logIndex"],
+                    decoded["blockNumber"],
+                    decoded["event"],
+                    json.dumps(dict(decoded["args"]), default=str),
+                ),
+            )
             db.commit()
             count += 1
             break
@@ -120,7 +133,11 @@ def main() -> int:
             conn = LedgerConnection.open(settings)
             admin = LedgerWriter(conn, NodeAccountSigner(w3.eth.accounts[0]))
             bulk_key = Account.create()
-            for address, name in ((w3.eth.accounts[1], "Deep Maker"), (bulk_key.address, "Bulk Farm"), (w3.eth.accounts[2], "Cert")):
+            for address, name in (
+                (w3.eth.accounts[1], "Deep Maker"),
+                (bulk_key.address, "Bulk Farm"),
+                (w3.eth.accounts[2], "Cert"),
+            ):
                 admin.register_actor(address, name, "CO")
             admin.grant_supplier(w3.eth.accounts[1])
             admin.grant_supplier(bulk_key.address)
@@ -132,7 +149,9 @@ def main() -> int:
             maker.sub_license(bulk_key.address, LicenceScope.single_gtin(GTIN))
             product = deep_product(admin, maker, LedgerWriter(conn, NodeAccountSigner(w3.eth.accounts[2])))
             bulk = LedgerWriter(conn, LocalKeySigner(bulk_key))
-            bulk.register_batches([BatchCreate(gtin=GTIN, lot=f"S-{i:06d}", quantity=10, unit="KGM", product="Coffee") for i in range(SMALL)])
+            bulk.register_batches(
+                [BatchCreate(gtin=GTIN, lot=f"S-{i:06d}", quantity=10, unit="KGM", product="Coffee") for i in range(SMALL)]
+            )
             documents = DocumentStore(settings.documents_dir)
 
             store = IndexStore.open(None, tmpdir / "small")
@@ -143,7 +162,9 @@ def main() -> int:
             print(f"writing up to {args.events:,} events on anvil...", file=sys.stderr)
             existing = len(w3.eth.get_logs({"address": conn.address, "fromBlock": 0}))
             rows = args.events - existing
-            bulk.register_batches([BatchCreate(gtin=GTIN, lot=f"L-{i:06d}", quantity=10, unit="KGM", product="Coffee") for i in range(rows)])
+            bulk.register_batches(
+                [BatchCreate(gtin=GTIN, lot=f"L-{i:06d}", quantity=10, unit="KGM", product="Coffee") for i in range(rows)]
+            )
 
             naive_count, naive_seconds = (0, 0.0) if args.skip_naive else naive_index(conn, tmpdir / "naive.sqlite")
             big = IndexStore.open(None, tmpdir / "big")
@@ -170,9 +191,15 @@ def main() -> int:
     }  # fmt: skip
     print("| measure | naive | scanner | ratio |")
     print("|---|---:|---:|---:|")
-    print(f"| events indexed per second ({results['events']:,} events) | {results['naive']['events_per_second']:,} | {results['scanner']['events_per_second']:,} | {results['speedup']}x |")
-    print(f"| journey + claims + coverage, 6 transformations deep (median ms) | 1,000 batches | {results['events']:,} events | ratio |")
-    print(f"| | {results['query_ms']['batches_1000']} | {results['query_ms']['batches_100000']} | {results['query_ms']['ratio']}x |")
+    print(
+        f"| events indexed per second ({results['events']:,} events) | {results['naive']['events_per_second']:,} | {results['scanner']['events_per_second']:,} | {results['speedup']}x |"
+    )
+    print(
+        f"| journey + claims + coverage, 6 transformations deep (median ms) | 1,000 batches | {results['events']:,} events | ratio |"
+    )
+    print(
+        f"| | {results['query_ms']['batches_1000']} | {results['query_ms']['batches_100000']} | {results['query_ms']['ratio']}x |"
+    )
     if args.events != TOTAL_EVENTS or args.skip_naive or args.profile:
         print("not written: only the default run (`make bench-index`) updates the results", file=sys.stderr)
         return 0

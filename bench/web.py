@@ -59,8 +59,10 @@ def wrk(url: str) -> dict[str, float]:
     """Requests/s, p50 and p99 (ms) of `url` under wrk's load."""
     out = subprocess.run(
         ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if re.search(r"Non-2xx or 3xx responses", out):
         raise SystemExit(f"wrk saw error responses from {url}:\n{out}")
 
@@ -75,8 +77,13 @@ def wrk(url: str) -> dict[str, float]:
 def serve_from(tree: str, settings: Settings, port: int) -> WebServer:
     """The bench app served with the code of `tree`: uvicorn (`python -m`) imports from
     its working directory first, so the child starts there."""
-    server = WebServer(settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"}), "127.0.0.1", port,
-                       workers=2, app="bench.api_app:create_app")  # fmt: skip
+    server = WebServer(
+        settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"}),
+        "127.0.0.1",
+        port,
+        workers=2,
+        app="bench.api_app:create_app",
+    )
     here = os.getcwd()
     os.chdir(tree)
     try:
@@ -107,8 +114,12 @@ def grow_to(writer: LedgerWriter, model_count: int, target: int) -> None:
     missing = target - model_count
     if missing > 0:
         print(f"registering {missing:,} batches...", file=sys.stderr)
-        writer.register_batches([BatchCreate(gtin=FILLER_GTIN, lot=f"F-{model_count + i:07d}", quantity=10, unit="KGM",
-                                             product="Filler lot") for i in range(missing)])  # fmt: skip
+        writer.register_batches(
+            [
+                BatchCreate(gtin=FILLER_GTIN, lot=f"F-{model_count + i:07d}", quantity=10, unit="KGM", product="Filler lot")
+                for i in range(missing)
+            ]
+        )
 
 
 def batch_count(settings: Settings) -> int:
@@ -126,8 +137,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         port = free_loopback_port()
-        settings = Settings(data_dir=tmpdir / "data", rpc_url=f"http://127.0.0.1:{free_loopback_port()}",
-                            public_base_url=f"http://127.0.0.1:{port}")  # fmt: skip
+        settings = Settings(
+            data_dir=tmpdir / "data",
+            rpc_url=f"http://127.0.0.1:{free_loopback_port()}",
+            public_base_url=f"http://127.0.0.1:{port}",
+        )
         static_dir = tmpdir / "static"
         static_dir.mkdir()
         chain = LocalChain(settings)
@@ -173,16 +187,25 @@ def main() -> int:
                 html = urllib.request.urlopen(page_url, timeout=10).read()
                 (static_dir / "page.html").write_bytes(html)
                 print("measuring with 1,000 batches...", file=sys.stderr)
-                small = {"batches": batch_count(settings), "page": wrk(page_url), **page_of_baseline(),
-                         "static": wrk(f"{server.url}/baseline/page.html"), "build_ms": round(build_ms(settings, context), 2)}  # fmt: skip
+                small = {
+                    "batches": batch_count(settings),
+                    "page": wrk(page_url),
+                    **page_of_baseline(),
+                    "static": wrk(f"{server.url}/baseline/page.html"),
+                    "build_ms": round(build_ms(settings, context), 2),
+                }
                 chain.start()
                 grow_to(filler, small["batches"], LARGE)
                 index()
                 chain.stop()
                 urllib.request.urlopen(page_url, timeout=30).read()  # the server notices the new cursor
                 print("measuring with 100,000 batches...", file=sys.stderr)
-                large = {"batches": batch_count(settings), "page": wrk(page_url), **page_of_baseline(),
-                         "build_ms": round(build_ms(settings, context), 2)}  # fmt: skip
+                large = {
+                    "batches": batch_count(settings),
+                    "page": wrk(page_url),
+                    **page_of_baseline(),
+                    "build_ms": round(build_ms(settings, context), 2),
+                }
             finally:
                 server.stop()
                 if baseline is not None:
@@ -225,8 +248,10 @@ def render(r: dict) -> str:
         ]
         for size in (small, large):
             b, p = size["baseline_page"], size["page"]
-            rows.append(f"| baseline, {size['batches']:,} batches | {b['requests_per_second']:,} | {b['p50_ms']} | {b['p99_ms']} | "
-                        f"{p['requests_per_second'] / b['requests_per_second']:.2f}x |")  # fmt: skip
+            rows.append(
+                f"| baseline, {size['batches']:,} batches | {b['requests_per_second']:,} | {b['p50_ms']} | {b['p99_ms']} | "
+                f"{p['requests_per_second'] / b['requests_per_second']:.2f}x |"
+            )
     return "\n".join(rows)
 
 

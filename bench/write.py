@@ -57,7 +57,10 @@ def main() -> int:
             admin = LedgerWriter(conn, NodeAccountSigner(w3.eth.accounts[0]))
             naive_supplier = w3.eth.accounts[1]
             bulk_account = Account.create()
-            for address, name, gtin in ((naive_supplier, "Naive Farm", NAIVE_GTIN), (bulk_account.address, "Bulk Farm", BULK_GTIN)):
+            for address, name, gtin in (
+                (naive_supplier, "Naive Farm", NAIVE_GTIN),
+                (bulk_account.address, "Bulk Farm", BULK_GTIN),
+            ):
                 admin.register_actor(address, name, "CO")
                 admin.grant_supplier(address)
                 admin.grant_licence(address, LicenceScope.single_gtin(gtin))  # registering needs it

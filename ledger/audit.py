@@ -61,8 +61,15 @@ DAY = 24 * 3600
 DEFAULT_MAX_BACKDATING = 90 * DAY
 #: The groups of checks, in the order `Auditor.audit_all` runs them (for progress bars).
 # Events whose text decides what customers see or whom they trust.
-_SERIOUS_TEXT_EVENTS = {"BatchRecalled", "RecallReviewed", "AttestationRevoked", "BatchVoided", "ActorRegistered",
-                        "ActorProfileUpdated", "ActorProfileUpdateRequested"}  # fmt: skip
+_SERIOUS_TEXT_EVENTS = {
+    "BatchRecalled",
+    "RecallReviewed",
+    "AttestationRevoked",
+    "BatchVoided",
+    "ActorRegistered",
+    "ActorProfileUpdated",
+    "ActorProfileUpdateRequested",
+}
 
 CHECKS = ("recalls", "claims", "mass balance", "custody", "step order", "lots", "text")
 
@@ -145,7 +152,10 @@ class AuditPolicy:
             return cls()
         try:
             data = tomllib.loads(path.read_text())
-            rules = [YieldRule(r["name"], str(r["output_gtin"]), float(r["max_yield"]), r.get("input_gtin")) for r in data.get("yield", [])]
+            rules = [
+                YieldRule(r["name"], str(r["output_gtin"]), float(r["max_yield"]), r.get("input_gtin"))
+                for r in data.get("yield", [])
+            ]
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(
                 f"audit policy {path} is not valid ({exc}): expected max_custody_days = N and "
@@ -157,7 +167,12 @@ class AuditPolicy:
         """The policy as TOML, for `audit.toml`."""
         lines = [f"max_custody_days = {self.max_custody_days}", ""]
         for rule in self.yields:
-            lines += ["[[yield]]", f'name = "{rule.name}"', f'output_gtin = "{rule.output_gtin}"', f"max_yield = {rule.max_yield}"]
+            lines += [
+                "[[yield]]",
+                f'name = "{rule.name}"',
+                f'output_gtin = "{rule.output_gtin}"',
+                f"max_yield = {rule.max_yield}",
+            ]
             if rule.input_gtin:
                 lines.append(f'input_gtin = "{rule.input_gtin}"')
             lines.append("")
@@ -165,7 +180,9 @@ class AuditPolicy:
 
     def rule_for(self, output_gtin: str, input_gtins: set[str]) -> YieldRule | None:
         """The most specific rule for a transformation (input GTIN given beats any input)."""
-        candidates = [r for r in self.yields if r.output_gtin == output_gtin and (r.input_gtin is None or {r.input_gtin} == input_gtins)]
+        candidates = [
+            r for r in self.yields if r.output_gtin == output_gtin and (r.input_gtin is None or {r.input_gtin} == input_gtins)
+        ]
         return max(candidates, key=lambda r: r.input_gtin is not None, default=None)
 
 
@@ -211,8 +228,10 @@ class Auditor:
     def _load(self) -> None:
         self.batches = self.model.batch_rows()
         self.events = self.model.journal()
-        self.names = self.model.who({e.actor for e in self.events if e.actor}
-                                    | {v for e in self.events for v in e.args.values() if isinstance(v, str) and len(v) == 42})
+        self.names = self.model.who(
+            {e.actor for e in self.events if e.actor}
+            | {v for e in self.events for v in e.args.values() if isinstance(v, str) and len(v) == 42}
+        )
         # Each batch's details are read and checked against its lot once, here.
         self.details = {bid: self.model.details(b) for bid, b in self.batches.items()}
         self.product = {bid: document for bid, (_, document, _) in self.details.items()}
@@ -229,11 +248,30 @@ class Auditor:
         product = self.product.get(batch_id, {}).get("product")
         return f"lot {b.lot} ({product})" if product else f"lot {b.lot} of {b.gtin}"
 
-    def _finding(self, check: str, severity: Severity, title: str, explanation: str, batch_id: str | None,
-                 events: Iterable[EventRecord] = (), related: Iterable[str] = (), actor: str | None = None) -> Finding:  # fmt: skip
+    def _finding(
+        self,
+        check: str,
+        severity: Severity,
+        title: str,
+        explanation: str,
+        batch_id: str | None,
+        events: Iterable[EventRecord] = (),
+        related: Iterable[str] = (),
+        actor: str | None = None,
+    ) -> Finding:
         b = self.batches.get(batch_id or "")
-        return Finding(check, severity, title, explanation, batch_id, b.lot if b else None, b.gtin if b else None,
-                       sorted(set(related)), [_ref(e) for e in events], actor)  # fmt: skip
+        return Finding(
+            check,
+            severity,
+            title,
+            explanation,
+            batch_id,
+            b.lot if b else None,
+            b.gtin if b else None,
+            sorted(set(related)),
+            [_ref(e) for e in events],
+            actor,
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -274,8 +312,14 @@ class Auditor:
 
     def _review_of(self, recall: EventRecord) -> EventRecord | None:
         """The admin's review of a recall: the first RecallReviewed of the lot after it."""
-        return next((x for x in self.by_batch.get(recall.batch_id or "", []) if isinstance(x.data, RecallReviewed)
-                     and x.position > recall.position), None)  # fmt: skip
+        return next(
+            (
+                x
+                for x in self.by_batch.get(recall.batch_id or "", [])
+                if isinstance(x.data, RecallReviewed) and x.position > recall.position
+            ),
+            None,
+        )
 
     def _inactive_at(self, account: str, position: tuple[int, int]) -> bool:
         """Whether the organisation was deactivated at (block, log index)."""
@@ -310,25 +354,33 @@ class Auditor:
         by = self.names.get(recall.by, recall.by)
         deactivated = self._inactive_at(recall.by, e.position)
         return self._finding(
-            "recall_awaiting_review", Severity.MEDIUM if deactivated else Severity.INFO,
+            "recall_awaiting_review",
+            Severity.MEDIUM if deactivated else Severity.INFO,
             f"Recall of {self._label(recalled)} awaits the admin's review",
             f"{by} recalled {self._label(recalled)} on {_date(e.timestamp)} ({recall.reason!r})"
-            + (", while deactivated: the admin should uphold or withdraw it soon." if deactivated else
-               "; the admin has not reviewed it yet."),
-            recalled, [e],
-        )  # fmt: skip
+            + (
+                ", while deactivated: the admin should uphold or withdraw it soon."
+                if deactivated
+                else "; the admin has not reviewed it yet."
+            ),
+            recalled,
+            [e],
+        )
 
     def _recall_withdrawn(self, e: EventRecord, recall: BatchRecalled, review: EventRecord, verdict: RecallReviewed) -> Finding:
         """A recall the admin withdrew on review: the lot may be used again."""
         recalled = recall.batch_id
         by = self.names.get(recall.by, recall.by)
         return self._finding(
-            "recall_withdrawn", Severity.INFO, f"Recall of {self._label(recalled)} withdrawn on review",
+            "recall_withdrawn",
+            Severity.INFO,
+            f"Recall of {self._label(recalled)} withdrawn on review",
             f"{by} recalled {self._label(recalled)} on {_date(e.timestamp)} ({recall.reason!r}); "
             f"{self.names.get(verdict.by, verdict.by)} withdrew the recall on "
             f"{_date(review.timestamp)} ({verdict.reason!r}), so the lot may be used again.",
-            recalled, [e, review],
-        )  # fmt: skip
+            recalled,
+            [e, review],
+        )
 
     def _recall_reach(self, e: EventRecord, recall: BatchRecalled) -> Finding:
         """A recall in force, with every lot made from the recalled one (critical when any)."""
@@ -336,17 +388,24 @@ class Auditor:
         downstream = sorted(self._descendants(recalled))
         if not downstream:
             return self._finding(
-                "recall_reach", Severity.HIGH, f"Recalled {self._label(recalled)}",
+                "recall_reach",
+                Severity.HIGH,
+                f"Recalled {self._label(recalled)}",
                 f"{self._label(recalled)} was recalled on {_date(e.timestamp)}; nothing recorded on the ledger was made from it.",
-                recalled, [e],
-            )  # fmt: skip
+                recalled,
+                [e],
+            )
         lots = "; ".join(self._label(d) for d in downstream)
         return self._finding(
-            "recall_reach", Severity.CRITICAL, f"Recalled {self._label(recalled)} reached {len(downstream)} downstream lot(s)",
+            "recall_reach",
+            Severity.CRITICAL,
+            f"Recalled {self._label(recalled)} reached {len(downstream)} downstream lot(s)",
             f"{self._label(recalled)} was recalled on {_date(e.timestamp)} by {self.names.get(recall.by, recall.by)}. "
             f"These lots contain it and need the same action: {lots}.",
-            recalled, [e], downstream,
-        )  # fmt: skip
+            recalled,
+            [e],
+            downstream,
+        )
 
     def _events_after_recall(self, e: EventRecord) -> list[EventRecord]:
         """Hand-overs of the recalled lot, and transformations using it, after the recall."""
@@ -370,14 +429,18 @@ class Auditor:
         moved = isinstance(x.data, CustodyTransferProposed | CustodyTransferAccepted)
         to = x.data.to if isinstance(x.data, CustodyTransferProposed | CustodyTransferAccepted) else ""
         return self._finding(
-            "event_after_recall", Severity.MEDIUM if moved else Severity.HIGH,
+            "event_after_recall",
+            Severity.MEDIUM if moved else Severity.HIGH,
             f"{'Hand-over' if moved else 'Transformation'} of {self._label(recalled)} after its recall",
             f"{self._label(recalled)} was recalled on {_date(e.timestamp)}, then "
-            + (f"handed over to {self.names.get(to, to)} on {_date(x.timestamp)}; "
-               "check it was returned or destroyed, not sold." if moved else
-               f"used in a transformation on {_date(x.timestamp)}: recalled goods went into new lots."),
-            recalled, [e, x],
-        )  # fmt: skip
+            + (
+                f"handed over to {self.names.get(to, to)} on {_date(x.timestamp)}; check it was returned or destroyed, not sold."
+                if moved
+                else f"used in a transformation on {_date(x.timestamp)}: recalled goods went into new lots."
+            ),
+            recalled,
+            [e, x],
+        )
 
     def _custody_at(self, batch_id: str, position: tuple[int, int]) -> set[str]:
         """Who supplied, held or was being handed the lot at (block, log index)."""
@@ -407,8 +470,9 @@ class Auditor:
                 period = x.data.period
         return period
 
-    def _rule_breaches(self, r: Attestation, event: EventRecord | None, subject: str, issuer: str, batch_id: str | None,
-                       actor: str | None) -> list[Finding]:  # fmt: skip
+    def _rule_breaches(
+        self, r: Attestation, event: EventRecord | None, subject: str, issuer: str, batch_id: str | None, actor: str | None
+    ) -> list[Finding]:
         """What the contract forbids and an index must never show: separation of duties and
         backdating. Only a faulty or foreign indexer (or a doctored index) can hold these."""
         if event is None:
@@ -420,22 +484,38 @@ class Auditor:
         else:
             conflicted = actor is not None and actor.lower() == r.issuer.lower()
         if conflicted:
-            findings.append(self._finding(
-                "claim_conflict_of_interest", Severity.CRITICAL, f"{r.claim} attested by an interested party",
-                f"{issuer} attested {r.claim} about {subject} on {_date(r.attested_at)}, but it "
-                + ("supplied, held or was being handed that lot at the time." if batch_id else "is that organisation."),
-                batch_id, [event], actor=actor,
-            ))  # fmt: skip
+            findings.append(
+                self._finding(
+                    "claim_conflict_of_interest",
+                    Severity.CRITICAL,
+                    f"{r.claim} attested by an interested party",
+                    f"{issuer} attested {r.claim} about {subject} on {_date(r.attested_at)}, but it "
+                    + ("supplied, held or was being handed that lot at the time." if batch_id else "is that organisation."),
+                    batch_id,
+                    [event],
+                    actor=actor,
+                )
+            )
         earliest = r.attested_at - self._max_backdating_at(r.claim, position)
         registered = self.batches[batch_id].registered_at if batch_id and batch_id in self.batches else None
         if r.valid_from < earliest or (registered is not None and r.valid_from < registered):
-            findings.append(self._finding(
-                "claim_backdated", Severity.CRITICAL, f"{r.claim} validity starts too early",
-                f"{issuer}'s {r.claim} attestation about {subject} starts on {_date(r.valid_from)}, before "
-                + (f"the lot was registered ({_date(registered)})" if registered is not None and r.valid_from < registered
-                   else f"the earliest start the claim type allowed ({_date(earliest)})") + ".",
-                batch_id, [event], actor=actor,
-            ))  # fmt: skip
+            findings.append(
+                self._finding(
+                    "claim_backdated",
+                    Severity.CRITICAL,
+                    f"{r.claim} validity starts too early",
+                    f"{issuer}'s {r.claim} attestation about {subject} starts on {_date(r.valid_from)}, before "
+                    + (
+                        f"the lot was registered ({_date(registered)})"
+                        if registered is not None and r.valid_from < registered
+                        else f"the earliest start the claim type allowed ({_date(earliest)})"
+                    )
+                    + ".",
+                    batch_id,
+                    [event],
+                    actor=actor,
+                )
+            )
         return findings
 
     def _claims(self) -> list[Finding]:
@@ -472,8 +552,14 @@ class Auditor:
                 findings.append(missed)
         return findings
 
-    def _audited_claim(self, r: Attestation, claim: Claim, periods: dict[tuple[str, str], list[AccreditationPeriod]],
-                       attested: EventRecord | None, revoked: EventRecord | None) -> _AuditedClaim:  # fmt: skip
+    def _audited_claim(
+        self,
+        r: Attestation,
+        claim: Claim,
+        periods: dict[tuple[str, str], list[AccreditationPeriod]],
+        attested: EventRecord | None,
+        revoked: EventRecord | None,
+    ) -> _AuditedClaim:
         """The attestation `r` with what its findings say about it."""
         batch_id = r.subject if r.subject_kind == "batch" else None
         # The attestation's own chain moment, so that a grant or a withdrawal in the same
@@ -481,40 +567,59 @@ class Auditor:
         when = (attested.timestamp, *attested.position) if attested else end_of_second(r.attested_at)
         accredited_then = accredited_at(periods.get((r.issuer, r.claim), []), when)
         return _AuditedClaim(
-            row=r, status=claim.status, subject=self._subject_label(r), issuer=claim.issuer_name or r.issuer,
-            batch_id=batch_id, actor=None if batch_id else self._subject_address(r), attested=attested,
-            revocation=revoked, accredited_then=accredited_then,
-        )  # fmt: skip
+            row=r,
+            status=claim.status,
+            subject=self._subject_label(r),
+            issuer=claim.issuer_name or r.issuer,
+            batch_id=batch_id,
+            actor=None if batch_id else self._subject_address(r),
+            attested=attested,
+            revocation=revoked,
+            accredited_then=accredited_then,
+        )
 
     def _claim_unaccredited_issuer(self, c: _AuditedClaim) -> Finding:
         """The certifier did not hold the claim type's accreditation when it attested."""
         r = c.row
         return self._finding(
-            "claim_unaccredited_issuer", Severity.CRITICAL, f"{r.claim} attested by a certifier not accredited for it",
+            "claim_unaccredited_issuer",
+            Severity.CRITICAL,
+            f"{r.claim} attested by a certifier not accredited for it",
             f"{c.issuer} attested {r.claim} about {c.subject} on {_date(r.attested_at)} without holding the "
-            f"{r.claim} accreditation at that time.", c.batch_id, c.evidence, actor=c.actor,
-        )  # fmt: skip
+            f"{r.claim} accreditation at that time.",
+            c.batch_id,
+            c.evidence,
+            actor=c.actor,
+        )
 
     def _claim_revoked(self, c: _AuditedClaim) -> Finding:
         """A revoked claim: products made from the lot cannot carry it on its account."""
         r = c.row
         revoker = self.names.get(r.revoked_by, r.revoked_by) if r.revoked_by else c.issuer
         return self._finding(
-            "claim_revoked", Severity.HIGH, f"{r.claim} claim revoked for {c.subject}",
+            "claim_revoked",
+            Severity.HIGH,
+            f"{r.claim} claim revoked for {c.subject}",
             f"{revoker} revoked {c.issuer}'s {r.claim} attestation about {c.subject} on {_date(r.revoked_at or 0)}"
             + (f" ({r.revocation_reason!r})" if r.revocation_reason else "")
             + "; products made from it cannot carry the claim on its account.",
-            c.batch_id, c.evidence + ([c.revocation] if c.revocation else []), actor=c.actor,
-        )  # fmt: skip
+            c.batch_id,
+            c.evidence + ([c.revocation] if c.revocation else []),
+            actor=c.actor,
+        )
 
     def _claim_expired(self, c: _AuditedClaim) -> Finding:
         """A claim whose validity ran out without a renewal."""
         r = c.row
         return self._finding(
-            "claim_expired", Severity.MEDIUM, f"{r.claim} claim expired for {c.subject}",
-            f"{c.issuer}'s {r.claim} attestation about {c.subject} ran out on {_date(r.valid_until)} "
-            "and has not been renewed.", c.batch_id, c.evidence, actor=c.actor,
-        )  # fmt: skip
+            "claim_expired",
+            Severity.MEDIUM,
+            f"{r.claim} claim expired for {c.subject}",
+            f"{c.issuer}'s {r.claim} attestation about {c.subject} ran out on {_date(r.valid_until)} and has not been renewed.",
+            c.batch_id,
+            c.evidence,
+            actor=c.actor,
+        )
 
     def _claim_issuer_no_longer_accredited(self, c: _AuditedClaim) -> Finding | None:
         """A certifier accredited when it attested that no longer is (one that never was
@@ -523,10 +628,14 @@ class Auditor:
             return None
         r = c.row
         return self._finding(
-            "claim_issuer_no_longer_accredited", Severity.MEDIUM, f"{r.claim} certifier no longer accredited",
+            "claim_issuer_no_longer_accredited",
+            Severity.MEDIUM,
+            f"{r.claim} certifier no longer accredited",
             f"{c.issuer}, which attested {r.claim} about {c.subject}, is no longer accredited for it (or was deactivated).",
-            c.batch_id, c.evidence, actor=c.actor,
-        )  # fmt: skip
+            c.batch_id,
+            c.evidence,
+            actor=c.actor,
+        )
 
     def _claim_window_misses_production(self, c: _AuditedClaim) -> Finding | None:
         """A claim about a lot whose validity does not cover the lot's registration."""
@@ -537,11 +646,14 @@ class Auditor:
         if not (produced < r.valid_from or (r.valid_until and produced >= r.valid_until)):
             return None
         return self._finding(
-            "claim_window_misses_production", Severity.MEDIUM, f"{r.claim} validity does not cover the production of {self._label(batch_id)}",
+            "claim_window_misses_production",
+            Severity.MEDIUM,
+            f"{r.claim} validity does not cover the production of {self._label(batch_id)}",
             f"{self._label(batch_id)} was registered on {_date(produced)}, outside the attestation's validity "
             f"({_date(r.valid_from)} to {_date(r.valid_until) if r.valid_until else 'open'}).",
-            batch_id, c.evidence,
-        )  # fmt: skip
+            batch_id,
+            c.evidence,
+        )
 
     def _subject_address(self, r: Attestation) -> str:
         """The organisation an actor-subject attestation is about (checksummed as indexed)."""
@@ -584,8 +696,15 @@ class Auditor:
             findings.extend(self._claimed_output(e, out, inputs, max_yield))
         return findings
 
-    def _output_exceeds_inputs(self, e: EventRecord, out: str, outputs: list[str], inputs: list[tuple[str, int]],
-                               in_units: set[str], rule: YieldRule | None) -> Finding | None:  # fmt: skip
+    def _output_exceeds_inputs(
+        self,
+        e: EventRecord,
+        out: str,
+        outputs: list[str],
+        inputs: list[tuple[str, int]],
+        in_units: set[str],
+        rule: YieldRule | None,
+    ) -> Finding | None:
         """The transformation's output in `out`'s unit above its inputs times the yield
         limit (the rule's, else 1: no process creates mass)."""
         batch = self.batches[out]
@@ -595,13 +714,19 @@ class Auditor:
         # Exact: quantities go up to 2^64 - 1, where floats lose units.
         if out_total <= in_total * Fraction(str(max_yield)):
             return None
-        process = f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
+        process = (
+            f"the {rule.name} yield limit ({max_yield:g} per input unit)" if rule else "the inputs (no process creates mass)"
+        )
         return self._finding(
-            "mass_balance", Severity.HIGH, f"Output of {self._label(out)} exceeds its inputs",
+            "mass_balance",
+            Severity.HIGH,
+            f"Output of {self._label(out)} exceeds its inputs",
             f"{out_total:,} {batch.unit} came out of {in_total:,} {'/'.join(sorted(in_units))} of input on "
             f"{_date(e.timestamp)}, more than {process} allows ({in_total * max_yield:,.0f} {batch.unit}).",
-            out, [e], [b for b, _ in inputs],
-        )  # fmt: skip
+            out,
+            [e],
+            [b for b, _ in inputs],
+        )
 
     def _claimed_output(self, e: EventRecord, out: str, inputs: list[tuple[str, int]], max_yield: float) -> list[Finding]:
         """A claim carried by an output needs as much claim-bearing input (times the yield)."""
@@ -613,12 +738,18 @@ class Auditor:
         for claim in sorted(claims):
             bearing = sum(q * self.model.coverage(b, e.timestamp).get(claim, 0.0) for b, q in inputs)
             if quantity > bearing * max_yield + 1e-9:
-                findings.append(self._finding(
-                    "claimed_output_exceeds_claimed_input", Severity.HIGH, f"More {claim} output than {claim} input in {self._label(out)}",
-                    f"{self._label(out)} carries {claim} for {quantity:,} {self.batches[out].unit}, but only {bearing:,.0f} of the "
-                    f"input carried {claim} when it was made (at most {bearing * max_yield:,.0f} after the process).",
-                    out, [e], [b for b, _ in inputs],
-                ))  # fmt: skip
+                findings.append(
+                    self._finding(
+                        "claimed_output_exceeds_claimed_input",
+                        Severity.HIGH,
+                        f"More {claim} output than {claim} input in {self._label(out)}",
+                        f"{self._label(out)} carries {claim} for {quantity:,} {self.batches[out].unit}, but only {bearing:,.0f} of the "
+                        f"input carried {claim} when it was made (at most {bearing * max_yield:,.0f} after the process).",
+                        out,
+                        [e],
+                        [b for b, _ in inputs],
+                    )
+                )
         return findings
 
     def _custody(self) -> list[Finding]:
@@ -636,28 +767,46 @@ class Auditor:
                 case CustodyTransferAccepted(batch_id=batch_id, to=to):
                     held_since[batch_id] = (e.timestamp, e)
                     if to in inactive_since:
-                        findings.append(self._finding(
-                            "handover_to_deactivated", Severity.HIGH, f"{self._label(batch_id)} handed over to a deactivated organisation",
-                            f"{self.names.get(to, to)} accepted {self._label(batch_id)} on {_date(e.timestamp)}, "
-                            f"after it was deactivated on {_date(inactive_since[to])}.", batch_id, [e],
-                        ))  # fmt: skip
+                        findings.append(
+                            self._finding(
+                                "handover_to_deactivated",
+                                Severity.HIGH,
+                                f"{self._label(batch_id)} handed over to a deactivated organisation",
+                                f"{self.names.get(to, to)} accepted {self._label(batch_id)} on {_date(e.timestamp)}, "
+                                f"after it was deactivated on {_date(inactive_since[to])}.",
+                                batch_id,
+                                [e],
+                            )
+                        )
         for batch_id, b in self.batches.items():
             if b.status != "active" or int(b.remaining_quantity) == 0:
                 continue
             since, event = held_since.get(batch_id, (b.registered_at, None))
             if b.custodian in inactive_since:
-                findings.append(self._finding(
-                    "held_by_deactivated", Severity.MEDIUM, f"{self._label(batch_id)} is held by a deactivated organisation",
-                    f"{self.names.get(b.custodian, b.custodian)} was deactivated on {_date(inactive_since[b.custodian])} "
-                    f"and still holds {int(b.remaining_quantity):,} {b.unit} of it.", batch_id, [event] if event else [],
-                ))  # fmt: skip
+                findings.append(
+                    self._finding(
+                        "held_by_deactivated",
+                        Severity.MEDIUM,
+                        f"{self._label(batch_id)} is held by a deactivated organisation",
+                        f"{self.names.get(b.custodian, b.custodian)} was deactivated on {_date(inactive_since[b.custodian])} "
+                        f"and still holds {int(b.remaining_quantity):,} {b.unit} of it.",
+                        batch_id,
+                        [event] if event else [],
+                    )
+                )
             days = (self.now - since) / DAY
             if days > self.policy.max_custody_days:
-                findings.append(self._finding(
-                    "custody_too_long", Severity.LOW, f"{self._label(batch_id)} held {days:.0f} days by one custodian",
-                    f"{self.names.get(b.custodian, b.custodian)} has held it since {_date(since)}, longer than the "
-                    f"{self.policy.max_custody_days} days the audit policy allows; is it still there?", batch_id, [event] if event else [],
-                ))  # fmt: skip
+                findings.append(
+                    self._finding(
+                        "custody_too_long",
+                        Severity.LOW,
+                        f"{self._label(batch_id)} held {days:.0f} days by one custodian",
+                        f"{self.names.get(b.custodian, b.custodian)} has held it since {_date(since)}, longer than the "
+                        f"{self.policy.max_custody_days} days the audit policy allows; is it still there?",
+                        batch_id,
+                        [event] if event else [],
+                    )
+                )
         return findings
 
     def _lots(self) -> list[Finding]:
@@ -677,11 +826,14 @@ class Auditor:
         """The lot's metadata document names another lot: pages show no details for it."""
         b = self.batches[batch_id]
         return self._finding(
-            "metadata_mismatch", Severity.HIGH, f"Details of lot {b.lot} of {b.gtin} belong to another lot",
+            "metadata_mismatch",
+            Severity.HIGH,
+            f"Details of lot {b.lot} of {b.gtin} belong to another lot",
             f"{self.names.get(b.supplier, b.supplier)} registered lot {b.lot} of {b.gtin} with the metadata "
             f"hash {b.metadata_hash[:10]}…, but {problem}. Pages show no product details for it.",
-            batch_id, evidence,
-        )  # fmt: skip
+            batch_id,
+            evidence,
+        )
 
     def _batch_voided(self, batch_id: str, evidence: list[EventRecord]) -> Finding:
         """A lot voided as registered in error (serious when lots were made from it before)."""
@@ -690,13 +842,20 @@ class Auditor:
         downstream = sorted(self._descendants(batch_id))
         by = self.names.get(b.voided_by, b.voided_by) if b.voided_by else "the admin"
         return self._finding(
-            "batch_voided", Severity.HIGH if downstream else Severity.LOW,
+            "batch_voided",
+            Severity.HIGH if downstream else Severity.LOW,
             f"{self._label(batch_id)} was voided" + (f" after going into {len(downstream)} lot(s)" if downstream else ""),
             f"{by} voided {self._label(batch_id)} on {_date(b.voided_at or 0)} as registered in error "
-            f"({b.void_reason!r})." + (" These lots were made from it before: "
-                                           + "; ".join(self._label(d) for d in downstream) + "." if downstream else ""),
-            batch_id, evidence + ([voided] if voided else []), downstream,
-        )  # fmt: skip
+            f"({b.void_reason!r})."
+            + (
+                " These lots were made from it before: " + "; ".join(self._label(d) for d in downstream) + "."
+                if downstream
+                else ""
+            ),
+            batch_id,
+            evidence + ([voided] if voided else []),
+            downstream,
+        )
 
     def _step_order(self) -> list[Finding]:
         findings = []
@@ -708,20 +867,32 @@ class Auditor:
             shipped: EventRecord | None = None
             for i, (e, step) in enumerate(steps):
                 if step.biz_step == "commissioning" and i > 0:
-                    findings.append(self._finding(
-                        "step_out_of_order", Severity.LOW, f"{self._label(batch_id)} commissioned after other steps",
-                        f"'commissioning' was recorded on {_date(e.timestamp)} after {steps[0][1].biz_step!r}: "
-                        "a lot is commissioned first.", batch_id, [steps[0][0], e],
-                    ))  # fmt: skip
+                    findings.append(
+                        self._finding(
+                            "step_out_of_order",
+                            Severity.LOW,
+                            f"{self._label(batch_id)} commissioned after other steps",
+                            f"'commissioning' was recorded on {_date(e.timestamp)} after {steps[0][1].biz_step!r}: "
+                            "a lot is commissioned first.",
+                            batch_id,
+                            [steps[0][0], e],
+                        )
+                    )
                 elif step.biz_step == "shipping":
                     shipped = e
                 elif step.biz_step == "receiving":
                     if shipped is None:
-                        findings.append(self._finding(
-                            "step_out_of_order", Severity.LOW, f"{self._label(batch_id)} received without being shipped",
-                            f"{self.names.get(step.actor, step.actor)} recorded 'receiving' on {_date(e.timestamp)} "
-                            "with no 'shipping' step before it.", batch_id, [e],
-                        ))  # fmt: skip
+                        findings.append(
+                            self._finding(
+                                "step_out_of_order",
+                                Severity.LOW,
+                                f"{self._label(batch_id)} received without being shipped",
+                                f"{self.names.get(step.actor, step.actor)} recorded 'receiving' on {_date(e.timestamp)} "
+                                "with no 'shipping' step before it.",
+                                batch_id,
+                                [e],
+                            )
+                        )
                     shipped = None
         return findings
 
@@ -732,7 +903,9 @@ class Auditor:
         Names, recall and revocation reasons are MEDIUM (they decide what customers see
         and whom they trust); other text (step locations...) is LOW."""
         # A revocation is about the attestation's subject: a lot's audit must show it.
-        attested_lots = {e.data.uid: e.data.subject for e in self.events if isinstance(e.data, Attested) and e.data.subject_kind == 0}
+        attested_lots = {
+            e.data.uid: e.data.subject for e in self.events if isinstance(e.data, Attested) and e.data.subject_kind == 0
+        }
         return [self._text_not_utf8(e, attested_lots) for e in self.events if e.invalid_text]
 
     def _text_not_utf8(self, e: EventRecord, attested_lots: dict[str, str]) -> Finding:
@@ -744,13 +917,16 @@ class Auditor:
         lot = e.batch_id or (attested_lots.get(e.data.uid) if isinstance(e.data, AttestationRevoked) else None)
         subject = self._label(lot) if lot else self.names.get(who, who) or "the ledger"
         return self._finding(
-            "text_not_utf8", Severity.MEDIUM if serious else Severity.LOW,
+            "text_not_utf8",
+            Severity.MEDIUM if serious else Severity.LOW,
             f"{e.name} of {subject} carries text that is not valid UTF-8",
             f"The {e.name} event of {_date(e.timestamp)} (transaction {e.tx_hash}) holds bytes that are not "
             f"valid UTF-8 in its {', '.join(fields)}: it was sent around the client. The index applied the event; "
             f"readers show the text with \ufffd in place of the bad bytes: {texts}.",
-            lot, [e], actor=None if lot else (e.actor or None),
-        )  # fmt: skip
+            lot,
+            [e],
+            actor=None if lot else (e.actor or None),
+        )
 
 
 def worst(findings: list[Finding]) -> Severity | None:

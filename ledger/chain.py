@@ -164,9 +164,13 @@ class LocalChain:
         # A session of its own: a Ctrl-C in the terminal reaches us, and we stop the node
         # in order (it snapshots) instead of racing it.
         self.process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT,
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=PROJECT_ROOT,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))},
-        )  # fmt: skip
+        )
         log.close()
         self.pid_file.write_text(json.dumps({"pid": self.process.pid, "port": self.settings.rpc_port}))
         deadline = time.monotonic() + timeout

@@ -30,4 +30,4 @@ def digest_of_cid(cid: str) -> bytes:
     raw = base64.b32decode(body + "=" * (-len(body) % 8))
     if not raw.startswith(_RAW_SHA256_PREFIX) or len(raw) != len(_RAW_SHA256_PREFIX) + 32:
         raise ValueError("not a raw-codec sha2-256 CIDv1")
-    return raw[len(_RAW_SHA256_PREFIX):]
+    return raw[len(_RAW_SHA256_PREFIX) :]

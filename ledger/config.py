@@ -54,9 +54,7 @@ class Settings(BaseModel):
         default="http://127.0.0.1:8000",
         description="Public address of the resolver: Digital Link URLs and QR codes point here.",
     )
-    database_url: str | None = Field(
-        default=None, description="Index database; default: SQLite in the data directory."
-    )
+    database_url: str | None = Field(default=None, description="Index database; default: SQLite in the data directory.")
     confirmations: int = Field(default=0, ge=0, description="Blocks a transaction must be buried under.")
     publish_to: list[str] = Field(
         default_factory=list,
@@ -82,9 +80,7 @@ class Settings(BaseModel):
     max_fee_per_gas: float | None = Field(
         default=None, gt=0, description="Cap on maxFeePerGas in gwei: a write that needs more is refused."
     )
-    max_priority_fee_per_gas: float | None = Field(
-        default=None, ge=0, description="Cap on the priority fee (tip) in gwei."
-    )
+    max_priority_fee_per_gas: float | None = Field(default=None, ge=0, description="Cap on the priority fee (tip) in gwei.")
     log_block_range: int | None = Field(
         default=None, ge=1, description="Most blocks one eth_getLogs may span (the provider's cap)."
     )

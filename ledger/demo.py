@@ -37,6 +37,7 @@ def demo_genesis_timestamp() -> int:
     """When a fresh chain meant for the demo should begin, so its history has real dates."""
     return int(time.time()) - DEMO_SPAN - DAY
 
+
 # GS1 prefix 950 is GS1's own example range: no real company's GTINs are used. Each
 # organisation's GTINs lie inside the GS1 Company Prefix licensed to it (see LICENCES).
 ROASTER_PREFIX = "95060001343"  # Tostadores del Puerto
@@ -173,8 +174,9 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
         org[target].accept_custody(b.batch_id)
         org[target].record_step(b.batch_id, "receiving", place_to)
 
-    def attest(certifier: str, claim: str, subject: bytes | str, kind: SubjectKind = SubjectKind.BATCH,
-               valid_until: int | None = None) -> str:  # fmt: skip
+    def attest(
+        certifier: str, claim: str, subject: bytes | str, kind: SubjectKind = SubjectKind.BATCH, valid_until: int | None = None
+    ) -> str:
         subject_hex = hex0x(subject) if isinstance(subject, bytes) else subject_of_address(subject)
         # A batch's certificate covers it from its registration (never earlier: the ledger
         # refuses that); an organisation's starts when attested.
@@ -188,7 +190,9 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
             claim=claim,
             valid_from=valid_from,
             valid_until=now + YEAR if valid_until is None else valid_until,
-            evidence_hash=hex0x(org[certifier].documents.put_json({"certificate": f"{claim} audit report", "subject": subject_hex})),
+            evidence_hash=hex0x(
+                org[certifier].documents.put_json({"certificate": f"{claim} audit report", "subject": subject_hex})
+            ),
         )
         uid, _ = org[certifier].attest(request)
         return uid
@@ -244,9 +248,10 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     clock.day(120)
     revocation = "Pesticide residue found in re-audit"
     org["ethiccert"].revoke_attestation(
-        bytes.fromhex(revoked[2:]), revocation,
+        bytes.fromhex(revoked[2:]),
+        revocation,
         org["ethiccert"].documents.put_json({"reason": revocation, "report": "Re-audit of Finca Los Naranjos, lot NAR-2026-07"}),
-    )  # fmt: skip
+    )
     clock.day(135)
     roasted = batch(ROASTED_COFFEE, "TP-R-1107", 11_050, "KGM", "Roasted coffee, Huila blend, medium roast")
     org["roaster"].transform(TransformationKind.PROCESSING, [(export.batch_id, 13_000)], [roasted])
@@ -270,9 +275,10 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     clock.day(149)
     recall = "Deoxynivalenol above the EU limit in retained sample"
     org["mill"].recall_batch(
-        flour.batch_id, recall,
+        flour.batch_id,
+        recall,
         org["mill"].documents.put_json({"reason": recall, "notice": "Recall notice MV-2026-11: lot MV-F-2211, all deliveries"}),
-    )  # fmt: skip
+    )
     clock.day(DEMO_SPAN / DAY)  # today: later blocks carry the wall clock's time
     admin.review_recall(flour.batch_id, True, "Confirmed by the accredited laboratory's analysis of the retained sample")
     return True

@@ -161,7 +161,9 @@ def create_address(deployer: str, nonce: int) -> ChecksumAddress:
     return Web3.to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
 
 
-def deploy_on_network(sender: TransactionSender, record: Path, admin_transfer_delay: int, timeout: float | None = None) -> Deployment:
+def deploy_on_network(
+    sender: TransactionSender, record: Path, admin_transfer_delay: int, timeout: float | None = None
+) -> Deployment:
     """Deploy the ledger with a local key through `sender` (fees within the caps, stuck
     transactions replaced, lost replies found again) and record it in `record`.
 
@@ -222,6 +224,10 @@ def _finish(w3: Web3, started: dict[str, object], admin: ChecksumAddress) -> Dep
         else:
             low = middle + 1
     return Deployment(
-        chain_id=w3.eth.chain_id, address=address, block_number=low, tx_hash="unknown (finished after a restart)",
-        admin=admin, code_hash=artifact_code_hash(),
-    )  # fmt: skip
+        chain_id=w3.eth.chain_id,
+        address=address,
+        block_number=low,
+        tx_hash="unknown (finished after a restart)",
+        admin=admin,
+        code_hash=artifact_code_hash(),
+    )

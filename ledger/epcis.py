@@ -46,8 +46,15 @@ EXTENSION_NAMESPACE = "https://w3id.org/provenance-ledger/epcis#"
 #: Units counted in pieces carry no `uom` in EPCIS (a count of instances).
 COUNT_UNITS = {"H87", "EA", "C62"}
 KIND_STEPS = {"split": "repackaging", "merge": "assembling", "processing": "commissioning"}
-STEP_DISPOSITIONS = {"shipping": "in_transit", "receiving": "in_progress", "inspecting": "active", "packing": "in_progress",
-                     "commissioning": "active", "storing": "in_progress", "destroying": "destroyed"}  # fmt: skip
+STEP_DISPOSITIONS = {
+    "shipping": "in_transit",
+    "receiving": "in_progress",
+    "inspecting": "active",
+    "packing": "in_progress",
+    "commissioning": "active",
+    "storing": "in_progress",
+    "destroying": "destroyed",
+}
 
 
 def lot_class(gtin: str, lot: str) -> str:
@@ -74,7 +81,6 @@ def _quantity(lot: Batch, quantity: int | None = None) -> dict[str, Any]:
     return element
 
 
-
 # A spreadsheet reads a cell starting with one of these as a formula (`=HYPERLINK(...)`
 # from a supplier's step location would run when an auditor opens the export).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -86,6 +92,7 @@ def spreadsheet_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
+
 
 class EpcisExporter:
     """Builds EPCIS documents and FSMA 204 tables from the read model."""
@@ -101,8 +108,14 @@ class EpcisExporter:
         return {bid: b for bid in ids if (b := self.model.batch(bid))}
 
     def _base(self, e: EventRecord, kind: str) -> dict[str, Any]:
-        return {"type": kind, "eventTime": event_time(e.timestamp), "eventTimeZoneOffset": "+00:00",
-                "pl:txHash": e.tx_hash, "pl:blockNumber": e.block_number, "pl:logIndex": e.log_index}  # fmt: skip
+        return {
+            "type": kind,
+            "eventTime": event_time(e.timestamp),
+            "eventTimeZoneOffset": "+00:00",
+            "pl:txHash": e.tx_hash,
+            "pl:blockNumber": e.block_number,
+            "pl:logIndex": e.log_index,
+        }
 
     def _observe(self, e: EventRecord, lot: Batch, biz_step: str, disposition: str | None, **extension: Any) -> dict[str, Any]:
         """An OBSERVE ObjectEvent of the lot (its class, no quantity) with extension fields."""
@@ -136,44 +149,78 @@ class EpcisExporter:
         match e.data:
             case BatchRegistered() as a:
                 return self._base(e, "ObjectEvent") | {
-                    "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-                    "epcList": [], "quantityList": [_quantity(lot, a.quantity)],
+                    "action": "ADD",
+                    "bizStep": "commissioning",
+                    "disposition": "active",
+                    "epcList": [],
+                    "quantityList": [_quantity(lot, a.quantity)],
                     "sourceList": [{"type": "owning_party", "source": party(self.chain_id, a.supplier)}],
                     "ilmd": {"pl:product": lot.product or "", "pl:origin": lot.origin or "", "pl:metadataHash": a.metadata_hash},
-                }  # fmt: skip
+                }
             case StepRecorded() as a:
-                return self._observe(e, lot, a.biz_step, STEP_DISPOSITIONS.get(a.biz_step), **({"pl:location": a.location} if a.location else {}))
+                return self._observe(
+                    e, lot, a.biz_step, STEP_DISPOSITIONS.get(a.biz_step), **({"pl:location": a.location} if a.location else {})
+                )
             case CustodyTransferAccepted() as a:
-                return self._observe(e, lot, "accepting", "in_progress",
-                                     sourceList=[{"type": "possessing_party", "source": party(self.chain_id, a.sender)}],
-                                     destinationList=[{"type": "possessing_party", "destination": party(self.chain_id, a.to)}])  # fmt: skip
+                return self._observe(
+                    e,
+                    lot,
+                    "accepting",
+                    "in_progress",
+                    sourceList=[{"type": "possessing_party", "source": party(self.chain_id, a.sender)}],
+                    destinationList=[{"type": "possessing_party", "destination": party(self.chain_id, a.to)}],
+                )
             case BatchRecalled() as a:
                 return self._observe(e, lot, "holding", "recalled", **{"pl:reason": a.reason, "pl:reasonHash": a.reason_hash})
             case RecallReviewed() as a:
                 # Upheld: still recalled; withdrawn: the lot is active again.
-                return self._observe(e, lot, "holding", "recalled" if a.upheld else "active",
-                                     **{"pl:recallReview": "upheld" if a.upheld else "withdrawn", "pl:reason": a.reason,
-                                        "pl:reviewedBy": party(self.chain_id, a.by)})  # fmt: skip
+                return self._observe(
+                    e,
+                    lot,
+                    "holding",
+                    "recalled" if a.upheld else "active",
+                    **{
+                        "pl:recallReview": "upheld" if a.upheld else "withdrawn",
+                        "pl:reason": a.reason,
+                        "pl:reviewedBy": party(self.chain_id, a.by),
+                    },
+                )
             case BatchVoided() as a:
-                return self._base(e, "ObjectEvent") | {"action": "DELETE", "bizStep": "decommissioning", "disposition": "inactive",
-                                                        "epcList": [], "quantityList": [_quantity(lot)], "pl:voidReason": a.reason,
-                                                        "pl:voidedBy": party(self.chain_id, a.by)}  # fmt: skip
+                return self._base(e, "ObjectEvent") | {
+                    "action": "DELETE",
+                    "bizStep": "decommissioning",
+                    "disposition": "inactive",
+                    "epcList": [],
+                    "quantityList": [_quantity(lot)],
+                    "pl:voidReason": a.reason,
+                    "pl:voidedBy": party(self.chain_id, a.by),
+                }
             case Attested() as a:
-                return self._observe(e, lot, "inspecting", "conformant", **{
-                    "certificationInfo": [f"{self.base_url}/api/v1/claims/{a.uid}"],
-                    "pl:claim": a.claim, "pl:certifier": party(self.chain_id, a.issuer), "pl:validFrom": event_time(a.valid_from),
-                    **({"pl:validUntil": event_time(a.valid_until)} if a.valid_until else {}), "pl:evidenceHash": a.evidence_hash,
-                })  # fmt: skip
+                return self._observe(
+                    e,
+                    lot,
+                    "inspecting",
+                    "conformant",
+                    **{
+                        "certificationInfo": [f"{self.base_url}/api/v1/claims/{a.uid}"],
+                        "pl:claim": a.claim,
+                        "pl:certifier": party(self.chain_id, a.issuer),
+                        "pl:validFrom": event_time(a.valid_from),
+                        **({"pl:validUntil": event_time(a.valid_until)} if a.valid_until else {}),
+                        "pl:evidenceHash": a.evidence_hash,
+                    },
+                )
         return None
 
     def _transformation_event(self, e: HistoryEvent, a: TransformationRecorded, lots: dict[str, Batch]) -> dict[str, Any]:
         """A TransformationEvent: what went in (with the quantity each gave) and what came out."""
         return self._base(e, "TransformationEvent") | {
             "transformationID": f"urn:provenance-ledger:transformation:{self.chain_id}:{a.transformation_id}",
-            "bizStep": KIND_STEPS.get(a.kind, "commissioning"), "disposition": "active",
+            "bizStep": KIND_STEPS.get(a.kind, "commissioning"),
+            "disposition": "active",
             "inputQuantityList": [_quantity(lots[b], q) for b, q in a.inputs if b in lots],
             "outputQuantityList": [_quantity(lots[b], lots[b].registered_quantity) for b in a.outputs if b in lots],
-        }  # fmt: skip
+        }
 
     def _revocations(self, lots: dict[str, Batch]) -> list[dict[str, Any]]:
         """Revoked claims about the lots: an ObjectEvent with the non_conformant disposition."""
@@ -182,13 +229,25 @@ class EpcisExporter:
             for claim in self.model.claims(bid, 2**62):
                 if not claim.revoked_tx_hash:
                     continue
-                e = next(x for x in self.model.transaction_events(claim.revoked_tx_hash) if isinstance(x.data, AttestationRevoked))
+                e = next(
+                    x for x in self.model.transaction_events(claim.revoked_tx_hash) if isinstance(x.data, AttestationRevoked)
+                )
                 assert isinstance(e.data, AttestationRevoked)
-                revocations.append(self._observe(e, lot, "inspecting", "non_conformant", **{
-                    "certificationInfo": [f"{self.base_url}/api/v1/claims/{claim.uid}"],
-                    "pl:claim": claim.claim, "pl:revokedBy": party(self.chain_id, e.data.by),
-                    "pl:reason": e.data.reason, "pl:reasonHash": e.data.reason_hash,
-                }))  # fmt: skip
+                revocations.append(
+                    self._observe(
+                        e,
+                        lot,
+                        "inspecting",
+                        "non_conformant",
+                        **{
+                            "certificationInfo": [f"{self.base_url}/api/v1/claims/{claim.uid}"],
+                            "pl:claim": claim.claim,
+                            "pl:revokedBy": party(self.chain_id, e.data.by),
+                            "pl:reason": e.data.reason,
+                            "pl:reasonHash": e.data.reason_hash,
+                        },
+                    )
+                )
         return revocations
 
     def document(self, batch_id: str, created: int | None = None) -> dict[str, Any]:
@@ -222,7 +281,11 @@ class EpcisExporter:
         made = {e.tx_hash for e in history if isinstance(e.data, TransformationRecorded)}
         rows: list[dict[str, Any]] = []
         for e in history:
-            row: dict[str, Any] = {"event_time_utc": event_time(e.timestamp), "reference_document": e.tx_hash, "block_number": e.block_number}
+            row: dict[str, Any] = {
+                "event_time_utc": event_time(e.timestamp),
+                "reference_document": e.tx_hash,
+                "block_number": e.block_number,
+            }
             if isinstance(e.data, TransformationRecorded):
                 rows.extend(_fsma_transformation_rows(row, e.data, lots, names))
                 continue
@@ -232,7 +295,12 @@ class EpcisExporter:
             fields = _fsma_fields(e, lot, names)
             if fields is None:
                 continue
-            row |= fields | {"traceability_lot_code": _tlc(lot), "gtin": lot.gtin, "lot": lot.lot, "product_description": lot.product or ""}
+            row |= fields | {
+                "traceability_lot_code": _tlc(lot),
+                "gtin": lot.gtin,
+                "lot": lot.lot,
+                "product_description": lot.product or "",
+            }
             row.setdefault("quantity", "")
             row.setdefault("unit_of_measure", lot.unit)
             row["business_name"] = names.get(row.get("business_account", ""), row.get("business_account", ""))
@@ -259,34 +327,63 @@ def _fsma_fields(e: HistoryEvent, lot: Batch, names: dict[str, str]) -> dict[str
     """The FSMA 204 fields of one event about `lot` (None: not a tracking event)."""
     match e.data:
         case BatchRegistered() as a:
-            return {"critical_tracking_event": "Initial Packing", "business_step": "commissioning", "quantity": a.quantity,
-                    "unit_of_measure": a.unit, "location_description": lot.origin or "", "business_account": a.supplier}  # fmt: skip
+            return {
+                "critical_tracking_event": "Initial Packing",
+                "business_step": "commissioning",
+                "quantity": a.quantity,
+                "unit_of_measure": a.unit,
+                "location_description": lot.origin or "",
+                "business_account": a.supplier,
+            }
         case StepRecorded() as a:
-            return {"critical_tracking_event": {"shipping": "Shipping", "receiving": "Receiving"}.get(a.biz_step, "Other"),
-                    "business_step": a.biz_step, "location_description": a.location, "business_account": a.actor}  # fmt: skip
+            return {
+                "critical_tracking_event": {"shipping": "Shipping", "receiving": "Receiving"}.get(a.biz_step, "Other"),
+                "business_step": a.biz_step,
+                "location_description": a.location,
+                "business_account": a.actor,
+            }
         case CustodyTransferAccepted() as a:
-            return {"critical_tracking_event": "Receiving", "business_step": "accepting", "business_account": a.to,
-                    "immediate_previous_source": names.get(a.sender, a.sender)}  # fmt: skip
+            return {
+                "critical_tracking_event": "Receiving",
+                "business_step": "accepting",
+                "business_account": a.to,
+                "immediate_previous_source": names.get(a.sender, a.sender),
+            }
         case BatchRecalled() as a:
             return {"critical_tracking_event": "Other", "business_step": "recall", "business_account": a.by}
         case RecallReviewed() as a:
-            return {"critical_tracking_event": "Other", "business_step": "recall upheld" if a.upheld else "recall withdrawn",
-                    "business_account": a.by}  # fmt: skip
+            return {
+                "critical_tracking_event": "Other",
+                "business_step": "recall upheld" if a.upheld else "recall withdrawn",
+                "business_account": a.by,
+            }
         case BatchVoided() as a:
             return {"critical_tracking_event": "Other", "business_step": "voided", "business_account": a.by}
     return None
 
 
-def _fsma_transformation_rows(row: dict[str, Any], a: TransformationRecorded, lots: dict[str, Batch], names: dict[str, str]) -> list[dict[str, Any]]:
+def _fsma_transformation_rows(
+    row: dict[str, Any], a: TransformationRecorded, lots: dict[str, Batch], names: dict[str, str]
+) -> list[dict[str, Any]]:
     """One Transformation row per output the index knows, naming every input's lot code."""
     inputs = " ".join(_tlc(lots[b]) for b, _ in a.inputs if b in lots)
     return [
-        {**row, "critical_tracking_event": "Transformation", "business_step": KIND_STEPS.get(a.kind, ""),
-         "traceability_lot_code": _tlc(output), "gtin": output.gtin, "lot": output.lot, "product_description": output.product or "",
-         "quantity": output.registered_quantity, "unit_of_measure": output.unit, "business_account": a.custodian,
-         "business_name": names.get(a.custodian, a.custodian), "input_lot_codes": inputs}
+        {
+            **row,
+            "critical_tracking_event": "Transformation",
+            "business_step": KIND_STEPS.get(a.kind, ""),
+            "traceability_lot_code": _tlc(output),
+            "gtin": output.gtin,
+            "lot": output.lot,
+            "product_description": output.product or "",
+            "quantity": output.registered_quantity,
+            "unit_of_measure": output.unit,
+            "business_account": a.custodian,
+            "business_name": names.get(a.custodian, a.custodian),
+            "input_lot_codes": inputs,
+        }
         for output in (lots[b] for b in a.outputs if b in lots)
-    ]  # fmt: skip
+    ]
 
 
 def _pair_shipping_with_recipient(rows: list[dict[str, Any]]) -> None:

@@ -192,6 +192,7 @@ _VARIANTS: list[tuple[str, Any, str]] = [
     ),
 ]
 
+
 @functools.cache
 def _role_names() -> dict[bytes, str]:
     """Roles by id, for sentences."""
@@ -201,6 +202,7 @@ def _role_names() -> dict[bytes, str]:
         b"\0" * 32: "the admin role",
         keccak(text="SUPPLIER_ROLE"): "the supplier role",
     }
+
 
 _FIELD = re.compile(r"\{(?:(actor|batch|gtin|time|claim|role|subject|licence):)?(\w*)\}")
 

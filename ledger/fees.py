@@ -54,8 +54,14 @@ ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alre
 #: ... for "the nonce was used": by this transaction (mined) or by another one.
 NONCE_USED = ("nonce too low", "nonce has already been used", "oldnonce", "invalid nonce")
 #: ... for "the fees are too low for the pool or the next block": replace with higher fees.
-UNDERPRICED = ("underpriced", "less than block base fee", "fee cap less than block base fee", "max fee per gas less than",
-               "feetoolow", "fee too low")  # fmt: skip
+UNDERPRICED = (
+    "underpriced",
+    "less than block base fee",
+    "fee cap less than block base fee",
+    "max fee per gas less than",
+    "feetoolow",
+    "fee too low",
+)
 
 
 class FeeCapError(ChainError):
@@ -192,8 +198,15 @@ class Outbox:
     def record(self, pending: Pending) -> None:
         """Write the current version of `pending` before it is sent."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"nonce": pending.nonce, "raw": "0x" + pending.raws[-1].hex(), "tx": _jsonable(pending.tx),
-                           "max_fee": pending.fees.max_fee, "tip": pending.fees.tip})  # fmt: skip
+        line = json.dumps(
+            {
+                "nonce": pending.nonce,
+                "raw": "0x" + pending.raws[-1].hex(),
+                "tx": _jsonable(pending.tx),
+                "max_fee": pending.fees.max_fee,
+                "tip": pending.fees.tip,
+            }
+        )
         with open(self.path, "a") as handle:
             handle.write(line + "\n")
             handle.flush()
@@ -345,8 +358,7 @@ class TransactionSender:
             raise _Underpriced(message)
         if "insufficient funds" in message.lower():
             raise ChainError(
-                f"{self.signer.address} cannot pay for this transaction ({message}): fund the account with the "
-                "network's currency"
+                f"{self.signer.address} cannot pay for this transaction ({message}): fund the account with the network's currency"
             )
         raise ChainError(f"the node refused the transaction: {message}")
 

@@ -134,7 +134,11 @@ def read_keystore(path: Path) -> dict[str, Any]:
     crypto = data.get("crypto", data.get("Crypto"))
     if data.get("version") != 3:
         raise damaged_keystore(path, f"version {data.get('version')!r}, expected 3")
-    if not isinstance(data.get("address"), str) or not _HEX.match(data["address"]) or len(data["address"].removeprefix("0x")) != 40:
+    if (
+        not isinstance(data.get("address"), str)
+        or not _HEX.match(data["address"])
+        or len(data["address"].removeprefix("0x")) != 40
+    ):
         raise damaged_keystore(path, "no valid address")
     if not isinstance(crypto, dict):
         raise damaged_keystore(path, "no 'crypto' section")

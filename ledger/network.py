@@ -120,9 +120,7 @@ class ResilientHTTPProvider(HTTPProvider):
             self.stats["requests"] += 1
             wait: float | None = None
             try:
-                return self._request_session_manager.make_post_request(
-                    endpoint, request_data, **self.get_request_kwargs()
-                )
+                return self._request_session_manager.make_post_request(endpoint, request_data, **self.get_request_kwargs())
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 if status not in RETRYABLE_STATUS:

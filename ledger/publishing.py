@@ -195,7 +195,9 @@ class Outbox:
         """POST one document; raises _Retryable or _ServerUnavailable when not taken."""
         name = redact(server)
         request = authenticated_request(
-            f"{server}/api/v1/documents/{digest.hex()}", data=self.documents.get(digest), method="POST",
+            f"{server}/api/v1/documents/{digest.hex()}",
+            data=self.documents.get(digest),
+            method="POST",
             headers={"Content-Type": "application/octet-stream"},
         )
         try:
@@ -210,7 +212,9 @@ class Outbox:
             raise _Retryable(f"{name} refused it ({exc.code}): {detail}") from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise _ServerUnavailable(f"{name} cannot be reached: {redact(str(reason)) if isinstance(reason, str) else reason}") from exc
+            raise _ServerUnavailable(
+                f"{name} cannot be reached: {redact(str(reason)) if isinstance(reason, str) else reason}"
+            ) from exc
 
     def _note_error(self, digest: bytes, server: str, message: str) -> None:
         entry = self._read(digest)
@@ -247,7 +251,11 @@ class Outbox:
         are neither queued nor recorded as delivered to it: `provenance documents push
         --all` queues them."""
         queued = set(self.queued())
-        held = [d for d in self.documents.anchored_here() if d not in queued and not self.documents.is_private(d) and self.documents.has(d)]
+        held = [
+            d
+            for d in self.documents.anchored_here()
+            if d not in queued and not self.documents.is_private(d) and self.documents.has(d)
+        ]
         return {s: [d for d in held if redact(s) not in self._delivered(d)] for s in self.servers}
 
 

@@ -187,25 +187,39 @@ EventData = (
 )  # fmt: skip
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any]], EventData]] = {
-    "BatchRegistered": lambda a: BatchRegistered(a["batchId"], a["supplier"], int(a["gtin"]), a["lot"], int(a["quantity"]), a["unit"],
-                                                 a["metadataHash"]),
+    "BatchRegistered": lambda a: BatchRegistered(
+        a["batchId"], a["supplier"], int(a["gtin"]), a["lot"], int(a["quantity"]), a["unit"], a["metadataHash"]
+    ),
     "StepRecorded": lambda a: StepRecorded(a["batchId"], a["actor"], a["bizStep"], a["location"], a["dataHash"]),
     "CustodyTransferProposed": lambda a: CustodyTransferProposed(a["batchId"], a["from"], a["to"]),
     "CustodyTransferAccepted": lambda a: CustodyTransferAccepted(a["batchId"], a["from"], a["to"]),
     "CustodyTransferCancelled": lambda a: CustodyTransferCancelled(a["batchId"], a["from"], a["to"]),
     "TransformationRecorded": lambda a: TransformationRecorded(
-        a["transformationId"], a["custodian"], kind_name(a["kind"]), tuple((b, int(q)) for b, q in a["inputs"]), tuple(a["outputs"]),
-        a["dataHash"]),
+        a["transformationId"],
+        a["custodian"],
+        kind_name(a["kind"]),
+        tuple((b, int(q)) for b, q in a["inputs"]),
+        tuple(a["outputs"]),
+        a["dataHash"],
+    ),
     "BatchRecalled": lambda a: BatchRecalled(a["batchId"], a["by"], a["reason"], a["reasonHash"]),
     "RecallReviewed": lambda a: RecallReviewed(a["batchId"], a["by"], bool(a["upheld"]), a["reason"]),
     "BatchVoided": lambda a: BatchVoided(a["batchId"], a["by"], a["reason"]),
-    "Attested": lambda a: Attested(a["uid"], a["subject"], a["issuer"], int(a["subjectKind"]), a["claim"], int(a["validFrom"]),
-                                   int(a["validUntil"]), a["evidenceHash"]),
+    "Attested": lambda a: Attested(
+        a["uid"],
+        a["subject"],
+        a["issuer"],
+        int(a["subjectKind"]),
+        a["claim"],
+        int(a["validFrom"]),
+        int(a["validUntil"]),
+        a["evidenceHash"],
+    ),
     "AttestationRevoked": lambda a: AttestationRevoked(a["uid"], a["by"], a["reason"], a["reasonHash"]),
     "ActorDeactivated": lambda a: ActorDeactivated(a["account"]),
     "ActorReactivated": lambda a: ActorReactivated(a["account"]),
     "MaxBackdatingSet": lambda a: MaxBackdatingSet(a["claim"], int(a["period"])),
-}  # fmt: skip
+}
 
 
 def event_data(name: str, args: Mapping[str, Any]) -> EventData:

@@ -96,8 +96,7 @@ def resolve_signer(settings: Settings, w3: Web3, account: str | None = None) -> 
     if settings.is_local_chain:
         return NodeAccountSigner(node_account(w3, 0))
     raise SigningKeyError(
-        "no signing key: pass --account NAME (a keystore from `provenance account new`) "
-        "or set PROVENANCE_PRIVATE_KEY"
+        "no signing key: pass --account NAME (a keystore from `provenance account new`) or set PROVENANCE_PRIVATE_KEY"
     )
 
 

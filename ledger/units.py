@@ -55,8 +55,12 @@ def check_unit(unit: str) -> str:
     if code in rec20_units():
         return code
     named = _code_named(unit)
-    hint = f"that is the name of the unit; give its code, {named}" if named else (
-        f"use a code such as {', '.join(_COMMON)}; `provenance batch units WORD` finds the code "
-        f"of any unit among all {len(rec20_units()):,}"
-    )  # fmt: skip
+    hint = (
+        f"that is the name of the unit; give its code, {named}"
+        if named
+        else (
+            f"use a code such as {', '.join(_COMMON)}; `provenance batch units WORD` finds the code "
+            f"of any unit among all {len(rec20_units()):,}"
+        )
+    )
     raise InvalidInputError(f"unit {unit!r} is not a UN/ECE Rec 20 unit code: {hint}")

@@ -27,8 +27,16 @@ from ledger.records import AttestationRevoked, HistoryEvent
 from ledger.rpc import rpc_call
 
 BUNDLE_FORMAT = "provenance-ledger/proof/1"
-_BATCH_TOPIC_EVENTS = ("BatchRegistered", "CustodyTransferProposed", "CustodyTransferAccepted", "CustodyTransferCancelled",
-                       "StepRecorded", "BatchRecalled", "RecallReviewed", "BatchVoided")  # fmt: skip
+_BATCH_TOPIC_EVENTS = (
+    "BatchRegistered",
+    "CustodyTransferProposed",
+    "CustodyTransferAccepted",
+    "CustodyTransferCancelled",
+    "StepRecorded",
+    "BatchRecalled",
+    "RecallReviewed",
+    "BatchVoided",
+)
 ZERO = "0x" + "00" * 32
 
 
@@ -54,8 +62,16 @@ class ChainEvent:
         return (self.tx_hash, self.log_index)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "args": self.args, "tx_hash": self.tx_hash, "log_index": self.log_index,
-                "block_number": self.block_number, "block_hash": self.block_hash, "topics": self.topics, "data": self.data}  # fmt: skip
+        return {
+            "name": self.name,
+            "args": self.args,
+            "tx_hash": self.tx_hash,
+            "log_index": self.log_index,
+            "block_number": self.block_number,
+            "block_hash": self.block_hash,
+            "topics": self.topics,
+            "data": self.data,
+        }
 
 
 class ChainLineage:
@@ -80,7 +96,9 @@ class ChainLineage:
         while start <= self.to_block:
             end = min(self.to_block, start + span - 1)
             try:
-                logs += self._rpc("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end), "topics": topics}])
+                logs += self._rpc(
+                    "eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end), "topics": topics}]
+                )
             except ChainError:
                 if span == 1:
                     raise
@@ -93,8 +111,16 @@ class ChainLineage:
         decoded = self.decoder.decode(log)
         if decoded is None:
             return None
-        return ChainEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), int(log["blockNumber"], 16),
-                          log["blockHash"], list(log["topics"]), log["data"])  # fmt: skip
+        return ChainEvent(
+            decoded[0],
+            decoded[1],
+            log["transactionHash"],
+            int(log["logIndex"], 16),
+            int(log["blockNumber"], 16),
+            log["blockHash"],
+            list(log["topics"]),
+            log["data"],
+        )
 
     def registration_block(self, batch_id: str) -> int | None:
         """The block in which the lot was registered, up to `to_block` (None: not by then)."""
@@ -134,7 +160,11 @@ class ChainLineage:
         receipt = self._rpc("eth_getTransactionReceipt", [registered.tx_hash])
         ours = (raw for raw in receipt["logs"] if raw["address"].lower() == self.address.lower())
         events = (self._event({**raw, "blockHash": receipt["blockHash"]}) for raw in ours)
-        return [e for e in events if e is not None and e.name == "TransformationRecorded" and registered.args["batchId"] in e.args["outputs"]]
+        return [
+            e
+            for e in events
+            if e is not None and e.name == "TransformationRecorded" and registered.args["batchId"] in e.args["outputs"]
+        ]
 
     def _attestation_events(self, ids: set[str]) -> list[ChainEvent]:
         """Attestations about the lots, and the revocations of those attestations."""
@@ -175,9 +205,14 @@ class VerificationReport:
         self.checks.append(Check(what, ok, detail))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "ok": self.ok, "checked": len(self.checks),
-                "mismatches": [c.__dict__ for c in self.mismatches], "notes": self.notes,
-                "checks": [c.__dict__ for c in self.checks]}  # fmt: skip
+        return {
+            "batch_id": self.batch_id,
+            "ok": self.ok,
+            "checked": len(self.checks),
+            "mismatches": [c.__dict__ for c in self.mismatches],
+            "notes": self.notes,
+            "checks": [c.__dict__ for c in self.checks],
+        }
 
 
 def _describe(e: ChainEvent) -> str:
@@ -202,10 +237,14 @@ def require_known_lot(chain: ChainLineage, model: ReadModel, batch_id: str, labe
             f"{label} was registered in block {block}, but the index stands at block {chain.to_block}: "
             "run `provenance index` (or wait for the follower), then verify again"
         )
-    raise InvalidInputError(f"{label} is not on this ledger (batch {batch_id}): check the GTIN and lot, and the ledger you point at")
+    raise InvalidInputError(
+        f"{label} is not on this ledger (batch {batch_id}): check the GTIN and lot, and the ledger you point at"
+    )
 
 
-def verify_against_index(chain: ChainLineage, model: ReadModel, documents: DocumentStore | None, batch_id: str) -> VerificationReport:
+def verify_against_index(
+    chain: ChainLineage, model: ReadModel, documents: DocumentStore | None, batch_id: str
+) -> VerificationReport:
     """Compare the lot's lineage events on chain with the index, and the stored documents
     with their anchored hashes. Only blocks the index has reached are compared."""
     report = VerificationReport(batch_id)
@@ -235,8 +274,13 @@ def _revocations_in_index(model: ReadModel, ids: set[str]) -> dict[str, str | No
 
 def _check_revocation(report: VerificationReport, event: ChainEvent, in_index: str | None) -> None:
     """A revocation on chain is the one the index holds on the revoked claim (same transaction)."""
-    report.add(f"revocation {event.args['uid'][:10]}…", in_index == event.tx_hash,
-               "" if in_index == event.tx_hash else f"the chain has {_describe(event)}; the index {'has another' if in_index else 'does not know it'}")  # fmt: skip
+    report.add(
+        f"revocation {event.args['uid'][:10]}…",
+        in_index == event.tx_hash,
+        ""
+        if in_index == event.tx_hash
+        else f"the chain has {_describe(event)}; the index {'has another' if in_index else 'does not know it'}",
+    )
 
 
 def _check_indexed_event(report: VerificationReport, event: ChainEvent, mine: HistoryEvent | None) -> None:
@@ -298,8 +342,11 @@ def _check_documents(report: VerificationReport, documents: DocumentStore, regis
         return
     gtin = f"{int(registered.args['gtin']):014d}"
     problem = metadata_mismatch(metadata, gtin, lot)
-    report.add(f"metadata of lot {lot} names this lot", problem is None,
-               "" if problem is None else f"{problem}: these details belong to another lot, not this one")  # fmt: skip
+    report.add(
+        f"metadata of lot {lot} names this lot",
+        problem is None,
+        "" if problem is None else f"{problem}: these details belong to another lot, not this one",
+    )
     if problem is not None:
         return
     for doc in metadata.get("documents", []):
@@ -319,11 +366,20 @@ def proof_bundle(chain: ChainLineage, chain_id: int, batch_id: str, gtin: str | 
         elif e.name == "Attested" and e.args["evidenceHash"] != ZERO:
             docs.append({"role": "evidence", "attestation": e.args["uid"], "sha256": e.args["evidenceHash"]})
     return {
-        "format": BUNDLE_FORMAT, "chain_id": chain_id, "contract": chain.address, "batch_id": batch_id.lower(),
-        "gtin": gtin, "lot": lot, "from_block": chain.from_block, "as_of_block": chain.to_block,
-        "as_of_block_hash": chain.w3.eth.get_block(chain.to_block)["hash"].to_0x_hex(), "lineage": sorted(ids),
-        "events": [e.as_dict() for e in events], "documents": docs, "created_at": int(time.time()),
-    }  # fmt: skip
+        "format": BUNDLE_FORMAT,
+        "chain_id": chain_id,
+        "contract": chain.address,
+        "batch_id": batch_id.lower(),
+        "gtin": gtin,
+        "lot": lot,
+        "from_block": chain.from_block,
+        "as_of_block": chain.to_block,
+        "as_of_block_hash": chain.w3.eth.get_block(chain.to_block)["hash"].to_0x_hex(),
+        "lineage": sorted(ids),
+        "events": [e.as_dict() for e in events],
+        "documents": docs,
+        "created_at": int(time.time()),
+    }
 
 
 def verify_bundle(w3: Web3, bundle: dict[str, Any]) -> VerificationReport:
@@ -344,12 +400,19 @@ def _check_bundle_chain(w3: Web3, bundle: dict[str, Any], report: VerificationRe
     """The node is on the bundle's chain (False: stop here), and its block at the bundle's
     height has the bundle's hash."""
     chain_id = w3.eth.chain_id
-    report.add("chain id", chain_id == bundle["chain_id"], "" if chain_id == bundle["chain_id"] else f"the node is on chain {chain_id}, the bundle on {bundle['chain_id']}")
+    report.add(
+        "chain id",
+        chain_id == bundle["chain_id"],
+        "" if chain_id == bundle["chain_id"] else f"the node is on chain {chain_id}, the bundle on {bundle['chain_id']}",
+    )
     if chain_id != bundle["chain_id"]:
         return False
     anchor = w3.eth.get_block(bundle["as_of_block"])["hash"].to_0x_hex()
-    report.add(f"block {bundle['as_of_block']}", anchor == bundle["as_of_block_hash"],
-               "" if anchor == bundle["as_of_block_hash"] else "the node's block has another hash (another chain, or reorganised)")  # fmt: skip
+    report.add(
+        f"block {bundle['as_of_block']}",
+        anchor == bundle["as_of_block_hash"],
+        "" if anchor == bundle["as_of_block_hash"] else "the node's block has another hash (another chain, or reorganised)",
+    )
     return True
 
 
@@ -394,5 +457,6 @@ def _check_bundle_completeness(w3: Web3, bundle: dict[str, Any], report: Verific
     _, on_chain = chain.events(bundle["batch_id"])
     listed = {(e["tx_hash"], e["log_index"]) for e in bundle["events"]}
     missing = [e for e in on_chain if e.key not in listed]
-    report.add("completeness", not missing,
-               "" if not missing else "the bundle leaves out " + "; ".join(_describe(e) for e in missing))  # fmt: skip
+    report.add(
+        "completeness", not missing, "" if not missing else "the bundle leaves out " + "; ".join(_describe(e) for e in missing)
+    )

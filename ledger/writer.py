@@ -125,11 +125,14 @@ class LedgerWriter:
         if isinstance(signer, LocalKeySigner):
             on_local_chain = settings.is_local_chain and not settings.network
             self.sender = TransactionSender(
-                self.w3, signer, settings.chain_id, self.fee_policy,
+                self.w3,
+                signer,
+                settings.chain_id,
+                self.fee_policy,
                 Outbox(settings.data_dir, settings.chain_id, signer.address),
                 # Automining local chain: receipts in milliseconds; a network: blocks of seconds.
                 poll=0.01 if on_local_chain else 0.5,
-            )  # fmt: skip
+            )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -206,11 +209,15 @@ class LedgerWriter:
         gas = self._simulate(call, simulate_on)
         gas = min(TX_GAS_CAP, int(gas * 1.25) + 20_000)
         if self.sender is not None:
-            pending = self.sender.submit({"to": self.connection.address, "data": call._encode_transaction_data(), "value": 0, "gas": gas})
+            pending = self.sender.submit(
+                {"to": self.connection.address, "data": call._encode_transaction_data(), "value": 0, "gas": gas}
+            )
             receipt = self.sender.wait(pending)
             if receipt["status"] != 1:
                 raise self._explain_failure(call, receipt)
-            return TxReceipt(tx_hash=hex0x(receipt["transactionHash"]), block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
+            return TxReceipt(
+                tx_hash=hex0x(receipt["transactionHash"]), block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"]
+            )
         tx = self._build(call, gas, self._fees())
         try:
             tx_hash = self.signer.send(self.w3, tx)
@@ -257,9 +264,7 @@ class LedgerWriter:
         if not allow_similar:
             self.check_not_look_alike(name, account)
         return self.send(
-            self.contract.functions.registerActor(
-                Web3.to_checksum_address(account), name, country.encode("ascii"), metadata_hash
-            )
+            self.contract.functions.registerActor(Web3.to_checksum_address(account), name, country.encode("ascii"), metadata_hash)
         )
 
     def request_profile_update(self, name: str, country: str, metadata_hash: bytes = ZERO_HASH) -> TxReceipt:
@@ -311,9 +316,7 @@ class LedgerWriter:
         if not allow_similar:
             self.check_not_look_alike(name, address)
         profile = {"name": name, "country": country, "metadata_hash": metadata_hash}
-        receipt = self.send(
-            self.contract.functions.approveProfileUpdate(address, name, country.encode("ascii"), metadata_hash)
-        )
+        receipt = self.send(self.contract.functions.approveProfileUpdate(address, name, country.encode("ascii"), metadata_hash))
         self.connection.names.forget(address)
         return profile, receipt
 
@@ -389,22 +392,19 @@ class LedgerWriter:
 
     def accredit(self, certifier: str, claim: str) -> TxReceipt:
         """Accredit a certifier for a claim type (admin)."""
-        return self.send(
-            self.contract.functions.accreditCertifier(Web3.to_checksum_address(certifier), claim_bytes(claim))
-        )
+        return self.send(self.contract.functions.accreditCertifier(Web3.to_checksum_address(certifier), claim_bytes(claim)))
 
     def withdraw_accreditation(self, certifier: str, claim: str) -> TxReceipt:
         """Withdraw a certifier's accreditation for a claim type (admin)."""
-        return self.send(
-            self.contract.functions.withdrawAccreditation(Web3.to_checksum_address(certifier), claim_bytes(claim))
-        )
+        return self.send(self.contract.functions.withdrawAccreditation(Web3.to_checksum_address(certifier), claim_bytes(claim)))
 
     # ------------------------------------------------------------------ batches
 
     def batch_state(self, batch_id: bytes) -> BatchState | None:
         """The batch as the contract sees it now, or None when unknown."""
-        (supplier, custodian, pending, registered, remaining, status, recalled, recall_state,
-         registered_at) = self.contract.functions.getBatch(batch_id).call()  # fmt: skip
+        (supplier, custodian, pending, registered, remaining, status, recalled, recall_state, registered_at) = (
+            self.contract.functions.getBatch(batch_id).call()
+        )
         if status == BatchStatus.NONE:
             return None
         return BatchState(
@@ -423,7 +423,9 @@ class LedgerWriter:
     def _store_metadata(self, batch: BatchCreate) -> bytes:
         return self.documents.put_json(batch.metadata_document())
 
-    def _result(self, batch: BatchCreate, metadata_hash: bytes, status: str, tx: str | None, block: int | None) -> RegistrationResult:
+    def _result(
+        self, batch: BatchCreate, metadata_hash: bytes, status: str, tx: str | None, block: int | None
+    ) -> RegistrationResult:
         return RegistrationResult(
             batch_id=hex0x(batch.batch_id),
             gtin=batch.gtin,
@@ -508,14 +510,21 @@ class LedgerWriter:
         for index, batch in enumerate(batches):
             log = existing.get(batch.batch_id)
             if batch.batch_id in seen:
-                report.failed.append((index, f"lot {batch.lot} of GTIN {batch.gtin} appears twice (row {seen[batch.batch_id] + 1})"))
+                report.failed.append(
+                    (index, f"lot {batch.lot} of GTIN {batch.gtin} appears twice (row {seen[batch.batch_id] + 1})")
+                )
             elif log is not None:
                 difference = self._compare(batch, hashes[index], log)
                 if difference:
                     report.failed.append((index, str(self._conflict(batch, log, difference))))
                 else:
                     report.already_registered.append(
-                        (index, self._result(batch, hashes[index], "already_registered", hex0x(log["transactionHash"]), log["blockNumber"]))
+                        (
+                            index,
+                            self._result(
+                                batch, hashes[index], "already_registered", hex0x(log["transactionHash"]), log["blockNumber"]
+                            ),
+                        )
                     )
             else:
                 todo.append(index)
@@ -555,7 +564,9 @@ class LedgerWriter:
         data = self._register_batches_selector + abi_encode([BATCH_INPUT_ARRAY], [items])
         return {"to": self.connection.address, "data": "0x" + data.hex(), "value": 0, "gas": gas}
 
-    def _bulk_transaction(self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int, fees: dict[str, int]) -> dict[str, Any]:
+    def _bulk_transaction(
+        self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int, fees: dict[str, int]
+    ) -> dict[str, Any]:
         """A complete registerBatches transaction for a signer the node signs for."""
         return {
             "from": self.signer.address,
@@ -646,7 +657,10 @@ class LedgerWriter:
         """Consume inputs and create outputs in one transaction."""
         hashes = [self._store_metadata(o) for o in outputs]
         call = self.contract.functions.transform(
-            int(kind), [(bid, qty) for bid, qty in inputs], [o.contract_input(h) for o, h in zip(outputs, hashes, strict=True)], data_hash
+            int(kind),
+            [(bid, qty) for bid, qty in inputs],
+            [o.contract_input(h) for o, h in zip(outputs, hashes, strict=True)],
+            data_hash,
         )
         receipt = self.send(call)
         logs = self.contract.events.TransformationRecorded().process_receipt(
@@ -719,7 +733,10 @@ class LedgerWriter:
 
     def submit_signed_attestation(self, signed: SignedAttestation) -> tuple[str, TxReceipt]:
         """Submit an attestation a certifier signed offline; anyone may."""
-        if signed.chain_id != self.connection.settings.chain_id or Web3.to_checksum_address(signed.contract) != self.connection.address:
+        if (
+            signed.chain_id != self.connection.settings.chain_id
+            or Web3.to_checksum_address(signed.contract) != self.connection.address
+        ):
             raise LedgerError(
                 f"this attestation was signed for chain {signed.chain_id} and ledger {signed.contract}, "
                 f"not for chain {self.connection.settings.chain_id} and ledger {self.connection.address}"
@@ -815,4 +832,3 @@ def sign_attestation(
 def now() -> int:
     """Wall-clock unix seconds."""
     return int(time.time())
-

@@ -14,7 +14,9 @@ from ledger.deploy import ensure_deployed
 def main(redeploy: str = "") -> None:
     settings = Settings.from_env()
     deployment, created, warning = ensure_deployed(
-        connect(settings.rpc_url), settings.deployment_file, settings.admin_transfer_delay,
+        connect(settings.rpc_url),
+        settings.deployment_file,
+        settings.admin_transfer_delay,
         redeploy=redeploy.lower().lstrip("-") in ("redeploy", "1", "true", "yes"),
     )
     if warning:

@@ -453,9 +453,7 @@ def port_in_use(port: int) -> bool:
 def brownie_env(project: Path, sandbox: Path) -> dict[str, str]:
     """Environment for brownie in the sandbox: the project's toolchain, the sandbox's solc."""
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(
-        [str(project / ".venv/toolchain/bin"), str(project / ".venv/bin"), env.get("PATH", "")]
-    )
+    env["PATH"] = os.pathsep.join([str(project / ".venv/toolchain/bin"), str(project / ".venv/bin"), env.get("PATH", "")])
     env["SOLCX_BINARY_PATH"] = str(sandbox / ".solcx")
     return env
 
@@ -474,9 +472,15 @@ def ensure_network(project: Path) -> None:
         return
     settings = {"accounts": 10, "base_fee": 0, "gas_limit": 12_000_000, "port": 8555}
     command = [
-        "brownie", "networks", "add", "development", NETWORK,
-        "cmd=anvil", "host=http://127.0.0.1", *(f"{k}={v}" for k, v in settings.items()),
-    ]  # fmt: skip
+        "brownie",
+        "networks",
+        "add",
+        "development",
+        NETWORK,
+        "cmd=anvil",
+        "host=http://127.0.0.1",
+        *(f"{k}={v}" for k, v in settings.items()),
+    ]
     env = brownie_env(project, project)
     result = subprocess.run(command, cwd=tempfile.gettempdir(), env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -499,8 +503,11 @@ def make_sandbox(project: Path) -> Path:
     sandbox = Path(tempfile.mkdtemp(prefix="provenance-mutants-"))
     shutil.copytree(project / "contracts", sandbox / "contracts")
     (sandbox / "tests").mkdir()
-    shutil.copytree(project / "tests" / "contracts", sandbox / "tests" / "contracts",
-                    ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))  # fmt: skip
+    shutil.copytree(
+        project / "tests" / "contracts",
+        sandbox / "tests" / "contracts",
+        ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"),
+    )
     for name in ("tests/conftest.py", "tests/__init__.py", "pyproject.toml"):
         if (project / name).exists():
             shutil.copy2(project / name, sandbox / name)
@@ -548,9 +555,14 @@ def run_tests(project: Path, sandbox: Path, source: str, name: str, timeout: flo
     started = time.monotonic()
     # A session of its own, so a timeout ends brownie and the anvil it launched, and nothing else.
     process = subprocess.Popen(
-        command, cwd=sandbox, env=brownie_env(project, sandbox), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        command,
+        cwd=sandbox,
+        env=brownie_env(project, sandbox),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = process.communicate(timeout=timeout)
         timed_out = False
@@ -619,8 +631,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list the mutants (checking their snippets) and exit")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this mutant (repeatable)")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="skip the run of the unmutated contract (only with --only, to iterate faster)")  # fmt: skip
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the run of the unmutated contract (only with --only, to iterate faster)"
+    )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox and its logs")
     parser.add_argument("--project", type=Path, default=ROOT, help=argparse.SUPPRESS)  # for testing this script
@@ -629,11 +642,11 @@ def main(argv: list[str] | None = None) -> int:
 
     source = (project / CONTRACT).read_text()
     problems = check_snippets(source, MUTANTS)
-    problems += [f"{name}: in FIRST_MODULE but not a mutant" for name in FIRST_MODULE
-                 if name not in {mutant.name for mutant in MUTANTS}]  # fmt: skip
+    problems += [
+        f"{name}: in FIRST_MODULE but not a mutant" for name in FIRST_MODULE if name not in {mutant.name for mutant in MUTANTS}
+    ]
     if problems:
-        print(f"{len(problems)} mutant(s) no longer apply to {CONTRACT}; update them in tools/mutants.py:",
-              file=sys.stderr)  # fmt: skip
+        print(f"{len(problems)} mutant(s) no longer apply to {CONTRACT}; update them in tools/mutants.py:", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
@@ -660,26 +673,29 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = make_sandbox(project)
     log_dir = sandbox / "logs"
     log_dir.mkdir()
-    print(f"sandbox {sandbox}; {len(selected)} mutant(s); each compiles and runs the contract tests (-x)",
-          flush=True)  # fmt: skip
+    print(f"sandbox {sandbox}; {len(selected)} mutant(s); each compiles and runs the contract tests (-x)", flush=True)
     outcomes: list[Outcome] = []
     try:
         if not args.no_baseline:
             baseline = run_tests(project, sandbox, source, "baseline (unmutated)", args.timeout, log_dir)
             passed = baseline.verdict == "survived"
-            print(f"  baseline: {'passed' if passed else 'FAILED ' + baseline.detail} ({baseline.seconds:.0f}s)",
-                  flush=True)  # fmt: skip
+            print(f"  baseline: {'passed' if passed else 'FAILED ' + baseline.detail} ({baseline.seconds:.0f}s)", flush=True)
             if not passed:
                 args.keep = True
-                print(f"\nThe unmutated contract does not pass its tests ({baseline.detail}); mutants would "
-                      f"prove nothing. Log: {log_dir}", file=sys.stderr)  # fmt: skip
+                print(
+                    f"\nThe unmutated contract does not pass its tests ({baseline.detail}); mutants would "
+                    f"prove nothing. Log: {log_dir}",
+                    file=sys.stderr,
+                )
                 return 2
             outcomes.append(Outcome(baseline.name, "passed", "", baseline.seconds))
         for index, mutant in enumerate(selected, 1):
             outcome = run_tests(project, sandbox, apply(source, mutant), mutant.name, args.timeout, log_dir)
             outcomes.append(outcome)
-            print(f"  [{index}/{len(selected)}] {mutant.name}: {outcome.verdict} {outcome.detail} "
-                  f"({outcome.seconds:.0f}s)", flush=True)  # fmt: skip
+            print(
+                f"  [{index}/{len(selected)}] {mutant.name}: {outcome.verdict} {outcome.detail} ({outcome.seconds:.0f}s)",
+                flush=True,
+            )
     except SetupError as exc:
         args.keep = True
         print(f"\nstopped: {exc}", file=sys.stderr)

@@ -63,7 +63,12 @@ Depth = Annotated[int, Query(ge=1, le=64, description="How many transformations 
 
 def _page(items: Sequence[Any], limit: int, offset: int) -> dict[str, Any]:
     """A page of records (or dicts), serialised."""
-    return {"items": [_json(i) for i in items], "limit": limit, "offset": offset, "next_offset": offset + limit if len(items) == limit else None}
+    return {
+        "items": [_json(i) for i in items],
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if len(items) == limit else None,
+    }
 
 
 def _json(item: Any) -> Any:
@@ -111,9 +116,15 @@ def list_batches(
     except InvalidInputError as exc:
         raise HTTPException(422, str(exc)) from exc
     items = context.model.batches(
-        supplier=to_checksum_address(supplier) if supplier else None, gtin=gtin14, status=status, recalled=recalled,
-        since=since, until=until, limit=limit, offset=offset,
-    )  # fmt: skip
+        supplier=to_checksum_address(supplier) if supplier else None,
+        gtin=gtin14,
+        status=status,
+        recalled=recalled,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     return _page(items, limit, offset)
 
 
@@ -137,10 +148,11 @@ def get_batch(context: ContextDep, batch_id: BatchId) -> dict[str, Any]:
     summary="Every event of the batch (and its ancestors) with its proof",
 )
 def batch_history(
-    context: ContextDep, batch_id: BatchId,
+    context: ContextDep,
+    batch_id: BatchId,
     ancestors: Annotated[bool, Query(description="Include the events of every input, recursively")] = True,
     depth: Depth = 32,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Events in chain order, each with transaction hash, block number, log index and time."""
     batch = _batch_or_404(context, batch_id)
     events = context.model.history(batch.batch_id, include_ancestors=ancestors, depth=depth)
@@ -155,10 +167,11 @@ def batch_history(
     summary="Lineage up (inputs) or down (descendants) as a tree",
 )
 def batch_lineage(
-    context: ContextDep, batch_id: BatchId,
+    context: ContextDep,
+    batch_id: BatchId,
     direction: Literal["up", "down"] = "up",
     depth: Depth = 32,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Up: what went into the batch, recursively. Down: every lot made from it."""
     batch = _batch_or_404(context, batch_id)
     tree = (
@@ -180,8 +193,11 @@ def batch_claims(context: ContextDep, batch_id: BatchId, at: Timestamp = None) -
     """Status at `at`: valid, not_yet_valid, expired, revoked, issuer_not_accredited."""
     batch = _batch_or_404(context, batch_id)
     moment = _now(at)
-    return {"at": moment, "claims": [c.as_dict() for c in context.model.claims(batch.batch_id, moment)],
-            "coverage": context.model.coverage(batch.batch_id, moment)}  # fmt: skip
+    return {
+        "at": moment,
+        "claims": [c.as_dict() for c in context.model.claims(batch.batch_id, moment)],
+        "coverage": context.model.coverage(batch.batch_id, moment),
+    }
 
 
 @router.get("/actors", response_model=ActorPage, response_model_exclude_unset=True, summary="Registered organisations")
@@ -245,8 +261,13 @@ def get_transaction(context: ContextDep, tx_hash: TxHash) -> dict[str, Any]:
     events = context.model.transaction_events(tx_hash)
     if not events:
         raise HTTPException(404, f"transaction {tx_hash} emitted no ledger event known to the index")
-    return {"tx_hash": tx_hash.lower(), "block_number": events[0].block_number, "block_hash": events[0].block_hash,
-            "timestamp": events[0].timestamp, "events": [e.as_dict() for e in events]}  # fmt: skip
+    return {
+        "tx_hash": tx_hash.lower(),
+        "block_number": events[0].block_number,
+        "block_hash": events[0].block_hash,
+        "timestamp": events[0].timestamp,
+        "events": [e.as_dict() for e in events],
+    }
 
 
 @router.get(
@@ -262,9 +283,13 @@ def index_status(context: ContextDep, limit: Limit = 100) -> dict[str, Any]:
     shows may be incomplete while `count` is above zero (`status` is then `degraded`)."""
     freshness = context.model.freshness()
     count, items = context.model.set_aside(limit)
-    return {"contract": freshness.contract if freshness else None, "chain_id": freshness.chain_id if freshness else None,
-            **freshness_view(freshness), "status": "degraded" if count else "ok",
-            "set_aside": {"count": count, "items": [item.row() for item in items]}}  # fmt: skip
+    return {
+        "contract": freshness.contract if freshness else None,
+        "chain_id": freshness.chain_id if freshness else None,
+        **freshness_view(freshness),
+        "status": "degraded" if count else "ok",
+        "set_aside": {"count": count, "items": [item.row() for item in items]},
+    }
 
 
 @router.get(
@@ -325,8 +350,11 @@ def audit_batch(context: ContextDep, batch_id: BatchId, min_severity: SeverityPa
 
 
 #: The exports are standard documents, described by their standards rather than a model.
-EPCIS_DOCUMENT = {"type": "object", "required": ["@context", "type", "epcisBody"],
-                  "description": "An EPCIS 2.0 EPCISDocument (JSON-LD, standard context)"}  # fmt: skip
+EPCIS_DOCUMENT = {
+    "type": "object",
+    "required": ["@context", "type", "epcisBody"],
+    "description": "An EPCIS 2.0 EPCISDocument (JSON-LD, standard context)",
+}
 FSMA_CSV = {"type": "string", "description": "FSMA 204 key data elements, one row per tracking event, with a header row"}
 
 
@@ -343,8 +371,12 @@ def _exporter(context: ContextDep) -> EpcisExporter:
     return EpcisExporter(context.model, freshness.chain_id, freshness.contract, context.settings.public_base_url)
 
 
-@router.get("/batches/{batch_id}/epcis", summary="EPCIS 2.0 JSON-LD document of the batch's full history",
-            response_class=Response, responses={200: {"content": {"application/ld+json": {"schema": EPCIS_DOCUMENT}}}, **NOT_FOUND, **UNAVAILABLE})  # fmt: skip
+@router.get(
+    "/batches/{batch_id}/epcis",
+    summary="EPCIS 2.0 JSON-LD document of the batch's full history",
+    response_class=Response,
+    responses={200: {"content": {"application/ld+json": {"schema": EPCIS_DOCUMENT}}}, **NOT_FOUND, **UNAVAILABLE},
+)
 def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
     """An EPCISDocument (standard context): ObjectEvents, TransformationEvents, CBV steps
     and dispositions, lot-level class identifiers, certification information, event hashes."""
@@ -353,17 +385,24 @@ def batch_epcis(context: ContextDep, batch_id: BatchId) -> Response:
     return _attachment(json.dumps(document), "application/ld+json", f"epcis-{_file_stem(batch)}.jsonld")
 
 
-@router.get("/batches/{batch_id}/fsma.csv", summary="FSMA 204 key data elements per tracking event (CSV)",
-            response_class=Response, responses={200: {"content": {"text/csv": {"schema": FSMA_CSV}}}, **NOT_FOUND, **UNAVAILABLE})  # fmt: skip
+@router.get(
+    "/batches/{batch_id}/fsma.csv",
+    summary="FSMA 204 key data elements per tracking event (CSV)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": FSMA_CSV}}}, **NOT_FOUND, **UNAVAILABLE},
+)
 def batch_fsma_csv(context: ContextDep, batch_id: BatchId) -> Response:
     """One row per tracking event of the batch and its ancestors, oldest first."""
     batch = _batch_or_404(context, batch_id)
     return _attachment(_exporter(context).fsma_csv(batch.batch_id), "text/csv; charset=utf-8", f"fsma204-{_file_stem(batch)}.csv")
 
 
-@router.get("/batches/{batch_id}/proof", summary="Proof bundle of the batch, read from the chain (a verification endpoint)",
-            response_class=Response, responses={200: {"model": ProofBundle, "description": "The bundle, as an attachment"},
-                                                **NOT_FOUND, **UNAVAILABLE})  # fmt: skip
+@router.get(
+    "/batches/{batch_id}/proof",
+    summary="Proof bundle of the batch, read from the chain (a verification endpoint)",
+    response_class=Response,
+    responses={200: {"model": ProofBundle, "description": "The bundle, as an attachment"}, **NOT_FOUND, **UNAVAILABLE},
+)
 def batch_proof(context: ContextDep, batch_id: BatchId) -> Response:
     """The lot's events with their raw logs, transactions and block hashes, read from the
     chain (not the index): check it anywhere with `provenance verify --bundle FILE --rpc URL`."""

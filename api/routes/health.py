@@ -79,11 +79,15 @@ def _compare(index: IndexView, chain: ChainView, confirmations: int) -> tuple[In
         return None, None
     position = _position(indexed, freshness.block_hash, head, chain.block_hash)
     if position == "ahead" and indexed > head:
-        return position, (f"the index is ahead of the chain: it holds blocks up to {indexed} but the chain's head is "
-                          f"{head} (the chain lost blocks); the follower rewinds the index on its next sync")  # fmt: skip
+        return position, (
+            f"the index is ahead of the chain: it holds blocks up to {indexed} but the chain's head is "
+            f"{head} (the chain lost blocks); the follower rewinds the index on its next sync"
+        )
     if position == "ahead":
-        return position, (f"the index is ahead of the chain: its block {indexed} is not the chain's block {indexed} "
-                          "(the chain changed); the follower rewinds the index on its next sync")  # fmt: skip
+        return position, (
+            f"the index is ahead of the chain: its block {indexed} is not the chain's block {indexed} "
+            "(the chain changed); the follower rewinds the index on its next sync"
+        )
     lag = max(0, head - indexed)
     if lag > confirmations + MAX_LAG_BLOCKS:
         return "behind", f"the index is {lag} blocks behind the chain: is `provenance index --follow` running?"
@@ -108,8 +112,10 @@ def _warnings(index: IndexView) -> list[str]:
     """What is wrong without making the service unhealthy."""
     if not index.set_aside:
         return []
-    return [f"the indexer set aside {index.set_aside} event(s) it could not decode or apply; "
-            "the index may be incomplete: see /api/v1/index"]  # fmt: skip
+    return [
+        f"the indexer set aside {index.set_aside} event(s) it could not decode or apply; "
+        "the index may be incomplete: see /api/v1/index"
+    ]
 
 
 def health_report(rpc_url: str, confirmations: int, index: IndexView, chain: ChainView) -> Health:
@@ -139,8 +145,12 @@ def health_report(rpc_url: str, confirmations: int, index: IndexView, chain: Cha
     )
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "Unhealthy: `problems` says why"}},
-            summary="Chain reachability, index position and events set aside (503 when unhealthy)")  # fmt: skip
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "Unhealthy: `problems` says why"}},
+    summary="Chain reachability, index position and events set aside (503 when unhealthy)",
+)
 def healthz(context: ContextDep) -> JSONResponse:
     """`ok` when the chain answers and the index follows it: at most MAX_LAG_BLOCKS
     beyond the confirmations setting behind, and not ahead (its newest block is the

@@ -16,7 +16,7 @@ from api.deps import ApiContext, ContextDep
 from api.errors import PageError
 from api.render import render
 from api.schemas import LinkTypeProblem, ResolverAnswer, Responses, problem
-from api.views import PageContext, freshness_view, product_view
+from api.views import PageContext, freshness_view, page_budget, product_view
 from ledger.errors import InvalidInputError
 from ledger.identifiers import DigitalLink, digital_link, parse_digital_link, parse_gtin
 from ledger.qr import qr_svg
@@ -97,11 +97,12 @@ def find_batch(context: ApiContext, link: DigitalLink) -> Batch:
     batch = context.model.batch_by_gtin_lot(link.gtin, link.lot)
     if batch is None:
         raise PageError(
-            404, "Lot not found",
+            404,
+            "Lot not found",
             f"No lot {link.lot!r} of product {link.gtin} is registered on this ledger.",
             "Check the lot printed next to the code (letters and digits must match exactly). "
             "A lot registered in the last few seconds appears as soon as the index catches up.",
-        )  # fmt: skip
+        )
     return batch
 
 
@@ -109,14 +110,15 @@ async def cached_page(context: ApiContext, link: DigitalLink) -> tuple[dict[str,
     """The product page's data and HTML, rebuilt (in a worker thread) when the index moved."""
 
     def build() -> tuple[dict[str, Any], bytes]:
-        batch = find_batch(context, link)
-        freshness = context.freshness()
-        page_context = PageContext(
-            base_url=context.settings.public_base_url,
-            chain_id=freshness.chain_id if freshness else context.settings.chain_id,
-            contract=freshness.contract if freshness else context.settings.contract_address,
-        )
-        view = product_view(context.model, batch, link, page_context, int(time.time()))
+        with page_budget(context.model):  # one fetch budget for the lot's own metadata and the rest
+            batch = find_batch(context, link)
+            freshness = context.freshness()
+            page_context = PageContext(
+                base_url=context.settings.public_base_url,
+                chain_id=freshness.chain_id if freshness else context.settings.chain_id,
+                contract=freshness.contract if freshness else context.settings.contract_address,
+            )
+            view = product_view(context.model, batch, link, page_context, int(time.time()))
         return view, render("product.html", page=view).encode()
 
     return await context.pages.get(("page", link), context.version(), build)  # type: ignore[no-any-return]
@@ -153,8 +155,13 @@ def link_type_document(view: dict[str, Any], link_type: str) -> dict[str, Any]:
     if link_type == "gs1:certificationInfo":
         return {**base, "claims": view["claims"], "coverage": view["coverage"]}
     if link_type == "gs1:traceability":
-        return {**base, "origins": view["origins"], "journey": view["journey"], "proof": view["proof"],
-                "history": f"/api/v1/batches/{view['batch_id']}/history"}  # fmt: skip
+        return {
+            **base,
+            "origins": view["origins"],
+            "journey": view["journey"],
+            "proof": view["proof"],
+            "history": f"/api/v1/batches/{view['batch_id']}/history",
+        }
     return {**base, "recalled": bool(view["recalled"]), "recalls": view["recalled"]}
 
 
@@ -174,15 +181,21 @@ async def landing(context: ContextDep) -> HTMLResponse:
     return HTMLResponse(await context.pages.get(("landing",), context.version(), build))
 
 
-@router.get("/search", summary="Look a lot up by GTIN and lot", status_code=303, response_class=RedirectResponse,
-            responses=PAGE_ERRORS)  # fmt: skip
+@router.get(
+    "/search", summary="Look a lot up by GTIN and lot", status_code=303, response_class=RedirectResponse, responses=PAGE_ERRORS
+)
 def search(gtin: str = Query(max_length=64), lot: str = Query(max_length=64)) -> Response:
     """Redirect to the lot's Digital Link page, or say what is wrong with the input."""
     try:
         link = digital_link(gtin, lot.strip())
     except InvalidInputError as exc:
-        raise PageError(400, "Check the code", str(exc), "The GTIN has 8, 12, 13 or 14 digits; the lot is printed next to it.",
-                        form={"form_gtin": gtin, "form_lot": lot}) from exc  # fmt: skip
+        raise PageError(
+            400,
+            "Check the code",
+            str(exc),
+            "The GTIN has 8, 12, 13 or 14 digits; the lot is printed next to it.",
+            form={"form_gtin": gtin, "form_lot": lot},
+        ) from exc
     return RedirectResponse(link.path(), status_code=303)
 
 
@@ -193,12 +206,16 @@ def product_without_lot(gtin: str) -> Response:
         parse_gtin(gtin)
     except InvalidInputError as exc:
         raise PageError(400, "This code is not valid", str(exc)) from exc
-    raise PageError(404, "Which lot?", f"Product {gtin} has a page per lot. Enter the lot printed next to the code.",
-                    form={"form_gtin": gtin})  # fmt: skip
+    raise PageError(
+        404, "Which lot?", f"Product {gtin} has a page per lot. Enter the lot printed next to the code.", form={"form_gtin": gtin}
+    )
 
 
-@router.get("/01/{gtin}/10/{rest:path}", summary="GS1 Digital Link resolver (/01/{gtin}/10/{lot}[/21/{serial}])",
-            responses=RESOLVER_ANSWERS)  # fmt: skip
+@router.get(
+    "/01/{gtin}/10/{rest:path}",
+    summary="GS1 Digital Link resolver (/01/{gtin}/10/{lot}[/21/{serial}])",
+    responses=RESOLVER_ANSWERS,
+)
 async def resolve(
     request: Request,
     context: ContextDep,
@@ -209,7 +226,7 @@ async def resolve(
         alias="linkType",
         max_length=200,
         description="gs1:certificationInfo, gs1:traceability, gs1:recallStatus, or all",
-    ),  # fmt: skip
+    ),
 ) -> Response:
     """The lot's page (HTML), its data (JSON with `Accept: application/json`), or one of
     its GS1 link types."""
@@ -226,26 +243,37 @@ async def resolve(
             return JSONResponse(link_type_document(view, requested), headers=headers)
         if requested != "gs1:pip":
             return JSONResponse(
-                {"detail": f"this resolver has no link type {link_type!r} for this lot",
-                 "available": ["gs1:pip", *LINK_TYPES, "all"]},
-                status_code=404, headers=headers,
-            )  # fmt: skip
+                {
+                    "detail": f"this resolver has no link type {link_type!r} for this lot",
+                    "available": ["gs1:pip", *LINK_TYPES, "all"],
+                },
+                status_code=404,
+                headers=headers,
+            )
     if wants_json(request):
         return JSONResponse(view, headers=headers)
     return HTMLResponse(html, headers=headers)
 
 
-@router.get("/labels/01/{gtin}/10/{rest:path}", response_class=HTMLResponse, summary="Printable label sheet for a lot",
-            responses=PAGE_ERRORS)  # fmt: skip
+@router.get(
+    "/labels/01/{gtin}/10/{rest:path}",
+    response_class=HTMLResponse,
+    summary="Printable label sheet for a lot",
+    responses=PAGE_ERRORS,
+)
 def labels(
-    request: Request, context: ContextDep, gtin: str, rest: str,
+    request: Request,
+    context: ContextDep,
+    gtin: str,
+    rest: str,
     count: int = Query(default=12, ge=1, le=MAX_LABELS, description="How many labels (1-200)"),
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """A sheet of `count` labels with the product, lot and QR code, ready to print."""
     link = link_from_path(request)
     batch = find_batch(context, link)
     url = link.url(context.settings.public_base_url)
     svg = qr_svg(url).decode()
     svg = svg[svg.index("<svg") :]  # inline: drop the XML declaration
-    return HTMLResponse(render("labels.html", count=count, product=batch.product, gtin=link.gtin, lot=link.lot,
-                               url=url, qr_svg=Markup(svg)))  # fmt: skip
+    return HTMLResponse(
+        render("labels.html", count=count, product=batch.product, gtin=link.gtin, lot=link.lot, url=url, qr_svg=Markup(svg))
+    )

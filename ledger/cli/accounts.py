@@ -24,6 +24,7 @@ def new(
 
     password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     entry = Keystore(OPTIONS.settings().keystore_dir).create(name, password)
+
     def human() -> None:
         say(f"Created account {entry.name}: {entry.address}")
         say(f"Keystore {entry.path} (encrypted)")

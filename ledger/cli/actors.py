@@ -110,7 +110,7 @@ def rename(
         {"address": w.signer.address, "name": name, "country": country, "approved": False, **receipt.model_dump()},
         lambda: say(
             f"Asked the admin to rename {w.connection.names.actor(w.signer.address)} to {describe_name(name)} ({country}); "
-            f"nothing changes until approved (`provenance actor approve {w.signer.address} --name \"{reveal_name(name)}\"`); "
+            f'nothing changes until approved (`provenance actor approve {w.signer.address} --name "{reveal_name(name)}"`); '
             f"tx {receipt.tx_hash}"
         ),
     )
@@ -141,9 +141,7 @@ def approve(
     before = w.connection.names.actor(address)
     pending = w.pending_profile_request(address)
     if pending is None:
-        raise InvalidInputError(
-            f"{before} has no profile change awaiting approval (it asks with `provenance actor rename`)"
-        )
+        raise InvalidInputError(f"{before} has no profile change awaiting approval (it asks with `provenance actor rename`)")
     requested = pending["name"]
     if pending.get("name_invalid_utf8"):
         # The request was sent around the client with bytes that are not text; what we read
@@ -156,12 +154,12 @@ def approve(
     if name is None:
         raise InvalidInputError(
             f"{before} asks to be renamed {describe_name(requested)} ({pending['country']}). Check it, then approve "
-            f"exactly this name by repeating it: `provenance actor approve {address} --name \"{reveal_name(requested)}\"`"
+            f'exactly this name by repeating it: `provenance actor approve {address} --name "{reveal_name(requested)}"`'
         )
     if name not in (requested, reveal_name(requested)):
         raise InvalidInputError(
             f"{before} asked to be renamed {describe_name(requested)}, not {describe_name(name)}: nothing was approved; "
-            f"pass --name \"{reveal_name(requested)}\" to approve what it asked"
+            f'pass --name "{reveal_name(requested)}" to approve what it asked'
         )
     profile, receipt = w.approve_profile_update(
         address, requested, pending["country"], pending["metadata_hash"], allow_similar=allow_similar
@@ -177,7 +175,9 @@ def _current_profile(conn: LedgerConnection, address: str) -> dict[str, str]:
     """The approved name and country of `address`, from its events."""
     logs = conn.logs("ActorRegistered", account=address) + conn.logs("ActorProfileUpdated", account=address)
     if not logs:
-        raise InvalidInputError(f"{address} is not a registered organisation; the admin registers it first (`provenance actor register`)")
+        raise InvalidInputError(
+            f"{address} is not a registered organisation; the admin registers it first (`provenance actor register`)"
+        )
     latest = max(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]
     return {"name": latest["name"], "country": bytes(latest["country"]).decode()}
 
@@ -222,7 +222,11 @@ def show(who: WhoArgument, as_json: JsonOption = False) -> None:
                 ("Status", "active" if active else "deactivated"),
                 ("Supplier", "yes" if supplier else "no"),
                 ("Accredited", ", ".join(claims) or "none"),
-                ("Asked", pending and f"rename to {describe_name(pending['name'])} ({pending['country']}), awaiting the admin's approval"),
+                (
+                    "Asked",
+                    pending
+                    and f"rename to {describe_name(pending['name'])} ({pending['country']}), awaiting the admin's approval",
+                ),
             ]
         ),
     )
@@ -269,7 +273,13 @@ def _role_change(grant: bool, role: Role, who: str, claim: str | None, account: 
     verb = "Granted" if grant else "Revoked"
     emit(
         as_json,
-        {"address": address, "role": role.value, "claim": claim.upper() if claim else None, "granted": grant, **receipt.model_dump()},
+        {
+            "address": address,
+            "role": role.value,
+            "claim": claim.upper() if claim else None,
+            "granted": grant,
+            **receipt.model_dump(),
+        },
         lambda: say(f"{verb} {what}: {w.connection.names.actor(address)}; tx {receipt.tx_hash}"),
     )
 

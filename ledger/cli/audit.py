@@ -20,9 +20,16 @@ COLOURS = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "cy
 def audit(
     batch: Annotated[list[str] | None, typer.Argument(help="A batch id (0x...), or GTIN and LOT; or --all.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Scan the whole ledger.")] = False,
-    fail_on: Annotated[str, typer.Option(help="Exit with code 3 when a finding at or above this severity exists "
-                                               "(critical, high, medium, low, info; 'never' to always exit 0).")] = "high",  # fmt: skip
-    max_custody_days: Annotated[int | None, typer.Option(help="Flag lots held longer by one custodian (default: audit policy, 180).")] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            help="Exit with code 3 when a finding at or above this severity exists "
+            "(critical, high, medium, low, info; 'never' to always exit 0)."
+        ),
+    ] = "high",
+    max_custody_days: Annotated[
+        int | None, typer.Option(help="Flag lots held longer by one custodian (default: audit policy, 180).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the automatic checks (recalls and their reach, claims, mass balance, custody,
@@ -68,13 +75,20 @@ def audit(
         for f in findings:
             proof = "\n".join(f"{e.name} {e.tx_hash[:10]}… block {e.block_number}" for e in f.events)
             # Titles and explanations quote chain text (names, reasons): text, never console markup.
-            table.add_row(f"[{COLOURS[f.severity.name]}]{f.severity.name.lower()}[/]", f.check, f"[bold]{safe(f.title)}[/]\n{safe(f.explanation)}", proof)
+            table.add_row(
+                f"[{COLOURS[f.severity.name]}]{f.severity.name.lower()}[/]",
+                f.check,
+                f"[bold]{safe(f.title)}[/]\n{safe(f.explanation)}",
+                proof,
+            )
         console.print(table)
 
     top = worst(findings)
-    emit(as_json, {"scope": scope, "findings": [f.as_dict() for f in findings],
-                   "worst": top.name.lower() if top is not None else None}, human)  # fmt: skip
+    emit(
+        as_json,
+        {"scope": scope, "findings": [f.as_dict() for f in findings], "worst": top.name.lower() if top is not None else None},
+        human,
+    )
     if threshold is not None and top is not None and top >= threshold:
         err_console.print(f"audit: worst finding is {top.name.lower()} (fails at {threshold.name.lower()} and above)")
         raise typer.Exit(3)
-

@@ -108,8 +108,11 @@ def index(
         if leader:
             _catch_up(conn.settings.rpc_url, store, scanner, rebuild, conn.deploy_block, as_json)
         elif not follow:
-            emit(as_json, {"skipped": ANOTHER_WRITER, "database": database_label(store)},
-                 lambda: console.print(f"{ANOTHER_WRITER} and keeps it up to date; nothing to do here"))  # fmt: skip
+            emit(
+                as_json,
+                {"skipped": ANOTHER_WRITER, "database": database_label(store)},
+                lambda: console.print(f"{ANOTHER_WRITER} and keeps it up to date; nothing to do here"),
+            )
             return
         if follow:
             _follow(conn.settings.rpc_url, scanner, lock, stop)
@@ -155,21 +158,32 @@ def _catch_up(rpc_url: str, store: IndexStore, scanner: Scanner, rebuild: bool, 
         raise ConfigurationError(f"the index database {database_label(store)} does not answer ({_first_line(exc)})") from exc
     except (RequestException, Web3Exception, OSError) as exc:
         raise ChainError(f"the chain at {rpc_url} stopped answering ({_first_line(exc)})") from exc
-    summary = {"events_added": report.events_added, "cursor": report.cursor, "head": report.head, "reorgs": report.reorgs,
-               "events_dropped": report.events_dropped, "rewound_to": report.rewound_to,
-               "database": store.url.split("@")[-1], "set_aside": set_aside}  # fmt: skip
+    summary = {
+        "events_added": report.events_added,
+        "cursor": report.cursor,
+        "head": report.head,
+        "reorgs": report.reorgs,
+        "events_dropped": report.events_dropped,
+        "rewound_to": report.rewound_to,
+        "database": store.url.split("@")[-1],
+        "set_aside": set_aside,
+    }
 
     def human() -> None:
         notice = report.rewind_notice()
         if notice:
             err_console.print(f"[yellow]note:[/] {safe(notice)}")
-        console.print(f"Indexed up to block {report.cursor:,} (head {report.head:,}): {report.events_added:,} new events"
-                      + (f"; {report.reorgs} reorganisation(s) rewound" if report.reorgs else ""))  # fmt: skip
+        console.print(
+            f"Indexed up to block {report.cursor:,} (head {report.head:,}): {report.events_added:,} new events"
+            + (f"; {report.reorgs} reorganisation(s) rewound" if report.reorgs else "")
+        )
         if set_aside:
             # Not fatal: the index went on without them; /healthz says "degraded" until they are dealt with.
             err_console.print(f"[yellow]{set_aside} event(s) set aside[/] (could not be decoded or applied); the newest:")
             for item in items:
-                err_console.print(safe(f"  block {item.block_number} {item.name} {item.tx_hash} log {item.log_index}: {item.reason}"))
+                err_console.print(
+                    safe(f"  block {item.block_number} {item.name} {item.tx_hash} log {item.log_index}: {item.reason}")
+                )
 
     emit(as_json, summary, human)
 
@@ -186,7 +200,10 @@ def _follow(rpc_url: str, scanner: Scanner, lock: WriterLock, stop: threading.Ev
     console.print("Following the chain; Ctrl-C stops.", style="dim")
 
     def changed(report: ScanReport) -> None:
-        console.print(f"block {report.cursor:,}: {report.events_added} new events" + (f", {report.reorgs} reorg(s)" if report.reorgs else ""))
+        console.print(
+            f"block {report.cursor:,}: {report.events_added} new events"
+            + (f", {report.reorgs} reorg(s)" if report.reorgs else "")
+        )
 
     def notice(line: str) -> None:
         err_console.print(f"[yellow]index:[/] {safe(line)}")
@@ -237,8 +254,11 @@ def _describe_event(event: EventRecord, names: dict[str, str]) -> str:
 
 
 @handles_errors
-def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Include the inputs' history.")] = True,
-            as_json: JsonOption = False) -> None:  # fmt: skip
+def history(
+    batch: BatchArgs,
+    ancestors: Annotated[bool, typer.Option(help="Include the inputs' history.")] = True,
+    as_json: JsonOption = False,
+) -> None:
     """Every event of a batch and of everything it was made from, with transaction hashes."""
     model = _read_model()
     bid = _batch_id(batch)
@@ -247,7 +267,11 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
 
     def human() -> None:
         console.print(f"[bold]{head.product or 'Batch'}[/], lot {head.lot} of GTIN {head.gtin}")
-        names = model.who({e.actor for e in events if e.actor} | {e.args.get("from", "") for e in events} | {e.args.get("to", "") for e in events})
+        names = model.who(
+            {e.actor for e in events if e.actor}
+            | {e.args.get("from", "") for e in events}
+            | {e.args.get("to", "") for e in events}
+        )
         table = Table(box=None)
         for column in ("when (UTC)", "lot", "what", "who"):
             table.add_column(column)
@@ -258,8 +282,14 @@ def history(batch: BatchArgs, ancestors: Annotated[bool, typer.Option(help="Incl
             who = e.actor_name or names.get(e.actor or "", e.actor or "")  # an admin acting: "the ledger's admin"
             if e.actor_name_then and e.actor_name_then != e.actor_name:
                 who = f"{e.actor_name_then} (now {e.actor_name})"  # the name it acted under, as approved then
-            table.add_row(show_time(e.timestamp)[:16], safe(e.lot or ""), safe(_describe(e, names)), safe(who),
-                          e.tx_hash, str(e.block_number))  # fmt: skip
+            table.add_row(
+                show_time(e.timestamp)[:16],
+                safe(e.lot or ""),
+                safe(_describe(e, names)),
+                safe(who),
+                e.tx_hash,
+                str(e.block_number),
+            )
         console.print(table)
 
     emit(as_json, {"batch": head.as_dict(), "events": [e.as_dict() for e in events]}, human)
@@ -307,7 +337,9 @@ def lineage(
 
 @handles_errors
 def claims(
-    subject: Annotated[list[str], typer.Argument(help="A batch (id, or GTIN LOT) or an organisation (address, node:N, keystore name).")],
+    subject: Annotated[
+        list[str], typer.Argument(help="A batch (id, or GTIN LOT) or an organisation (address, node:N, keystore name).")
+    ],
     at: Annotated[str | None, typer.Option(help="Status at this time (YYYY-MM-DD...); default now.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -334,11 +366,19 @@ def claims(
         table.add_column("attestation", overflow="fold", min_width=66)
         for c in found:
             colour = "green" if c.status == "valid" else "red"
-            status = c.status.replace("_", " ") + (f": {c.revocation_reason}" if c.status == "revoked" and c.revocation_reason else "")
+            status = c.status.replace("_", " ") + (
+                f": {c.revocation_reason}" if c.status == "revoked" and c.revocation_reason else ""
+            )
             if c.status == "revoked" and c.revocation_reason_invalid_utf8:
                 status += f" ({INVALID_TEXT_NOTE})"
-            table.add_row(safe(c.claim), f"[{colour}]{safe(status)}[/]", safe(c.issuer_name or c.issuer),
-                          show_time(c.valid_from)[:10], show_time(c.valid_until)[:10], c.uid)  # fmt: skip
+            table.add_row(
+                safe(c.claim),
+                f"[{colour}]{safe(status)}[/]",
+                safe(c.issuer_name or c.issuer),
+                show_time(c.valid_from)[:10],
+                show_time(c.valid_until)[:10],
+                c.uid,
+            )
         if found:
             console.print(table)
         for claim, share in coverage.items():

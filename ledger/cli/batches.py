@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from ledger.models import BatchCreate, DocumentRef, RecallState, RegistrationResult, TransformationKind
     from ledger.writer import LedgerWriter
 
-app = typer.Typer(help="Batches: register, hand over, record steps, split/merge/transform, recall, review, void.", no_args_is_help=True)
+app = typer.Typer(
+    help="Batches: register, hand over, record steps, split/merge/transform, recall, review, void.", no_args_is_help=True
+)
 
 GtinArgument = Annotated[str, typer.Argument(help="GTIN of the batch (or its 0x batch id).")]
 LotArgument = Annotated[str, typer.Argument(help="Lot number of the batch.")]
@@ -96,12 +98,25 @@ def register(
     gtin: Annotated[str, typer.Option(help="GTIN-8/12/13/14 with a valid check digit.")],
     lot: Annotated[str, typer.Option(help="Lot number, up to 20 characters (GS1 AI 10).")],
     quantity: Annotated[int, typer.Option(help="Amount in the base unit, e.g. 60000 for 60,000 kg.")],
-    unit: Annotated[str, typer.Option(help="UN/ECE Rec 20 unit code: KGM, GRM, LTR, H87 (piece)...; `provenance batch units WORD` finds others.")],
+    unit: Annotated[
+        str,
+        typer.Option(help="UN/ECE Rec 20 unit code: KGM, GRM, LTR, H87 (piece)...; `provenance batch units WORD` finds others."),
+    ],
     product: Annotated[str, typer.Option(help="What the product is, e.g. 'Green coffee, washed Caturra'.")],
     origin: Annotated[str | None, typer.Option(help="Where it comes from, e.g. 'Finca La Esperanza, Huila, CO'.")] = None,
     doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor (certificate, photo); repeatable.")] = None,
-    private_doc: Annotated[list[Path] | None, typer.Option(help="A document to anchor but keep private: never published; pages show that you hold it and its hash. Repeatable.")] = None,
-    claim: Annotated[list[str] | None, typer.Option(help="A claim you make yourself, e.g. FAIRTRADE; shown as self-declared until a certifier attests it. Repeatable.")] = None,
+    private_doc: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A document to anchor but keep private: never published; pages show that you hold it and its hash. Repeatable."
+        ),
+    ] = None,
+    claim: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A claim you make yourself, e.g. FAIRTRADE; shown as self-declared until a certifier attests it. Repeatable."
+        ),
+    ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the QR code of the batch's page to this .svg or .png.")] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
@@ -114,8 +129,15 @@ def register(
     # not surface after the batch is already on the chain.
     if qr is not None:
         check_output_path(qr, "--qr", (".svg", ".png"))
-    batch = BatchCreate(gtin=gtin, lot=lot, quantity=quantity, unit=unit, product=product, origin=origin,
-                        claims=tuple(c.upper() for c in claim or ()))  # fmt: skip
+    batch = BatchCreate(
+        gtin=gtin,
+        lot=lot,
+        quantity=quantity,
+        unit=unit,
+        product=product,
+        origin=origin,
+        claims=tuple(c.upper() for c in claim or ()),
+    )
     w = writer(account)
     refs = _store_documents(w.documents, doc or []) + _store_documents(w.documents, private_doc or [], private=True)
     batch = batch.model_copy(update={"documents": refs})
@@ -131,6 +153,7 @@ def register(
                 f"lot {result.lot} is registered (batch {result.batch_id}), but its QR code could not be written to "
                 f"{qr}: {exc.strerror or exc}; run the same command again to write it (nothing is registered twice)"
             ) from exc
+
     def human() -> None:
         _print_registration(result)
         if qr:
@@ -167,7 +190,7 @@ def _read_csv_text(path: Path) -> str:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise InvalidInputError(
             f"{path} is not UTF-8 text: line {line}, byte {column} of that line is 0x{data[exc.start]:02x}"
-            f"{_as_windows_1252(data[exc.start:exc.start + 1])}, which UTF-8 does not allow there (the file is probably "
+            f"{_as_windows_1252(data[exc.start : exc.start + 1])}, which UTF-8 does not allow there (the file is probably "
             "Latin-1 or Windows-1252); save it again as UTF-8 (in Excel: "
             "Save As, 'CSV UTF-8 (Comma delimited)'; or run: iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv)"
         ) from exc
@@ -345,8 +368,9 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
     conn = connection()
     batch_id = parse_batch_id(gtin, lot)
     args = _registration_args(conn, batch_id)
-    (supplier, custodian, pending, registered, remaining, status, recalled, recall_state,
-     registered_at) = conn.contract.functions.getBatch(batch_id).call()  # fmt: skip
+    (supplier, custodian, pending, registered, remaining, status, recalled, recall_state, registered_at) = (
+        conn.contract.functions.getBatch(batch_id).call()
+    )
     meta = _metadata(conn, bytes(args["metadataHash"]))
     unit = _unit(args)
     lot_text = lot_from_bytes(args["lot"])
@@ -377,7 +401,9 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
         "recalled": recalled,
         "recall_state": RecallState(recall_state).name.lower(),
         "recall_reason": said["BatchRecalled"]["reason"] if said["BatchRecalled"] else None,
-        "review_reason": said["RecallReviewed"]["reason"] if said["RecallReviewed"] and recall_state >= RecallState.UPHELD else None,
+        "review_reason": said["RecallReviewed"]["reason"]
+        if said["RecallReviewed"] and recall_state >= RecallState.UPHELD
+        else None,
         "void_reason": said["BatchVoided"]["reason"] if said["BatchVoided"] else None,
         "registered_at": registered_at,
         "details_problem": details_problem,
@@ -400,7 +426,10 @@ def show(gtin: GtinArgument, lot: LotArgument = "", as_json: JsonOption = False)
                 ("Offered to", data["pending_custodian"] and conn.names.actor(pending)),
                 ("Quantity", f"{remaining} of {registered} {unit} left"),
                 ("Status", data["status"] + _recall_words(RecallState(recall_state))),
-                ("Voided", data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor((said['BatchVoided'] or {})['by'])})"),
+                (
+                    "Voided",
+                    data["void_reason"] and f"{data['void_reason']} (by {conn.names.actor((said['BatchVoided'] or {})['by'])})",
+                ),
                 ("Recall", data["recall_reason"]),
                 ("Review", data["review_reason"]),
                 ("Note", f"{', '.join(data['invalid_utf8'])}: {INVALID_TEXT_NOTE}" if data["invalid_utf8"] else None),
@@ -441,8 +470,13 @@ def transfer(
     batch_id = parse_batch_id(gtin, lot)
     recipient = address_of(w.connection, to)
     receipt = w.transfer_custody(batch_id, recipient)
-    _tx_output(as_json, f"Offered {w.connection.names.batch(batch_id)} to {w.connection.names.actor(recipient)}", receipt,
-               batch_id=hex0x(batch_id), to=recipient)  # fmt: skip
+    _tx_output(
+        as_json,
+        f"Offered {w.connection.names.batch(batch_id)} to {w.connection.names.actor(recipient)}",
+        receipt,
+        batch_id=hex0x(batch_id),
+        to=recipient,
+    )
 
 
 @app.command("accept")
@@ -492,8 +526,14 @@ def step(
     data_hash = _note_hash(w.documents, {"note": note, "documents": documents})
     receipt = w.record_step(batch_id, biz_step, location, data_hash)
     publish_after_write(w.connection.settings, [data_hash, *_named(documents)])
-    _tx_output(as_json, f"Recorded {biz_step} at {location} for {w.connection.names.batch(batch_id)}", receipt,
-               batch_id=hex0x(batch_id), step=biz_step, location=location)  # fmt: skip
+    _tx_output(
+        as_json,
+        f"Recorded {biz_step} at {location} for {w.connection.names.batch(batch_id)}",
+        receipt,
+        batch_id=hex0x(batch_id),
+        step=biz_step,
+        location=location,
+    )
 
 
 def _parse_input(spec: str, conn: LedgerConnection) -> tuple[bytes, int, dict[str, Any]]:
@@ -527,16 +567,27 @@ def _print_transformation(what: str, transformation_id: str, results: list[Regis
 
 
 def _run_transformation(
-    w: LedgerWriter, kind: TransformationKind, inputs: list[tuple[bytes, int]], outputs: list[BatchCreate],
-    process: str | None, as_json: bool, what: str,
-) -> None:  # fmt: skip
+    w: LedgerWriter,
+    kind: TransformationKind,
+    inputs: list[tuple[bytes, int]],
+    outputs: list[BatchCreate],
+    process: str | None,
+    as_json: bool,
+    what: str,
+) -> None:
     from ledger.writer import hex0x
 
     data_hash = _note_hash(w.documents, {"process": process, "kind": kind.name.lower()} if process else {})
     transformation_id, results, receipt = w.transform(kind, inputs, outputs, data_hash)
     # The new lots' metadata (their names on every page) and the note, pushed like a registration.
-    publish_after_write(w.connection.settings, [data_hash, *(bytes.fromhex(r.metadata_hash[2:]) for r in results),
-                                                *(bytes.fromhex(d.sha256) for o in outputs for d in o.documents)])  # fmt: skip
+    publish_after_write(
+        w.connection.settings,
+        [
+            data_hash,
+            *(bytes.fromhex(r.metadata_hash[2:]) for r in results),
+            *(bytes.fromhex(d.sha256) for o in outputs for d in o.documents),
+        ],
+    )
     emit(
         as_json,
         {
@@ -574,13 +625,25 @@ def split(
         if not quantity.isdigit():
             raise InvalidInputError(f"--into {spec!r} must be NEW_LOT=QUANTITY")
         outputs.append(
-            BatchCreate(gtin=f"{args['gtin']:014d}", lot=new_lot, quantity=int(quantity), unit=unit,
-                        product=meta.get("product") or f"Part of lot {lot_from_bytes(args['lot'])}",
-                        origin=meta.get("origin"))  # fmt: skip
+            BatchCreate(
+                gtin=f"{args['gtin']:014d}",
+                lot=new_lot,
+                quantity=int(quantity),
+                unit=unit,
+                product=meta.get("product") or f"Part of lot {lot_from_bytes(args['lot'])}",
+                origin=meta.get("origin"),
+            )
         )
     total = sum(o.quantity for o in outputs)
-    _run_transformation(w, TransformationKind.SPLIT, [(batch_id, total)], outputs, None, as_json,
-                        f"Split {total} {unit} off {w.connection.names.batch(batch_id)}")  # fmt: skip
+    _run_transformation(
+        w,
+        TransformationKind.SPLIT,
+        [(batch_id, total)],
+        outputs,
+        None,
+        as_json,
+        f"Split {total} {unit} off {w.connection.names.batch(batch_id)}",
+    )
 
 
 @app.command("merge")
@@ -603,10 +666,22 @@ def merge(
     if len(units) > 1:
         raise InvalidInputError(f"merged inputs must share one unit, got {', '.join(sorted(units))}; use `batch transform`")
     first_meta = _metadata(w.connection, bytes(parsed[0][2]["metadataHash"]))
-    output = BatchCreate(gtin=parse_gtin(gtin), lot=lot, quantity=sum(q for _, q, _ in parsed), unit=units.pop(),
-                         product=product or first_meta.get("product") or "Merged lot")  # fmt: skip
-    _run_transformation(w, TransformationKind.MERGE, [(b, q) for b, q, _ in parsed], [output], None, as_json,
-                        f"Merged {len(parsed)} batches into lot {lot}")  # fmt: skip
+    output = BatchCreate(
+        gtin=parse_gtin(gtin),
+        lot=lot,
+        quantity=sum(q for _, q, _ in parsed),
+        unit=units.pop(),
+        product=product or first_meta.get("product") or "Merged lot",
+    )
+    _run_transformation(
+        w,
+        TransformationKind.MERGE,
+        [(b, q) for b, q, _ in parsed],
+        [output],
+        None,
+        as_json,
+        f"Merged {len(parsed)} batches into lot {lot}",
+    )
 
 
 @app.command("transform")
@@ -624,8 +699,15 @@ def transform(
     w = writer(account)
     parsed = [_parse_input(spec, w.connection) for spec in input_specs]
     outputs = [_parse_output(spec) for spec in output_specs]
-    _run_transformation(w, TransformationKind.PROCESSING, [(b, q) for b, q, _ in parsed], outputs, process, as_json,
-                        f"Processed {len(parsed)} input(s) into {len(outputs)} output(s)")  # fmt: skip
+    _run_transformation(
+        w,
+        TransformationKind.PROCESSING,
+        [(b, q) for b, q, _ in parsed],
+        outputs,
+        process,
+        as_json,
+        f"Processed {len(parsed)} input(s) into {len(outputs)} output(s)",
+    )
 
 
 ReasonOption = Annotated[str, typer.Option(help="Why, in a short text shown to customers (1 to 280 bytes).")]
@@ -654,8 +736,14 @@ def recall(
     reason_hash = _note_hash(w.documents, {"reason": reason, "documents": documents}) if documents else ZERO_HASH
     receipt = w.recall_batch(batch_id, reason, reason_hash)
     publish_after_write(w.connection.settings, [reason_hash, *_named(documents)])
-    _tx_output(as_json, f"Recalled {w.connection.names.batch(batch_id)}: {reason}", receipt,
-               batch_id=hex0x(batch_id), reason=reason, reason_hash=hex0x(reason_hash))  # fmt: skip
+    _tx_output(
+        as_json,
+        f"Recalled {w.connection.names.batch(batch_id)}: {reason}",
+        receipt,
+        batch_id=hex0x(batch_id),
+        reason=reason,
+        reason_hash=hex0x(reason_hash),
+    )
 
 
 @app.command("review-recall")
@@ -664,7 +752,14 @@ def review_recall(
     gtin: GtinArgument,
     lot: LotArgument,
     reason: ReasonOption,
-    uphold: Annotated[bool | None, typer.Option("--uphold/--withdraw", help="Uphold the recall (final) or withdraw it (the batch may be used again).", show_default=False)] = None,
+    uphold: Annotated[
+        bool | None,
+        typer.Option(
+            "--uphold/--withdraw",
+            help="Uphold the recall (final) or withdraw it (the batch may be used again).",
+            show_default=False,
+        ),
+    ] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -679,8 +774,14 @@ def review_recall(
     batch_id = parse_batch_id(gtin, lot)
     receipt = w.review_recall(batch_id, uphold, reason)
     verdict = "Upheld" if uphold else "Withdrew"
-    _tx_output(as_json, f"{verdict} the recall of {w.connection.names.batch(batch_id)}: {reason}", receipt,
-               batch_id=hex0x(batch_id), upheld=uphold, reason=reason)  # fmt: skip
+    _tx_output(
+        as_json,
+        f"{verdict} the recall of {w.connection.names.batch(batch_id)}: {reason}",
+        receipt,
+        batch_id=hex0x(batch_id),
+        upheld=uphold,
+        reason=reason,
+    )
 
 
 @app.command("void")
@@ -701,5 +802,6 @@ def void(
     w = writer(account)
     batch_id = parse_batch_id(gtin, lot)
     receipt = w.void_batch(batch_id, reason)
-    _tx_output(as_json, f"Voided {w.connection.names.batch(batch_id)}: {reason}", receipt,
-               batch_id=hex0x(batch_id), reason=reason)  # fmt: skip
+    _tx_output(
+        as_json, f"Voided {w.connection.names.batch(batch_id)}: {reason}", receipt, batch_id=hex0x(batch_id), reason=reason
+    )

@@ -36,15 +36,19 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Ethical-sourcing claims: attest, revoke, sign offline, submit, cancel signatures.", no_args_is_help=True)
 
-BatchOption = Annotated[
-    tuple[str, str] | None, typer.Option(help="The batch the claim is about: GTIN LOT.", show_default=False)
-]
+BatchOption = Annotated[tuple[str, str] | None, typer.Option(help="The batch the claim is about: GTIN LOT.", show_default=False)]
 ActorOption = Annotated[str | None, typer.Option("--actor", help="The organisation the claim is about.")]
 ClaimOption = Annotated[str, typer.Option(help="Claim type: FAIRTRADE, ORGANIC, DEFORESTATION_FREE, ...")]
 FromOption = Annotated[str | None, typer.Option("--valid-from", help="Start, YYYY-MM-DD (default: now).")]
 UntilOption = Annotated[str | None, typer.Option("--valid-until", help="End, YYYY-MM-DD (default: open-ended).")]
 EvidenceOption = Annotated[Path | None, typer.Option(help="The certificate or audit report (stored off chain).")]
-PrivateOption = Annotated[bool, typer.Option("--private", help="Keep the evidence private: never published; the chain anchors a public envelope naming its hash, and pages show that you hold it and its hash.")]
+PrivateOption = Annotated[
+    bool,
+    typer.Option(
+        "--private",
+        help="Keep the evidence private: never published; the chain anchors a public envelope naming its hash, and pages show that you hold it and its hash.",
+    ),
+]
 
 
 def _request(
@@ -122,8 +126,10 @@ def attest(
     emit(
         as_json,
         {"uid": uid, "claim": request.claim, "subject": subject, "subject_kind": kind.name.lower(), **receipt.model_dump()},
-        lambda: say(f"Attested {request.claim} for {w.connection.names.batch(bytes.fromhex(subject[2:])) if kind is SubjectKind.BATCH else subject}"
-                              f"; attestation {uid}, tx {receipt.tx_hash}"),  # fmt: skip
+        lambda: say(
+            f"Attested {request.claim} for {w.connection.names.batch(bytes.fromhex(subject[2:])) if kind is SubjectKind.BATCH else subject}"
+            f"; attestation {uid}, tx {receipt.tx_hash}"
+        ),
     )
 
 
@@ -148,14 +154,24 @@ def revoke(
     reason_hash = w.documents.put_file(notice) if notice else ZERO_HASH
     receipt = w.revoke_attestation(bytes.fromhex(uid[2:]), reason, reason_hash)
     publish_after_write(w.connection.settings, [reason_hash])
-    emit(as_json, {"uid": uid, "reason": reason, "reason_hash": hex0x(reason_hash), **receipt.model_dump()},
-         lambda: say(f"Revoked {uid}: {reason}; tx {receipt.tx_hash}"))  # fmt: skip
+    emit(
+        as_json,
+        {"uid": uid, "reason": reason, "reason_hash": hex0x(reason_hash), **receipt.model_dump()},
+        lambda: say(f"Revoked {uid}: {reason}; tx {receipt.tx_hash}"),
+    )
 
 
 @app.command("invalidate-nonces")
 @handles_errors
 def invalidate_nonces(
-    next_nonce: Annotated[int | None, typer.Option("--next", help="First nonce still usable (default: one above every nonce signed so far, on the ledger or by `claim sign` here, cancelling every signature handed out so far).", min=1)] = None,
+    next_nonce: Annotated[
+        int | None,
+        typer.Option(
+            "--next",
+            help="First nonce still usable (default: one above every nonce signed so far, on the ledger or by `claim sign` here, cancelling every signature handed out so far).",
+            min=1,
+        ),
+    ] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -192,8 +208,11 @@ def set_backdating(
     w = writer(account)
     seconds = int(days * 86400)
     receipt = w.set_max_backdating(claim.upper(), seconds)
-    emit(as_json, {"claim": claim.upper(), "seconds": seconds, **receipt.model_dump()},
-         lambda: say(f"{claim.upper()} attestations may now start up to {days:g} days before their block; tx {receipt.tx_hash}"))  # fmt: skip
+    emit(
+        as_json,
+        {"claim": claim.upper(), "seconds": seconds, **receipt.model_dump()},
+        lambda: say(f"{claim.upper()} attestations may now start up to {days:g} days before their block; tx {receipt.tx_hash}"),
+    )
 
 
 @app.command("sign")
@@ -207,7 +226,13 @@ def sign(
     valid_until: UntilOption = None,
     evidence: EvidenceOption = None,
     deadline: Annotated[str | None, typer.Option(help="Last moment it may be submitted (default: in 7 days).")] = None,
-    nonce: Annotated[int | None, typer.Option(help="The nonce to sign with; give it to sign with no connection at all (default: the ledger's next nonce, above every one signed here before).", min=0)] = None,
+    nonce: Annotated[
+        int | None,
+        typer.Option(
+            help="The nonce to sign with; give it to sign with no connection at all (default: the ledger's next nonce, above every one signed here before).",
+            min=0,
+        ),
+    ] = None,
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -256,8 +281,9 @@ def sign(
     subject, kind = _subject(conn, batch, actor)
     request = _request(DocumentStore(settings.documents_dir), subject, kind, claim, valid_from, valid_until, evidence)
     # The signing time is part of the signature: a claim with no --valid-from starts then.
-    signed = sign_attestation(signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400,
-                              signed_at=now())  # fmt: skip
+    signed = sign_attestation(
+        signer, settings.chain_id, contract, request, nonce, parse_time(deadline) or now() + 7 * 86400, signed_at=now()
+    )
     write_output(output, signed.model_dump_json(indent=2) + "\n", "--output")
     handed_out.add(contract, signer.address, nonce)
     if settings.publish_to:  # anchored only once submitted: `provenance documents push` delivers it then
@@ -266,9 +292,17 @@ def sign(
         warn(warning)
     emit(
         as_json,
-        {"output": str(output), "issuer": signed.issuer, "nonce": signed.nonce, "signed_at": signed.signed_at,
-         "deadline": signed.deadline, "warning": warning},  # fmt: skip
-        lambda: say(f"Signed {request.claim} as {signed.issuer} (nonce {nonce}, valid until {show_time(signed.deadline)}): {output}"),
+        {
+            "output": str(output),
+            "issuer": signed.issuer,
+            "nonce": signed.nonce,
+            "signed_at": signed.signed_at,
+            "deadline": signed.deadline,
+            "warning": warning,
+        },
+        lambda: say(
+            f"Signed {request.claim} as {signed.issuer} (nonce {nonce}, valid until {show_time(signed.deadline)}): {output}"
+        ),
     )
 
 
@@ -290,15 +324,22 @@ def submit(
     uid, receipt = w.submit_signed_attestation(signed)
     # The certifier's evidence, if whoever submits holds it (the certifier pushes it otherwise).
     publish_after_write(w.connection.settings, [bytes.fromhex(signed.request.evidence_hash.removeprefix("0x"))])
-    emit(as_json, {"uid": uid, "issuer": signed.issuer, **receipt.model_dump()},
-         lambda: say(f"Submitted {signed.request.claim} by {w.connection.names.actor(signed.issuer)}; attestation {uid}, tx {receipt.tx_hash}"))  # fmt: skip
+    emit(
+        as_json,
+        {"uid": uid, "issuer": signed.issuer, **receipt.model_dump()},
+        lambda: say(
+            f"Submitted {signed.request.claim} by {w.connection.names.actor(signed.issuer)}; attestation {uid}, tx {receipt.tx_hash}"
+        ),
+    )
 
 
 @app.command("define")
 @handles_errors
 def define(
     claim: Annotated[str, typer.Argument(help="The new claim type, e.g. RAINFOREST_ALLIANCE.")],
-    account: AccountOption = None, as_json: JsonOption = False) -> None:
+    account: AccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Define a new claim type certifiers can be accredited for (admin)."""
     w = writer(account)
     receipt = w.define_claim_type(claim.upper())
@@ -324,10 +365,16 @@ def status(uid: Annotated[str, typer.Argument(help="The attestation id (0x...)."
         "valid_until": valid_until,
         "revoked_at": revoked_at or None,
     }
-    emit(as_json, data, lambda: print_fields([
-        ("Status", state.name.lower().replace("_", " ")),
-        ("Claim", data["claim"]),
-        ("Issuer", conn.names.actor(issuer)),
-        ("Valid", f"{show_time(valid_from)} to {show_time(valid_until)}"),
-        ("Revoked", show_time(revoked_at) if revoked_at else None),
-    ]))  # fmt: skip
+    emit(
+        as_json,
+        data,
+        lambda: print_fields(
+            [
+                ("Status", state.name.lower().replace("_", " ")),
+                ("Claim", data["claim"]),
+                ("Issuer", conn.names.actor(issuer)),
+                ("Valid", f"{show_time(valid_from)} to {show_time(valid_until)}"),
+                ("Revoked", show_time(revoked_at) if revoked_at else None),
+            ]
+        ),
+    )

@@ -138,7 +138,9 @@ def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
     does any work (above all before it writes to the chain), so a typo in an output path
     costs nothing."""
     if path.is_dir():
-        raise InvalidInputError(f"{option} {path} is a folder: give a file name inside it, e.g. {path / ('output' + (suffixes[0] if suffixes else ''))}")
+        raise InvalidInputError(
+            f"{option} {path} is a folder: give a file name inside it, e.g. {path / ('output' + (suffixes[0] if suffixes else ''))}"
+        )
     if suffixes and path.suffix.lower() not in suffixes:
         raise InvalidInputError(f"{option} {path} must end in {' or '.join(suffixes)}")
     folder = path.parent

@@ -56,9 +56,13 @@ def deploy(
     signer = resolve_signer(settings, w3, account)
     if isinstance(signer, LocalKeySigner):
         sender = TransactionSender(
-            w3, signer, chain_id, FeePolicy.from_settings(settings), Outbox(settings.data_dir, chain_id, signer.address),
+            w3,
+            signer,
+            chain_id,
+            FeePolicy.from_settings(settings),
+            Outbox(settings.data_dir, chain_id, signer.address),
             poll=0.5 if settings.network or not settings.is_local_chain else 0.02,
-        )  # fmt: skip
+        )
         deployment = deploy_on_network(sender, record, settings.admin_transfer_delay)
     else:  # the local chain's unlocked account (node:N)
         deployment = deploy_ledger(w3, signer.address, settings.admin_transfer_delay)
@@ -69,7 +73,14 @@ def deploy(
 def _show(as_json: bool, deployment: Deployment, record: object, created: bool) -> None:
     def human() -> None:
         say("Deployed the ledger." if created else "The ledger is already deployed on this chain.")
-        print_fields([("chain id", deployment.chain_id), ("address", deployment.address),
-                      ("block", deployment.block_number), ("admin", deployment.admin), ("record", record)])  # fmt: skip
+        print_fields(
+            [
+                ("chain id", deployment.chain_id),
+                ("address", deployment.address),
+                ("block", deployment.block_number),
+                ("admin", deployment.admin),
+                ("record", record),
+            ]
+        )
 
     emit(as_json, {"created": created, "record": str(record), **deployment.__dict__}, human)

@@ -60,8 +60,12 @@ def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: floa
     for server in box.servers:
         pending = report.pending.get(server, 0)
         if pending:
-            err_console.print(f"Queued {pending} document(s) for {redact(server)} ({report.errors.get(server, 'not delivered')}); "
-                              "`provenance documents push` retries.", markup=False, highlight=False)  # fmt: skip
+            err_console.print(
+                f"Queued {pending} document(s) for {redact(server)} ({report.errors.get(server, 'not delivered')}); "
+                "`provenance documents push` retries.",
+                markup=False,
+                highlight=False,
+            )
         else:
             err_console.print(f"Published {len(queued)} document(s) to {redact(server)}.", markup=False, highlight=False)
 
@@ -77,7 +81,13 @@ def parse_digest(text: str) -> bytes:
 @app.command("push")
 @handles_errors
 def push(
-    every: Annotated[bool, typer.Option("--all", help="First queue again every public document your writes anchored that a server has not taken (publish_to set later, an interrupted write).")] = False,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="First queue again every public document your writes anchored that a server has not taken (publish_to set later, an interrupted write).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Push every queued document to the `publish_to` servers that do not have it yet."""
@@ -113,17 +123,32 @@ def status(as_json: JsonOption = False) -> None:
     pending = box.pending()
     errors = box.last_errors()
     never = box.never_queued()
-    data = {"servers": [{"url": redact(s), "pending": len(pending[s]), "pending_sha256": [d.hex() for d in pending[s]], "last_error": errors.get(s),
-                         "never_queued": len(never[s])} for s in box.servers]}  # fmt: skip
+    data = {
+        "servers": [
+            {
+                "url": redact(s),
+                "pending": len(pending[s]),
+                "pending_sha256": [d.hex() for d in pending[s]],
+                "last_error": errors.get(s),
+                "never_queued": len(never[s]),
+            }
+            for s in box.servers
+        ]
+    }
 
     def human() -> None:
         if not box.servers:
             say("No servers to publish to (publish_to is empty).")
         for server in data["servers"]:
-            say(f"{server['url']}: {server['pending']} pending" + (f"; last error: {server['last_error']}" if server["last_error"] else ""))
+            say(
+                f"{server['url']}: {server['pending']} pending"
+                + (f"; last error: {server['last_error']}" if server["last_error"] else "")
+            )
             if server["never_queued"]:
-                say(f"{server['url']}: {server['never_queued']} public document(s) you anchored were never queued for it; "
-                    "`provenance documents push --all` sends them")  # fmt: skip
+                say(
+                    f"{server['url']}: {server['never_queued']} public document(s) you anchored were never queued for it; "
+                    "`provenance documents push --all` sends them"
+                )
 
     emit(as_json, data, human)
 
@@ -147,8 +172,11 @@ def export(
     if not store.verify(wanted):
         raise InvalidInputError(f"no intact document with sha256 {wanted.hex()} is in this data directory")
     store.export(wanted, output)
-    emit(as_json, {"sha256": wanted.hex(), "cid": cid_of_digest(wanted), "output": str(output), "private": store.is_private(wanted)},
-         lambda: say(f"Wrote {output} (sha256 {wanted.hex()})"))  # fmt: skip
+    emit(
+        as_json,
+        {"sha256": wanted.hex(), "cid": cid_of_digest(wanted), "output": str(output), "private": store.is_private(wanted)},
+        lambda: say(f"Wrote {output} (sha256 {wanted.hex()})"),
+    )
 
 
 def _envelope(anchored: bytes, given: Path | None) -> bytes | None:
@@ -176,7 +204,12 @@ def _envelope(anchored: bytes, given: Path | None) -> bytes | None:
 def check(
     file: Annotated[Path, typer.Argument(help="The document you were given.")],
     digest: HashArgument,
-    envelope: Annotated[Path | None, typer.Option(help="The evidence envelope anchored as HASH (default: this data directory's copy, or one from document_sources).")] = None,
+    envelope: Annotated[
+        Path | None,
+        typer.Option(
+            help="The evidence envelope anchored as HASH (default: this data directory's copy, or one from document_sources)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check a document handed to you against the hash the chain anchors (from the page,
@@ -196,9 +229,15 @@ def check(
         if anchored is not None and enveloped_evidence(anchored) == actual:
             via = wanted.hex()
     same = actual == wanted or via is not None
-    result = "matches the anchored hash" if actual == wanted else (
-        f"matches: it is the private file the evidence envelope {via} names" if via else f"does NOT match {wanted.hex()}")
-    emit(as_json, {"file": str(file), "sha256": actual.hex(), "expected": wanted.hex(), "matches": same, "envelope": via},
-         lambda: print_fields([("Document", str(file)), ("sha256", actual.hex()), ("Result", result)]))  # fmt: skip
+    result = (
+        "matches the anchored hash"
+        if actual == wanted
+        else (f"matches: it is the private file the evidence envelope {via} names" if via else f"does NOT match {wanted.hex()}")
+    )
+    emit(
+        as_json,
+        {"file": str(file), "sha256": actual.hex(), "expected": wanted.hex(), "matches": same, "envelope": via},
+        lambda: print_fields([("Document", str(file)), ("sha256", actual.hex()), ("Result", result)]),
+    )
     if not same:
         raise typer.Exit(1)

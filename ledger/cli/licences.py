@@ -32,7 +32,9 @@ app = typer.Typer(
 OrgArgument = Annotated[str, typer.Argument(help="The organisation: address, keystore account name, or node:N.")]
 PrefixOption = Annotated[
     str | None,
-    typer.Option(help="GS1 Company Prefix, 4 to 12 digits as GS1 issued it (the digits after a GTIN-14's indicator digit); its length is the number of digits."),
+    typer.Option(
+        help="GS1 Company Prefix, 4 to 12 digits as GS1 issued it (the digits after a GTIN-14's indicator digit); its length is the number of digits."
+    ),
 ]
 GtinOption = Annotated[str | None, typer.Option(help="Exactly one GTIN (8, 12, 13 or 14 digits) instead of a prefix.")]
 
@@ -160,8 +162,13 @@ def list_licences(
         table = Table("licence", "held by", "kind", "granted by", "block")
         for row in rows:
             kind = str(row["kind"]) + ("" if row["in_force"] else ", lapsed")
-            table.add_row(cell(row["scope"]), cell(row["licensee_name"] or row["licensee"]), kind,
-                          cell("the admin" if row["kind"] == "root" else (row["grantor_name"] or row["grantor"])), str(row["block_number"]))  # fmt: skip
+            table.add_row(
+                cell(row["scope"]),
+                cell(row["licensee_name"] or row["licensee"]),
+                kind,
+                cell("the admin" if row["kind"] == "root" else (row["grantor_name"] or row["grantor"])),
+                str(row["block_number"]),
+            )
         console.print(table)
 
     emit(as_json, {"licences": rows}, human)

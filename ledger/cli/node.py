@@ -83,7 +83,12 @@ def keep_running(stop: threading.Event, watched: list[tuple[Callable[[], bool], 
 
 def run(
     demo: Annotated[bool, typer.Option(help="Load the demo data on first start.")] = True,
-    redeploy: Annotated[bool, typer.Option(help="If the recorded ledger was deployed from older code, deploy the current version at a new address (fresh index and demo).")] = False,
+    redeploy: Annotated[
+        bool,
+        typer.Option(
+            help="If the recorded ledger was deployed from older code, deploy the current version at a new address (fresh index and demo)."
+        ),
+    ] = False,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     workers: WorkersOption = 2,
@@ -150,7 +155,9 @@ def run(
                 # The fresh demo's GTINs may differ from the old ledger's: keep the old policy aside.
                 policy_file.replace(policy_file.with_suffix(".toml.old"))
                 policy_file.write_text(policy)
-                err_console.print(f"[yellow]note:[/] wrote the demo's {safe(policy_file)}; the previous one is {safe(policy_file)}.old")
+                err_console.print(
+                    f"[yellow]note:[/] wrote the demo's {safe(policy_file)}; the previous one is {safe(policy_file)}.old"
+                )
         batches = count_registered_batches(settings, deployment.address, deployment.block_number)
         follower = start_index_follower(settings, stop)
         with console.status(f"Starting the web server on {web.url}..."):
@@ -168,10 +175,16 @@ def run(
             console.print(f"              the {DEMO_BAG[0]} coffee bag, lot {DEMO_BAG[1]}; its QR code:")
             console.print(qr_text(bag), markup=False, highlight=False)
         console.print("Running. Press Ctrl-C to stop; every confirmed write is already saved.", style="dim")
-        keep_running(stop, [
-            (lambda: chain.process is not None and chain.process.poll() is None, f"the local chain stopped unexpectedly; see {chain.log_file}"),
-            (web.running, f"the web server stopped unexpectedly; see {web.log_file}"),
-        ])  # fmt: skip
+        keep_running(
+            stop,
+            [
+                (
+                    lambda: chain.process is not None and chain.process.poll() is None,
+                    f"the local chain stopped unexpectedly; see {chain.log_file}",
+                ),
+                (web.running, f"the web server stopped unexpectedly; see {web.log_file}"),
+            ],
+        )
     except LedgerError as exc:
         fail(str(exc))
     finally:

@@ -76,7 +76,9 @@ def verify(
         try:
             report = verify_bundle(w3, data)
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInputError(f"the proof bundle {bundle} is damaged or incomplete ({type(exc).__name__}: {exc}); ask for a new one") from exc
+            raise InvalidInputError(
+                f"the proof bundle {bundle} is damaged or incomplete ({type(exc).__name__}: {exc}); ask for a new one"
+            ) from exc
         what = f"the proof bundle of lot {data.get('lot')} ({len(data.get('events', []))} events)"
     else:
         if not batch:
@@ -113,9 +115,13 @@ def proof(
     conn = connection()
     batch_id = _batch_id(batch)
     chain = ChainLineage(conn.w3, conn.address, conn.deploy_block)
-    registered = next((e for e in chain.events(batch_id)[1] if e.name == "BatchRegistered" and e.args["batchId"] == batch_id), None)
+    registered = next(
+        (e for e in chain.events(batch_id)[1] if e.name == "BatchRegistered" and e.args["batchId"] == batch_id), None
+    )
     if registered is None:
         raise InvalidInputError(f"batch {batch_id} is not registered on this ledger")
     data = proof_bundle(chain, conn.w3.eth.chain_id, batch_id, f"{registered.args['gtin']:014d}", registered.args["lot"])
     write_output(output, json.dumps(data, indent=2) + "\n", "--output")
-    err_console.print(f"Wrote {output}: {len(data['events'])} events of lot {data['lot']} and its lineage, up to block {data['as_of_block']}.")
+    err_console.print(
+        f"Wrote {output}: {len(data['events'])} events of lot {data['lot']} and its lineage, up to block {data['as_of_block']}."
+    )

@@ -95,7 +95,9 @@ class WebServer:
                 f"the web server of an earlier run is still running (pid {pid}) on {self.host}:{self.port}: "
                 f"stop it with `kill {pid}`, or serve elsewhere with --port"
             )
-        raise PortInUseError(f"another program already listens on {self.host}:{self.port}: stop it, or serve elsewhere with --port")
+        raise PortInUseError(
+            f"another program already listens on {self.host}:{self.port}: stop it, or serve elsewhere with --port"
+        )
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

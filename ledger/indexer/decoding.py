@@ -261,8 +261,9 @@ def default_decoder() -> LogDecoder:
     return LogDecoder()
 
 
-def read_logs(w3: Any, address: str, event: str, from_block: int, to_block: int | str = "latest",
-              **argument_filters: Any) -> list[Any]:  # fmt: skip
+def read_logs(
+    w3: Any, address: str, event: str, from_block: int, to_block: int | str = "latest", **argument_filters: Any
+) -> list[Any]:
     """web3's `contract.events.<event>.get_logs(...)` for the ledger, decoded leniently
     (see the module docstring): AttributeDicts with event, args, blockNumber, logIndex,
     transactionHash, blockHash, transactionIndex and address, in chain order. A `string`
@@ -271,18 +272,30 @@ def read_logs(w3: Any, address: str, event: str, from_block: int, to_block: int 
         return []  # "any of none" matches nothing (an empty topic list would match everything)
     decoder = default_decoder()
     topics = decoder.filter_topics(event, argument_filters)
-    query = {"address": _checksum(address), "fromBlock": hex(from_block),
-             "toBlock": to_block if isinstance(to_block, str) else hex(to_block), "topics": topics}  # fmt: skip
+    query = {
+        "address": _checksum(address),
+        "fromBlock": hex(from_block),
+        "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
+        "topics": topics,
+    }
     found = []
     for log in rpc_call(w3, "eth_getLogs", [query]):
         decoded = decoder.decode_native(log)
         if decoded is None or decoded[0] != event:
             continue
-        found.append(AttributeDict({
-            "event": event, "args": AttributeDict(decoded[1]), "address": _checksum(log["address"]),
-            "blockNumber": int(log["blockNumber"], 16), "logIndex": int(log["logIndex"], 16),
-            "transactionIndex": int(log["transactionIndex"], 16), "transactionHash": HexBytes(log["transactionHash"]),
-            "blockHash": HexBytes(log["blockHash"]),
-        }))  # fmt: skip
+        found.append(
+            AttributeDict(
+                {
+                    "event": event,
+                    "args": AttributeDict(decoded[1]),
+                    "address": _checksum(log["address"]),
+                    "blockNumber": int(log["blockNumber"], 16),
+                    "logIndex": int(log["logIndex"], 16),
+                    "transactionIndex": int(log["transactionIndex"], 16),
+                    "transactionHash": HexBytes(log["transactionHash"]),
+                    "blockHash": HexBytes(log["blockHash"]),
+                }
+            )
+        )
     found.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
     return found

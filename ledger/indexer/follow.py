@@ -177,11 +177,16 @@ def diagnose(exc: BaseException, rpc_url: str, database: str) -> Outage:
     """Which outage an exception of a sync attempt means, in words for the operator."""
     first_line = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
     if isinstance(exc, SQLAlchemyError):
-        return Outage("database", f"index database {database} unreachable ({first_line}); retrying",
-                      "index database back; the index follows the chain again")  # fmt: skip
+        return Outage(
+            "database",
+            f"index database {database} unreachable ({first_line}); retrying",
+            "index database back; the index follows the chain again",
+        )
     # Transport failures mean the node is away; a node's error answer (ChainError) is said as it is.
     if isinstance(exc, RequestException | Web3Exception | OSError):
-        return Outage("chain", f"chain unreachable at {rpc_url}; retrying", f"chain back at {rpc_url}; the index follows it again")
+        return Outage(
+            "chain", f"chain unreachable at {rpc_url}; retrying", f"chain back at {rpc_url}; the index follows it again"
+        )
     reason = str(exc) if isinstance(exc, LedgerError) else first_line
     return Outage("index", f"the index cannot follow the chain: {reason}; retrying", "the index follows the chain again")
 

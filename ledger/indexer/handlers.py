@@ -119,8 +119,17 @@ def _event_key(e: LedgerEvent) -> str:
 @handles("ClaimTypeDefined")
 def claim_type_defined(e: LedgerEvent) -> list[Operation]:
     # MaxBackdatingSet follows in the same transaction with the default period.
-    return [insert(schema.claim_types, {"claim": e.args["claim"], "claim_type_id": e.args["claimTypeId"],
-                                        "role": e.args["accreditationRole"], "max_backdating": None})]  # fmt: skip
+    return [
+        insert(
+            schema.claim_types,
+            {
+                "claim": e.args["claim"],
+                "claim_type_id": e.args["claimTypeId"],
+                "role": e.args["accreditationRole"],
+                "max_backdating": None,
+            },
+        )
+    ]
 
 
 @handles("MaxBackdatingSet")
@@ -131,8 +140,17 @@ def max_backdating_set(e: LedgerEvent) -> list[Operation]:
 def _name_row(e: LedgerEvent) -> Insert:
     """The approved name from this event on (history pages may show the name of the time)."""
     a = e.args
-    return insert(schema.actor_names, {"address": a["account"], "block_number": e.block_number, "log_index": e.log_index,
-                                       "name": a["name"], "country": a["country"], "since": e.timestamp})  # fmt: skip
+    return insert(
+        schema.actor_names,
+        {
+            "address": a["account"],
+            "block_number": e.block_number,
+            "log_index": e.log_index,
+            "name": a["name"],
+            "country": a["country"],
+            "since": e.timestamp,
+        },
+    )
 
 
 @handles("ActorRegistered", lambda a: Subject(actor=a["account"]))
@@ -151,8 +169,18 @@ def actor_registered(e: LedgerEvent) -> list[Operation]:
 def actor_profile_update_requested(e: LedgerEvent) -> list[Operation]:
     # Only a request: the organisation's name stays what the admin approved.
     a = e.args
-    return [Update(schema.actors, {"address": a["account"]}, {"requested_name": a["name"], "requested_country": a["country"],
-                                                              "requested_metadata_hash": a["metadataHash"], "requested_at": e.timestamp})]  # fmt: skip
+    return [
+        Update(
+            schema.actors,
+            {"address": a["account"]},
+            {
+                "requested_name": a["name"],
+                "requested_country": a["country"],
+                "requested_metadata_hash": a["metadataHash"],
+                "requested_at": e.timestamp,
+            },
+        )
+    ]
 
 
 @handles("ActorProfileUpdated", lambda a: Subject(actor=a["account"]))
@@ -175,13 +203,29 @@ def prefix_digits(prefix_length: int, prefix: int) -> str:
 @handles("LicenceGranted", lambda a: Subject(actor=a["licensee"]))
 def licence_granted(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [insert(schema.licences, {
-        "granted_event": _event_key(e), "key": a["key"], "prefix_length": a["prefixLength"],
-        "prefix": prefix_digits(a["prefixLength"], a["prefix"]), "licensee": a["licensee"], "grantor": a["grantor"],
-        "parent_key": a["parentKey"], "granted_block": e.block_number, "granted_tx": e.tx_hash, "granted_at": e.timestamp,
-        "withdrawn_block": None, "withdrawn_tx": None, "withdrawn_at": None, "withdrawn_by": None, "lapsed_at": None,
-        "in_force": True,
-    })]  # fmt: skip
+    return [
+        insert(
+            schema.licences,
+            {
+                "granted_event": _event_key(e),
+                "key": a["key"],
+                "prefix_length": a["prefixLength"],
+                "prefix": prefix_digits(a["prefixLength"], a["prefix"]),
+                "licensee": a["licensee"],
+                "grantor": a["grantor"],
+                "parent_key": a["parentKey"],
+                "granted_block": e.block_number,
+                "granted_tx": e.tx_hash,
+                "granted_at": e.timestamp,
+                "withdrawn_block": None,
+                "withdrawn_tx": None,
+                "withdrawn_at": None,
+                "withdrawn_by": None,
+                "lapsed_at": None,
+                "in_force": True,
+            },
+        )
+    ]
 
 
 @handles("LicenceWithdrawn", lambda a: Subject(actor=a["licensee"]))
@@ -213,8 +257,16 @@ def role_granted(e: LedgerEvent) -> list[Operation]:
     a = e.args
     return [
         insert(schema.roles, {"role": a["role"], "account": a["account"]}),
-        insert(schema.accreditations, {"certifier": a["account"], "role": a["role"], "granted_event": f"{e.tx_hash}:{e.log_index}",
-                                       "granted_at": e.timestamp, "revoked_at": None}),  # fmt: skip
+        insert(
+            schema.accreditations,
+            {
+                "certifier": a["account"],
+                "role": a["role"],
+                "granted_event": f"{e.tx_hash}:{e.log_index}",
+                "granted_at": e.timestamp,
+                "revoked_at": None,
+            },
+        ),
     ]
 
 
@@ -223,24 +275,58 @@ def role_revoked(e: LedgerEvent) -> list[Operation]:
     a = e.args
     return [
         Delete(schema.roles, {"role": a["role"], "account": a["account"]}),
-        Update(schema.accreditations, {"certifier": a["account"], "role": a["role"], "revoked_at": None}, {"revoked_at": e.timestamp}),
+        Update(
+            schema.accreditations, {"certifier": a["account"], "role": a["role"], "revoked_at": None}, {"revoked_at": e.timestamp}
+        ),
     ]
 
 
 #: The columns a registration fills; the others (recall, review, voiding, pending
 #: custodian, transformation) stay NULL until a later event sets them.
-BATCH_ROW = ("batch_id", "gtin", "lot", "supplier", "custodian", "registered_quantity", "remaining_quantity", "unit",
-             "metadata_hash", "status", "recalled", "recall_state", "registered_at", "block_number")  # fmt: skip
+BATCH_ROW = (
+    "batch_id",
+    "gtin",
+    "lot",
+    "supplier",
+    "custodian",
+    "registered_quantity",
+    "remaining_quantity",
+    "unit",
+    "metadata_hash",
+    "status",
+    "recalled",
+    "recall_state",
+    "registered_at",
+    "block_number",
+)
 
 
 @handles("BatchRegistered", lambda a: Subject(batch_id=a["batchId"], actor=a["supplier"]))
 def batch_registered(e: LedgerEvent) -> list[Operation]:
     # The hot path of a bulk registration: a tuple in BATCH_ROW order, no dict.
     a = e.args
-    return [Insert(schema.batches, BATCH_ROW, (
-        a["batchId"], f"{a['gtin']:014d}", a["lot"], a["supplier"], a["supplier"], a["quantity"], a["quantity"], a["unit"],
-        a["metadataHash"], "active", False, "none", e.timestamp, e.block_number,
-    ))]  # fmt: skip
+    return [
+        Insert(
+            schema.batches,
+            BATCH_ROW,
+            (
+                a["batchId"],
+                f"{a['gtin']:014d}",
+                a["lot"],
+                a["supplier"],
+                a["supplier"],
+                a["quantity"],
+                a["quantity"],
+                a["unit"],
+                a["metadataHash"],
+                "active",
+                False,
+                "none",
+                e.timestamp,
+                e.block_number,
+            ),
+        )
+    ]
 
 
 @handles("CustodyTransferProposed", lambda a: Subject(batch_id=a["batchId"], actor=a["to"]))
@@ -268,11 +354,25 @@ def transformation_recorded(e: LedgerEvent) -> list[Operation]:
     a = e.args
     tid = a["transformationId"]
     ops: list[Operation] = [
-        insert(schema.transformations, {"transformation_id": tid, "custodian": a["custodian"], "kind": KINDS[a["kind"]],
-                                        "data_hash": a["dataHash"], "timestamp": e.timestamp, "tx_hash": e.tx_hash})  # fmt: skip
+        insert(
+            schema.transformations,
+            {
+                "transformation_id": tid,
+                "custodian": a["custodian"],
+                "kind": KINDS[a["kind"]],
+                "data_hash": a["dataHash"],
+                "timestamp": e.timestamp,
+                "tx_hash": e.tx_hash,
+            },
+        )
     ]
     for position, (batch_id, quantity) in enumerate(a["inputs"]):
-        ops.append(insert(schema.transformation_inputs, {"transformation_id": tid, "position": position, "batch_id": batch_id, "quantity": quantity}))
+        ops.append(
+            insert(
+                schema.transformation_inputs,
+                {"transformation_id": tid, "position": position, "batch_id": batch_id, "quantity": quantity},
+            )
+        )
         ops.append(Consume(batch_id, quantity))
     for position, batch_id in enumerate(a["outputs"]):
         ops.append(insert(schema.transformation_outputs, {"transformation_id": tid, "position": position, "batch_id": batch_id}))
@@ -283,30 +383,64 @@ def transformation_recorded(e: LedgerEvent) -> list[Operation]:
 @handles("BatchRecalled", lambda a: Subject(batch_id=a["batchId"], actor=a["by"]))
 def batch_recalled(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [Update(schema.batches, {"batch_id": a["batchId"]}, {
-        "recalled": True, "recalled_at": e.timestamp, "recall_state": "recalled", "recalled_by": a["by"],
-        "recall_reason": a.get("reason"), "recall_reason_hash": a["reasonHash"], "recall_tx_hash": e.tx_hash,
-        "reviewed_at": None, "reviewed_by": None, "review_reason": None, "review_tx_hash": None,
-    })]  # fmt: skip
+    return [
+        Update(
+            schema.batches,
+            {"batch_id": a["batchId"]},
+            {
+                "recalled": True,
+                "recalled_at": e.timestamp,
+                "recall_state": "recalled",
+                "recalled_by": a["by"],
+                "recall_reason": a.get("reason"),
+                "recall_reason_hash": a["reasonHash"],
+                "recall_tx_hash": e.tx_hash,
+                "reviewed_at": None,
+                "reviewed_by": None,
+                "review_reason": None,
+                "review_tx_hash": None,
+            },
+        )
+    ]
 
 
 @handles("RecallReviewed", lambda a: Subject(batch_id=a["batchId"], actor=a["by"]))
 def recall_reviewed(e: LedgerEvent) -> list[Operation]:
     a = e.args
     # Upheld is final; a withdrawn recall frees the batch: it is no longer recalled.
-    return [Update(schema.batches, {"batch_id": a["batchId"]}, {
-        "recalled": bool(a["upheld"]), "recall_state": "upheld" if a["upheld"] else "withdrawn",
-        "reviewed_at": e.timestamp, "reviewed_by": a["by"], "review_reason": a["reason"], "review_tx_hash": e.tx_hash,
-    })]  # fmt: skip
+    return [
+        Update(
+            schema.batches,
+            {"batch_id": a["batchId"]},
+            {
+                "recalled": bool(a["upheld"]),
+                "recall_state": "upheld" if a["upheld"] else "withdrawn",
+                "reviewed_at": e.timestamp,
+                "reviewed_by": a["by"],
+                "review_reason": a["reason"],
+                "review_tx_hash": e.tx_hash,
+            },
+        )
+    ]
 
 
 @handles("BatchVoided", lambda a: Subject(batch_id=a["batchId"], actor=a["by"]))
 def batch_voided(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [Update(schema.batches, {"batch_id": a["batchId"]}, {
-        "status": "voided", "pending_custodian": None, "voided_at": e.timestamp, "voided_by": a["by"],
-        "void_reason": a["reason"], "void_tx_hash": e.tx_hash,
-    })]  # fmt: skip
+    return [
+        Update(
+            schema.batches,
+            {"batch_id": a["batchId"]},
+            {
+                "status": "voided",
+                "pending_custodian": None,
+                "voided_at": e.timestamp,
+                "voided_by": a["by"],
+                "void_reason": a["reason"],
+                "void_tx_hash": e.tx_hash,
+            },
+        )
+    ]
 
 
 @handles("NoncesInvalidated", lambda a: Subject(actor=a["issuer"]))
@@ -337,5 +471,16 @@ def attested(e: LedgerEvent) -> list[Operation]:
 @handles("AttestationRevoked", lambda a: Subject(actor=a["by"]))
 def attestation_revoked(e: LedgerEvent) -> list[Operation]:
     a = e.args
-    return [Update(schema.attestations, {"uid": a["uid"]}, {"revoked_at": e.timestamp, "revoked_by": a["by"], "revocation_reason_hash": a["reasonHash"],
-                                                                  "revocation_reason": a.get("reason"), "revoked_tx_hash": e.tx_hash})]  # fmt: skip
+    return [
+        Update(
+            schema.attestations,
+            {"uid": a["uid"]},
+            {
+                "revoked_at": e.timestamp,
+                "revoked_by": a["by"],
+                "revocation_reason_hash": a["reasonHash"],
+                "revocation_reason": a.get("reason"),
+                "revoked_tx_hash": e.tx_hash,
+            },
+        )
+    ]

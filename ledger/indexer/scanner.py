@@ -40,10 +40,14 @@ CHANGED_RETRIES = 20
 _RANGE_CAP = re.compile(
     r"block range|range (is )?too (large|wide|big)|maximum block range|blocks? distance|range limit|"
     r"exceed(s|ed)? (the )?max(imum)? range|too many blocks|limited to an? [\d,]+ (block )?range|"
-    r"up to an? [\d,]+ block range", re.IGNORECASE)  # fmt: skip
+    r"up to an? [\d,]+ block range",
+    re.IGNORECASE,
+)
 _RESULT_CAP = re.compile(
     r"more than \d+ results|too many (results|logs)|response size (exceeded|is too big)|"
-    r"log response size|result(s)? (limit|set too large)|query exceeds max results|limit exceeded", re.IGNORECASE)  # fmt: skip
+    r"log response size|result(s)? (limit|set too large)|query exceeds max results|limit exceeded",
+    re.IGNORECASE,
+)
 #: A suggested range in the error ("this block range should work: [0x1, 0x2]", Alchemy).
 _SUGGESTED = re.compile(r"\[(0x[0-9a-fA-F]+),\s*(0x[0-9a-fA-F]+)\]")
 _NUMBER = re.compile(r"(\d[\d,]*)")
@@ -177,7 +181,7 @@ class Scanner:
         if self.finality in ("safe", "finalized"):
             block = self._rpc("eth_getBlockByNumber", [self.finality, False])
             if block is None:
-                raise ChainError(f"the node does not report a {self.finality!r} block; set finality = \"latest\"")
+                raise ChainError(f'the node does not report a {self.finality!r} block; set finality = "latest"')
             return int(block["number"], 16)
         return self.chain_head() - self.confirmations
 
@@ -187,10 +191,16 @@ class Scanner:
         provider limits."""
         settings = connection.settings
         return cls(
-            connection.w3, connection.address, connection.deploy_block, store, settings.confirmations,
-            finality=settings.finality, log_block_range=settings.log_block_range,
-            log_result_limit=settings.log_result_limit, **kwargs,
-        )  # fmt: skip
+            connection.w3,
+            connection.address,
+            connection.deploy_block,
+            store,
+            settings.confirmations,
+            finality=settings.finality,
+            log_block_range=settings.log_block_range,
+            log_result_limit=settings.log_result_limit,
+            **kwargs,
+        )
 
     def _shrink(self, error: ChainError, start: int) -> None:
         """A smaller range after eth_getLogs was refused: the provider's block cap when it
@@ -279,8 +289,13 @@ class Scanner:
         blocks = self._range_blocks(start, end, logs, number_of, end_hash_before)
         events, undecodable = self._decode(logs, number_of, blocks)
         report.events_added += self.store.apply_range(
-            self.address, self.chain_id, events, [(n, h, t) for n, (h, t) in blocks.items()], Cursor(end, blocks[end][0]),
-            undecodable, expected=cursor,
+            self.address,
+            self.chain_id,
+            events,
+            [(n, h, t) for n, (h, t) in blocks.items()],
+            Cursor(end, blocks[end][0]),
+            undecodable,
+            expected=cursor,
         )
         report.ranges += 1
         report.cursor = end
@@ -311,8 +326,9 @@ class Scanner:
         elif log_count > self.target_logs:
             self.range = max(MIN_RANGE, self.range // 2)
 
-    def _range_blocks(self, start: int, end: int, logs: list[dict[str, Any]], number_of: dict[str, int],
-                      end_hash_before: str | None) -> dict[int, tuple[str, int]]:  # fmt: skip
+    def _range_blocks(
+        self, start: int, end: int, logs: list[dict[str, Any]], number_of: dict[str, int], end_hash_before: str | None
+    ) -> dict[int, tuple[str, int]]:
         """Hash and timestamp of the range's end block and of every block with a log, checked
         against what the logs were read from (ChainChanged when the chain moved meanwhile)."""
         numbers = sorted(set(number_of.values()) | {end})
@@ -320,7 +336,10 @@ class Scanner:
         if end_hash_before is not None and blocks[end][0] != end_hash_before:
             # A prefetched range: its last block changed between the request and now.
             raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
-        if any(blocks[number_of[hex_number]][0] != block_hash for hex_number, block_hash in {(log["blockNumber"], log["blockHash"]) for log in logs}):
+        if any(
+            blocks[number_of[hex_number]][0] != block_hash
+            for hex_number, block_hash in {(log["blockNumber"], log["blockHash"]) for log in logs}
+        ):
             # A reorganisation between eth_getLogs and the headers: read the range again.
             raise ChainChanged(f"the chain changed while blocks {start}-{end} were read")
         return blocks
@@ -372,13 +391,29 @@ class Scanner:
                 decoded = decode(log)
             except Exception as exc:  # noqa: BLE001 - a log this ABI cannot read is set aside, not fatal
                 name = self.decoder.name_of(log["topics"][0]) if log["topics"] else None
-                undecodable.append(SetAside(log["transactionHash"], int(log["logIndex"], 16), number,
-                                            name or (log["topics"][0] if log["topics"] else "(no topic)"), "decode",
-                                            f"cannot decode the log: {type(exc).__name__}: {exc}"[:1000]))  # fmt: skip
+                undecodable.append(
+                    SetAside(
+                        log["transactionHash"],
+                        int(log["logIndex"], 16),
+                        number,
+                        name or (log["topics"][0] if log["topics"] else "(no topic)"),
+                        "decode",
+                        f"cannot decode the log: {type(exc).__name__}: {exc}"[:1000],
+                    )
+                )
                 continue
             if decoded is not None:
-                events.append(LedgerEvent(decoded[0], decoded[1], log["transactionHash"], int(log["logIndex"], 16), number,
-                                          log["blockHash"], blocks[number][1]))  # fmt: skip
+                events.append(
+                    LedgerEvent(
+                        decoded[0],
+                        decoded[1],
+                        log["transactionHash"],
+                        int(log["logIndex"], 16),
+                        number,
+                        log["blockHash"],
+                        blocks[number][1],
+                    )
+                )
         # Nodes return logs in chain order; sorting keeps that true for any node (and
         # costs one pass when it already holds).
         events.sort(key=_chain_order)
@@ -408,7 +443,9 @@ class Scanner:
                 continue
             number = int(log["blockNumber"], 16)
             timestamp = self._blocks([number])[number][1]
-            events.append(LedgerEvent(decoded[0], decoded[1], log["transactionHash"], item.log_index, number, log["blockHash"], timestamp))
+            events.append(
+                LedgerEvent(decoded[0], decoded[1], log["transactionHash"], item.log_index, number, log["blockHash"], timestamp)
+            )
         report.events_added += self.store.readmit(sorted(events, key=_chain_order))
 
     def sync(self, progress: Callable[[ScanReport], None] | None = None) -> ScanReport:

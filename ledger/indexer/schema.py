@@ -71,6 +71,7 @@ def quantity_columns(table: Table) -> list[str]:
     """The names of `table`'s quantity columns (the bulk insert converts them itself)."""
     return [c.name for c in table.columns if isinstance(c.type, Quantity)]
 
+
 cursor = Table(
     "indexer_cursor",
     metadata,
@@ -288,5 +289,17 @@ set_aside = Table(  # events the index could not decode or apply, with why; the 
 )
 
 #: Tables derived from `events`; a rewind clears and replays them.
-DERIVED = (actors, actor_names, roles, claim_types, accreditations, licences, issuer_nonces, batches, transformations,
-           transformation_inputs, transformation_outputs, attestations)  # fmt: skip
+DERIVED = (
+    actors,
+    actor_names,
+    roles,
+    claim_types,
+    accreditations,
+    licences,
+    issuer_nonces,
+    batches,
+    transformations,
+    transformation_inputs,
+    transformation_outputs,
+    attestations,
+)

@@ -71,8 +71,14 @@ class SetAside:
 
     def row(self) -> dict[str, Any]:
         """The `set_aside` table's row."""
-        return {"tx_hash": self.tx_hash, "log_index": self.log_index, "block_number": self.block_number,
-                "name": self.name[:40], "stage": self.stage, "reason": self.reason}  # fmt: skip
+        return {
+            "tx_hash": self.tx_hash,
+            "log_index": self.log_index,
+            "block_number": self.block_number,
+            "name": self.name[:40],
+            "stage": self.stage,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -187,14 +193,20 @@ class IndexStore:
             conn.execute(update(schema.cursor).where(text("0 = 1")).values(name=CURSOR))
         if expected is ANY_CURSOR:
             return
-        row = conn.execute(select(schema.cursor.c.block_number, schema.cursor.c.block_hash)
-                           .where(schema.cursor.c.name == CURSOR)).first()  # fmt: skip
+        row = conn.execute(
+            select(schema.cursor.c.block_number, schema.cursor.c.block_hash).where(schema.cursor.c.name == CURSOR)
+        ).first()
         current = None if row is None else Cursor(row[0], row[1])
         if current != expected:
             raise CursorMoved(f"the index cursor moved from {expected} to {current} under this writer")
 
     def _set_cursor(self, conn: Connection, contract: str, chain_id: int, cursor: Cursor) -> None:
-        values = {"contract": contract, "chain_id": chain_id, "block_number": cursor.block_number, "block_hash": cursor.block_hash}
+        values = {
+            "contract": contract,
+            "chain_id": chain_id,
+            "block_number": cursor.block_number,
+            "block_hash": cursor.block_hash,
+        }
         updated = conn.execute(update(schema.cursor).where(schema.cursor.c.name == CURSOR).values(**values)).rowcount
         if not updated:
             conn.execute(insert(schema.cursor).values(name=CURSOR, **values))
@@ -248,8 +260,12 @@ class IndexStore:
             if undecodable:
                 sa = schema.set_aside
                 keys = [(x.tx_hash, x.log_index) for x in undecodable]
-                known = {(t, i) for t, i in conn.execute(select(sa.c.tx_hash, sa.c.log_index).where(
-                    sa.c.block_number.in_({x.block_number for x in undecodable})))}  # fmt: skip
+                known = {
+                    (t, i)
+                    for t, i in conn.execute(
+                        select(sa.c.tx_hash, sa.c.log_index).where(sa.c.block_number.in_({x.block_number for x in undecodable}))
+                    )
+                }
                 _record_set_aside(conn, [x for x, key in zip(undecodable, keys, strict=True) if key not in known])
             added = len(new)
             self._set_cursor(conn, contract, chain_id, end)
@@ -260,8 +276,12 @@ class IndexStore:
         sa = schema.set_aside
         with self.engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(sa)).scalar() or 0
-            rows = conn.execute(select(sa).order_by(sa.c.block_number.desc(), sa.c.log_index.desc()).limit(limit)).mappings().all()
-        return int(count), [SetAside(r["tx_hash"], r["log_index"], r["block_number"], r["name"], r["stage"], r["reason"]) for r in rows]
+            rows = (
+                conn.execute(select(sa).order_by(sa.c.block_number.desc(), sa.c.log_index.desc()).limit(limit)).mappings().all()
+            )
+        return int(count), [
+            SetAside(r["tx_hash"], r["log_index"], r["block_number"], r["name"], r["stage"], r["reason"]) for r in rows
+        ]
 
     def anchored_in(self, key: str, columns: Sequence[Any], event_arguments: Sequence[tuple[str, str]]) -> int | None:
         """Where the hash `key` is anchored (ledger.anchors says what counts): the position
@@ -276,7 +296,10 @@ class IndexStore:
                     return position
             for position, (name, argument) in enumerate(event_arguments, start=len(columns)):
                 pattern = f'%"{argument}":"{key}"%'
-                if conn.execute(select(e.c.tx_hash).where(and_(e.c.name == name, e.c.args.like(pattern))).limit(1)).first() is not None:
+                if (
+                    conn.execute(select(e.c.tx_hash).where(and_(e.c.name == name, e.c.args.like(pattern))).limit(1)).first()
+                    is not None
+                ):
                     return position
         return None
 
@@ -321,7 +344,11 @@ class IndexStore:
         """Every log set aside because it could not be decoded, oldest first."""
         sa = schema.set_aside
         with self.engine.connect() as conn:
-            rows = conn.execute(select(sa).where(sa.c.stage == "decode").order_by(sa.c.block_number, sa.c.log_index)).mappings().all()
+            rows = (
+                conn.execute(select(sa).where(sa.c.stage == "decode").order_by(sa.c.block_number, sa.c.log_index))
+                .mappings()
+                .all()
+            )
         return [SetAside(r["tx_hash"], r["log_index"], r["block_number"], r["name"], r["stage"], r["reason"]) for r in rows]
 
     def readmit(self, ledger_events: Sequence[LedgerEvent]) -> int:
@@ -349,8 +376,15 @@ class IndexStore:
         conn.execute(delete(schema.set_aside).where(schema.set_aside.c.stage == "apply"))
         rows = conn.execute(select(schema.events).order_by(schema.events.c.block_number, schema.events.c.log_index)).mappings()
         replayed = [
-            LedgerEvent(row["name"], json.loads(row["args"]), row["tx_hash"], row["log_index"],
-                        row["block_number"], row["block_hash"], row["timestamp"])  # fmt: skip
+            LedgerEvent(
+                row["name"],
+                json.loads(row["args"]),
+                row["tx_hash"],
+                row["log_index"],
+                row["block_number"],
+                row["block_hash"],
+                row["timestamp"],
+            )
             for row in rows.all()
         ]
         _record_set_aside(conn, _apply_operations(conn, replayed))
@@ -377,8 +411,17 @@ _encode_args = json.JSONEncoder(separators=(",", ":")).encode
 def _event_row(e: LedgerEvent) -> tuple[Any, ...]:
     """The events table's row of `e`, as a tuple in EVENT_COLUMNS order."""
     subject = subject_of(e)
-    return (e.tx_hash, e.log_index, e.block_number, e.block_hash, e.timestamp, e.name, subject.batch_id, subject.actor,
-            _encode_args(e.args))  # fmt: skip
+    return (
+        e.tx_hash,
+        e.log_index,
+        e.block_number,
+        e.block_hash,
+        e.timestamp,
+        e.name,
+        subject.batch_id,
+        subject.actor,
+        _encode_args(e.args),
+    )
 
 
 def _insert_sql(conn: Connection, table: Any, columns: Sequence[str]) -> str:
@@ -431,8 +474,11 @@ def _apply_operations(conn: Connection, ledger_events: Sequence[LedgerEvent]) ->
             raise
         except Exception as exc:  # noqa: BLE001
             reason = f"{type(exc).__name__}: {exc}".split("\n[SQL:")[0][:1000]
-            failed.append(SetAside(ledger_event.tx_hash, ledger_event.log_index, ledger_event.block_number, ledger_event.name,
-                                   "apply", reason))  # fmt: skip
+            failed.append(
+                SetAside(
+                    ledger_event.tx_hash, ledger_event.log_index, ledger_event.block_number, ledger_event.name, "apply", reason
+                )
+            )
     return failed
 
 
@@ -488,7 +534,9 @@ def _consume(conn: Connection, operation: Consume) -> None:
         raise LookupError(f"the transformation consumes batch {operation.batch_id}, which the index does not hold")
     remaining = int(row[0]) - int(operation.quantity)
     if remaining < 0:
-        raise ValueError(f"the transformation consumes {operation.quantity} of batch {operation.batch_id}, which has only {int(row[0])} left")
+        raise ValueError(
+            f"the transformation consumes {operation.quantity} of batch {operation.batch_id}, which has only {int(row[0])} left"
+        )
     values: dict[str, Any] = {"remaining_quantity": remaining}
     if remaining == 0 and row[1] == "active":
         values["status"] = "consumed"

@@ -60,7 +60,9 @@ def unreplayable(method: str, params: list[Any]) -> bool:
     if method in SETS_INTERVAL_MINING:
         return any(p not in (0, "0x0", None) for p in params)
     if method == "evm_mine":
-        return any(isinstance(p, dict) and (p.get("timestamp") is None or p.get("blocks") not in (None, 1, "0x1")) for p in params)
+        return any(
+            isinstance(p, dict) and (p.get("timestamp") is None or p.get("blocks") not in (None, 1, "0x1")) for p in params
+        )
     return False
 
 
@@ -90,8 +92,10 @@ class Recovery:
         if self.imported_legacy_state:
             parts.append("imported the earlier state.json")
         where = f"block {self.snapshot_block}" if self.snapshot_block is not None else "genesis"
-        parts.append(f"restored to {where}; replayed {self.transactions} transaction(s) "
-                     f"({self.replayed} journal entries); head is block {self.head}")  # fmt: skip
+        parts.append(
+            f"restored to {where}; replayed {self.transactions} transaction(s) "
+            f"({self.replayed} journal entries); head is block {self.head}"
+        )
         if self.damaged_snapshots:
             parts.append(f"skipped {len(self.damaged_snapshots)} damaged snapshot(s)")
         return "; ".join(parts)
@@ -100,7 +104,9 @@ class Recovery:
 class DurableNode:
     """Journal, snapshots and anvil, with the rules that keep them consistent."""
 
-    def __init__(self, chain_dir: Path, anvil: Anvil, snapshot_seconds: float = 30.0, snapshot_entries: int = 2000, keep: int = 3) -> None:
+    def __init__(
+        self, chain_dir: Path, anvil: Anvil, snapshot_seconds: float = 30.0, snapshot_entries: int = 2000, keep: int = 3
+    ) -> None:
         self.chain_dir = chain_dir
         self.anvil = anvil
         self.journal = Journal(chain_dir / "journal")
@@ -163,7 +169,11 @@ class DurableNode:
                     f"the chain's journal in {self.journal.directory} jumps from entry {expected - 1} to "
                     f"{entry.seq} (the snapshot that covered the gap is missing or damaged); the node will "
                     "not start a chain without those writes. Restore the snapshots directory from a backup."
-                    + (f" Snapshots that did not load: {'; '.join(recovery.damaged_snapshots)}" if recovery.damaged_snapshots else "")
+                    + (
+                        f" Snapshots that did not load: {'; '.join(recovery.damaged_snapshots)}"
+                        if recovery.damaged_snapshots
+                        else ""
+                    )
                 )
             self.apply(entry)
             recovery.replayed += 1
@@ -254,10 +264,16 @@ class DurableNode:
     def write(self, method: str, params: list[Any], request_id: Any) -> dict[str, Any]:
         """Journal a state-changing request (fsync), then apply it; one at a time."""
         if unreplayable(method, params):
-            return {"jsonrpc": "2.0", "id": request_id,
-                    "error": {"code": -32601, "message": f"{method} is not available on the durable local chain: its blocks "
-                              "would take anvil's own clock, and a restart could not rebuild them with the same hashes; "
-                              "mine with evm_mine (one block, optionally at a given timestamp) instead"}}  # fmt: skip
+            return {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "error": {
+                    "code": -32601,
+                    "message": f"{method} is not available on the durable local chain: its blocks "
+                    "would take anvil's own clock, and a restart could not rebuild them with the same hashes; "
+                    "mine with evm_mine (one block, optionally at a given timestamp) instead",
+                },
+            }
         with self.write_lock:
             timestamp = None
             mines = mines_one_block(method, params)
@@ -266,13 +282,18 @@ class DurableNode:
             try:
                 entry = self.journal.append(method, params, timestamp)
             except OSError as exc:
-                return {"jsonrpc": "2.0", "id": request_id,
-                        "error": {"code": -32603, "message": f"the local chain cannot journal the request ({exc}); nothing was sent"}}  # fmt: skip
+                return {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "error": {"code": -32603, "message": f"the local chain cannot journal the request ({exc}); nothing was sent"},
+                }
             try:
                 response = self.apply(entry, request_id)
             except RpcError as exc:
                 # Journalled, so the next start replays it: the client must not assume it failed.
-                raise RpcError(f"{exc}; the request was journalled and may have been applied: check before sending it again") from exc
+                raise RpcError(
+                    f"{exc}; the request was journalled and may have been applied: check before sending it again"
+                ) from exc
             self._track_time(method, params, timestamp, mines, "error" not in response)
         self._maybe_snapshot()
         return response

@@ -42,7 +42,9 @@ class NodeServer(ThreadingHTTPServer):
         if isinstance(message, list) and message:
             if all(isinstance(m, dict) and is_read(str(m.get("method", ""))) for m in message):
                 return self.node.anvil.post(body)
-            return 200, json.dumps([self._one(m) if isinstance(m, dict) else _error(None, "invalid request", -32600) for m in message]).encode()
+            return 200, json.dumps(
+                [self._one(m) if isinstance(m, dict) else _error(None, "invalid request", -32600) for m in message]
+            ).encode()
         return self.node.anvil.post(body)
 
     def _one(self, request: dict[str, Any]) -> dict[str, Any]:

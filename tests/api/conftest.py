@@ -44,8 +44,9 @@ class DemoSite:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     """A local chain with the demo and a batch whose strings try to inject HTML."""
     data_dir = tmp_path_factory.mktemp("site")
-    settings = Settings(data_dir=data_dir, rpc_url=f"http://127.0.0.1:{free_loopback_port()}",
-                        public_base_url="https://provenance.example")  # fmt: skip
+    settings = Settings(
+        data_dir=data_dir, rpc_url=f"http://127.0.0.1:{free_loopback_port()}", public_base_url="https://provenance.example"
+    )
     chain = LocalChain(settings)
     chain.start(genesis_timestamp=demo_genesis_timestamp())
     try:
@@ -58,8 +59,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
         admin.grant_supplier(accounts[11])
         admin.grant_licence(accounts[11], LicenceScope.single_gtin(HOSTILE_GTIN))
         hostile = LedgerWriter(connection, NodeAccountSigner(accounts[11]))
-        batch = BatchCreate(gtin=HOSTILE_GTIN, lot=HOSTILE_LOT, quantity=10, unit="KGM", product=HOSTILE_PRODUCT,
-                            origin=HOSTILE_NAME, claims=("FAIRTRADE",))  # fmt: skip
+        batch = BatchCreate(
+            gtin=HOSTILE_GTIN,
+            lot=HOSTILE_LOT,
+            quantity=10,
+            unit="KGM",
+            product=HOSTILE_PRODUCT,
+            origin=HOSTILE_NAME,
+            claims=("FAIRTRADE",),
+        )
         hostile.register_batch(batch)
         hostile.record_step(batch.batch_id, "inspecting", HOSTILE_PLACE)
         demo = DemoSite(settings, connection, "0x" + batch.batch_id.hex())

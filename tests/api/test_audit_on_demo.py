@@ -11,7 +11,11 @@ from ledger.cli import app
 from ledger.demo import DEMO_AUDIT_POLICY, DEMO_BAG, DEMO_LOAF
 from ledger.identifiers import batch_id
 
-PLANTED = [("recall_reach", "critical", "MV-F-2211"), ("claim_revoked", "high", "NAR-2026-07"), ("claim_expired", "medium", "MIR-2026-07")]
+PLANTED = [
+    ("recall_reach", "critical", "MV-F-2211"),
+    ("claim_revoked", "high", "NAR-2026-07"),
+    ("claim_expired", "medium", "MIR-2026-07"),
+]
 
 
 def summary(findings):
@@ -32,7 +36,9 @@ def test_audit_all_on_the_demo_reports_the_planted_problems_only(site, tmp_path)
         findings = json.loads(out)["findings"]
         assert summary(findings) == PLANTED
         recall = findings[0]
-        assert recall["related_batches"] == ["0x" + batch_id(*DEMO_LOAF).hex()] and recall["events"][0]["tx_hash"].startswith("0x")
+        assert recall["related_batches"] == ["0x" + batch_id(*DEMO_LOAF).hex()] and recall["events"][0]["tx_hash"].startswith(
+            "0x"
+        )
         assert run_cli(site, "audit", "--all", "--fail-on", "never")[0] == 0
         code, out = run_cli(site, "audit", "--all", "--fail-on", "critical")
         assert code == 3 and "Recalled lot MV-F-2211" in out

@@ -17,7 +17,11 @@ def test_batches_filter_and_paginate(client, site):
     roaster = site.connection.w3.eth.accounts[5]
     body = client.get("/api/v1/batches", params={"supplier": roaster}).json()
     assert {b["lot"] for b in body["items"]} == {"TP-R-1107", DEMO_BAG[1]} and body["next_offset"] is None
-    consumed = [b for gtin in FARM_COFFEE.values() for b in client.get("/api/v1/batches", params={"gtin": gtin, "status": "consumed"}).json()["items"]]
+    consumed = [
+        b
+        for gtin in FARM_COFFEE.values()
+        for b in client.get("/api/v1/batches", params={"gtin": gtin, "status": "consumed"}).json()["items"]
+    ]
     assert {b["lot"] for b in consumed} == {"ESP-2026-07", "MIR-2026-07", "NAR-2026-07"}
     assert [b["lot"] for b in client.get("/api/v1/batches", params={"recalled": True}).json()["items"]] == ["MV-F-2211"]
     first = client.get("/api/v1/batches", params={"limit": 4}).json()
@@ -40,8 +44,14 @@ def test_one_batch_and_its_full_history_with_proof(client):
     assert batch["product"] == "Huila blend coffee beans, 250 g bag" and batch["remaining_quantity"] == 2000
     history = client.get(f"/api/v1/batches/{BAG_ID}/history").json()["events"]
     assert len(history) > 30
-    assert all(e["tx_hash"].startswith("0x") and len(e["tx_hash"]) == 66 and isinstance(e["log_index"], int)
-               and e["block_number"] > 0 and e["timestamp"] > 0 for e in history)  # fmt: skip
+    assert all(
+        e["tx_hash"].startswith("0x")
+        and len(e["tx_hash"]) == 66
+        and isinstance(e["log_index"], int)
+        and e["block_number"] > 0
+        and e["timestamp"] > 0
+        for e in history
+    )
     order = [(e["block_number"], e["log_index"]) for e in history]
     assert order == sorted(order)
     own = client.get(f"/api/v1/batches/{BAG_ID}/history", params={"ancestors": False}).json()["events"]
@@ -56,7 +66,11 @@ def test_one_batch_and_its_full_history_with_proof(client):
 def test_lineage_up_and_down(client):
     up = client.get(f"/api/v1/batches/{BAG_ID}/lineage").json()["tree"]
     export = up["inputs"][0]["inputs"][0]
-    assert export["lot"] == "AH-EXP-0420" and {i["lot"] for i in export["inputs"]} == {"ESP-2026-07", "MIR-2026-07", "NAR-2026-07"}
+    assert export["lot"] == "AH-EXP-0420" and {i["lot"] for i in export["inputs"]} == {
+        "ESP-2026-07",
+        "MIR-2026-07",
+        "NAR-2026-07",
+    }
     shallow = client.get(f"/api/v1/batches/{BAG_ID}/lineage", params={"depth": 1}).json()["tree"]
     assert "inputs" not in shallow["inputs"][0]
     down = client.get(f"/api/v1/batches/{FLOUR_ID}/lineage", params={"direction": "down"}).json()["tree"]

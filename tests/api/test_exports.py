@@ -68,8 +68,9 @@ def _field(name: str, value) -> str:
         return f"{name}={CBV}{VOCABULARY[name]}{value}"
     if name in ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"):
         # Each element's own fields in their order, then the elements sorted (rules 11, 12).
-        elements = sorted("quantityElement" + "".join(f"{k}={_value(q[k])}" for k in ("epcClass", "quantity", "uom") if k in q)
-                          for q in value)  # fmt: skip
+        elements = sorted(
+            "quantityElement" + "".join(f"{k}={_value(q[k])}" for k in ("epcClass", "quantity", "uom") if k in q) for q in value
+        )
         return name + "".join(elements) if elements else ""
     if name in ("sourceList", "destinationList"):
         # Each element's type first, then its id (as GS1's published CBV 2.0 vector
@@ -80,8 +81,11 @@ def _field(name: str, value) -> str:
     if name == "ilmd":
         return name + "".join(sorted(f"{_extension_key(k)}={_value(v)}" for k, v in value.items()))
     if isinstance(value, list):
-        return "".join(f"{name}={_value(v)}" for v in sorted(value)) if name == "certificationInfo" else (
-            name + "".join(f"{name.removesuffix('List')}={_value(v)}" for v in sorted(value)) if value else "")  # fmt: skip
+        return (
+            "".join(f"{name}={_value(v)}" for v in sorted(value))
+            if name == "certificationInfo"
+            else (name + "".join(f"{name.removesuffix('List')}={_value(v)}" for v in sorted(value)) if value else "")
+        )
     return f"{name}={_value(value)}"
 
 
@@ -102,12 +106,20 @@ def event_hash(event: dict) -> str:
 
 def test_the_second_implementation_writes_the_standard_pre_hash_by_hand():
     # One commissioning event, its pre-hash written out field by field from the rules.
-    event = {"type": "ObjectEvent", "eventTime": "2026-12-02T20:47:24+01:00", "eventTimeZoneOffset": "+01:00",
-             "pl:txHash": "0xab", "pl:blockNumber": 31, "action": "ADD", "bizStep": "commissioning",
-             "disposition": "active", "epcList": [],
-             "quantityList": [{"epcClass": "https://id.gs1.org/01/09506000135014/10/ESP-2026-07", "quantity": 12000.0, "uom": "KGM"}],
-             "sourceList": [{"type": "owning_party", "source": "did:pkh:eip155:31337:0x01"}],
-             "ilmd": {"pl:product": " Green coffee ", "pl:origin": "Huila"}}  # fmt: skip
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-12-02T20:47:24+01:00",
+        "eventTimeZoneOffset": "+01:00",
+        "pl:txHash": "0xab",
+        "pl:blockNumber": 31,
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "epcList": [],
+        "quantityList": [{"epcClass": "https://id.gs1.org/01/09506000135014/10/ESP-2026-07", "quantity": 12000.0, "uom": "KGM"}],
+        "sourceList": [{"type": "owning_party", "source": "did:pkh:eip155:31337:0x01"}],
+        "ilmd": {"pl:product": " Green coffee ", "pl:origin": "Huila"},
+    }
     pl = "{" + EXTENSION_NAMESPACE + "}"
     assert event_pre_hash(event) == (
         "eventType=ObjectEvent" "eventTime=2026-12-02T19:47:24.000Z" "eventTimeZoneOffset=+01:00"
@@ -151,20 +163,29 @@ def test_epcis_export_is_a_complete_epcis_2_document(client):
     assert not mismatched, f"{len(mismatched)} of {len(events)} event IDs are not the standard event hash: {mismatched[:2]}"
     assert all(e["eventID"].startswith("ni:///sha-256;") for e in events) and len({e["eventID"] for e in events}) == len(events)
     # Identifiers round-trip: every class is a lot of the lineage, as a GS1 Digital Link.
-    classes = {q["epcClass"] for e in events for key in ("quantityList", "inputQuantityList", "outputQuantityList") for q in e.get(key, [])}
+    classes = {
+        q["epcClass"]
+        for e in events
+        for key in ("quantityList", "inputQuantityList", "outputQuantityList")
+        for q in e.get(key, [])
+    }
     parsed = {(link.gtin, link.lot) for link in map(parse_digital_link, classes)}
     assert parsed == lineage_lots(client, BAG)
     commissioning = [e for e in events if e.get("bizStep") == "commissioning" and e["type"] == "ObjectEvent"]
     assert {e["quantityList"][0]["uom"] for e in commissioning} == {"KGM"} and len(commissioning) == 3  # the farms
     merge = next(e for e in events if e["type"] == "TransformationEvent" and e["bizStep"] == "assembling")
-    assert sum(q["quantity"] for q in merge["inputQuantityList"]) == 26_000 and merge["outputQuantityList"][0]["quantity"] == 26_000
+    assert (
+        sum(q["quantity"] for q in merge["inputQuantityList"]) == 26_000 and merge["outputQuantityList"][0]["quantity"] == 26_000
+    )
     bags = [e for e in events if e["type"] == "TransformationEvent" and "TP-B-1107-A" in e["outputQuantityList"][0]["epcClass"]]
     assert bags and "uom" not in bags[0]["outputQuantityList"][0]  # pieces are counted, not measured
     certified = [e for e in events if "certificationInfo" in e]
     assert {e["pl:claim"] for e in certified} == {"FAIRTRADE", "ORGANIC", "DEFORESTATION_FREE"}
     assert any(e["disposition"] == "non_conformant" for e in certified)  # the revocation
     handover = next(e for e in events if e.get("bizStep") == "accepting")
-    assert handover["sourceList"][0]["type"] == "possessing_party" and handover["destinationList"][0]["destination"].startswith("did:pkh:eip155:31337:0x")
+    assert handover["sourceList"][0]["type"] == "possessing_party" and handover["destinationList"][0]["destination"].startswith(
+        "did:pkh:eip155:31337:0x"
+    )
     assert all(e["pl:txHash"].startswith("0x") for e in events)
     times = [e["eventTime"] for e in events]
     assert times == sorted(times)
@@ -176,10 +197,14 @@ def test_the_recall_appears_in_the_loafs_epcis_and_the_cli_writes_the_same_docum
     # The recall with its reason, then the admin's review upholding it.
     assert [(e.get("pl:recallReview"), e["pl:reason"]) for e in recall_events] == [
         (None, "Deoxynivalenol above the EU limit in retained sample"),
-        ("upheld", "Confirmed by the accredited laboratory's analysis of the retained sample")]  # fmt: skip
+        ("upheld", "Confirmed by the accredited laboratory's analysis of the retained sample"),
+    ]
     out = tmp_path / "loaf.jsonld"
-    env = {"PROVENANCE_DATA_DIR": str(site.settings.data_dir), "PROVENANCE_RPC_URL": site.settings.rpc_url,
-           "PROVENANCE_PUBLIC_BASE_URL": site.settings.public_base_url}  # fmt: skip
+    env = {
+        "PROVENANCE_DATA_DIR": str(site.settings.data_dir),
+        "PROVENANCE_RPC_URL": site.settings.rpc_url,
+        "PROVENANCE_PUBLIC_BASE_URL": site.settings.public_base_url,
+    }
     result = CliRunner().invoke(app, ["export", "epcis", *DEMO_LOAF, "-o", str(out)], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.stdout
     written = json.loads(out.read_text())
@@ -190,7 +215,13 @@ def test_fsma_204_csv_has_one_sortable_row_per_tracking_event(client, site):
     response = client.get(f"/api/v1/batches/{LOAF}/fsma.csv")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert rows[0].keys() >= {"event_time_utc", "critical_tracking_event", "traceability_lot_code", "quantity", "reference_document"}
+    assert rows[0].keys() >= {
+        "event_time_utc",
+        "critical_tracking_event",
+        "traceability_lot_code",
+        "quantity",
+        "reference_document",
+    }
     assert [r["event_time_utc"] for r in rows] == sorted(r["event_time_utc"] for r in rows)
     transformation = next(r for r in rows if r["critical_tracking_event"] == "Transformation")
     assert transformation["lot"] == DEMO_LOAF[1] and transformation["quantity"] == "600"

@@ -69,9 +69,21 @@ def test_the_app_itself_sends_no_body_on_head(client):
     for path in (BAG, UNKNOWN_LOT):
         sent.clear()
         raw = path.encode()
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "HEAD", "scheme": "http",
-                 "path": path, "raw_path": raw, "query_string": b"", "root_path": "", "headers": [(b"host", b"testserver")],
-                 "client": ("127.0.0.1", 1), "server": ("testserver", 80), "state": {}}  # fmt: skip
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "HEAD",
+            "scheme": "http",
+            "path": path,
+            "raw_path": raw,
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 1),
+            "server": ("testserver", 80),
+            "state": {},
+        }
         with ThreadPoolExecutor(1) as pool:
             pool.submit(lambda: asyncio.run(client.app(scope, receive, send))).result()
         assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"], path

@@ -55,9 +55,13 @@ def _schema_problems(document: Document, where: str, response: Document) -> list
 
 
 def _operations(document: Document) -> list[tuple[str, str, Document]]:
-    return [(method.upper(), path, operation) for path, operations in document["paths"].items()
-            if path.startswith("/api/v1/") or path == "/healthz"
-            for method, operation in operations.items() if method in ("get", "post")]  # fmt: skip
+    return [
+        (method.upper(), path, operation)
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/") or path == "/healthz"
+        for method, operation in operations.items()
+        if method in ("get", "post")
+    ]
 
 
 def test_every_api_operation_documents_its_answer_with_a_schema(openapi: Document) -> None:

@@ -70,6 +70,7 @@ def test_when_the_version_moved_every_request_waits_for_one_rebuild():
             if wait:
                 release.wait(5)
             return value
+
         return make
 
     async def scenario():
@@ -159,8 +160,11 @@ class LotSite:
 
 @pytest.fixture(scope="module")
 def lots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LotSite]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("lots"), rpc_url=f"http://127.0.0.1:{free_loopback_port()}",
-                        public_base_url="https://provenance.example")  # fmt: skip
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("lots"),
+        rpc_url=f"http://127.0.0.1:{free_loopback_port()}",
+        public_base_url="https://provenance.example",
+    )
     chain = LocalChain(settings)
     chain.start()
     try:

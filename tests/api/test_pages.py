@@ -57,13 +57,16 @@ def test_product_page_shows_product_origins_claims_journey_and_proof(client, sit
     # Every claim card with its status badge: exactly one expired (Mirador's fair trade) and one
     # revoked (Los Naranjos' organic), every other one valid.
     badges = re.findall(r'<h3>([^<]+?) <span class="badge (\w+)">\w+</span></h3>\s*<div>About [^<]*?\(lot ([^,]+),', html)
-    assert sorted(b for b in badges if b[1] != "valid") == [("Fair trade", "expired", "MIR-2026-07"), ("Organic", "revoked", "NAR-2026-07")]
+    assert sorted(b for b in badges if b[1] != "valid") == [
+        ("Fair trade", "expired", "MIR-2026-07"),
+        ("Organic", "revoked", "NAR-2026-07"),
+    ]
     assert len(badges) == 8  # claims about the three farm lots (the cooperative's own is checked below)
     assert "Revoked by EthicCert Labs on" in text and "“Pesticide residue found in re-audit”" in text  # the reason, as text
     assert "</time> until <time" in html and "</time>until" not in html  # words stay apart around dates
     assert "About Cooperativa Cafetera Alto Huila" in text  # an organisation's claim counts too
     # The journey runs back to the farms, oldest first.
-    journey = html[html.index('id="journey"'):]
+    journey = html[html.index('id="journey"') :]
     titles = re.findall(r"<h3>([^<]+)</h3>", journey)
     assert titles[0] == "Registered: Green coffee, washed Caturra, lot ESP-2026-07"
     assert "Merged: Green coffee, Huila regional blend, lot AH-EXP-0420" in titles
@@ -112,9 +115,13 @@ def test_json_for_programs_says_what_the_page_says(client):
 
 @pytest.mark.parametrize(
     ("link_type", "key"),
-    [("gs1:certificationInfo", "claims"), ("gs1:traceability", "journey"), ("gs1:recallStatus", "recalled"),
-     ("https://gs1.org/voc/certificationInfo", "claims")],
-)  # fmt: skip
+    [
+        ("gs1:certificationInfo", "claims"),
+        ("gs1:traceability", "journey"),
+        ("gs1:recallStatus", "recalled"),
+        ("https://gs1.org/voc/certificationInfo", "claims"),
+    ],
+)
 def test_each_link_type_serves_its_json(client, link_type, key):
     response = client.get(BAG, params={"linkType": link_type})
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
@@ -135,7 +142,11 @@ def test_link_type_all_is_a_linkset_and_unknown_types_are_named(client):
     (entry,) = response.json()["linkset"]
     assert entry["anchor"] == BASE + BAG
     assert {k.removeprefix("https://gs1.org/voc/") for k in entry if k != "anchor"} == {
-        "pip", "certificationInfo", "traceability", "recallStatus"}  # fmt: skip
+        "pip",
+        "certificationInfo",
+        "traceability",
+        "recallStatus",
+    }
     assert entry["https://gs1.org/voc/pip"][0]["href"] == BASE + BAG
     assert 'rel="linkset"' in client.get(BAG).headers["link"]
     unknown = client.get(BAG, params={"linkType": "gs1:nutritionalInfo"})

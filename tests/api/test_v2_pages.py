@@ -58,7 +58,9 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("v2-site")
-    settings = Settings(data_dir=data_dir, rpc_url=f"http://127.0.0.1:{free_loopback_port()}", public_base_url="https://provenance.example")
+    settings = Settings(
+        data_dir=data_dir, rpc_url=f"http://127.0.0.1:{free_loopback_port()}", public_base_url="https://provenance.example"
+    )
     chain = LocalChain(settings)
     chain.start()
     try:
@@ -76,13 +78,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         farm, rogue, cert = (LedgerWriter(connection, NodeAccountSigner(accounts[i])) for i in (1, 2, 4))
 
         def lot(name: str) -> BatchCreate:
-            batch = BatchCreate(gtin=COFFEE, lot=name, quantity=100, unit="KGM", product="Honest coffee", origin="Huila, Colombia")
+            batch = BatchCreate(
+                gtin=COFFEE, lot=name, quantity=100, unit="KGM", product="Honest coffee", origin="Huila, Colombia"
+            )
             farm.register_batch(batch)
             return batch
 
         honest = lot("HON-1")
         # The rogue anchors the honest lot's metadata hash for a lot of its own GTIN.
-        anchored = next(e for e in connection.logs("BatchRegistered") if e["args"]["batchId"] == honest.batch_id)["args"]["metadataHash"]
+        anchored = next(e for e in connection.logs("BatchRegistered") if e["args"]["batchId"] == honest.batch_id)["args"][
+            "metadataHash"
+        ]
         rogue.send(rogue.contract.functions.registerBatch((int(ROGUE_GTIN), lot_bytes("BORROW-1"), 100, b"KGM", anchored)))
         rogue.request_profile_update(PENDING_NAME, "CO")  # never approved
         voided = lot("VOID-1")
@@ -135,7 +141,7 @@ def test_a_voided_lot_says_so_by_whom_and_why(client):
     assert "&lt;script&gt;alert(&#39;void&#39;)&lt;/script&gt;" in html and "<script" not in html.lower()  # ...escaped
     # ...and isolated, so a right-to-left override in it cannot reorder the page's own words.
     assert "<bdi>“&lt;script&gt;alert(&#39;void&#39;)&lt;/script&gt;”</bdi>" in html
-    journey = html[html.index('id="journey"'):]
+    journey = html[html.index('id="journey"') :]
     assert "Voided: Honest coffee, lot VOID-1" in text_of(journey)
     assert client.get("/api/v1/batches", params={"status": "voided"}).json()["items"][0]["lot"] == "VOID-1"
 
@@ -143,9 +149,11 @@ def test_a_voided_lot_says_so_by_whom_and_why(client):
 def test_recalls_show_their_reason_and_review(client):
     withdrawn = client.get(page("HON-2")).text
     assert 'class="banner recall"' not in withdrawn  # a withdrawn recall: the lot is not recalled
-    journey = text_of(withdrawn[withdrawn.index('id="journey"'):])
+    journey = text_of(withdrawn[withdrawn.index('id="journey"') :])
     assert "Recalled: Honest coffee, lot HON-2" in journey and RECALL_REASON in journey
-    assert "Recall withdrawn: Honest coffee, lot HON-2" in journey and "the ledger's admin" in journey and REVIEW_REASON in journey
+    assert (
+        "Recall withdrawn: Honest coffee, lot HON-2" in journey and "the ledger's admin" in journey and REVIEW_REASON in journey
+    )
     assert "<script" not in withdrawn.lower() and "<b>" not in withdrawn
     upheld = text_of(client.get(page("HON-3")).text)
     assert "This lot was recalled by Finca Honesta" in upheld and "“glass fragments”" in upheld
@@ -155,7 +163,11 @@ def test_recalls_show_their_reason_and_review(client):
     data = client.get(page("HON-3"), params={"linkType": "gs1:recallStatus"}).json()
     (recall,) = data["recalls"]
     assert (recall["reason"], recall["state"], recall["reviewed_by"], recall["review_reason"]) == (
-        "glass fragments", "upheld", "the ledger's admin", "confirmed by the lab")  # fmt: skip
+        "glass fragments",
+        "upheld",
+        "the ledger's admin",
+        "confirmed by the lab",
+    )
 
 
 def test_a_revoked_claim_shows_its_reason_escaped(client):
@@ -178,7 +190,9 @@ def test_names_are_the_approved_ones_and_a_pending_request_never_shows(client, s
     attested = next(e for e in events if e["name"] == "Attested")
     assert (attested["actor_name"], attested["actor_name_then"]) == ("EthicCert Labs GmbH", "EthicCert Labs")
     licences = client.get("/api/v1/licences", params={"licensee": site.farm}).json()["items"]
-    assert [(lic["prefix"], lic["in_force"], lic["grantor_name"]) for lic in licences] == [(COFFEE[1:12], True, "the ledger's admin")]
+    assert [(lic["prefix"], lic["in_force"], lic["grantor_name"]) for lic in licences] == [
+        (COFFEE[1:12], True, "the ledger's admin")
+    ]
 
 
 def test_an_event_set_aside_is_reported_by_the_index_status_and_healthz(client, site, tmp_path):
@@ -222,7 +236,9 @@ def test_exports_carry_voiding_recall_reviews_and_reasons(client):
     assert (void["action"], void["disposition"], void["pl:voidReason"]) == ("DELETE", "inactive", VOID_REASON) and void["eventID"]
     reviewed = client.get(f"/api/v1/batches/0x{batch_id(COFFEE, 'HON-2').hex()}/epcis").json()["epcisBody"]["eventList"]
     assert [(e.get("pl:recallReview"), e["pl:reason"]) for e in reviewed if "pl:reason" in e] == [
-        (None, RECALL_REASON), ("withdrawn", REVIEW_REASON)]  # fmt: skip
+        (None, RECALL_REASON),
+        ("withdrawn", REVIEW_REASON),
+    ]
     revoked = client.get(f"/api/v1/batches/0x{batch_id(COFFEE, 'HON-1').hex()}/epcis").json()["epcisBody"]["eventList"]
     assert [e["pl:reason"] for e in revoked if e.get("disposition") == "non_conformant"] == [REVOKE_REASON]
     csv_text = client.get(f"/api/v1/batches/0x{batch_id(COFFEE, 'HON-2').hex()}/fsma.csv").text

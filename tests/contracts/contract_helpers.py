@@ -159,9 +159,9 @@ def reverts_with(error: str, *fragments: Any) -> Iterator[None]:
     assert re.match(rf"{error}\b", message), f"expected {error}, got {message!r}"
     for fragment in fragments:
         shown = _shown(fragment)
-        assert any(s.lower() in message.lower() for s in shown if s.startswith("0x")) or any(
-            s in message for s in shown
-        ), f"{fragment!r} not in {message!r}"
+        assert any(s.lower() in message.lower() for s in shown if s.startswith("0x")) or any(s in message for s in shown), (
+            f"{fragment!r} not in {message!r}"
+        )
 
 
 def now() -> int:

@@ -44,9 +44,7 @@ def test_attest_batch(ledger, certifier, farm_batch):
     assert event["validUntil"] == req[4]
     assert uid == attestation_uid(certifier.address, req, tx.timestamp)
     stored = ledger.getAttestation(uid)
-    assert (stored[0], bytes(stored[1]), stored[2], stored[3], stored[5]) == (
-        certifier, b32("FAIRTRADE"), BATCH, tx.timestamp, 0
-    )
+    assert (stored[0], bytes(stored[1]), stored[2], stored[3], stored[5]) == (certifier, b32("FAIRTRADE"), BATCH, tx.timestamp, 0)
     assert ledger.attestationStatus(uid) == VALID
 
 
@@ -115,10 +113,23 @@ def test_attest_many(ledger, certifier, farm, farm_batch):
     tx = ledger.attestMany(reqs, {"from": certifier})
     assert list(tx.return_value) == [attestation_uid(certifier.address, r, tx.timestamp) for r in reqs]
     # One event per request, in order, each saying what was attested about whom.
-    shown = [(e["uid"], e["subject"], e["issuer"], e["subjectKind"], bytes(e["claim"]), e["validFrom"], e["validUntil"], e["evidenceHash"])
-             for e in tx.events["Attested"]]  # fmt: skip
-    assert shown == [(uid, hex32(as_bytes32(r[1])), certifier, r[0], r[2], tx.timestamp, r[4], hex32(r[5]))
-                     for uid, r in zip(tx.return_value, reqs, strict=True)]  # fmt: skip
+    shown = [
+        (
+            e["uid"],
+            e["subject"],
+            e["issuer"],
+            e["subjectKind"],
+            bytes(e["claim"]),
+            e["validFrom"],
+            e["validUntil"],
+            e["evidenceHash"],
+        )
+        for e in tx.events["Attested"]
+    ]
+    assert shown == [
+        (uid, hex32(as_bytes32(r[1])), certifier, r[0], r[2], tx.timestamp, r[4], hex32(r[5]))
+        for uid, r in zip(tx.return_value, reqs, strict=True)
+    ]
     assert all(ledger.attestationStatus(uid) == VALID for uid in tx.return_value)
 
 

@@ -49,7 +49,15 @@ def test_register_batch_stores_and_emits(ledger, farm):
     assert bytes(event["unit"]) == b"KGM"
     assert event["metadataHash"] == "0x" + digest("metadata L-17").hex()
     assert tuple(ledger.getBatch(tx.return_value)) == (
-        farm, farm, ZERO_ADDRESS, 60_000, 60_000, 1, False, RECALL_NONE, tx.timestamp
+        farm,
+        farm,
+        ZERO_ADDRESS,
+        60_000,
+        60_000,
+        1,
+        False,
+        RECALL_NONE,
+        tx.timestamp,
     )
 
 
@@ -70,7 +78,10 @@ def test_same_lot_by_two_licensees_of_one_gtin_reverts(ledger, admin, coop, memb
     ledger.grantRole(ledger.SUPPLIER_ROLE(), member, {"from": admin})
     ledger.grantLicence(member, 9, 950123401, {"from": coop})
     tx = ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": member})
-    assert (tx.events["BatchRegistered"]["batchId"], tx.events["BatchRegistered"]["supplier"]) == (batch_id(MEMBER_GTIN, "M-1"), member)
+    assert (tx.events["BatchRegistered"]["batchId"], tx.events["BatchRegistered"]["supplier"]) == (
+        batch_id(MEMBER_GTIN, "M-1"),
+        member,
+    )
     with reverts_with("ProvenanceBatchAlreadyRegistered", batch_id(MEMBER_GTIN, "M-1"), member.address):
         ledger.registerBatch(batch_input("M-1", gtin=MEMBER_GTIN), {"from": coop})
     stored = ledger.getBatch(batch_id(MEMBER_GTIN, "M-1"))
@@ -81,7 +92,12 @@ def test_same_lot_under_another_gtin_is_another_batch(ledger, roaster, farm_batc
     tx = ledger.registerBatch(batch_input("L-17", gtin=ROASTED_GTIN), {"from": roaster})
     assert tx.return_value == batch_id(ROASTED_GTIN, "L-17") != farm_batch
     event = tx.events["BatchRegistered"]
-    assert (event["batchId"], event["supplier"], event["gtin"], bytes(event["lot"])) == (tx.return_value, roaster, ROASTED_GTIN, lot20("L-17"))
+    assert (event["batchId"], event["supplier"], event["gtin"], bytes(event["lot"])) == (
+        tx.return_value,
+        roaster,
+        ROASTED_GTIN,
+        lot20("L-17"),
+    )
     assert ledger.getBatch(tx.return_value)[SUPPLIER] == roaster
     assert ledger.getBatch(farm_batch)[SUPPLIER] == ledger.getBatch(farm_batch)[CUSTODIAN] != roaster  # the farm's is untouched
 
@@ -132,10 +148,23 @@ def test_register_many(ledger, farm):
     ids = [batch_id(COFFEE_GTIN, f"LOT-{i:03d}") for i in range(20)]
     assert list(tx.return_value) == ids
     # One event per batch, in order, each with its own lot and quantity.
-    events = [(e["batchId"], e["supplier"], e["gtin"], bytes(e["lot"]), e["quantity"], bytes(e["unit"])) for e in tx.events["BatchRegistered"]]
+    events = [
+        (e["batchId"], e["supplier"], e["gtin"], bytes(e["lot"]), e["quantity"], bytes(e["unit"]))
+        for e in tx.events["BatchRegistered"]
+    ]
     assert events == [(ids[i], farm, COFFEE_GTIN, lot20(f"LOT-{i:03d}"), 100 + i, b"KGM") for i in range(20)]
     for i, batch in enumerate(ids):
-        assert tuple(ledger.getBatch(batch)) == (farm, farm, ZERO_ADDRESS, 100 + i, 100 + i, STATUS_ACTIVE, False, RECALL_NONE, tx.timestamp)
+        assert tuple(ledger.getBatch(batch)) == (
+            farm,
+            farm,
+            ZERO_ADDRESS,
+            100 + i,
+            100 + i,
+            STATUS_ACTIVE,
+            False,
+            RECALL_NONE,
+            tx.timestamp,
+        )
 
 
 def test_register_many_is_all_or_nothing(ledger, farm):
@@ -174,7 +203,12 @@ def test_supplier_recalls(ledger, farm, farm_batch):
 def test_admin_recalls(ledger, admin, farm_batch):
     tx = ledger.recallBatch(farm_batch, "Operator recall", b"\0" * 32, {"from": admin})
     event = tx.events["BatchRecalled"]
-    assert (event["batchId"], event["by"], event["reason"], event["reasonHash"]) == (farm_batch, admin, "Operator recall", hex32(b"\0" * 32))
+    assert (event["batchId"], event["by"], event["reason"], event["reasonHash"]) == (
+        farm_batch,
+        admin,
+        "Operator recall",
+        hex32(b"\0" * 32),
+    )
     batch = ledger.getBatch(farm_batch)
     assert (batch[RECALLED], batch[RECALL_STATE], batch[STATUS]) == (True, RECALL_RECALLED, STATUS_ACTIVE)
 

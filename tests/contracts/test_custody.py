@@ -90,7 +90,12 @@ def test_recalled_batch_can_still_be_returned(ledger, farm, coop, farm_batch):
     stored = ledger.getBatch(farm_batch)
     assert holders(ledger, farm_batch) == (coop, ZERO_ADDRESS)
     # Returning it does not lift the recall, nor consume it.
-    assert (stored[RECALLED], stored[RECALL_STATE], stored[STATUS], stored[REMAINING]) == (True, RECALL_RECALLED, STATUS_ACTIVE, 60_000)
+    assert (stored[RECALLED], stored[RECALL_STATE], stored[STATUS], stored[REMAINING]) == (
+        True,
+        RECALL_RECALLED,
+        STATUS_ACTIVE,
+        60_000,
+    )
 
 
 def test_accept_errors(ledger, admin, farm, coop, roaster, farm_batch):

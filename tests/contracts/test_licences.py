@@ -70,9 +70,7 @@ def test_squatting_after_a_run_of_own_gtin_in_bulk_reverts(ledger, farm):
 
 def test_squatting_by_transformation_output_reverts(ledger, farm, farm_batch):
     with reverts_with("ProvenanceNotLicensed", str(ROASTED_GTIN), farm.address):
-        ledger.transform(
-            PROCESSING, [(farm_batch, 1_000)], [batch_input("R-77", gtin=ROASTED_GTIN)], NO_DATA, {"from": farm}
-        )
+        ledger.transform(PROCESSING, [(farm_batch, 1_000)], [batch_input("R-77", gtin=ROASTED_GTIN)], NO_DATA, {"from": farm})
     # Nothing was consumed and nothing created.
     assert ledger.getBatch(farm_batch)[4] == 60_000
     assert ledger.getBatch(batch_id(ROASTED_GTIN, "R-77"))[5] == STATUS_NONE
@@ -389,9 +387,7 @@ def _free_company_prefix_9506000(ledger, admin) -> None:
 
 
 @pytest.mark.parametrize("withdrawer", ["grantor", "admin"])
-def test_lapsed_sub_licence_does_not_hide_a_root_inside_it(
-    ledger, admin, farm, roaster, member_farm, supplier_d, withdrawer
-):
+def test_lapsed_sub_licence_does_not_hide_a_root_inside_it(ledger, admin, farm, roaster, member_farm, supplier_d, withdrawer):
     # The attack (review 01): A's sub-licence to B lapses with A's root; the admin puts C's
     # root inside the lapsed range; withdrawing the lapsed sub-licence used to wipe the count
     # of roots inside it, so a root around C's could be granted to D (D then registered lots

@@ -91,9 +91,12 @@ def test_max_quantity_through_register_and_split(ledger, farm):
     big = ledger.registerBatch(batch_input("BIG", MAX_UINT64), {"from": farm}).return_value
     assert tuple(ledger.getBatch(big))[REGISTERED : STATUS + 1] == (MAX_UINT64, MAX_UINT64, STATUS_ACTIVE)
     tx = ledger.transform(
-        SPLIT, [(big, MAX_UINT64 - 1)], [batch_input("BIG-A", MAX_UINT64), batch_input("BIG-B", MAX_UINT64)],
-        NO_DATA, {"from": farm},
-    )  # fmt: skip
+        SPLIT,
+        [(big, MAX_UINT64 - 1)],
+        [batch_input("BIG-A", MAX_UINT64), batch_input("BIG-B", MAX_UINT64)],
+        NO_DATA,
+        {"from": farm},
+    )
     assert [tuple(i) for i in tx.events["TransformationRecorded"]["inputs"]] == [(big, MAX_UINT64 - 1)]
     assert tuple(ledger.getBatch(big))[REMAINING : STATUS + 1] == (1, STATUS_ACTIVE)
     for output in tx.return_value[1]:
@@ -147,9 +150,7 @@ def test_merge_listing_one_input_twice_consumes_it_twice(ledger, farm, farm_batc
 def test_merge_listing_one_input_twice_cannot_go_below_zero(ledger, farm, farm_batch):
     # 40,000 + 30,000 of a 60,000 batch: the second entry finds 20,000 left.
     with reverts_with("ProvenanceInsufficientQuantity", farm_batch, "30000, 20000"):
-        ledger.transform(
-            MERGE, [(farm_batch, 40_000), (farm_batch, 30_000)], [batch_input("M-1", 1)], NO_DATA, {"from": farm}
-        )
+        ledger.transform(MERGE, [(farm_batch, 40_000), (farm_batch, 30_000)], [batch_input("M-1", 1)], NO_DATA, {"from": farm})
     assert ledger.getBatch(farm_batch)[REMAINING] == 60_000
     # The same after a partial consumption, at the very edge.
     ledger.transform(SPLIT, [(farm_batch, 59_990)], [batch_input("S-1", 1)], NO_DATA, {"from": farm})

@@ -63,11 +63,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @staticmethod
     def _usable(batch: dict) -> bool:
         """Free to consume: something left, not recalled, no hand-over pending."""
-        return (
-            batch["remaining"] > 0
-            and batch["recall"] not in (RECALL_RECALLED, RECALL_UPHELD)
-            and batch["pending"] is None
-        )
+        return batch["remaining"] > 0 and batch["recall"] not in (RECALL_RECALLED, RECALL_UPHELD) and batch["pending"] is None
 
     def _add(self, batch_id: str, supplier, amount: int) -> None:
         self.batches[batch_id] = {
@@ -159,9 +155,12 @@ class LedgerMachine(RuleBasedStateMachine):
             return  # nothing above it to ask for
         with reverts_with("ProvenanceInsufficientQuantity", f"{remaining + 1}, {remaining}"):
             self.ledger.transform(
-                SPLIT, [(batch_id, remaining + 1)], [batch_input("NEVER", 1, gtin=self._gtin_of(custodian))],
-                NO_DATA, {"from": custodian},
-            )  # fmt: skip
+                SPLIT,
+                [(batch_id, remaining + 1)],
+                [batch_input("NEVER", 1, gtin=self._gtin_of(custodian))],
+                NO_DATA,
+                {"from": custodian},
+            )
 
     @rule(pick=pick, choice=st.integers(0, 1))
     def intruder_cannot_move_or_consume(self, pick: int, choice: int) -> None:
@@ -179,9 +178,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.ledger.transferCustody(batch_id, target, {"from": intruder})
         with reverts_with("ProvenanceNotCustodian", intruder.address, custodian):
             self.ledger.transform(
-                SPLIT, [(batch_id, 1)], [batch_input("NEVER", 1, gtin=self._gtin_of(intruder))],
-                NO_DATA, {"from": intruder},
-            )  # fmt: skip
+                SPLIT,
+                [(batch_id, 1)],
+                [batch_input("NEVER", 1, gtin=self._gtin_of(intruder))],
+                NO_DATA,
+                {"from": intruder},
+            )
         with reverts_with("ProvenanceNotCustodian", intruder.address, custodian):
             self.ledger.recordStep(batch_id, b32("shipping"), "nowhere", NO_DATA, {"from": intruder})
         if batch["pending"] is None:
@@ -224,9 +226,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def chain_matches_model(self) -> None:
         for batch_id, model in self.batches.items():
-            supplier, custodian, pending, registered, remaining, status, recalled, recall, _ = self.ledger.getBatch(
-                batch_id
-            )
+            supplier, custodian, pending, registered, remaining, status, recalled, recall, _ = self.ledger.getBatch(batch_id)
             assert supplier == model["supplier"]
             assert custodian == model["custodian"]
             assert pending == (model["pending"] or ZERO_ADDRESS)

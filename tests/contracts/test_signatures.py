@@ -163,9 +163,7 @@ def test_signature_for_another_deployment_reverts(ledger, admin, farm, coop, roa
 def test_signature_for_another_chain_or_version_reverts(ledger, certifier, farm, outsider, domain):
     req = request(actor_subject(farm))
     signed_at, deadline = now(), now() + 3600
-    signature = sign_attestation(
-        ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at, **domain
-    )
+    signature = sign_attestation(ledger, certifier.private_key, certifier.address, req, 0, deadline, signed_at, **domain)
     with reverts_with("ProvenanceInvalidSignature", certifier.address):
         ledger.attestBySig(req, certifier, signed_at, deadline, signature, {"from": outsider})
 

@@ -11,9 +11,12 @@ NO_DATA = b"\0" * 32
 
 def test_split_consumes_and_creates(ledger, farm, farm_batch):
     tx = ledger.transform(
-        SPLIT, [(farm_batch, 40_000)], [batch_input("L-17-A", 25_000), batch_input("L-17-B", 15_000)],
-        digest("split"), {"from": farm},
-    )  # fmt: skip
+        SPLIT,
+        [(farm_batch, 40_000)],
+        [batch_input("L-17-A", 25_000), batch_input("L-17-B", 15_000)],
+        digest("split"),
+        {"from": farm},
+    )
     outputs = [batch_id(COFFEE_GTIN, "L-17-A"), batch_id(COFFEE_GTIN, "L-17-B")]
     transformation_id, output_ids = tx.return_value
     assert list(output_ids) == outputs
@@ -78,9 +81,7 @@ def test_processing_n_to_m(ledger, farm, roaster, farm_batch):
 
 def test_same_input_twice_is_limited_by_remaining(ledger, farm, farm_batch):
     with reverts_with("ProvenanceInsufficientQuantity", "30000", "20000"):
-        ledger.transform(
-            PROCESSING, [(farm_batch, 40_000), (farm_batch, 30_000)], [batch_input("X")], NO_DATA, {"from": farm}
-        )
+        ledger.transform(PROCESSING, [(farm_batch, 40_000), (farm_batch, 30_000)], [batch_input("X")], NO_DATA, {"from": farm})
 
 
 def test_consuming_beyond_remaining_reverts(ledger, farm, farm_batch):

@@ -146,7 +146,11 @@ def local_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLedg
     chain.start()
     try:
         deployment, _, _ = ensure_deployed(connect(rpc_url), settings.deployment_file, settings.admin_transfer_delay)
-        env = {"PROVENANCE_DATA_DIR": str(data_dir), "PROVENANCE_RPC_URL": rpc_url, "PROVENANCE_KEYSTORE_PASSWORD": "correct horse battery"}
+        env = {
+            "PROVENANCE_DATA_DIR": str(data_dir),
+            "PROVENANCE_RPC_URL": rpc_url,
+            "PROVENANCE_KEYSTORE_PASSWORD": "correct horse battery",
+        }
         yield LocalLedger(env, rpc_url, data_dir, deployment.address)
     finally:
         chain.stop()

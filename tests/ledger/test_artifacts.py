@@ -25,9 +25,21 @@ def test_committed_artifact_matches_a_fresh_compile():
 
 def test_artifact_exposes_the_ledger_interface():
     names = {item.get("name") for item in load_artifact().abi}
-    for expected in ("registerBatch", "registerBatches", "transferCustody", "acceptCustody", "transform",
-                     "recallBatch", "attest", "attestBySig", "revokeAttestation", "attestationStatus",
-                     "BatchRegistered", "TransformationRecorded", "Attested"):  # fmt: skip
+    for expected in (
+        "registerBatch",
+        "registerBatches",
+        "transferCustody",
+        "acceptCustody",
+        "transform",
+        "recallBatch",
+        "attest",
+        "attestBySig",
+        "revokeAttestation",
+        "attestationStatus",
+        "BatchRegistered",
+        "TransformationRecorded",
+        "Attested",
+    ):
         assert expected in names
     # EIP-170: deployable on any EVM chain.
     assert len(bytes.fromhex(load_artifact().deployed_bytecode.removeprefix("0x"))) <= 24_576

@@ -51,8 +51,13 @@ class World:
         now = self.now()
         # v2: a claim about a lot starts at its registration at the earliest.
         registered = self.admin.batch_state(subject).registered_at
-        request = AttestationCreate(subject_kind=SubjectKind.BATCH, subject=hex0x(subject), claim=claim,
-                                    valid_from=valid_from or registered, valid_until=valid_until or now + 365 * DAY)  # fmt: skip
+        request = AttestationCreate(
+            subject_kind=SubjectKind.BATCH,
+            subject=hex0x(subject),
+            claim=claim,
+            valid_from=valid_from or registered,
+            valid_until=valid_until or now + 365 * DAY,
+        )
         return self.certifier.attest(request)[0]
 
     def now(self) -> int:
@@ -130,7 +135,9 @@ def test_recall_reach_names_every_downstream_lot(world):
     assert reach.related_batches == sorted(["0x" + middle.batch_id.hex(), "0x" + final.batch_id.hex()])
     assert "lot RC-F" in reach.explanation and reach.events[0].name == "BatchRecalled"
     assert [(f.check, f.severity) for f in findings if f.lot == "RC-2"] == [
-        ("recall_reach", Severity.HIGH), ("recall_awaiting_review", Severity.INFO)]  # fmt: skip
+        ("recall_reach", Severity.HIGH),
+        ("recall_awaiting_review", Severity.INFO),
+    ]
 
 
 def test_hand_over_after_a_recall_is_flagged_but_not_before(world):
@@ -153,7 +160,9 @@ def test_revoked_and_expired_claims_are_flagged_valid_ones_are_not(world):
     world.attest(fine.batch_id)
     world.advance(200)
     assert sorted((f.lot, f.check, f.severity) for f in world.audit()) == [
-        ("CL-E", "claim_expired", Severity.MEDIUM), ("CL-R", "claim_revoked", Severity.HIGH)]  # fmt: skip
+        ("CL-E", "claim_expired", Severity.MEDIUM),
+        ("CL-R", "claim_revoked", Severity.HIGH),
+    ]
 
 
 def test_a_certifier_who_lost_accreditation_is_flagged(world):
@@ -260,8 +269,11 @@ def test_a_hand_over_to_a_deactivated_organisation_is_flagged(world):
 def test_lots_held_too_long_by_one_custodian_are_flagged(world):
     world.lot("LONG-1")
     used = world.lot("LONG-2")
-    world.farm.transform(TransformationKind.SPLIT, [(used.batch_id, 1_000)],
-                         [BatchCreate(gtin=RAW, lot="LONG-2A", quantity=1_000, unit="KGM", product="Part")])  # fmt: skip
+    world.farm.transform(
+        TransformationKind.SPLIT,
+        [(used.batch_id, 1_000)],
+        [BatchCreate(gtin=RAW, lot="LONG-2A", quantity=1_000, unit="KGM", product="Part")],
+    )
     world.advance(200 * DAY)
     found = [(f.lot, f.check, f.severity) for f in world.audit()]
     assert ("LONG-1", "custody_too_long", Severity.LOW) in found and "LONG-2" not in {lot for lot, _, _ in found}
@@ -298,8 +310,9 @@ def test_details_borrowed_from_another_lot_are_a_high_finding(world):
     # farm's lot, so its page would show the farm's product and origin.
     honest = BatchCreate(gtin=RAW, lot="HON-1", quantity=1_000, unit="KGM", product="Farm coffee", origin="Huila, CO")
     anchored = world.farm.register_batch(honest).metadata_hash
-    world.mill.send(world.mill.contract.functions.registerBatch(
-        (int(RAW), lot_bytes("BORROW-1"), 1_000, b"KGM", bytes.fromhex(anchored[2:]))))  # fmt: skip
+    world.mill.send(
+        world.mill.contract.functions.registerBatch((int(RAW), lot_bytes("BORROW-1"), 1_000, b"KGM", bytes.fromhex(anchored[2:])))
+    )
     findings = world.audit()
     assert [(f.lot, f.check, f.severity) for f in findings] == [("BORROW-1", "metadata_mismatch", Severity.HIGH)]
     assert "names GTIN" in findings[0].explanation and "HON-1" in findings[0].explanation
@@ -309,15 +322,20 @@ def test_details_borrowed_from_another_lot_are_a_high_finding(world):
 
 def test_voided_lots_are_reported_and_high_when_they_went_into_other_lots(world):
     alone, used = world.lot("VO-1"), world.lot("VO-2")
-    world.farm.transform(TransformationKind.PROCESSING, [(used.batch_id, 500)],
-                         [BatchCreate(gtin=MADE, lot="VO-M", quantity=400, unit="KGM", product="Made")])  # fmt: skip
+    world.farm.transform(
+        TransformationKind.PROCESSING,
+        [(used.batch_id, 500)],
+        [BatchCreate(gtin=MADE, lot="VO-M", quantity=400, unit="KGM", product="Made")],
+    )
     world.admin.void_batch(alone.batch_id, "registered twice by mistake")
     world.admin.void_batch(used.batch_id, "wrong GTIN")
     found = {f.lot: f for f in world.audit()}
     assert (found["VO-1"].check, found["VO-1"].severity) == ("batch_voided", Severity.LOW)
     assert "registered twice by mistake" in found["VO-1"].explanation and "the ledger's admin" in found["VO-1"].explanation
     assert (found["VO-2"].check, found["VO-2"].severity) == ("batch_voided", Severity.HIGH)
-    assert found["VO-2"].related_batches == ["0x" + BatchCreate(gtin=MADE, lot="VO-M", quantity=1, unit="KGM", product="x").batch_id.hex()]
+    assert found["VO-2"].related_batches == [
+        "0x" + BatchCreate(gtin=MADE, lot="VO-M", quantity=1, unit="KGM", product="x").batch_id.hex()
+    ]
     assert {e.name for e in found["VO-2"].events} == {"BatchRegistered", "BatchVoided"}
 
 
@@ -347,8 +365,11 @@ def test_attestations_breaking_the_v2_rules_on_a_doctored_index_are_critical(wor
     # must still be caught.
     lot = world.lot("RULE-1")
     uid = world.attest(lot.batch_id)
-    about_farm = world.certifier.attest(AttestationCreate(
-        subject_kind=SubjectKind.ACTOR, subject="0x" + world.farm.signer.address[2:].lower().rjust(64, "0"), claim="FAIRTRADE"))[0]  # fmt: skip
+    about_farm = world.certifier.attest(
+        AttestationCreate(
+            subject_kind=SubjectKind.ACTOR, subject="0x" + world.farm.signer.address[2:].lower().rjust(64, "0"), claim="FAIRTRADE"
+        )
+    )[0]
     model = world.index()
     assert Auditor(model, now=world.now()).audit_all() == []
     certifier = world.certifier.signer.address
@@ -356,9 +377,15 @@ def test_attestations_breaking_the_v2_rules_on_a_doctored_index_are_critical(wor
     with model.store.engine.begin() as conn:
         # The certifier shown as the lot's supplier, the attestation starting before the lot, and
         # the organisation claim made about the certifier itself.
-        row = conn.execute(e.select().where(e.c.name == "BatchRegistered", e.c.batch_id == "0x" + lot.batch_id.hex())).mappings().first()
+        row = (
+            conn.execute(e.select().where(e.c.name == "BatchRegistered", e.c.batch_id == "0x" + lot.batch_id.hex()))
+            .mappings()
+            .first()
+        )
         args = json.loads(row["args"]) | {"supplier": certifier}
-        conn.execute(update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args)))
+        conn.execute(
+            update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args))
+        )
         conn.execute(update(att).where(att.c.uid == uid).values(valid_from=att.c.valid_from - 1))
         conn.execute(update(att).where(att.c.uid == about_farm).values(subject="0x" + certifier[2:].lower().rjust(64, "0")))
     found = [(f.check, f.severity, f.batch_id or f.actor) for f in Auditor(model, now=world.now()).audit_all()]

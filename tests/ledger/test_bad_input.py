@@ -48,8 +48,23 @@ def index_env(tmp_path) -> dict[str, str]:
 
 
 def register(cli, lot: str, *extra: str, quantity: str = "100", unit: str = "KGM", account: str = FARM):
-    return cli("batch", "register", "--account", account, "--gtin", GTIN, "--lot", lot, "--quantity", quantity,
-               "--unit", unit, "--product", "Green coffee", *extra)  # fmt: skip
+    return cli(
+        "batch",
+        "register",
+        "--account",
+        account,
+        "--gtin",
+        GTIN,
+        "--lot",
+        lot,
+        "--quantity",
+        quantity,
+        "--unit",
+        unit,
+        "--product",
+        "Green coffee",
+        *extra,
+    )
 
 
 def on_chain(local_ledger, lot: str) -> bool:
@@ -79,7 +94,10 @@ CSV_TEXT = "gtin,lot,quantity,unit,product,origin\n{gtin},ENC-1,10,KGM,Caf\u00e9
 @pytest.mark.parametrize(
     ("encoding", "sentence"),
     [
-        ("latin-1", ("is not UTF-8 text: line 2, byte 32 of that line is 0xe9 (\u00e9 in Windows-1252)", "save it again as UTF-8")),
+        (
+            "latin-1",
+            ("is not UTF-8 text: line 2, byte 32 of that line is 0xe9 (\u00e9 in Windows-1252)", "save it again as UTF-8"),
+        ),
         ("cp1252", ("is not UTF-8 text: line 2", "save it again as UTF-8")),
         ("utf-16", ("is UTF-16 text, not UTF-8", "save it again as UTF-8")),
     ],
@@ -177,8 +195,19 @@ def test_proof_output_path_is_checked_before_reading_the_chain(cli, tmp_path):
 
 
 def test_claim_sign_output_path_is_checked_before_signing(cli, local_ledger, keystore, tmp_path):
-    code, out, err = cli("claim", "sign", "--claim", "FAIRTRADE", "--batch", GTIN, "QR-2", "--account", "mill",
-                         "-o", str(tmp_path / "nowhere" / "signed.json"))  # fmt: skip
+    code, out, err = cli(
+        "claim",
+        "sign",
+        "--claim",
+        "FAIRTRADE",
+        "--batch",
+        GTIN,
+        "QR-2",
+        "--account",
+        "mill",
+        "-o",
+        str(tmp_path / "nowhere" / "signed.json"),
+    )
     refused(code, out, err, "--output", "nowhere does not exist")
     assert not (local_ledger.data_dir / "signed-nonces.json").exists()  # no nonce handed out
 
@@ -249,10 +278,18 @@ def test_a_unit_put_on_chain_by_another_client_still_shows(cli, local_ledger, or
 
     w3 = local_ledger.web3()
     contract = w3.eth.contract(address=local_ledger.address, abi=load_artifact().abi)
-    document = {"schema": "provenance-ledger/batch-metadata/1", "gtin": GTIN, "lot": "RAW-ZZZ", "product": "Odd unit",
-                "quantity": 7, "unit": "ZZZ"}  # fmt: skip
+    document = {
+        "schema": "provenance-ledger/batch-metadata/1",
+        "gtin": GTIN,
+        "lot": "RAW-ZZZ",
+        "product": "Odd unit",
+        "quantity": 7,
+        "unit": "ZZZ",
+    }
     digest = DocumentStore(local_ledger.data_dir / "documents").put_json(document)
-    tx = contract.functions.registerBatch((int(GTIN), lot_bytes("RAW-ZZZ"), 7, b"ZZZ", digest)).transact({"from": organisations[1]})
+    tx = contract.functions.registerBatch((int(GTIN), lot_bytes("RAW-ZZZ"), 7, b"ZZZ", digest)).transact(
+        {"from": organisations[1]}
+    )
     assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
     code, out, err = cli("batch", "show", GTIN, "RAW-ZZZ")
     assert code == 0, err
@@ -262,7 +299,9 @@ def test_a_unit_put_on_chain_by_another_client_still_shows(cli, local_ledger, or
     code, out, err = cli("export", "csv", GTIN, "RAW-ZZZ", env=index_env)
     assert code == 0, err
     assert next(csv.DictReader(io.StringIO(out)))["unit_of_measure"] == "ZZZ"
-    settings = Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=index_env["PROVENANCE_DATABASE_URL"])
+    settings = Settings(
+        data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=index_env["PROVENANCE_DATABASE_URL"]
+    )
     with TestClient(create_app(settings)) as client:
         page = client.get(f"/01/{GTIN}/10/RAW-ZZZ")
     assert page.status_code == 200 and "7 ZZZ" in page.text
@@ -289,7 +328,9 @@ def test_the_documented_maximum_quantity_works_end_to_end(cli, local_ledger, ind
     code, out, err = cli("verify", GTIN, "MAX-1", env=index_env)
     assert code == 0, out + err
     assert "Verified:" in out
-    settings = Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=index_env["PROVENANCE_DATABASE_URL"])
+    settings = Settings(
+        data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=index_env["PROVENANCE_DATABASE_URL"]
+    )
     with TestClient(create_app(settings)) as client:
         page = client.get(f"/01/{GTIN}/10/MAX-1")
     assert page.status_code == 200 and f"{MAX:,}" in page.text
@@ -400,8 +441,23 @@ def test_a_damaged_keystore_is_not_reported_as_a_wrong_password(cli, local_ledge
 
 
 def test_a_wrong_password_is_still_called_a_wrong_password(cli, keystore):
-    code, out, err = cli("batch", "register", "--account", "mill", "--gtin", GTIN, "--lot", "KEY-2", "--quantity", "1",
-                         "--unit", "KGM", "--product", "Coffee", env={"PROVENANCE_KEYSTORE_PASSWORD": "not the password"})  # fmt: skip
+    code, out, err = cli(
+        "batch",
+        "register",
+        "--account",
+        "mill",
+        "--gtin",
+        GTIN,
+        "--lot",
+        "KEY-2",
+        "--quantity",
+        "1",
+        "--unit",
+        "KGM",
+        "--product",
+        "Coffee",
+        env={"PROVENANCE_KEYSTORE_PASSWORD": "not the password"},
+    )
     refused(code, out, err, "wrong password for the keystore 'mill'")
     assert "damaged" not in err
 
@@ -434,7 +490,9 @@ def test_every_fsma_csv_export_neutralises_formulas(cli, local_ledger, tmp_path,
     target = tmp_path / "fsma.csv"
     assert cli("export", "csv", GTIN, "CSV-1", "-o", str(target), env=index_env)[0] == 0
     assert "'" + HOSTILE_PLACE in locations(target.read_text())
-    settings = Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=index_env["PROVENANCE_DATABASE_URL"])
+    settings = Settings(
+        data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=index_env["PROVENANCE_DATABASE_URL"]
+    )
     with TestClient(create_app(settings)) as client:
         download = client.get(f"/api/v1/batches/0x{batch_id(GTIN, 'CSV-1').hex()}/fsma.csv")
     assert download.status_code == 200

@@ -35,8 +35,19 @@ def test_import_killed_midway_then_rerun_registers_every_row_once(local_ledger, 
     csv_path.write_text("\n".join(lines) + "\n")
 
     env = {**os.environ, **local_ledger.env, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "ledger.cli", "batch", "import", str(csv_path), "--chunk-size", "5",
-               "--account", "node:1", "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger.cli",
+        "batch",
+        "import",
+        str(csv_path),
+        "--chunk-size",
+        "5",
+        "--account",
+        "node:1",
+        "--json",
+    ]
     ledger = conn.w3.eth.contract(address=conn.address, abi=load_artifact().abi)
 
     def registered_ids() -> list[bytes]:

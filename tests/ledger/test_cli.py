@@ -28,7 +28,11 @@ def organisations(local_ledger):
     conn = LedgerConnection.open(Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url))
     accounts = conn.w3.eth.accounts
     admin = LedgerWriter(conn, NodeAccountSigner(accounts[0]))
-    for index, name, country in [(1, "Finca La Esperanza", "CO"), (2, "Cooperativa Alto Huila", "CO"), (3, "EthicCert Labs", "DE")]:
+    for index, name, country in [
+        (1, "Finca La Esperanza", "CO"),
+        (2, "Cooperativa Alto Huila", "CO"),
+        (3, "EthicCert Labs", "DE"),
+    ]:
         admin.register_actor(accounts[index], name, country)
     admin.grant_supplier(accounts[1])
     admin.grant_supplier(accounts[2])
@@ -38,8 +42,25 @@ def organisations(local_ledger):
 
 
 def register(cli, lot: str = "L-17", quantity: str = "60000", *extra: str, account: str = FARM):
-    return cli("batch", "register", "--account", account, "--gtin", GTIN, "--lot", lot, "--quantity", quantity,
-               "--unit", "KGM", "--product", "Green coffee", "--origin", "Huila, CO", *extra)  # fmt: skip
+    return cli(
+        "batch",
+        "register",
+        "--account",
+        account,
+        "--gtin",
+        GTIN,
+        "--lot",
+        lot,
+        "--quantity",
+        quantity,
+        "--unit",
+        "KGM",
+        "--product",
+        "Green coffee",
+        "--origin",
+        "Huila, CO",
+        *extra,
+    )
 
 
 def test_batch_register_human_output_and_qr(cli, tmp_path):
@@ -164,8 +185,21 @@ def test_non_custodian_cannot_move(cli, local_ledger):
 
 def test_step_with_cbv_vocabulary(cli):
     register(cli)
-    code, out, _ = cli("batch", "step", GTIN, "L-17", "--account", FARM, "--step", "shipping", "--location", "Neiva, CO",
-                       "--note", "container MSCU 123", "--json")  # fmt: skip
+    code, out, _ = cli(
+        "batch",
+        "step",
+        GTIN,
+        "L-17",
+        "--account",
+        FARM,
+        "--step",
+        "shipping",
+        "--location",
+        "Neiva, CO",
+        "--note",
+        "container MSCU 123",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["step"] == "shipping"
     code, _, err = cli("batch", "step", GTIN, "L-17", "--account", FARM, "--step", "teleporting", "--location", "x")
     assert code == 1 and "not a CBV business step" in err
@@ -173,24 +207,50 @@ def test_step_with_cbv_vocabulary(cli):
 
 def test_split_merge_transform_recall(cli):
     register(cli, "L-17", "60000")
-    code, out, err = cli("batch", "split", GTIN, "L-17", "--account", FARM, "--into", "L-17A=20000", "--into", "L-17B=10000", "--json")
+    code, out, err = cli(
+        "batch", "split", GTIN, "L-17", "--account", FARM, "--into", "L-17A=20000", "--into", "L-17B=10000", "--json"
+    )
     assert code == 0, err
     split = json.loads(out)
     assert split["kind"] == "split" and [o["lot"] for o in split["outputs"]] == ["L-17A", "L-17B"]
     code, out, _ = cli("batch", "show", GTIN, "L-17", "--json")
     assert json.loads(out)["remaining_quantity"] == 30000
-    code, out, err = cli("batch", "merge", "--account", FARM, "--input", f"{GTIN}:L-17A", "--input", f"{GTIN}:L-17B:5000",
-                         "--gtin", GTIN, "--lot", "L-17M")  # fmt: skip
+    code, out, err = cli(
+        "batch",
+        "merge",
+        "--account",
+        FARM,
+        "--input",
+        f"{GTIN}:L-17A",
+        "--input",
+        f"{GTIN}:L-17B:5000",
+        "--gtin",
+        GTIN,
+        "--lot",
+        "L-17M",
+    )
     assert code == 0, err
     assert "Merged 2 batches into lot L-17M" in out
     code, out, _ = cli("batch", "show", GTIN, "L-17M", "--json")
     assert json.loads(out)["registered_quantity"] == 25000
-    code, out, err = cli("batch", "transform", "--account", FARM, "--input", f"{GTIN}:L-17M:10000",
-                         "--output", "09506000134369:R-1:8500:KGM:Roasted coffee", "--process", "roasting", "--json")  # fmt: skip
+    code, out, err = cli(
+        "batch",
+        "transform",
+        "--account",
+        FARM,
+        "--input",
+        f"{GTIN}:L-17M:10000",
+        "--output",
+        "09506000134369:R-1:8500:KGM:Roasted coffee",
+        "--process",
+        "roasting",
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(out)["outputs"][0]["gtin"] == "09506000134369"
-    code, _, err = cli("batch", "transform", "--account", FARM, "--input", f"{GTIN}:L-17M:99999",
-                       "--output", "09506000134369:R-2:1:KGM:Roasted")  # fmt: skip
+    code, _, err = cli(
+        "batch", "transform", "--account", FARM, "--input", f"{GTIN}:L-17M:99999", "--output", "09506000134369:R-2:1:KGM:Roasted"
+    )
     assert code == 1 and "has only 15000 left, not 99999" in err
     code, out, _ = cli("batch", "recall", GTIN, "L-17", "--account", FARM, "--reason", "mould found", "--json")
     assert code == 0 and json.loads(out)["reason"] == "mould found"
@@ -312,13 +372,30 @@ def test_licence_grant_sublicense_list_withdraw(cli, local_ledger):
     code, out, err = register(cli, "CP-1", "10", account=COOP)  # GTIN 09506000134352: not sub-licensed
     assert code == 1
     assert "Cooperativa Alto Huila (0x" in err and "holds no licence for GTIN 09506000134352" in err
-    code, out, err = cli("batch", "register", "--account", COOP, "--gtin", bag, "--lot", "CP-1", "--quantity", "10",
-                         "--unit", "H87", "--product", "Coffee bag")  # fmt: skip
+    code, out, err = cli(
+        "batch",
+        "register",
+        "--account",
+        COOP,
+        "--gtin",
+        bag,
+        "--lot",
+        "CP-1",
+        "--quantity",
+        "10",
+        "--unit",
+        "H87",
+        "--product",
+        "Coffee bag",
+    )
     assert code == 0, err
     code, out, _ = cli("licence", "list", "--json")
     rows = {(r["prefix"], r["licensee_name"], r["kind"]) for r in json.loads(out)["licences"]}
-    assert rows == {("9506000", "Finca La Esperanza", "root"), ("9506001", "Cooperativa Alto Huila", "root"),
-                    (bag, "Cooperativa Alto Huila", "sub-licence")}  # fmt: skip
+    assert rows == {
+        ("9506000", "Finca La Esperanza", "root"),
+        ("9506001", "Cooperativa Alto Huila", "root"),
+        (bag, "Cooperativa Alto Huila", "sub-licence"),
+    }
     code, out, _ = cli("licence", "list", "--gtin", bag)
     assert "GTIN 09506000134376" in out and "Finca La Esperanza" in out and "sub-licence" in out
     # Withdrawing the root makes the sub-licence lapse: the co-packer can no longer register.
@@ -327,8 +404,22 @@ def test_licence_grant_sublicense_list_withdraw(cli, local_ledger):
     code, out, _ = cli("licence", "list", "--lapsed", "--json")
     lapsed = [r for r in json.loads(out)["licences"] if not r["in_force"]]
     assert [r["prefix"] for r in lapsed] == [bag]
-    code, _, err = cli("batch", "register", "--account", COOP, "--gtin", bag, "--lot", "CP-2", "--quantity", "10",
-                       "--unit", "H87", "--product", "Coffee bag")  # fmt: skip
+    code, _, err = cli(
+        "batch",
+        "register",
+        "--account",
+        COOP,
+        "--gtin",
+        bag,
+        "--lot",
+        "CP-2",
+        "--quantity",
+        "10",
+        "--unit",
+        "H87",
+        "--product",
+        "Coffee bag",
+    )
     assert code == 1 and "holds no licence for GTIN 09506000134376" in err
 
 
@@ -338,7 +429,11 @@ def test_licence_refusals_are_one_sentence_naming_the_organisation(cli, local_le
     assert code == 1 and err.count("\n") == 1
     assert "GS1 Company Prefix 95060001 lies inside the root licence of Finca La Esperanza (0x" in err
     code, _, err = cli("licence", "sublicense", OUTSIDER, "--prefix", "95060001", "--account", COOP)
-    assert code == 1 and "Cooperativa Alto Huila (0x" in err and "may not grant or withdraw a licence for GS1 Company Prefix 95060001" in err
+    assert (
+        code == 1
+        and "Cooperativa Alto Huila (0x" in err
+        and "may not grant or withdraw a licence for GS1 Company Prefix 95060001" in err
+    )
     # The contract grants a root licence for the admin and a sub-licence for anyone else:
     # the client refuses the kind the signer did not ask for, before anything is sent.
     code, _, err = cli("licence", "grant", COOP, "--prefix", "95060009", "--account", FARM)
@@ -357,8 +452,16 @@ def test_licence_refusals_are_one_sentence_naming_the_organisation(cli, local_le
 def test_transform_into_an_unlicensed_gtin_is_refused(cli, local_ledger):
     register(cli, "T-1", "100")
     block = local_ledger.block_number()
-    code, _, err = cli("batch", "transform", "--account", FARM, "--input", f"{GTIN}:T-1:10",
-                       "--output", "09506001000007:T-OUT:9:KGM:Roasted coffee")  # fmt: skip
+    code, _, err = cli(
+        "batch",
+        "transform",
+        "--account",
+        FARM,
+        "--input",
+        f"{GTIN}:T-1:10",
+        "--output",
+        "09506001000007:T-OUT:9:KGM:Roasted coffee",
+    )
     assert code == 1 and err.count("\n") == 1
     assert "Finca La Esperanza (0x" in err and "holds no licence for GTIN 09506001000007" in err
     assert local_ledger.block_number() == block
@@ -389,8 +492,19 @@ def test_recall_with_reason_and_notice_then_review(cli, local_ledger, tmp_path):
     register(cli, "R-1", "100")
     notice = tmp_path / "notice.pdf"
     notice.write_bytes(b"%PDF-1.4 recall notice")
-    code, out, err = cli("batch", "recall", GTIN, "R-1", "--account", FARM, "--reason", "Mould found in retained sample",
-                         "--notice", str(notice), "--json")  # fmt: skip
+    code, out, err = cli(
+        "batch",
+        "recall",
+        GTIN,
+        "R-1",
+        "--account",
+        FARM,
+        "--reason",
+        "Mould found in retained sample",
+        "--notice",
+        str(notice),
+        "--json",
+    )
     assert code == 0, err
     recalled = json.loads(out)
     assert recalled["reason"] == "Mould found in retained sample" and recalled["reason_hash"] != "0x" + "00" * 32
@@ -425,8 +539,20 @@ def test_recall_with_reason_and_notice_then_review(cli, local_ledger, tmp_path):
 
 def test_claim_attest_status_revoke(cli):
     register(cli)
-    code, out, err = cli("claim", "attest", "--account", CERTIFIER, "--claim", "FAIRTRADE", "--batch", GTIN, "L-17",
-                         "--valid-until", "2099-01-01", "--json")  # fmt: skip
+    code, out, err = cli(
+        "claim",
+        "attest",
+        "--account",
+        CERTIFIER,
+        "--claim",
+        "FAIRTRADE",
+        "--batch",
+        GTIN,
+        "L-17",
+        "--valid-until",
+        "2099-01-01",
+        "--json",
+    )
     assert code == 0, err
     uid = json.loads(out)["uid"]
     code, out, _ = cli("claim", "status", uid, "--json")
@@ -445,8 +571,9 @@ def test_claim_attest_status_revoke(cli):
 def test_claim_backdated_before_the_batch_is_refused(cli, local_ledger):
     register(cli)
     block = local_ledger.block_number()
-    code, _, err = cli("claim", "attest", "--account", CERTIFIER, "--claim", "FAIRTRADE", "--batch", GTIN, "L-17",
-                       "--valid-from", "2020-01-01")  # fmt: skip
+    code, _, err = cli(
+        "claim", "attest", "--account", CERTIFIER, "--claim", "FAIRTRADE", "--batch", GTIN, "L-17", "--valid-from", "2020-01-01"
+    )
     assert code == 1 and err.count("\n") == 1
     assert "the claim cannot start at 2020-01-01 00:00 UTC: the earliest allowed start is" in err
     assert local_ledger.block_number() == block
@@ -520,8 +647,23 @@ def test_claim_sign_offline_and_submit(cli, tmp_path, local_ledger, certkey):
     address = certkey
     signed = tmp_path / "signed.json"
     # Truly offline: the RPC URL points nowhere, the nonce is given.
-    code, out, err = cli("--rpc-url", "http://127.0.0.1:9", "claim", "sign", "--account", "certkey", "--claim",
-                         "FAIRTRADE", "--batch", GTIN, "L-17", "--nonce", "0", "-o", str(signed))  # fmt: skip
+    code, out, err = cli(
+        "--rpc-url",
+        "http://127.0.0.1:9",
+        "claim",
+        "sign",
+        "--account",
+        "certkey",
+        "--claim",
+        "FAIRTRADE",
+        "--batch",
+        GTIN,
+        "L-17",
+        "--nonce",
+        "0",
+        "-o",
+        str(signed),
+    )
     assert code == 0, err
     assert json.loads(signed.read_text())["issuer"] == address
     code, out, err = cli("claim", "submit", str(signed), "--account", OUTSIDER, "--json")
@@ -535,7 +677,9 @@ def test_claim_sign_offline_and_submit(cli, tmp_path, local_ledger, certkey):
 def test_claim_invalidate_nonces_cancels_a_handed_out_signature(cli, tmp_path, local_ledger, certkey):
     register(cli)
     signed = tmp_path / "handed-out.json"
-    code, _, err = cli("claim", "sign", "--account", "certkey", "--claim", "FAIRTRADE", "--batch", GTIN, "L-17", "-o", str(signed))
+    code, _, err = cli(
+        "claim", "sign", "--account", "certkey", "--claim", "FAIRTRADE", "--batch", GTIN, "L-17", "-o", str(signed)
+    )
     assert code == 0, err
     assert json.loads(signed.read_text())["signed_at"] > 0
     code, out, err = cli("claim", "invalidate-nonces", "--account", "certkey", "--json")
@@ -553,8 +697,21 @@ def test_claim_invalidate_nonces_cancels_a_handed_out_signature(cli, tmp_path, l
 
 
 def _sign(cli, path, *extra: str):
-    code, out, err = cli("claim", "sign", "--account", "certkey", "--claim", "FAIRTRADE", "--batch", GTIN, "L-17",
-                         "-o", str(path), "--json", *extra)  # fmt: skip
+    code, out, err = cli(
+        "claim",
+        "sign",
+        "--account",
+        "certkey",
+        "--claim",
+        "FAIRTRADE",
+        "--batch",
+        GTIN,
+        "L-17",
+        "-o",
+        str(path),
+        "--json",
+        *extra,
+    )
     assert code == 0, err
     return json.loads(out)
 
@@ -588,8 +745,23 @@ def test_default_invalidation_cancels_signatures_made_with_an_explicit_nonce(cli
 def test_signing_again_with_a_handed_out_nonce_warns(cli, tmp_path, local_ledger, certkey):
     register(cli)
     _sign(cli, tmp_path / "a.json", "--nonce", "7")
-    code, out, err = cli("claim", "sign", "--account", "certkey", "--claim", "FAIRTRADE", "--batch", GTIN, "L-17",
-                         "--valid-until", "2031-01-01", "--nonce", "7", "-o", str(tmp_path / "b.json"))  # fmt: skip
+    code, out, err = cli(
+        "claim",
+        "sign",
+        "--account",
+        "certkey",
+        "--claim",
+        "FAIRTRADE",
+        "--batch",
+        GTIN,
+        "L-17",
+        "--valid-until",
+        "2031-01-01",
+        "--nonce",
+        "7",
+        "-o",
+        str(tmp_path / "b.json"),
+    )
     assert code == 0, err
     assert "warning: nonce 7 was already handed out" in err
     record = json.loads((local_ledger.data_dir / "signed-nonces.json").read_text())
@@ -600,8 +772,21 @@ def test_expired_signature_is_refused(cli, tmp_path, local_ledger, certkey):
     register(cli)
     signed = tmp_path / "late.json"
     past = str(int(time.time()) - 3600)
-    code, _, err = cli("claim", "sign", "--account", "certkey", "--claim", "FAIRTRADE", "--batch", GTIN, "L-17",
-                       "--deadline", past, "-o", str(signed))  # fmt: skip
+    code, _, err = cli(
+        "claim",
+        "sign",
+        "--account",
+        "certkey",
+        "--claim",
+        "FAIRTRADE",
+        "--batch",
+        GTIN,
+        "L-17",
+        "--deadline",
+        past,
+        "-o",
+        str(signed),
+    )
     assert code == 0, err
     block = local_ledger.block_number()
     code, _, err = cli("claim", "submit", str(signed), "--account", OUTSIDER)
@@ -650,8 +835,10 @@ def test_import_csv_rows_of_an_unlicensed_gtin_fail_alone(cli, tmp_path, local_l
     report = json.loads(out)
     assert code == 1 and report["registered"] == 3 and report["transactions"] == 1
     assert [e["line"] for e in report["errors"]] == [5, 6]
-    assert all("Finca La Esperanza (0x" in e["error"] and "holds no licence for GTIN 09506001000007" in e["error"]
-               for e in report["errors"])  # fmt: skip
+    assert all(
+        "Finca La Esperanza (0x" in e["error"] and "holds no licence for GTIN 09506001000007" in e["error"]
+        for e in report["errors"]
+    )
 
 
 def test_import_csv_missing_columns(cli, tmp_path):
@@ -686,10 +873,12 @@ def test_batch_show_refuses_details_borrowed_from_another_lot(cli, local_ledger,
 
 def test_import_csv_refuses_non_ascii_digits_and_padded_lots(cli, tmp_path):
     path = tmp_path / "odd.csv"
-    path.write_text("gtin,lot,quantity,unit,product\n"
-                    f"{GTIN},ODD-1,\u0661\u0662,KGM,Coffee\n"  # Arabic-Indic twelve
-                    f'{GTIN},"ODD-2\n",5,KGM,Coffee\n'
-                    f"{GTIN},ODD-3,7,KGM,Coffee\n")  # fmt: skip
+    path.write_text(
+        "gtin,lot,quantity,unit,product\n"
+        f"{GTIN},ODD-1,\u0661\u0662,KGM,Coffee\n"  # Arabic-Indic twelve
+        f'{GTIN},"ODD-2\n",5,KGM,Coffee\n'
+        f"{GTIN},ODD-3,7,KGM,Coffee\n"
+    )
     code, out, _ = cli("batch", "import", str(path), "--account", FARM, "--json")
     report = json.loads(out)
     assert code == 1 and report["registered"] == 1, report

@@ -39,8 +39,9 @@ print(json.dumps({"code": code, "heavy": sorted({m for m in sys.modules if m.spl
 
 def probe(*args: str) -> tuple[int, list[str], str, str]:
     """Exit code, heavy modules loaded, stdout and stderr (without the probe's line)."""
-    done = subprocess.run([sys.executable, "-c", PROBE, ",".join(sorted(HEAVY)), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, ",".join(sorted(HEAVY)), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     *err_lines, report_line = done.stderr.rstrip("\n").split("\n")
     report = json.loads(report_line)
     return report["code"], report["heavy"], done.stdout, "\n".join(err_lines)
@@ -75,8 +76,20 @@ def test_command_help_loads_no_heavy_library(command):
 
 
 def test_argument_error_loads_no_heavy_library():
-    code, heavy, _, err = probe("batch", "register", "--gtin", "09506000134352", "--lot", "L-1", "--unit", "KGM",
-                                "--product", "Green coffee", "--quantity", "notanumber")  # fmt: skip
+    code, heavy, _, err = probe(
+        "batch",
+        "register",
+        "--gtin",
+        "09506000134352",
+        "--lot",
+        "L-1",
+        "--unit",
+        "KGM",
+        "--product",
+        "Green coffee",
+        "--quantity",
+        "notanumber",
+    )
     assert code == 2
     assert heavy == []
     assert "Invalid value for '--quantity'" in err

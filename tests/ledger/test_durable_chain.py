@@ -175,7 +175,9 @@ def test_confirmed_registrations_survive_twenty_sigkills_of_the_chain(tmp_path: 
             chain.start()
             restart_seconds = time.monotonic() - started
             mode = "mid-snapshot" if mid_snapshot else ("snapshot-wait" if round_ in during_snapshot_rounds else "random")
-            print(f"{round_ + 1:>4}  {mode:<14}  {in_flight:>9}  {len(confirmed_before):>16}  {restart_seconds:5.2f} s  {chain.recovery['sentence']}")
+            print(
+                f"{round_ + 1:>4}  {mode:<14}  {in_flight:>9}  {len(confirmed_before):>16}  {restart_seconds:5.2f} s  {chain.recovery['sentence']}"
+            )
             w3 = connect(settings.rpc_url)
             assert w3.eth.get_code(address), "the ledger's address must hold the ledger after a restart"
             _assert_still_on_chain(w3, confirmed_before)
@@ -217,7 +219,9 @@ def test_block_hashes_time_and_address_are_the_same_after_a_replay_from_the_jour
         assert w3.eth.get_code(address)
         # The clock: a new block is dated now, not where the replayed history stopped.
         time.sleep(2)
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+        )
         assert abs(w3.eth.get_block("latest")["timestamp"] - time.time()) <= 2
     finally:
         chain.stop()
@@ -231,7 +235,9 @@ def test_the_chain_clock_is_the_wall_clock_after_a_restart_long_after_the_last_b
     try:
         w3 = connect(settings.rpc_url)
         w3.provider.make_request("evm_setNextBlockTimestamp", [int(time.time()) - 3600])
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+        )
         chain.stop()
         chain.start()
         w3 = connect(settings.rpc_url)
@@ -239,7 +245,9 @@ def test_the_chain_clock_is_the_wall_clock_after_a_restart_long_after_the_last_b
         # (TIMESTAMP; MSTORE; RETURN), and the next block's time.
         probe = w3.eth.call({"to": None, "data": "0x4260005260206000f3"}, "pending")
         assert abs(int.from_bytes(probe, "big") - time.time()) <= 2
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+        )
         assert abs(w3.eth.get_block("latest")["timestamp"] - time.time()) <= 2
     finally:
         chain.stop()
@@ -294,7 +302,10 @@ def test_a_torn_journal_tail_is_cut_and_later_entries_follow_intact_ones(tmp_pat
     reopened.append("evm_mine", [], 102)
     reopened.close()
     assert [(e.seq, e.params, e.timestamp) for e in Journal(tmp_path).entries_after(0)] == [
-        (1, ["0x01"], 100), (2, ["0x02"], 101), (3, [], 102)]  # fmt: skip
+        (1, ["0x01"], 100),
+        (2, ["0x02"], 101),
+        (3, [], 102),
+    ]
     assert Entry.parse(b"00000000 {}\n") is None  # a line whose checksum does not match
 
 
@@ -361,12 +372,19 @@ def test_mining_on_anvils_own_clock_is_refused_so_a_replay_rebuilds_the_same_blo
     try:
         w3 = connect(settings.rpc_url)
         time.sleep(2)  # anvil's clock is now ahead of where a replay from genesis starts
-        for method, params in [("anvil_mine", [3]), ("hardhat_mine", ["0x2"]), ("evm_mine", [{"blocks": 2}]),
-                               ("anvil_setIntervalMining", [1]), ("anvil_reset", [])]:  # fmt: skip
+        for method, params in [
+            ("anvil_mine", [3]),
+            ("hardhat_mine", ["0x2"]),
+            ("evm_mine", [{"blocks": 2}]),
+            ("anvil_setIntervalMining", [1]),
+            ("anvil_reset", []),
+        ]:
             answer = w3.provider.make_request(method, params)
             assert "not available on the durable local chain" in answer.get("error", {}).get("message", ""), (method, answer)
         assert w3.provider.make_request("evm_mine", [])["result"] is not None
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+        )
         before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
         chain.kill()
         chain.start()
@@ -383,7 +401,9 @@ def test_a_transaction_queued_behind_a_missing_nonce_survives_a_snapshot_taken_w
     try:
         w3 = connect(settings.rpc_url)
         sender = Account.create()
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": sender.address, "value": 10**18}))
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": sender.address, "value": 10**18})
+        )
 
         def send(nonce: int) -> bytes:
             tx = {"to": w3.eth.accounts[5], "value": 1, "nonce": nonce, "gas": 21000, "gasPrice": 1, "chainId": w3.eth.chain_id}

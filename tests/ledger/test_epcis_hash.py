@@ -96,8 +96,10 @@ ALL_FIELDS_PUBLISHED_PARTIES = (
 
 def test_the_published_pre_hashes_hash_to_the_published_event_ids():
     # The transcription is exact, and the id is sha-256 of the pre-hash's UTF-8 as an ni URI.
-    for published, published_id in ((RECEIVING_PUBLISHED, RECEIVING_PUBLISHED_ID),
-                                     (COMMISSIONING_PUBLISHED, COMMISSIONING_PUBLISHED_ID)):  # fmt: skip
+    for published, published_id in (
+        (RECEIVING_PUBLISHED, RECEIVING_PUBLISHED_ID),
+        (COMMISSIONING_PUBLISHED, COMMISSIONING_PUBLISHED_ID),
+    ):
         assert "ni:///sha-256;" + hashlib.sha256(published.encode()).hexdigest() + "?ver=CBV2.0" == published_id
 
 
@@ -111,10 +113,12 @@ def without(published: str, segments: tuple[str, ...]) -> str:
 
 @pytest.mark.parametrize(
     ("event", "published", "unsupported"),
-    [(RECEIVING_EVENT, RECEIVING_PUBLISHED, RECEIVING_UNSUPPORTED),
-     (COMMISSIONING_EVENT, COMMISSIONING_PUBLISHED, COMMISSIONING_UNSUPPORTED)],
+    [
+        (RECEIVING_EVENT, RECEIVING_PUBLISHED, RECEIVING_UNSUPPORTED),
+        (COMMISSIONING_EVENT, COMMISSIONING_PUBLISHED, COMMISSIONING_UNSUPPORTED),
+    ],
     ids=["receiving-with-parties", "commissioning-with-ilmd"],
-)  # fmt: skip
+)
 def test_gs1_published_vectors_are_reproduced(event, published, unsupported):
     expected = without(published, unsupported)
     assert pre_hash(event, {"cbvmda": "urn:epcglobal:cbv:mda:"}) == expected
@@ -200,15 +204,17 @@ BASE = {"type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z", "eventTimeZo
 
 @pytest.mark.parametrize(
     ("extra", "named"),
-    [({"readPoint": {"id": "https://id.gs1.org/414/4012345000115"}}, "readPoint"),
-     ({"bizTransactionList": [{"type": "po", "bizTransaction": "x"}]}, "bizTransactionList"),
-     ({"ex:field": "1"}, "ex:field"),  # an extension prefix nobody declared
-     ({"pl:nested": {"a": 1}}, "pl:nested"),
-     ({"ilmd": {"lotNumber": "A"}}, "lotNumber"),
-     ({"quantityList": [{"epcClass": "https://id.gs1.org/01/1/10/A", "quantity": 1, "note": "x"}]}, "note"),
-     ({"sourceList": [{"type": "owning_party", "source": "x", "extra": "y"}]}, "sourceList"),
-     ({"epcList": ["urn:epc:id:sgtin:0614141.107340.1"]}, "epcList")],
-)  # fmt: skip
+    [
+        ({"readPoint": {"id": "https://id.gs1.org/414/4012345000115"}}, "readPoint"),
+        ({"bizTransactionList": [{"type": "po", "bizTransaction": "x"}]}, "bizTransactionList"),
+        ({"ex:field": "1"}, "ex:field"),  # an extension prefix nobody declared
+        ({"pl:nested": {"a": 1}}, "pl:nested"),
+        ({"ilmd": {"lotNumber": "A"}}, "lotNumber"),
+        ({"quantityList": [{"epcClass": "https://id.gs1.org/01/1/10/A", "quantity": 1, "note": "x"}]}, "note"),
+        ({"sourceList": [{"type": "owning_party", "source": "x", "extra": "y"}]}, "sourceList"),
+        ({"epcList": ["urn:epc:id:sgtin:0614141.107340.1"]}, "epcList"),
+    ],
+)
 def test_fields_the_algorithm_does_not_know_are_refused_by_name(extra, named):
     with pytest.raises(ValueError, match=named):
         pre_hash(BASE | extra, PL)

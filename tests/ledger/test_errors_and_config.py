@@ -16,8 +16,15 @@ def test_every_contract_error_has_a_sentence():
     names = {item["name"] for item in load_artifact().abi if item["type"] == "error"}
     known = set(errors.ERROR_CLASSES)
     # Errors of OpenZeppelin internals the ledger cannot reach need no sentence of their own.
-    unreachable = {"ECDSAInvalidSignature", "ECDSAInvalidSignatureLength", "ECDSAInvalidSignatureS",
-                   "InvalidAccountNonce", "InvalidShortString", "StringTooLong", "SafeCastOverflowedUintDowncast"}  # fmt: skip
+    unreachable = {
+        "ECDSAInvalidSignature",
+        "ECDSAInvalidSignatureLength",
+        "ECDSAInvalidSignatureS",
+        "InvalidAccountNonce",
+        "InvalidShortString",
+        "StringTooLong",
+        "SafeCastOverflowedUintDowncast",
+    }
     assert names - known <= unreachable, names - known - unreachable
     assert {n for n in names if n.startswith("Provenance")} <= known  # the ledger's own: every one
 
@@ -32,8 +39,10 @@ def test_every_ledger_error_decodes_to_a_sentence_without_placeholders():
         if item["type"] != "error":
             continue
         types = [i["type"] for i in item["inputs"]]
-        values = [{"address": "0x" + "11" * 20, "bool": False, "string": "x"}.get(t, b"\1" * int(t[5:]) if t.startswith("bytes") else 1)
-                  for t in types]  # fmt: skip
+        values = [
+            {"address": "0x" + "11" * 20, "bool": False, "string": "x"}.get(t, b"\1" * int(t[5:]) if t.startswith("bytes") else 1)
+            for t in types
+        ]
         error = _decode(f"{item['name']}({','.join(types)})", types, values)
         assert type(error).error_name == item["name"] or item["name"] not in errors.ERROR_CLASSES
         assert "{" not in str(error) and "None" not in str(error), (item["name"], str(error))
@@ -42,30 +51,80 @@ def test_every_ledger_error_decodes_to_a_sentence_without_placeholders():
 @pytest.mark.parametrize(
     ("signature", "types", "values", "sentence"),
     [
-        ("ProvenanceNotLicensed(uint64,address)", ["uint64", "address"], [9506000134376, "0x" + "11" * 20],
-         "Finca La Esperanza holds no licence for GTIN 09506000134376: the GTIN's licensee (or the admin) must "
-         "grant or sub-license it (`provenance licence grant|sublicense`)"),
-        ("ProvenanceLicenceOverlaps(uint8,uint64,address)", ["uint8", "uint64", "address"], [8, 95060001, "0x" + "11" * 20],
-         "GS1 Company Prefix 95060001 lies inside the root licence of Finca La Esperanza, which alone may sub-license it"),
-        ("ProvenanceUnknownLicence(uint8,uint64)", ["uint8", "uint64"], [14, 9506000134376],
-         "no licence is in force for GTIN 09506000134376"),
-        ("ProvenanceLicenceAlreadyGranted(uint8,uint64,address)", ["uint8", "uint64", "address"], [7, 614141, "0x" + "11" * 20],
-         "GS1 Company Prefix 0614141 is already licensed to Finca La Esperanza"),
-        ("ProvenanceConflictOfInterest(address,uint8,bytes32)", ["address", "uint8", "bytes32"], ["0x" + "11" * 20, 0, b"\1" * 32],
-         "Finca La Esperanza cannot attest about lot L-17 of GTIN 09506000134352"),
-        ("ProvenanceConflictOfInterest(address,uint8,bytes32)", ["address", "uint8", "bytes32"],
-         ["0x" + "11" * 20, 1, b"\0" * 12 + b"\x11" * 20], "Finca La Esperanza cannot attest about Finca La Esperanza"),
-        ("ProvenanceValidFromTooEarly(uint64,uint64)", ["uint64", "uint64"], [1, 1767225600],
-         "the claim cannot start at 1970-01-01 00:00 UTC: the earliest allowed start is 2026-01-01 00:00 UTC"),
+        (
+            "ProvenanceNotLicensed(uint64,address)",
+            ["uint64", "address"],
+            [9506000134376, "0x" + "11" * 20],
+            "Finca La Esperanza holds no licence for GTIN 09506000134376: the GTIN's licensee (or the admin) must "
+            "grant or sub-license it (`provenance licence grant|sublicense`)",
+        ),
+        (
+            "ProvenanceLicenceOverlaps(uint8,uint64,address)",
+            ["uint8", "uint64", "address"],
+            [8, 95060001, "0x" + "11" * 20],
+            "GS1 Company Prefix 95060001 lies inside the root licence of Finca La Esperanza, which alone may sub-license it",
+        ),
+        (
+            "ProvenanceUnknownLicence(uint8,uint64)",
+            ["uint8", "uint64"],
+            [14, 9506000134376],
+            "no licence is in force for GTIN 09506000134376",
+        ),
+        (
+            "ProvenanceLicenceAlreadyGranted(uint8,uint64,address)",
+            ["uint8", "uint64", "address"],
+            [7, 614141, "0x" + "11" * 20],
+            "GS1 Company Prefix 0614141 is already licensed to Finca La Esperanza",
+        ),
+        (
+            "ProvenanceConflictOfInterest(address,uint8,bytes32)",
+            ["address", "uint8", "bytes32"],
+            ["0x" + "11" * 20, 0, b"\1" * 32],
+            "Finca La Esperanza cannot attest about lot L-17 of GTIN 09506000134352",
+        ),
+        (
+            "ProvenanceConflictOfInterest(address,uint8,bytes32)",
+            ["address", "uint8", "bytes32"],
+            ["0x" + "11" * 20, 1, b"\0" * 12 + b"\x11" * 20],
+            "Finca La Esperanza cannot attest about Finca La Esperanza",
+        ),
+        (
+            "ProvenanceValidFromTooEarly(uint64,uint64)",
+            ["uint64", "uint64"],
+            [1, 1767225600],
+            "the claim cannot start at 1970-01-01 00:00 UTC: the earliest allowed start is 2026-01-01 00:00 UTC",
+        ),
         ("ProvenanceBatchVoided(bytes32)", ["bytes32"], [b"\1" * 32], "lot L-17 of GTIN 09506000134352 was voided by the admin"),
-        ("ProvenanceNoRecallToReview(bytes32)", ["bytes32"], [b"\1" * 32], "lot L-17 of GTIN 09506000134352 has no recall awaiting review"),
-        ("ProvenanceLicenceOverlaps(uint8,uint64,address)", ["uint8", "uint64", "address"], [6, 950600, "0x" + "00" * 20],
-         "GS1 Company Prefix 950600 cannot be licensed: another root licence lies inside it"),
-        ("ProvenanceInvalidNonce(uint256,uint256)", ["uint256", "uint256"], [5, 3],
-         "the next nonce must be above the current 5 and at most 4,294,967,295 beyond it (asked for 3)"),
-        ("ProvenanceRoleNotGrantable(bytes32)", ["bytes32"], [b"\7" * 32], "only the supplier role is granted directly (role 0x0707"),
-        ("AccessControlUnauthorizedAccount(address,bytes32)", ["address", "bytes32"], ["0x" + "11" * 20, b"\0" * 32],
-         "Finca La Esperanza lacks the role this needs (the admin role)"),
+        (
+            "ProvenanceNoRecallToReview(bytes32)",
+            ["bytes32"],
+            [b"\1" * 32],
+            "lot L-17 of GTIN 09506000134352 has no recall awaiting review",
+        ),
+        (
+            "ProvenanceLicenceOverlaps(uint8,uint64,address)",
+            ["uint8", "uint64", "address"],
+            [6, 950600, "0x" + "00" * 20],
+            "GS1 Company Prefix 950600 cannot be licensed: another root licence lies inside it",
+        ),
+        (
+            "ProvenanceInvalidNonce(uint256,uint256)",
+            ["uint256", "uint256"],
+            [5, 3],
+            "the next nonce must be above the current 5 and at most 4,294,967,295 beyond it (asked for 3)",
+        ),
+        (
+            "ProvenanceRoleNotGrantable(bytes32)",
+            ["bytes32"],
+            [b"\7" * 32],
+            "only the supplier role is granted directly (role 0x0707",
+        ),
+        (
+            "AccessControlUnauthorizedAccount(address,bytes32)",
+            ["address", "bytes32"],
+            ["0x" + "11" * 20, b"\0" * 32],
+            "Finca La Esperanza lacks the role this needs (the admin role)",
+        ),
     ],
 )
 def test_new_errors_name_organisations_lots_and_licences(signature, types, values, sentence):
@@ -74,7 +133,9 @@ def test_new_errors_name_organisations_lots_and_licences(signature, types, value
 
 def test_licence_overlap_with_no_holder_never_names_nobody():
     # holder 0: a root licence lies INSIDE the new one (there is no covering holder to name).
-    error = _decode("ProvenanceLicenceOverlaps(uint8,uint64,address)", ["uint8", "uint64", "address"], [6, 950600, "0x" + "00" * 20])
+    error = _decode(
+        "ProvenanceLicenceOverlaps(uint8,uint64,address)", ["uint8", "uint64", "address"], [6, 950600, "0x" + "00" * 20]
+    )
     assert type(error).error_name == "ProvenanceLicenceOverlaps"
     assert "nobody" not in str(error) and "root licence of" not in str(error)
 

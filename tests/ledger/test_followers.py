@@ -84,8 +84,14 @@ class RunProcess:
 
 def start_follower(fresh: FreshLedger, database: str, *args: str) -> RunProcess:
     """`provenance index --follow` as its own process, output read by a thread."""
-    process = subprocess.Popen([sys.executable, "-m", "ledger.cli", "index", "--follow", *args], cwd=ROOT,
-                               env=fresh.env(database), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger.cli", "index", "--follow", *args],
+        cwd=ROOT,
+        env=fresh.env(database),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     return RunProcess(process)
 
 
@@ -244,11 +250,23 @@ def test_one_follower_writes_another_waits_and_takes_over_when_it_is_killed(fres
         standby = start_follower(fresh, shared_index)
         standby.wait_for("another follower writes this index; waiting to take over")
         # A catch-up finds the leader at work and leaves the index to it; a rebuild is refused.
-        once = subprocess.run([sys.executable, "-m", "ledger.cli", "index"], cwd=ROOT, env=fresh.env(shared_index),
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        once = subprocess.run(
+            [sys.executable, "-m", "ledger.cli", "index"],
+            cwd=ROOT,
+            env=fresh.env(shared_index),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert once.returncode == 0 and "writes this index and keeps it up to date" in once.stdout, once
-        rebuild = subprocess.run([sys.executable, "-m", "ledger.cli", "index", "--rebuild"], cwd=ROOT, env=fresh.env(shared_index),
-                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+        rebuild = subprocess.run(
+            [sys.executable, "-m", "ledger.cli", "index", "--rebuild"],
+            cwd=ROOT,
+            env=fresh.env(shared_index),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert rebuild.returncode == 1 and "stop it before --rebuild" in rebuild.stderr and "Traceback" not in rebuild.stderr
         fresh.register(*(f"TWO-{i}" for i in range(3, 13)))
         wait_until(lambda: caught_up(fresh, store))

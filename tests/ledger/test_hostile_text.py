@@ -85,9 +85,15 @@ def test_approve_refuses_a_look_alike_even_when_repeated_unless_allowed(cli, loc
 
 @pytest.mark.parametrize(
     "impostor",
-    ["EthicCert Lab\u0455", "\uff25thicCert Labs", "Ethic\u200bCert Labs", "EthicCert\u00a0Labs", "E\u0301thicCert Labs",
-     "EthicCert Labs\u2122"],
-)  # fmt: skip
+    [
+        "EthicCert Lab\u0455",
+        "\uff25thicCert Labs",
+        "Ethic\u200bCert Labs",
+        "EthicCert\u00a0Labs",
+        "E\u0301thicCert Labs",
+        "EthicCert Labs\u2122",
+    ],
+)
 def test_rename_to_a_look_alike_is_refused_before_sending(cli, local_ledger, impostor):
     block = local_ledger.block_number()
     code, _, err = cli("actor", "rename", "--account", FARM, "--name", impostor)
@@ -110,8 +116,10 @@ def test_register_a_look_alike_needs_allow_similar(cli, local_ledger):
 @pytest.mark.parametrize("bad", ["Finca\u202eSAS", "Finca\nSAS", "Finca\x1b[2JSAS", "Finca\u2066SAS\u2069"])
 def test_control_and_bidi_characters_in_names_are_refused(cli, local_ledger, bad):
     block = local_ledger.block_number()
-    for args in (("actor", "rename", "--account", FARM, "--name", bad),
-                 ("actor", "register", "node:6", "--name", bad, "--country", "CO", "--allow-similar")):  # fmt: skip
+    for args in (
+        ("actor", "rename", "--account", FARM, "--name", bad),
+        ("actor", "register", "node:6", "--name", bad, "--country", "CO", "--allow-similar"),
+    ):
         code, _, err = cli(*args)
         assert code == 1 and "not allowed in names" in err, err
     assert local_ledger.block_number() == block
@@ -130,8 +138,22 @@ def test_honest_rename_is_approved_with_its_name(cli, local_ledger):
 
 
 def _register(cli, lot: str) -> None:
-    code, _, err = cli("batch", "register", "--account", FARM, "--gtin", GTIN, "--lot", lot, "--quantity", "100",
-                       "--unit", "KGM", "--product", "Green [bold]coffee[/]")  # fmt: skip
+    code, _, err = cli(
+        "batch",
+        "register",
+        "--account",
+        FARM,
+        "--gtin",
+        GTIN,
+        "--lot",
+        lot,
+        "--quantity",
+        "100",
+        "--unit",
+        "KGM",
+        "--product",
+        "Green [bold]coffee[/]",
+    )
     assert code == 0, err
 
 

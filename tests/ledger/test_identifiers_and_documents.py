@@ -11,8 +11,15 @@ from ledger.errors import InvalidInputError
 from ledger.models import BatchCreate
 
 
-@pytest.mark.parametrize(("text", "gtin14"), [("09506000134352", "09506000134352"), ("9506000134352", "09506000134352"),
-                                              ("96385074", "00000096385074"), ("614141000036", "00614141000036")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "gtin14"),
+    [
+        ("09506000134352", "09506000134352"),
+        ("9506000134352", "09506000134352"),
+        ("96385074", "00000096385074"),
+        ("614141000036", "00614141000036"),
+    ],
+)
 def test_gtins_normalise_to_14_digits(text, gtin14):
     assert identifiers.parse_gtin(text) == gtin14
 
@@ -32,7 +39,9 @@ def test_valid_lots(lot):
     assert identifiers.check_lot(lot) == lot
 
 
-@pytest.mark.parametrize(("lot", "reason"), [("", "empty"), ("A" * 21, "at most 20"), ("L 17", "' '"), ("LÖT", "'Ö'"), ("a#b", "'#'")])
+@pytest.mark.parametrize(
+    ("lot", "reason"), [("", "empty"), ("A" * 21, "at most 20"), ("L 17", "' '"), ("LÖT", "'Ö'"), ("a#b", "'#'")]
+)
 def test_invalid_lots(lot, reason):
     with pytest.raises(InvalidInputError, match=reason):
         identifiers.check_lot(lot)
@@ -89,8 +98,12 @@ def test_attestation_uid_is_the_contracts_formula():
     from eth_abi import encode
 
     issuer = "0x" + "11" * 20
-    expected = keccak(encode(["address", "uint8", "bytes32", "bytes32", "uint64", "uint64", "bytes32"],
-                             [issuer, 0, b"\1" * 32, b"ORGANIC".ljust(32, b"\0"), 100, 200, b"\2" * 32]))  # fmt: skip
+    expected = keccak(
+        encode(
+            ["address", "uint8", "bytes32", "bytes32", "uint64", "uint64", "bytes32"],
+            [issuer, 0, b"\1" * 32, b"ORGANIC".ljust(32, b"\0"), 100, 200, b"\2" * 32],
+        )
+    )
     assert identifiers.attestation_uid(issuer, 0, b"\1" * 32, b"ORGANIC".ljust(32, b"\0"), 100, 200, b"\2" * 32) == expected
 
 

@@ -137,13 +137,20 @@ def test_query_suite(demo, store):
     assert flour.recalled and flour.remaining_quantity == 4700
     # v2: the recall says why, and the admin's review (upheld) with its reason.
     assert flour.recall_reason == "Deoxynivalenol above the EU limit in retained sample"
-    assert (flour.recall_state, flour.recalled_by_name, flour.reviewed_by_name) == ("upheld", "Moulin de la Vallee", "the ledger's admin")
+    assert (flour.recall_state, flour.recalled_by_name, flour.reviewed_by_name) == (
+        "upheld",
+        "Moulin de la Vallee",
+        "the ledger's admin",
+    )
     assert flour.review_reason.startswith("Confirmed by the accredited laboratory")
     assert flour.details_status == "ok" and model.set_aside() == (0, [])
     down = model.lineage_down(flour.batch_id)
     assert [o.summary.lot for o in down.outputs] == [DEMO_LOAF[1]]
 
-    statuses = {c.claim: c.status for c in model.claims(model.batch_by_gtin_lot(FARM_COFFEE["naranjos"], "NAR-2026-07").batch_id, now(demo))}
+    statuses = {
+        c.claim: c.status
+        for c in model.claims(model.batch_by_gtin_lot(FARM_COFFEE["naranjos"], "NAR-2026-07").batch_id, now(demo))
+    }
     assert statuses == {"FAIRTRADE": "valid", "ORGANIC": "revoked", "DEFORESTATION_FREE": "valid"}
     mirador = model.batch_by_gtin_lot(FARM_COFFEE["mirador"], "MIR-2026-07").batch_id
     assert {c.claim: c.status for c in model.claims(mirador, now(demo))}["FAIRTRADE"] == "expired"
@@ -167,9 +174,15 @@ def test_query_suite(demo, store):
     roaster = demo.w3.eth.accounts[5]
     assert {b.lot for b in model.batches(supplier=roaster)} == {"TP-R-1107", DEMO_BAG[1]}
     assert {b.lot for gtin in FARM_COFFEE.values() for b in model.batches(gtin=gtin, status="consumed")} == {
-        "ESP-2026-07", "MIR-2026-07", "NAR-2026-07"}  # fmt: skip
+        "ESP-2026-07",
+        "MIR-2026-07",
+        "NAR-2026-07",
+    }
     assert {(r.licensee_name, r.sub_licence) for r in model.licences()} >= {
-        ("Cooperativa Cafetera Alto Huila", False), ("Finca El Mirador", True), ("Tostadores del Puerto", False)}  # fmt: skip
+        ("Cooperativa Cafetera Alto Huila", False),
+        ("Finca El Mirador", True),
+        ("Tostadores del Puerto", False),
+    }
     assert [b.lot for b in model.batches(recalled=True)] == ["MV-F-2211"]
     assert model.batches(since=now(demo) + 10) == []
     assert len(model.batches(limit=3)) == 3 and len(model.batches(limit=3, offset=8)) == 1
@@ -241,8 +254,12 @@ def test_reorganisation_is_rewound(demo, rewind, store, tmp_path):
 
 def test_sigkilled_indexer_resumes_without_loss_or_duplicates(demo, rewind, tmp_path):
     random_history(demo, random.Random(3), 60, "K-")
-    env = {**os.environ, "PROVENANCE_DATA_DIR": str(demo.settings.data_dir), "PROVENANCE_RPC_URL": demo.settings.rpc_url,
-           "PROVENANCE_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite'}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PROVENANCE_DATA_DIR": str(demo.settings.data_dir),
+        "PROVENANCE_RPC_URL": demo.settings.rpc_url,
+        "PROVENANCE_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite'}",
+    }
     command = [sys.executable, "-m", "ledger.cli", "index", "--max-blocks", "1", "--json"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store = IndexStore(env["PROVENANCE_DATABASE_URL"])
@@ -316,12 +333,19 @@ def test_auditor_commands(demo, tmp_path, monkeypatch):
 def test_fast_word_decoding_equals_the_generic_decoder(demo, monkeypatch):
     from ledger.indexer import decoding
 
-    logs = demo.w3.provider.make_request("eth_getLogs", [{"address": demo.address, "fromBlock": "0x0", "toBlock": "latest"}])["result"]
+    logs = demo.w3.provider.make_request("eth_getLogs", [{"address": demo.address, "fromBlock": "0x0", "toBlock": "latest"}])[
+        "result"
+    ]
     fast = [decoding.LogDecoder().decode(log) for log in logs]
     # A decoder built with every word read by eth_abi and every event's data decoded by it.
     monkeypatch.setattr(decoding, "_is_static", lambda abi_type: False)
-    monkeypatch.setattr(decoding, "_word_reader", lambda abi_type, name: lambda word: decoding._normalise(
-        name, abi_type, decoding.abi_decode([abi_type], bytes.fromhex(word))[0]))  # fmt: skip
+    monkeypatch.setattr(
+        decoding,
+        "_word_reader",
+        lambda abi_type, name: (
+            lambda word: decoding._normalise(name, abi_type, decoding.abi_decode([abi_type], bytes.fromhex(word))[0])
+        ),
+    )
     generic = [decoding.LogDecoder().decode(log) for log in logs]
     assert fast == generic
     assert {name for name, _ in fast} >= {"BatchRegistered", "TransformationRecorded", "Attested", "RoleGranted", "StepRecorded"}
@@ -355,7 +379,9 @@ def test_upgrading_an_index_from_0001_keeps_its_data_and_fills_new_columns(demo,
     upgraded = IndexStore.open(None, tmp_path)  # opening upgrades to head
     assert dump(upgraded) == before
     with upgraded.engine.connect() as conn:
-        rows = conn.execute(select(schema.attestations.c.tx_hash, schema.attestations.c.revoked_at, schema.attestations.c.revoked_tx_hash)).all()
+        rows = conn.execute(
+            select(schema.attestations.c.tx_hash, schema.attestations.c.revoked_at, schema.attestations.c.revoked_tx_hash)
+        ).all()
     assert rows and all(tx and tx.startswith("0x") for tx, _, _ in rows)
     assert all((revoked is None) == (revoked_tx is None) for _, revoked, revoked_tx in rows)
 
@@ -372,10 +398,20 @@ def test_reopening_an_index_keeps_its_data(demo, tmp_path):
 
 def test_index_follow_picks_up_new_events_and_stops_on_ctrl_c(demo, rewind, tmp_path):
     database = tmp_path / "follow.sqlite"
-    env = {**os.environ, "PROVENANCE_DATA_DIR": str(demo.settings.data_dir), "PROVENANCE_RPC_URL": demo.settings.rpc_url,
-           "PROVENANCE_DATABASE_URL": f"sqlite:///{database}", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "ledger.cli", "index", "--follow"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "PROVENANCE_DATA_DIR": str(demo.settings.data_dir),
+        "PROVENANCE_RPC_URL": demo.settings.rpc_url,
+        "PROVENANCE_DATABASE_URL": f"sqlite:///{database}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger.cli", "index", "--follow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         store = IndexStore(env["PROVENANCE_DATABASE_URL"])
         model = ReadModel(store)
@@ -440,8 +476,15 @@ class RawLedger:
 
     def batch_input(self, gtin: str, lot: str, quantity: int, metadata: dict | None = None, unit: str = "KGM"):
         # RFC 8785 numbers are IEEE doubles: a quantity beyond 2^53 goes as text.
-        document = metadata or {"schema": "provenance-ledger/batch-metadata/1", "gtin": gtin, "lot": lot, "product": f"Product {lot}",
-                                "quantity": quantity if quantity < 2**53 else str(quantity), "unit": unit, "origin": f"Origin of {lot}"}  # fmt: skip
+        document = metadata or {
+            "schema": "provenance-ledger/batch-metadata/1",
+            "gtin": gtin,
+            "lot": lot,
+            "product": f"Product {lot}",
+            "quantity": quantity if quantity < 2**53 else str(quantity),
+            "unit": unit,
+            "origin": f"Origin of {lot}",
+        }
         digest = self.documents.put_json(document)
         return (int(gtin), lot_bytes(lot), quantity, unit.encode().ljust(3, b"\0"), digest)
 
@@ -477,7 +520,9 @@ def test_quantities_up_to_2_64_minus_1_survive_split_merge_transform_and_consump
     farm = raw.organisation(1, "Big Farm", prefix=(7, 9506000))
     whole = raw.register(farm, COFFEE, "HUGE-1", MAX)
     # Split everything into 2^63 and 2^63 - 1: the first input of >= 2^63 that halted SQLite.
-    raw.transform(farm, 0, [(whole, MAX)], [raw.batch_input(COFFEE, "HUGE-A", 2**63), raw.batch_input(COFFEE, "HUGE-B", 2**63 - 1)])
+    raw.transform(
+        farm, 0, [(whole, MAX)], [raw.batch_input(COFFEE, "HUGE-A", 2**63), raw.batch_input(COFFEE, "HUGE-B", 2**63 - 1)]
+    )
     part_a, part_b = ("0x" + batch_id(COFFEE, lot).hex() for lot in ("HUGE-A", "HUGE-B"))
     raw.transform(farm, 1, [(part_a, 2**63), (part_b, 2**63 - 1)], [raw.batch_input(COFFEE, "HUGE-M", MAX)])
     merged = "0x" + batch_id(COFFEE, "HUGE-M").hex()
@@ -557,15 +602,29 @@ def test_void_recall_review_revocation_reasons_names_and_nonces_are_indexed(raw,
     raw.scan(store)
     model = raw.model(store)
     void = model.batch(wrong)
-    assert (void.status, void.void_reason, void.voided_by_name) == ("voided", "registered with the wrong GTIN <b>", "the ledger's admin")
+    assert (void.status, void.void_reason, void.voided_by_name) == (
+        "voided",
+        "registered with the wrong GTIN <b>",
+        "the ledger's admin",
+    )
     withdrawn, upheld = model.batch(kept), model.batch(held)
     assert (withdrawn.recalled, withdrawn.recall_state, withdrawn.recall_reason, withdrawn.review_reason) == (
-        False, "withdrawn", "salmonella found in a sample", "the sample was from another lot")  # fmt: skip
+        False,
+        "withdrawn",
+        "salmonella found in a sample",
+        "the sample was from another lot",
+    )
     assert withdrawn.recall_reason_hash == "0x" + "07" * 32 and withdrawn.recalled_by_name == "Finca Uno"
     assert (upheld.recalled, upheld.recall_state, upheld.reviewed_by_name) == (True, "upheld", "the ledger's admin")
-    assert [b.lot for b in model.batches(recalled=True)] == ["REC-2"] and [b.lot for b in model.batches(status="voided")] == ["VOID-1"]
+    assert [b.lot for b in model.batches(recalled=True)] == ["REC-2"] and [b.lot for b in model.batches(status="voided")] == [
+        "VOID-1"
+    ]
     (revoked,) = model.claims(kept, raw.now())
-    assert (revoked.status, revoked.revocation_reason, revoked.revoked_by_name) == ("revoked", "audit failed", "Cert Body Renamed")
+    assert (revoked.status, revoked.revocation_reason, revoked.revoked_by_name) == (
+        "revoked",
+        "audit failed",
+        "Cert Body Renamed",
+    )
     # Names: the approved one everywhere; a request never shows; history keeps the old name.
     assert model.actor(farm).name == "Finca Uno" and model.actor(farm).pending_profile_request.name == "Cert Body Two"
     assert "Cert Body Two" not in {a.name for a in model.actors()} and model.actor_names({farm}) == {farm: "Finca Uno"}
@@ -573,7 +632,10 @@ def test_void_recall_review_revocation_reasons_names_and_nonces_are_indexed(raw,
     events = {e.name: e for e in model.history(kept) if e.actor == certifier}
     assert events["Attested"].actor_name_then == "Cert Body" and events["Attested"].actor_name == "Cert Body Renamed"
     with store.engine.connect() as conn:
-        assert conn.execute(select(schema.issuer_nonces.c.next_nonce).where(schema.issuer_nonces.c.issuer == certifier)).scalar() == "5"
+        assert (
+            conn.execute(select(schema.issuer_nonces.c.next_nonce).where(schema.issuer_nonces.c.issuer == certifier)).scalar()
+            == "5"
+        )
         backdating = dict(conn.execute(select(schema.claim_types.c.claim, schema.claim_types.c.max_backdating)).all())
     assert backdating["FAIRTRADE"] == 30 * 24 * 3600 and backdating["ORGANIC"] == 90 * 24 * 3600
 
@@ -633,8 +695,15 @@ def test_metadata_naming_another_lot_is_never_shown_as_the_batch_details(raw, st
     theirs = raw.register(honest, COFFEE, "HON-1", 100)
     gtin = complete_gtin("0950600113435")
     # The other farm's document, anchored for a new lot of the squatter's own GTIN.
-    document = {"schema": "provenance-ledger/batch-metadata/1", "gtin": COFFEE, "lot": "HON-1", "product": "Product HON-1",
-                "quantity": 100, "unit": "KGM", "origin": "Origin of HON-1"}  # fmt: skip
+    document = {
+        "schema": "provenance-ledger/batch-metadata/1",
+        "gtin": COFFEE,
+        "lot": "HON-1",
+        "product": "Product HON-1",
+        "quantity": 100,
+        "unit": "KGM",
+        "origin": "Origin of HON-1",
+    }
     raw.send(squatter, "registerBatch", (int(gtin), lot_bytes("BORROW-1"), 100, b"KGM", raw.documents.put_json(document)))
     raw.scan(store)
     model = raw.model(store)

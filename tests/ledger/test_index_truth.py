@@ -145,7 +145,9 @@ def assert_ahead(client: TestClient, words: str) -> dict:
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 503 and body["status"] == "unhealthy", body
-    assert body["index"]["position"] == "ahead" and "ahead of the chain" in body["problems"][0] and words in body["problems"][0], body
+    assert (
+        body["index"]["position"] == "ahead" and "ahead of the chain" in body["problems"][0] and words in body["problems"][0]
+    ), body
     return body
 
 
@@ -246,7 +248,11 @@ def test_provenance_run_starts_with_an_index_ahead_says_what_it_rewound_and_foll
             assert all((s["status"] == "unhealthy") == (s["index"]["position"] == "ahead") for s in samples), samples
             assert_healthy(client)
         said: list[str] = []
-        wait_until(lambda: said.append(capsys.readouterr().err) or f"index rewound to block {head:,}: dropped 2 event(s)" in "".join(said))
+        wait_until(
+            lambda: (
+                said.append(capsys.readouterr().err) or f"index rewound to block {head:,}: dropped 2 event(s)" in "".join(said)
+            )
+        )
     finally:
         stop.set()
         for thread in threading.enumerate():

@@ -50,7 +50,9 @@ def send_raw(w3: Any, contract: str, sender: str, signature: str, values: list[A
     a writer bypassing our client would; returns the receipt (asserted successful)."""
     types = signature[signature.index("(") + 1 : -1].split(",")
     data = keccak(text=signature)[:4] + encode(["bytes" if t == "string" else t for t in types], values)
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": sender, "to": contract, "data": "0x" + data.hex()}))
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": sender, "to": contract, "data": "0x" + data.hex()})
+    )
     assert receipt.status == 1, signature
     return receipt
 
@@ -66,36 +68,61 @@ def hostile(local_ledger) -> dict[str, Any]:
     admin_account, farm, coop, certifier = accounts[0], accounts[1], accounts[2], accounts[3]
     admin = LedgerWriter(conn, NodeAccountSigner(admin_account))
     roaster = accounts[4]
-    for account, name, country in [(farm, "Finca La Esperanza", "CO"), (coop, "Cooperativa Alto Huila", "CO"),
-                                   (certifier, "EthicCert Labs", "DE"), (roaster, "Roaster Ltd", "GB")]:  # fmt: skip
+    for account, name, country in [
+        (farm, "Finca La Esperanza", "CO"),
+        (coop, "Cooperativa Alto Huila", "CO"),
+        (certifier, "EthicCert Labs", "DE"),
+        (roaster, "Roaster Ltd", "GB"),
+    ]:
         admin.register_actor(account, name, country)
     admin.grant_supplier(farm)
     admin.accredit(certifier, "FAIRTRADE")
     admin.grant_licence(farm, LicenceScope.company_prefix("9506000"))
     farm_writer = LedgerWriter(conn, NodeAccountSigner(farm))
     for lot in (LOT, VOIDED_LOT):
-        farm_writer.register_batch(BatchCreate(gtin=GTIN, lot=lot, quantity=100, unit="KGM", product="Green coffee", origin="Huila, CO"))
+        farm_writer.register_batch(
+            BatchCreate(gtin=GTIN, lot=lot, quantity=100, unit="KGM", product="Green coffee", origin="Huila, CO")
+        )
     bid, voided = batch_id(GTIN, LOT), batch_id(GTIN, VOIDED_LOT)
     uid, _ = LedgerWriter(conn, NodeAccountSigner(certifier)).attest(
-        AttestationCreate(subject_kind=SubjectKind.BATCH, subject="0x" + bid.hex(), claim="FAIRTRADE"))
+        AttestationCreate(subject_kind=SubjectKind.BATCH, subject="0x" + bid.hex(), claim="FAIRTRADE")
+    )
     step = b"shipping".ljust(32, b"\0")
     send_raw(w3, conn.address, farm, "recordStep(bytes32,bytes32,string,bytes32)", [bid, step, LOCATION, ZERO])
-    send_raw(w3, conn.address, certifier, "revokeAttestation(bytes32,string,bytes32)", [bytes.fromhex(uid[2:]), REVOCATION_REASON, ZERO])
+    send_raw(
+        w3,
+        conn.address,
+        certifier,
+        "revokeAttestation(bytes32,string,bytes32)",
+        [bytes.fromhex(uid[2:]), REVOCATION_REASON, ZERO],
+    )
     send_raw(w3, conn.address, farm, "recallBatch(bytes32,string,bytes32)", [bid, RECALL_REASON, ZERO])
     send_raw(w3, conn.address, admin_account, "voidBatch(bytes32,string)", [voided, VOID_REASON])
     send_raw(w3, conn.address, coop, "requestProfileUpdate(string,bytes2,bytes32)", [NEW_NAME, b"CO", ZERO])
-    send_raw(w3, conn.address, admin_account, "approveProfileUpdate(address,string,bytes2,bytes32)", [coop, NEW_NAME, b"CO", ZERO])
+    send_raw(
+        w3, conn.address, admin_account, "approveProfileUpdate(address,string,bytes2,bytes32)", [coop, NEW_NAME, b"CO", ZERO]
+    )
     # A rename request with bad bytes that the admin has not approved.
     send_raw(w3, conn.address, roaster, "requestProfileUpdate(string,bytes2,bytes32)", [PENDING_NAME, b"GB", ZERO])
-    return {"roaster": roaster, "connection": conn, "batch_id": "0x" + bid.hex(), "voided_id": "0x" + voided.hex(), "uid": uid, "coop": coop, "farm": farm}
+    return {
+        "roaster": roaster,
+        "connection": conn,
+        "batch_id": "0x" + bid.hex(),
+        "voided_id": "0x" + voided.hex(),
+        "uid": uid,
+        "coop": coop,
+        "farm": farm,
+    }
 
 
 @pytest.fixture
 def private_postgres(postgres_url: str) -> Iterator[str]:
     """A database of its own on the test server (other test runs share the default one)."""
     name = f"utf8_{uuid.uuid4().hex[:12]}"
-    admin = create_engine("postgresql+psycopg://" + postgres_url.removeprefix("postgresql://").rsplit("/", 1)[0] + "/postgres",
-                          isolation_level="AUTOCOMMIT")  # fmt: skip
+    admin = create_engine(
+        "postgresql+psycopg://" + postgres_url.removeprefix("postgresql://").rsplit("/", 1)[0] + "/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -181,8 +208,14 @@ def test_connection_logs_read_invalid_text_like_web3_would_valid_text(hostile) -
     assert conn.names.actor_name(hostile["coop"]) == "Org " + FFFD
     assert conn.pending_profile_request(hostile["coop"]) is None
     # Valid text keeps web3's shape (no flag), and list filters match any of their values.
-    registered = conn.logs("BatchRegistered", batchId=[bytes.fromhex(hostile["batch_id"][2:]), bytes.fromhex(hostile["voided_id"][2:])])
-    assert len(registered) == 2 and INVALID_TEXT not in registered[0]["args"] and registered[0]["args"]["lot"].rstrip(b"\0") == b"U-1"
+    registered = conn.logs(
+        "BatchRegistered", batchId=[bytes.fromhex(hostile["batch_id"][2:]), bytes.fromhex(hostile["voided_id"][2:])]
+    )
+    assert (
+        len(registered) == 2
+        and INVALID_TEXT not in registered[0]["args"]
+        and registered[0]["args"]["lot"].rstrip(b"\0") == b"U-1"
+    )
 
 
 def test_audit_names_each_event_with_invalid_text(hostile, tmp_path) -> None:
@@ -205,7 +238,9 @@ def test_page_shows_the_recall_banner_and_the_revoked_claim(hostile, local_ledge
 
     from api.main import create_app
 
-    settings = Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=f"sqlite:///{tmp_path / 'page.db'}")
+    settings = Settings(
+        data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url, database_url=f"sqlite:///{tmp_path / 'page.db'}"
+    )
     indexed(hostile, settings.database_url, tmp_path).dispose()
     with TestClient(create_app(settings)) as client:
         page = client.get(f"/01/{GTIN}/10/{LOT}")
@@ -245,8 +280,14 @@ def test_cli_reads_print_one_clean_output(hostile, cli, tmp_path) -> None:
     assert code == 0 and "Org " + FFFD in out, out + err
     code, out, err = cli("audit", GTIN, LOT, "--json")
     findings = json.loads(out)["findings"]
-    assert {f["check"] for f in findings} >= {"text_not_utf8", "claim_revoked", "recall_reach", "recall_awaiting_review"}, out + err
-    assert {f["events"][0]["name"] for f in findings if f["check"] == "text_not_utf8"} == {"BatchRecalled", "AttestationRevoked", "StepRecorded"}
+    assert {f["check"] for f in findings} >= {"text_not_utf8", "claim_revoked", "recall_reach", "recall_awaiting_review"}, (
+        out + err
+    )
+    assert {f["events"][0]["name"] for f in findings if f["check"] == "text_not_utf8"} == {
+        "BatchRecalled",
+        "AttestationRevoked",
+        "StepRecorded",
+    }
     code, out, err = cli("audit", GTIN, LOT)
     assert code == 3 and "text_not_utf8" in out and "Traceback" not in out + err, out + err  # 3: high findings (the recall)
     code, out, err = cli("actor", "show", "node:4")
@@ -270,8 +311,16 @@ def test_the_decoder_is_what_makes_it_work(hostile) -> None:
     from eth_abi import decode
 
     conn = hostile["connection"]
-    (raw,) = conn.w3.provider.make_request("eth_getLogs", [{"address": conn.address, "fromBlock": hex(conn.deploy_block),
-                                                            "topics": [LogDecoder().topics_by_name()["BatchRecalled"]]}])["result"]  # fmt: skip
+    (raw,) = conn.w3.provider.make_request(
+        "eth_getLogs",
+        [
+            {
+                "address": conn.address,
+                "fromBlock": hex(conn.deploy_block),
+                "topics": [LogDecoder().topics_by_name()["BatchRecalled"]],
+            }
+        ],
+    )["result"]
     with pytest.raises(UnicodeDecodeError):
         decode(["string", "bytes32"], bytes.fromhex(raw["data"][2:]))
     assert LogDecoder().decode(raw)[1]["reason"] == "contaminated " + FFFD

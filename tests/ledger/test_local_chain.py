@@ -67,9 +67,7 @@ def test_run_deploys_once_and_keeps_batches_across_restarts(start_run, chain_env
 
 def test_run_refuses_a_port_someone_else_listens_on(start_run, chain_env):
     port = chain_env["PROVENANCE_RPC_URL"].rsplit(":", 1)[1]
-    foreign = subprocess.Popen(
-        [str(find_anvil()), "--port", port, "--host", "127.0.0.1"], stdout=subprocess.DEVNULL
-    )
+    foreign = subprocess.Popen([str(find_anvil()), "--port", port, "--host", "127.0.0.1"], stdout=subprocess.DEVNULL)
     try:
         run = start_run()
         run.wait_for(r"another program already listens on 127\.0\.0\.1:" + port)
@@ -135,8 +133,10 @@ def test_run_refuses_a_ledger_recorded_with_older_code_until_redeploy(start_run,
     _record(chain_env).write_text(json.dumps(record))
 
     refused = start_run("--no-demo")
-    refused.wait_for(rf"the ledger recorded in .*deployment\.json \({old}\) was deployed from older code "
-                     r"\(its record names other contract code than this version's\); pass --redeploy")  # fmt: skip
+    refused.wait_for(
+        rf"the ledger recorded in .*deployment\.json \({old}\) was deployed from older code "
+        r"\(its record names other contract code than this version's\); pass --redeploy"
+    )
     assert refused.stop(sig=None) == 1
     assert not any("Running." in line for line in refused.lines)
 
@@ -162,9 +162,17 @@ def test_run_refuses_a_recorded_address_holding_other_code_and_redeploys_with_a_
         tx = w3.eth.send_transaction({"from": deployer, "data": "0x6005600c60003960056000f360006000fd"})
         receipt = w3.eth.wait_for_transaction_receipt(tx)
         other = receipt["contractAddress"]
-        write_deployment(settings.deployment_file, Deployment(
-            chain_id=31337, address=other, block_number=receipt["blockNumber"], tx_hash="0x" + bytes(tx).hex(),
-            admin=deployer, code_hash=artifact_code_hash()))  # fmt: skip
+        write_deployment(
+            settings.deployment_file,
+            Deployment(
+                chain_id=31337,
+                address=other,
+                block_number=receipt["blockNumber"],
+                tx_hash="0x" + bytes(tx).hex(),
+                admin=deployer,
+                code_hash=artifact_code_hash(),
+            ),
+        )
 
     refused = start_run()
     refused.wait_for(rf"\({other}\) was deployed from older code \(the code at its address is not this version's contract\)")
@@ -251,10 +259,30 @@ def test_run_serves_the_demo_prints_its_qr_and_follows_new_batches(start_run, ch
     env = {**os.environ, **chain_env}
     started = time.monotonic()
     register = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "batch", "register", "--account", "node:1", "--gtin", GREEN_COFFEE,
-         "--lot", "LIVE-1", "--quantity", "5", "--unit", "KGM", "--product", "Green coffee, live lot"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ledger.cli",
+            "batch",
+            "register",
+            "--account",
+            "node:1",
+            "--gtin",
+            GREEN_COFFEE,
+            "--lot",
+            "LIVE-1",
+            "--quantity",
+            "5",
+            "--unit",
+            "KGM",
+            "--product",
+            "Green coffee, live lot",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert register.returncode == 0, register.stderr
     registered = time.monotonic()
     registration = registered - started  # this machine's yardstick, measured in the same run
@@ -270,7 +298,8 @@ def test_run_serves_the_demo_prints_its_qr_and_follows_new_batches(start_run, ch
     # signed transaction and its receipt). So the page must show up within two polls plus
     # one registration's time on this machine, however fast or slow the machine is.
     assert followed < 2 * FOLLOW_POLL_SECONDS + registration, (
-        f"the page followed the chain in {followed:.1f} s; a registration took {registration:.1f} s")
+        f"the page followed the chain in {followed:.1f} s; a registration took {registration:.1f} s"
+    )
     assert second.stop() == 0
 
 

@@ -51,8 +51,16 @@ CLIENT_TIMEOUT = 2.0  # rpc_timeout of the network profile; the proxy's delays e
 class FaultyProvider:
     """A JSON-RPC proxy in front of anvil that fails like public providers (see the module)."""
 
-    def __init__(self, upstream: str, seed: int, max_blocks: int = 1_000, max_results: int = 10_000,
-                 p429: float = 0.05, pdrop: float = 0.05, pdelay: float = 0.01) -> None:  # fmt: skip
+    def __init__(
+        self,
+        upstream: str,
+        seed: int,
+        max_blocks: int = 1_000,
+        max_results: int = 10_000,
+        p429: float = 0.05,
+        pdrop: float = 0.05,
+        pdelay: float = 0.01,
+    ) -> None:
         self.upstream = upstream
         self.max_blocks, self.max_results = max_blocks, max_results
         self.p429, self.pdrop, self.pdelay = p429, pdrop, pdelay
@@ -97,7 +105,12 @@ class FaultyProvider:
     def _block(self, tag: str) -> int:
         if tag.startswith("0x"):
             return int(tag, 16)
-        return int(self._forward({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [tag, False]})["result"]["number"], 16)  # type: ignore[index]
+        return int(
+            self._forward({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [tag, False]})["result"][
+                "number"
+            ],
+            16,
+        )  # type: ignore[index]
 
     def _call(self, request: dict) -> dict:
         """One JSON-RPC call, with eth_getLogs held to the caps."""
@@ -106,11 +119,19 @@ class FaultyProvider:
             span = self._block(query.get("toBlock", "latest")) - self._block(query.get("fromBlock", "latest")) + 1
             if span > self.max_blocks:
                 self.faults["getLogs block cap"] += 1
-                return {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32005, "message": f"exceed maximum block range: {self.max_blocks}"}}
+                return {
+                    "jsonrpc": "2.0",
+                    "id": request["id"],
+                    "error": {"code": -32005, "message": f"exceed maximum block range: {self.max_blocks}"},
+                }
             reply = self._forward(request)
             if len(reply.get("result") or []) > self.max_results:  # type: ignore[union-attr]
                 self.faults["getLogs result cap"] += 1
-                return {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32005, "message": f"query returned more than {self.max_results} results"}}
+                return {
+                    "jsonrpc": "2.0",
+                    "id": request["id"],
+                    "error": {"code": -32005, "message": f"query returned more than {self.max_results} results"},
+                }
             return reply  # type: ignore[return-value]
         return self._forward(request)  # type: ignore[return-value]
 
@@ -159,10 +180,22 @@ def anvil():
     """anvil alone: 1 s blocks, a non-zero base fee that rises when blocks are over half full."""
     port = free_loopback_port()
     process = subprocess.Popen(
-        [str(find_anvil()), "--port", str(port), "--chain-id", str(CHAIN_ID), "--block-time", "1",
-         "--block-base-fee-per-gas", "1000000000", "--gas-limit", "8000000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(find_anvil()),
+            "--port",
+            str(port),
+            "--chain-id",
+            str(CHAIN_ID),
+            "--block-time",
+            "1",
+            "--block-base-fee-per-gas",
+            "1000000000",
+            "--gas-limit",
+            "8000000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     w3 = connect(url)
     deadline = time.monotonic() + 30
@@ -220,22 +253,34 @@ rpc_timeout = {CLIENT_TIMEOUT}
         admin_entry, farm_entry = keystore.create("admin", PASSWORD), keystore.create("farm", PASSWORD)
         for entry in (admin_entry, farm_entry):
             fund(anvil, entry.address)
-        env = {**os.environ, "PROVENANCE_CONFIG": str(config), "PROVENANCE_DATA_DIR": str(data_dir),
-               "PROVENANCE_KEYSTORE_PASSWORD": PASSWORD}  # fmt: skip
+        env = {
+            **os.environ,
+            "PROVENANCE_CONFIG": str(config),
+            "PROVENANCE_DATA_DIR": str(data_dir),
+            "PROVENANCE_KEYSTORE_PASSWORD": PASSWORD,
+        }
 
         # provenance deploy --network faulty: one record per chain id.
         deployed = subprocess.run(
             [sys.executable, "-m", "ledger.cli", "deploy", "--network", "faulty", "--account", "admin", "--json"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert deployed.returncode == 0, deployed.stderr
         record = json.loads(deployed.stdout)
         assert record["created"] and record["record"] == str(data_dir / "deployments" / f"{CHAIN_ID}.json")
         assert anvil.eth.get_code(record["address"])
         again = subprocess.run(
             [sys.executable, "-m", "ledger.cli", "deploy", "--network", "faulty", "--account", "admin", "--json"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert again.returncode == 0 and not json.loads(again.stdout)["created"], again.stderr
 
         settings = Settings.from_env({"PROVENANCE_CONFIG": str(config)}, data_dir=data_dir, network="faulty")
@@ -253,10 +298,14 @@ rpc_timeout = {CLIENT_TIMEOUT}
         base_before = anvil.eth.get_block("latest")["baseFeePerGas"]
         farm = LedgerWriter(conn, LocalKeySigner(farm_account))
         proxy.drop_sends = 3  # the node takes them; the client must not send their lots again
-        lots = [BatchCreate(gtin=GTIN, lot=f"NET-{i:05d}", quantity=1 + i % 500, unit="KGM", product="Green coffee", origin="Huila")
-                for i in range(LOTS)]  # fmt: skip
+        lots = [
+            BatchCreate(gtin=GTIN, lot=f"NET-{i:05d}", quantity=1 + i % 500, unit="KGM", product="Green coffee", origin="Huila")
+            for i in range(LOTS)
+        ]
         report = farm.register_batches(lots)
-        peak = max(anvil.eth.get_block(n)["baseFeePerGas"] for n in range(anvil.eth.block_number - 15, anvil.eth.block_number + 1))
+        peak = max(
+            anvil.eth.get_block(n)["baseFeePerGas"] for n in range(anvil.eth.block_number - 15, anvil.eth.block_number + 1)
+        )
         assert peak > base_before, "the base fee never rose: the test chain does not behave like a busy network"
         assert not report.failed, report.failed[:3]
         assert len(report.registered) + len(report.already_registered) == LOTS
@@ -293,7 +342,10 @@ rpc_timeout = {CLIENT_TIMEOUT}
         mined = anvil.eth.get_transaction(result.tx_hash)
         assert bytes(mined["hash"]) != left.tx_hash and mined["nonce"] == nonce
         assert mined["maxFeePerGas"] >= low.max_fee * 11 // 10 and mined["maxPriorityFeePerGas"] >= low.tip * 11 // 10
-        assert len(ledger.events.BatchRegistered.get_logs(from_block=0, argument_filters={"batchId": batch_id(GTIN, "NET-STUCK")})) == 1
+        assert (
+            len(ledger.events.BatchRegistered.get_logs(from_block=0, argument_filters={"batchId": batch_id(GTIN, "NET-STUCK")}))
+            == 1
+        )
 
         # Enough blocks that one eth_getLogs over the whole history exceeds the 1,000-block cap.
         anvil.provider.make_request("anvil_mine", [hex(1_200)])
@@ -323,7 +375,9 @@ rpc_timeout = {CLIENT_TIMEOUT}
         # Configured limits are kept: no request the provider has to refuse.
         refused_before = proxy.faults["getLogs block cap"]
         kept_store = IndexStore.open(None, tmp_path / "configured")
-        kept = Scanner.for_settings(LedgerConnection.open(settings.model_copy(update={"log_block_range": 400, "log_result_limit": 900})), kept_store)
+        kept = Scanner.for_settings(
+            LedgerConnection.open(settings.model_copy(update={"log_block_range": 400, "log_result_limit": 900})), kept_store
+        )
         assert index_into(kept_store, kept) == expected
         assert proxy.faults["getLogs block cap"] == refused_before and kept.limits_hit["results"] >= 1
 
@@ -331,7 +385,13 @@ rpc_timeout = {CLIENT_TIMEOUT}
         print(f"client retries: {conn.w3.provider.stats}")
         print(f"bulk sender: {bulk_stats}; recovery sender: {restarted.sender.stats}")
         print(f"base fee: {base_before} wei at the start, {peak} wei at the peak of the import")
-        for kind in ("429", "dropped reply", "dropped reply to eth_sendRawTransaction", "reply after the client's timeout", "getLogs block cap"):
+        for kind in (
+            "429",
+            "dropped reply",
+            "dropped reply to eth_sendRawTransaction",
+            "reply after the client's timeout",
+            "getLogs block cap",
+        ):
             assert proxy.faults[kind] > 0, f"no {kind} fault was injected: the test proves nothing about it"
     finally:
         proxy.close()
@@ -352,7 +412,12 @@ def test_named_network_settings(tmp_path):
     assert (local.network, local.rpc_url, local.chain_id, local.confirmations) == (None, "http://127.0.0.1:8546", 31337, 1)
     base = Settings.from_env({**env, "PROVENANCE_NETWORK": "base"})
     assert (base.rpc_url, base.chain_id, base.finality, base.max_fee_per_gas, base.log_block_range) == (
-        "https://base.example", 8453, "finalized", 0.5, 2000)  # fmt: skip
+        "https://base.example",
+        8453,
+        "finalized",
+        0.5,
+        2000,
+    )
     assert Settings.from_env({**env, "PROVENANCE_CHAIN_ID": "84532"}, network="base").chain_id == 84532
     assert base.deployment_record(8453) == base.data_dir / "deployments" / "8453.json"
     with pytest.raises(ConfigurationError, match="no network named 'sepolia'.*networks defined there: base"):

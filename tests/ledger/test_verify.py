@@ -40,16 +40,31 @@ def history(local_ledger, rewind, tmp_path):
     admin.grant_supplier(accounts[1])
     admin.grant_licence(accounts[1], LicenceScope.company_prefix(RAW[1:12]))
     admin.accredit(accounts[4], "ORGANIC")
-    farm, cert = LedgerWriter(connection, NodeAccountSigner(accounts[1])), LedgerWriter(connection, NodeAccountSigner(accounts[4]))
+    farm, cert = (
+        LedgerWriter(connection, NodeAccountSigner(accounts[1])),
+        LedgerWriter(connection, NodeAccountSigner(accounts[4])),
+    )
     certificate = farm.documents.put_bytes(b"organic certificate, audit 2026")
-    raw = BatchCreate(gtin=RAW, lot="VF-1", quantity=100, unit="KGM", product="Cacao beans",
-                      documents=(DocumentRef(name="certificate.pdf", sha256=certificate.hex()),))  # fmt: skip
+    raw = BatchCreate(
+        gtin=RAW,
+        lot="VF-1",
+        quantity=100,
+        unit="KGM",
+        product="Cacao beans",
+        documents=(DocumentRef(name="certificate.pdf", sha256=certificate.hex()),),
+    )
     other = BatchCreate(gtin=RAW, lot="VF-2", quantity=50, unit="KGM", product="Cacao beans")
     farm.register_batch(raw)
     farm.register_batch(other)
     farm.record_step(raw.batch_id, "inspecting", "Finca, PE")
-    uid, _ = cert.attest(AttestationCreate(subject_kind=SubjectKind.BATCH, subject=hex0x(raw.batch_id), claim="ORGANIC",
-                                           evidence_hash=hex0x(cert.documents.put_json({"audit": "ok"}))))  # fmt: skip
+    uid, _ = cert.attest(
+        AttestationCreate(
+            subject_kind=SubjectKind.BATCH,
+            subject=hex0x(raw.batch_id),
+            claim="ORGANIC",
+            evidence_hash=hex0x(cert.documents.put_json({"audit": "ok"})),
+        )
+    )
     cert.revoke_attestation(bytes.fromhex(uid[2:]), "certificate withdrawn by the scheme", b"\x05" * 32)
     blend = BatchCreate(gtin=RAW, lot="VF-B", quantity=150, unit="KGM", product="Cacao blend")
     farm.transform(TransformationKind.MERGE, [(raw.batch_id, 100), (other.batch_id, 50)], [blend])
@@ -75,8 +90,9 @@ def test_details_borrowed_from_another_lot_fail_verification(history, local_ledg
     admin.grant_licence(accounts[2], LicenceScope.single_gtin(own_gtin))
     vf1 = next(e for e in connection.logs("BatchRegistered") if e["args"]["lot"].rstrip(b"\0") == b"VF-1")
     squatter = LedgerWriter(connection, NodeAccountSigner(accounts[2]))
-    squatter.send(squatter.contract.functions.registerBatch(
-        (int(own_gtin), lot_bytes("COPY-1"), 100, b"KGM", vf1["args"]["metadataHash"])))  # fmt: skip
+    squatter.send(
+        squatter.contract.functions.registerBatch((int(own_gtin), lot_bytes("COPY-1"), 100, b"KGM", vf1["args"]["metadataHash"]))
+    )
     Scanner(connection.w3, connection.address, connection.deploy_block, store).sync()
     result = provenance(env, "verify", own_gtin, "COPY-1", "--json")
     assert result.returncode == 4, result.stdout + result.stderr
@@ -87,7 +103,9 @@ def test_details_borrowed_from_another_lot_fail_verification(history, local_ledg
 
 
 def provenance(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ledger.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
+    )
 
 
 def test_a_clean_history_verifies(history):
@@ -128,7 +146,9 @@ def test_a_doctored_index_row_is_named(history, doctoring):
         if doctoring == "changed quantity":
             row = conn.execute(e.select().where(e.c.name == "BatchRegistered")).mappings().first()
             args = json.loads(row["args"]) | {"quantity": 999}
-            conn.execute(update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args)))
+            conn.execute(
+                update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args))
+            )
         elif doctoring == "deleted step":
             conn.execute(delete(e).where(e.c.name == "StepRecorded"))
         else:
@@ -137,8 +157,11 @@ def test_a_doctored_index_row_is_named(history, doctoring):
     result = provenance(env, "verify", MADE, "VF-P", "--json")
     assert result.returncode == 4
     details = " | ".join(f"{m['what']}: {m['detail']}" for m in json.loads(result.stdout)["mismatches"])
-    expected = {"changed quantity": "other values for quantity", "deleted step": "StepRecorded in transaction",
-                "invented event": "in the index but not on the chain"}[doctoring]  # fmt: skip
+    expected = {
+        "changed quantity": "other values for quantity",
+        "deleted step": "StepRecorded in transaction",
+        "invented event": "in the index but not on the chain",
+    }[doctoring]
     assert expected in details, details
 
 
@@ -170,7 +193,10 @@ def test_a_doctored_or_incomplete_bundle_fails(history, tmp_path):
     registered["args"]["quantity"] = 1_000_000
     incomplete = json.loads(json.dumps(data))
     incomplete["events"] = [e for e in incomplete["events"] if e["name"] != "AttestationRevoked"]
-    for name, content, expected in (("doctored", doctored, "decoded arguments differ"), ("incomplete", incomplete, "leaves out AttestationRevoked")):
+    for name, content, expected in (
+        ("doctored", doctored, "decoded arguments differ"),
+        ("incomplete", incomplete, "leaves out AttestationRevoked"),
+    ):
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(content))
         result = provenance(env, "verify", "--bundle", str(path), "--rpc", env["PROVENANCE_RPC_URL"])
@@ -194,7 +220,9 @@ def test_recall_reviews_and_voiding_are_verified_against_the_chain(history):
     with store.engine.begin() as conn:  # an index that says the recall was upheld, with another reason
         row = conn.execute(e.select().where(e.c.name == "RecallReviewed")).mappings().first()
         args = json.loads(row["args"]) | {"upheld": True, "reason": "confirmed"}
-        conn.execute(update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args)))
+        conn.execute(
+            update(e).where(e.c.tx_hash == row["tx_hash"], e.c.log_index == row["log_index"]).values(args=json.dumps(args))
+        )
     result = provenance(env, "verify", MADE, "VF-P", "--json")
     assert result.returncode == 4
     (mismatch,) = json.loads(result.stdout)["mismatches"]
