@@ -91,7 +91,9 @@ def _lot_fields(lots: Lots, batch_id: str | None) -> dict[str, Any]:
     if not batch_id or batch_id not in lots:
         return {"lot": None, "gtin": None, "product": None}
     batch = lots[batch_id]
-    return {"lot": batch.lot, "gtin": batch.gtin, "product": batch.product} if batch else {"lot": "?", "gtin": "", "product": None}
+    return (
+        {"lot": batch.lot, "gtin": batch.gtin, "product": batch.product} if batch else {"lot": "?", "gtin": "", "product": None}
+    )
 
 
 def _transformation_entry(a: TransformationRecorded, lots: Lots, names: dict[str, str]) -> dict[str, Any]:
@@ -108,10 +110,11 @@ def _transformation_entry(a: TransformationRecorded, lots: Lots, names: dict[str
 
     inputs = [f"{quantity_text(q, unit(b))} of {_lot_label(lots, b)}" for b, q in a.inputs]
     return {
-        "title": KIND_TITLES.get(a.kind, "Transformed"), "who": names.get(a.custodian, a.custodian),
+        "title": KIND_TITLES.get(a.kind, "Transformed"),
+        "who": names.get(a.custodian, a.custodian),
         "detail": f"{'; '.join(inputs)} into {'; '.join(made(b) for b in a.outputs)}",
         **(_lot_fields(lots, a.outputs[0]) if a.outputs else {"lot": None, "gtin": None, "product": None}),
-    }  # fmt: skip
+    }
 
 
 def _entry_fields(e: HistoryEvent, lots: Lots, names: dict[str, str]) -> dict[str, Any] | None:
@@ -120,20 +123,34 @@ def _entry_fields(e: HistoryEvent, lots: Lots, names: dict[str, str]) -> dict[st
     lot = lots.get(e.batch_id or "")
     match e.data:
         case BatchRegistered() as a:  # a lot registered on its own: who produced how much, and where
-            return {"title": "Registered", "who": names.get(a.supplier, a.supplier), "where": lot.origin if lot else None,
-                    "detail": quantity_text(a.quantity, a.unit)}  # fmt: skip
+            return {
+                "title": "Registered",
+                "who": names.get(a.supplier, a.supplier),
+                "where": lot.origin if lot else None,
+                "detail": quantity_text(a.quantity, a.unit),
+            }
         case StepRecorded() as a:  # a business step (CBV), titled as customers read it
-            return {"title": STEP_TITLES.get(a.biz_step, a.biz_step.replace("_", " ").capitalize()),
-                    "who": names.get(a.actor, a.actor), "where": a.location or None}  # fmt: skip
+            return {
+                "title": STEP_TITLES.get(a.biz_step, a.biz_step.replace("_", " ").capitalize()),
+                "who": names.get(a.actor, a.actor),
+                "where": a.location or None,
+            }
         case CustodyTransferAccepted() as a:  # an accepted hand-over, told from the new custodian
-            return {"title": "Handed over", "who": names.get(a.to, a.to),
-                    "detail": f"from {names.get(a.sender, a.sender)} to {names.get(a.to, a.to)}"}  # fmt: skip
+            return {
+                "title": "Handed over",
+                "who": names.get(a.to, a.to),
+                "detail": f"from {names.get(a.sender, a.sender)} to {names.get(a.to, a.to)}",
+            }
         case TransformationRecorded() as a:
             return _transformation_entry(a, lots, names)
         case BatchRecalled() as a:  # flagged so the page can show it as one
             return {"title": "Recalled", "who": names.get(a.by, a.by), "detail": a.reason, "recall": True}
         case RecallReviewed() as a:
-            return {"title": "Recall upheld" if a.upheld else "Recall withdrawn", "who": names.get(a.by, a.by), "detail": a.reason}
+            return {
+                "title": "Recall upheld" if a.upheld else "Recall withdrawn",
+                "who": names.get(a.by, a.by),
+                "detail": a.reason,
+            }
         case BatchVoided() as a:  # a lot voided as registered in error
             return {"title": "Voided", "who": names.get(a.by, a.by), "detail": a.reason}
     return None
@@ -183,8 +200,20 @@ def _origins(model: ReadModel, batch_id: str) -> tuple[list[dict[str, Any]], Lot
 
 def _lot_summary(batch_id: str, batch: Batch | None) -> dict[str, Any]:
     if batch is None:
-        return {"batch_id": batch_id, "gtin": "", "lot": "?", "product": None, "origin": None, "supplier": None, "supplier_name": None,
-                "quantity": None, "unit": None, "recalled": False, "voided": False, "details_status": None}  # fmt: skip
+        return {
+            "batch_id": batch_id,
+            "gtin": "",
+            "lot": "?",
+            "product": None,
+            "origin": None,
+            "supplier": None,
+            "supplier_name": None,
+            "quantity": None,
+            "unit": None,
+            "recalled": False,
+            "voided": False,
+            "details_status": None,
+        }
     return {
         "batch_id": batch.batch_id, "gtin": batch.gtin, "lot": batch.lot, "product": batch.product,
         "origin": batch.origin, "supplier": batch.supplier, "supplier_name": batch.supplier_name,
@@ -212,8 +241,9 @@ def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[st
     supplier_names = model.actor_names(set(suppliers))
     for supplier in suppliers:
         for c in by_key.get(subject_of_address(supplier), []):
-            claims.append({**_claim(c), "about": supplier_names.get(supplier, supplier), "about_kind": "organisation",
-                           "subject_lot": None})  # fmt: skip
+            claims.append(
+                {**_claim(c), "about": supplier_names.get(supplier, supplier), "about_kind": "organisation", "subject_lot": None}
+            )
     claims += _self_declared_claims(batch, {c["claim"] for c in claims if c["status"] == "valid"})
     order = {"valid": 0, "self_declared": 1, "not_yet_valid": 2, "expired": 3, "issuer_not_accredited": 4, "revoked": 5}
     claims.sort(key=lambda c: (c["claim"], order.get(c["status"], 9), c["about"]))
@@ -223,13 +253,31 @@ def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[st
 def _self_declared_claims(batch: Batch, attested_valid: set[str]) -> list[dict[str, Any]]:
     """The supplier's own claims in the lot's metadata, with no attestation behind them
     (`also_attested`: a valid attestation of the same claim is listed too)."""
-    return [{
-        "claim": claim, "claim_name": claim_name(claim), "status": "self_declared", "status_label": STATUS_LABELS["self_declared"],
-        "issuer": batch.supplier, "issuer_name": batch.supplier_name, "valid_from": None, "valid_until": None,
-        "about": "this lot", "about_kind": "batch", "subject_lot": batch.lot, "uid": None, "tx_hash": None,
-        "revoked_at": None, "revoked_tx_hash": None, "revocation_reason": None, "revoked_by_name": None,
-        "revocation_reason_note": None, "evidence_hash": None, "also_attested": claim in attested_valid,
-    } for claim in batch.declared_claims or []]  # fmt: skip
+    return [
+        {
+            "claim": claim,
+            "claim_name": claim_name(claim),
+            "status": "self_declared",
+            "status_label": STATUS_LABELS["self_declared"],
+            "issuer": batch.supplier,
+            "issuer_name": batch.supplier_name,
+            "valid_from": None,
+            "valid_until": None,
+            "about": "this lot",
+            "about_kind": "batch",
+            "subject_lot": batch.lot,
+            "uid": None,
+            "tx_hash": None,
+            "revoked_at": None,
+            "revoked_tx_hash": None,
+            "revocation_reason": None,
+            "revoked_by_name": None,
+            "revocation_reason_note": None,
+            "evidence_hash": None,
+            "also_attested": claim in attested_valid,
+        }
+        for claim in batch.declared_claims or []
+    ]
 
 
 def _claim(c: Claim) -> dict[str, Any]:
@@ -257,7 +305,9 @@ def freshness_view(freshness: IndexFreshness | None) -> dict[str, Any]:
 ZERO_DIGEST = "0x" + "00" * 32
 
 
-def document_view(model: ReadModel, sha256_hex: str, name: str | None, holder: str | None, private: bool = False) -> dict[str, Any]:
+def document_view(
+    model: ReadModel, sha256_hex: str, name: str | None, holder: str | None, private: bool = False
+) -> dict[str, Any]:
     """A document the chain anchors, as a page shows it: a link when this server has it
     (or fetched it from its document sources, checked by hash), else who holds it and its
     hash (a private document, named `private: true`, is never linked, whoever uploaded a
@@ -268,20 +318,30 @@ def document_view(model: ReadModel, sha256_hex: str, name: str | None, holder: s
     except ValueError:  # metadata is anyone's JSON: a malformed hash names no document
         digest = b""
     documents = model.documents
-    available = (not private and len(digest) == 32 and documents is not None
-                 and not documents.is_private(digest) and documents.has(digest))  # fmt: skip
-    return {"name": name, "sha256": digest_hex, "available": available, "holder": holder,
-            "href": f"/api/v1/documents/{digest_hex}" if available else None}  # fmt: skip
+    available = (
+        not private and len(digest) == 32 and documents is not None and not documents.withheld(digest) and documents.has(digest)
+    )
+    return {
+        "name": name,
+        "sha256": digest_hex,
+        "available": available,
+        "holder": holder,
+        "href": f"/api/v1/documents/{digest_hex}" if available else None,
+    }
 
 
-#: Seconds one page build may spend fetching the documents it names from document_sources
-#: (in all): the rest show as held by their owner, so a slow source cannot hold pages up.
+#: Seconds one page build may spend fetching from document_sources, in all: the metadata
+#: of the lot and of every lot of its lineage, its documents and evidence. What is not
+#: here by then shows as not available (a lot's details "missing", a document held by its
+#: owner) and is not remembered as a miss, so a slow source cannot hold pages up.
 PAGE_FETCH_SECONDS = 3.0
 #: An evidence envelope is a few hundred bytes: a bigger file is the evidence itself.
 _MAX_ENVELOPE_BYTES = 4096
 
 
-def _fetch_budget(model: ReadModel) -> contextlib.AbstractContextManager[None]:
+def page_budget(model: ReadModel) -> contextlib.AbstractContextManager[None]:
+    """The fetch budget of one page build (PAGE_FETCH_SECONDS): every read of the model
+    inside it, in this thread, fetches within it. Nested, the outer budget holds."""
     budget = getattr(model.documents, "budget", None)  # only a fetching store fetches
     return budget(PAGE_FETCH_SECONDS) if budget is not None else contextlib.nullcontext()
 
@@ -296,7 +356,9 @@ def _evidence_view(model: ReadModel, evidence_hex: str, holder: str | None) -> d
             if model.documents.path_of(digest).stat().st_size <= _MAX_ENVELOPE_BYTES:
                 private = enveloped_evidence(model.documents.held(digest))
                 if private is not None:
-                    return document_view(model, private.hex(), "private evidence", holder, private=True) | {"envelope": view["sha256"]}
+                    return document_view(model, private.hex(), "private evidence", holder, private=True) | {
+                        "envelope": view["sha256"]
+                    }
     return view
 
 
@@ -304,7 +366,11 @@ def _with_evidence(model: ReadModel, claims: list[dict[str, Any]]) -> list[dict[
     """Each attested claim with its evidence document (if it has one), held by its issuer."""
     for c in claims:
         evidence = c.get("evidence_hash")
-        c["evidence"] = _evidence_view(model, evidence, c.get("issuer_name") or c.get("issuer")) if evidence and evidence != ZERO_DIGEST else None
+        c["evidence"] = (
+            _evidence_view(model, evidence, c.get("issuer_name") or c.get("issuer"))
+            if evidence and evidence != ZERO_DIGEST
+            else None
+        )
     return claims
 
 
@@ -312,43 +378,65 @@ def _recall_view(b: Batch, is_this_lot: bool) -> dict[str, Any]:
     """A recalled lot of the lineage: the recall, its review, and notes on text that was not UTF-8."""
     invalid = b.invalid_utf8 or []
     return _lot_summary(b.batch_id, b) | {
-        "is_this_lot": is_this_lot, "recalled_at": b.recalled_at, "tx_hash": b.recall_tx_hash,
-        "recalled_by": b.recalled_by_name or b.recalled_by, "reason": b.recall_reason,
-        "reason_hash": b.recall_reason_hash, "state": b.recall_state,
-        "reviewed_by": b.reviewed_by_name or b.reviewed_by, "review_reason": b.review_reason,
-        "reviewed_at": b.reviewed_at, "review_tx_hash": b.review_tx_hash,
+        "is_this_lot": is_this_lot,
+        "recalled_at": b.recalled_at,
+        "tx_hash": b.recall_tx_hash,
+        "recalled_by": b.recalled_by_name or b.recalled_by,
+        "reason": b.recall_reason,
+        "reason_hash": b.recall_reason_hash,
+        "state": b.recall_state,
+        "reviewed_by": b.reviewed_by_name or b.reviewed_by,
+        "review_reason": b.review_reason,
+        "reviewed_at": b.reviewed_at,
+        "review_tx_hash": b.review_tx_hash,
         "reason_note": INVALID_TEXT_NOTE if "recall_reason" in invalid else None,
         "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in invalid else None,
-    }  # fmt: skip
+    }
 
 
 def _void_view(batch: Batch) -> dict[str, Any] | None:
     """Who voided the lot, when and why (None: not voided)."""
     if batch.status != "voided":
         return None
-    return {"by": batch.voided_by_name or batch.voided_by, "at": batch.voided_at,
-            "reason": batch.void_reason, "tx_hash": batch.void_tx_hash,
-            "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.invalid_utf8 or []) else None}  # fmt: skip
+    return {
+        "by": batch.voided_by_name or batch.voided_by,
+        "at": batch.voided_at,
+        "reason": batch.void_reason,
+        "tx_hash": batch.void_tx_hash,
+        "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.invalid_utf8 or []) else None,
+    }
 
 
 def _producer_view(model: ReadModel, batch: Batch) -> dict[str, Any]:
     """The lot's supplier as the page names it."""
     supplier = model.actor(batch.supplier)
-    return {"address": batch.supplier, "name": batch.supplier_name, "country": supplier.country if supplier else None,
-            "active": supplier.active if supplier else None,
-            "name_note": INVALID_TEXT_NOTE if supplier and supplier.name_invalid_utf8 else None}  # fmt: skip
+    return {
+        "address": batch.supplier,
+        "name": batch.supplier_name,
+        "country": supplier.country if supplier else None,
+        "active": supplier.active if supplier else None,
+        "name_note": INVALID_TEXT_NOTE if supplier and supplier.name_invalid_utf8 else None,
+    }
 
 
 def _lot_documents(model: ReadModel, batch: Batch) -> list[dict[str, Any]]:
     """The documents the lot's metadata names (well-formed entries only: metadata is
     anyone's JSON), held by the supplier."""
     holder = batch.supplier_name or batch.supplier
-    return [document_view(model, d["sha256"], d.get("name"), holder, private=d.get("private") is True)
-            for d in document_references({"documents": batch.documents or []})]  # fmt: skip
+    return [
+        document_view(model, d["sha256"], d.get("name"), holder, private=d.get("private") is True)
+        for d in document_references({"documents": batch.documents or []})
+    ]
 
 
 def product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
-    """Everything the product page shows about `batch`, as JSON-ready data."""
+    """Everything the product page shows about `batch`, as JSON-ready data, built within
+    one fetch budget (page_budget; the caller's, when it opened one to find `batch`)."""
+    with page_budget(model):
+        return _product_view(model, batch, link, context, at)
+
+
+def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: PageContext, at: int) -> dict[str, Any]:
     origins, lots = _origins(model, batch.batch_id)
     history = model.history(batch.batch_id)
     # Approved names (never a pending request); an admin acting as such is "the ledger's admin".
@@ -357,8 +445,7 @@ def product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pag
     recalled = [_recall_view(b, bid == batch.batch_id) for bid, b in lots.items() if b and b.recalled]
     registration = next((e for e in history if isinstance(e.data, BatchRegistered) and e.batch_id == batch.batch_id), None)
     coverage = model.coverage(batch.batch_id, at)
-    with _fetch_budget(model):
-        documents, claims = _lot_documents(model, batch), _with_evidence(model, _claims(model, batch, lots, at))
+    documents, claims = _lot_documents(model, batch), _with_evidence(model, _claims(model, batch, lots, at))
     return {
         "url": link.url(context.base_url),
         "digital_link": {"gtin": link.gtin, "lot": link.lot, "serial": link.serial},

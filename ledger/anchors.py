@@ -13,6 +13,12 @@ keeps anchored hashes (the SQL is `IndexStore.anchored_in`):
   MAX_REFERENCES_PER_DOCUMENT) by such a JSON document, when this server holds that
   document and it is anchored directly (one level: a file names nothing further).
 
+None of these counts for a file `withheld` here (`DocumentStore.withheld`): its owner's
+writes marked it private, or a document this server took or fetched (anchored metadata,
+an evidence envelope) names it `"private": true`. The private flag wins over another
+organisation naming the same hash publicly and over any direct anchor, whichever came
+first: from the moment the private naming is recorded, the file is not an anchor.
+
 A profile an organisation has only asked for (`ActorProfileUpdateRequested`, awaiting the
 admin) is not an anchor: no server takes or serves it on the brand's domain before the
 admin approves it (the admin reviews the request's name and country from the chain).
@@ -68,7 +74,9 @@ def find_direct_anchor(store: IndexStore, digest: bytes) -> Anchor | None:
     key = "0x" + digest.hex()
     if key == _ZERO_KEY:  # "no document" on chain, never a document
         return None
-    found = store.anchored_in(key, [column for column, _, _ in _ANCHOR_COLUMNS], [(name, arg) for name, arg, _, _ in _ANCHOR_EVENT_ARGS])
+    found = store.anchored_in(
+        key, [column for column, _, _ in _ANCHOR_COLUMNS], [(name, arg) for name, arg, _, _ in _ANCHOR_EVENT_ARGS]
+    )
     if found is None:
         return None
     _, kind, is_metadata = (_ANCHOR_COLUMNS + tuple((a, k, m) for _, a, k, m in _ANCHOR_EVENT_ARGS))[found]
@@ -77,12 +85,19 @@ def find_direct_anchor(store: IndexStore, digest: bytes) -> Anchor | None:
 
 def find_anchor(store: IndexStore, documents: DocumentStore, digest: bytes) -> Anchor | None:
     """How `digest` is anchored: directly (see find_direct_anchor), or as a file named by
-    a directly anchored metadata document this server holds."""
+    a directly anchored metadata document this server holds; never when it is withheld
+    (named private anywhere this server knows of)."""
+    if documents.withheld(digest):
+        return None
     anchor = find_direct_anchor(store, digest)
     if anchor is not None:
         return anchor
     for parent in documents.referenced_by(digest):
-        if parent != digest and digest.hex() in _public_references_of(documents, parent) and find_direct_anchor(store, parent) is not None:
+        if (
+            parent != digest
+            and digest.hex() in _public_references_of(documents, parent)
+            and find_direct_anchor(store, parent) is not None
+        ):
             return Anchor("document named by anchored metadata", False)
     return None
 

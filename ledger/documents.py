@@ -12,8 +12,11 @@ evidence is anchored through a public evidence envelope (`evidence_envelope`) th
 the file the same way. A server that accepts or fetches a JSON document records the public
 documents it names (at most MAX_REFERENCES_PER_DOCUMENT) in `documents/refs/<child hex>`
 (the parents' hashes, one a line), so it can accept those files too once a parent is
-anchored (ledger.anchors checks that); a private reference is never recorded, so no server
-accepts, fetches or serves a file that is only named privately, whoever holds a copy.
+anchored (ledger.anchors checks that). The files it names privately go into the reverse
+index of private namings, `documents/named-private/<child hex>` (same format): such a file
+is `withheld` (as is one marked private by its owner's writes): no server accepts,
+fetches or serves it, whoever names it publicly or anchors its hash directly, and
+whichever naming arrived first. The private flag wins.
 
 Readers that show or serve documents use a CheckedDocumentStore, whose `get` refuses
 content that does not hash to its name (a damaged or tampered file): nothing shown or
@@ -49,6 +52,8 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_REFERENCES_PER_DOCUMENT = 32
 #: The schema of the public envelope anchored for private attestation evidence.
 EVIDENCE_ENVELOPE_SCHEMA = "provenance-ledger/private-evidence/1"
+#: The reverse index of private namings: `documents/named-private/<child hex>`.
+_NAMED_PRIVATE = "named-private"
 
 
 def _is_sha256_hex(value: Any) -> bool:
@@ -69,11 +74,19 @@ def public_references(document: Any) -> list[str]:
     return [ref["sha256"] for ref in document_references(document) if ref.get("private") is not True]
 
 
+def private_references(document: Any) -> list[str]:
+    """The sha256 (hex) of the files a JSON document names `private: true`."""
+    return [ref["sha256"] for ref in document_references(document) if ref.get("private") is True]
+
+
 def evidence_envelope(private_file: bytes) -> dict[str, Any]:
     """The public JSON anchored on chain as private attestation evidence: it names the
     file by hash only, so an auditor handed the file checks file -> envelope -> chain,
     while no server ever holds (or may accept) the file itself."""
-    return {"schema": EVIDENCE_ENVELOPE_SCHEMA, "documents": [{"name": "private evidence", "sha256": private_file.hex(), "private": True}]}
+    return {
+        "schema": EVIDENCE_ENVELOPE_SCHEMA,
+        "documents": [{"name": "private evidence", "sha256": private_file.hex(), "private": True}],
+    }
 
 
 def enveloped_evidence(content: bytes) -> bytes | None:
@@ -86,7 +99,7 @@ def enveloped_evidence(content: bytes) -> bytes | None:
         return None
     if not isinstance(document, dict) or document.get("schema") != EVIDENCE_ENVELOPE_SCHEMA:
         return None
-    private = [ref["sha256"] for ref in document_references(document) if ref.get("private") is True]
+    private = private_references(document)
     return bytes.fromhex(private[0]) if len(private) == 1 else None
 
 
@@ -254,21 +267,44 @@ class DocumentStore:
     def record_references(self, parent: bytes, document: Any) -> None:
         """Remember the public files a metadata document names (`documents: [{sha256}]`,
         the first MAX_REFERENCES_PER_DOCUMENT), so that they count as anchored through
-        `parent` (while `parent` is anchored). A private reference is never recorded."""
+        `parent` (while `parent` is anchored); the files it names privately are recorded
+        as withheld (see record_private_namings)."""
+        self.record_private_namings(parent, document)
         for child_hex in public_references(document):
-            child = bytes.fromhex(child_hex)
-            marker = self._marker("refs", child)
-            parents = self.referenced_by(child)
-            if parent not in parents:
-                _write_atomically(marker, "".join(p.hex() + "\n" for p in [*parents, parent]).encode())
+            self._add_parent("refs", bytes.fromhex(child_hex), parent)
 
-    def referenced_by(self, digest: bytes) -> list[bytes]:
-        """The metadata documents recorded as naming this file (oldest first)."""
+    def record_private_namings(self, parent: bytes, document: Any) -> None:
+        """Remember the files a JSON document this server took or fetched (anchored
+        metadata, an evidence envelope) names `private: true`: from now on they are
+        withheld here, whoever else names them publicly."""
+        for child_hex in private_references(document):
+            self._add_parent(_NAMED_PRIVATE, bytes.fromhex(child_hex), parent)
+
+    def _add_parent(self, kind: str, child: bytes, parent: bytes) -> None:
+        parents = self._parents(kind, child)
+        if parent not in parents:
+            _write_atomically(self._marker(kind, child), "".join(p.hex() + "\n" for p in [*parents, parent]).encode())
+
+    def _parents(self, kind: str, digest: bytes) -> list[bytes]:
         try:
-            lines = self._marker("refs", digest).read_text().split()
+            lines = self._marker(kind, digest).read_text().split()
         except (FileNotFoundError, UnicodeDecodeError):
             return []
         return [bytes.fromhex(line) for line in lines if len(line) == 64 and all(c in "0123456789abcdef" for c in line)]
+
+    def referenced_by(self, digest: bytes) -> list[bytes]:
+        """The metadata documents recorded as naming this file (oldest first)."""
+        return self._parents("refs", digest)
+
+    def named_private_by(self, digest: bytes) -> list[bytes]:
+        """The documents recorded as naming this file `private: true` (oldest first)."""
+        return self._parents(_NAMED_PRIVATE, digest)
+
+    def withheld(self, digest: bytes) -> bool:
+        """Whether this file is private as far as this store knows: marked so by its owner's
+        writes here, or named `private: true` by a document taken or fetched here. Such a
+        file is never accepted, fetched or served, however else it is anchored."""
+        return self.is_private(digest) or self._marker(_NAMED_PRIVATE, digest).exists()
 
     def export(self, digest: bytes, target: Path) -> None:
         """Copy a stored document out to `target`."""

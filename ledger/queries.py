@@ -95,7 +95,9 @@ class ReadModel:
         # matches the key the decoder adds, never text that mentions it.
         marker = f'%"{INVALID_TEXT}":%'
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(e.c.tx_hash, e.c.name, e.c.args).where(e.c.tx_hash.in_(wanted), e.c.args.like(marker))).all()
+            rows = conn.execute(
+                select(e.c.tx_hash, e.c.name, e.c.args).where(e.c.tx_hash.in_(wanted), e.c.args.like(marker))
+            ).all()
         found: dict[tuple[str, str], list[str]] = {}
         for tx_hash, name, args in rows:
             fields = json.loads(args).get(INVALID_TEXT) or []
@@ -107,7 +109,9 @@ class ReadModel:
         """Which of `row`'s reason columns came from text that was not valid UTF-8; `pairs`
         maps a column to (the column holding its transaction hash, the event that set it)."""
         flagged = self.invalid_text({row[tx] for tx, _ in pairs.values() if row[tx]})
-        return sorted(column for column, (tx, event) in pairs.items() if row[tx] and "reason" in flagged.get((row[tx], event), []))
+        return sorted(
+            column for column, (tx, event) in pairs.items() if row[tx] and "reason" in flagged.get((row[tx], event), [])
+        )
 
     def _invalid_names(self, address: str) -> tuple[bool, bool]:
         """Whether the organisation's approved name, and its pending requested name, were
@@ -115,7 +119,10 @@ class ReadModel:
         e = schema.events
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                select(e.c.name, e.c.args).where(e.c.actor == address, e.c.name.in_(("ActorRegistered", "ActorProfileUpdated", "ActorProfileUpdateRequested")))
+                select(e.c.name, e.c.args)
+                .where(
+                    e.c.actor == address, e.c.name.in_(("ActorRegistered", "ActorProfileUpdated", "ActorProfileUpdateRequested"))
+                )
                 .order_by(e.c.block_number, e.c.log_index)
             ).all()
         approved = requested = False
@@ -135,13 +142,17 @@ class ReadModel:
         if not addresses:
             return {}
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(schema.actors.c.address, schema.actors.c.name).where(schema.actors.c.address.in_(addresses)))
+            rows = conn.execute(
+                select(schema.actors.c.address, schema.actors.c.name).where(schema.actors.c.address.in_(addresses))
+            )
             return {address: name for address, name in rows}
 
     def admins(self) -> set[str]:
         """Accounts that hold or held the ledger's admin role."""
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(schema.accreditations.c.certifier).where(schema.accreditations.c.role == DEFAULT_ADMIN_ROLE))
+            rows = conn.execute(
+                select(schema.accreditations.c.certifier).where(schema.accreditations.c.role == DEFAULT_ADMIN_ROLE)
+            )
             return {address for (address,) in rows}
 
     def who(self, addresses: set[str]) -> dict[str, str]:
@@ -160,7 +171,8 @@ class ReadModel:
         n = schema.actor_names
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                select(n.c.address, n.c.block_number, n.c.log_index, n.c.name).where(n.c.address.in_(addresses))
+                select(n.c.address, n.c.block_number, n.c.log_index, n.c.name)
+                .where(n.c.address.in_(addresses))
                 .order_by(n.c.block_number, n.c.log_index)
             ).all()
         found: dict[str, list[tuple[int, int, str]]] = {}
@@ -189,12 +201,19 @@ class ReadModel:
             query = query.where(lic.c.in_force == in_force)
         with self.store.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings().all()]
-        names = self.who({r["licensee"] for r in rows} | {r["grantor"] for r in rows} | {r["withdrawn_by"] for r in rows if r["withdrawn_by"]})
+        names = self.who(
+            {r["licensee"] for r in rows} | {r["grantor"] for r in rows} | {r["withdrawn_by"] for r in rows if r["withdrawn_by"]}
+        )
         return [
-            Licence(**r, licensee_name=names.get(r["licensee"]), grantor_name=names.get(r["grantor"]),
-                    withdrawn_by_name=names.get(r["withdrawn_by"]) if r["withdrawn_by"] else None, sub_licence=bool(r["parent_key"]))
+            Licence(
+                **r,
+                licensee_name=names.get(r["licensee"]),
+                grantor_name=names.get(r["grantor"]),
+                withdrawn_by_name=names.get(r["withdrawn_by"]) if r["withdrawn_by"] else None,
+                sub_licence=bool(r["parent_key"]),
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def set_aside(self, limit: int = 100) -> tuple[int, list[SetAside]]:
         """How many events the indexer set aside (could not decode or apply), the newest first."""
@@ -207,25 +226,46 @@ class ReadModel:
             if row is None:
                 return None
             supplier = conn.execute(
-                select(func.count()).select_from(schema.roles).where(and_(schema.roles.c.account == address, schema.roles.c.role == SUPPLIER_ROLE))
+                select(func.count())
+                .select_from(schema.roles)
+                .where(and_(schema.roles.c.account == address, schema.roles.c.role == SUPPLIER_ROLE))
             ).scalar()
-            claims = conn.execute(
-                select(schema.claim_types.c.claim).join(schema.roles, schema.roles.c.role == schema.claim_types.c.role).where(schema.roles.c.account == address)
-            ).scalars().all()
+            claims = (
+                conn.execute(
+                    select(schema.claim_types.c.claim)
+                    .join(schema.roles, schema.roles.c.role == schema.claim_types.c.role)
+                    .where(schema.roles.c.account == address)
+                )
+                .scalars()
+                .all()
+            )
         data = dict(row)
         # A rename the admin has not approved is not the organisation's name: keep it apart.
-        requested = {k.removeprefix("requested_"): data.pop(k) for k in ("requested_name", "requested_country", "requested_metadata_hash", "requested_at")}
+        requested = {
+            k.removeprefix("requested_"): data.pop(k)
+            for k in ("requested_name", "requested_country", "requested_metadata_hash", "requested_at")
+        }
         name_invalid, requested_invalid = self._invalid_names(address)
         pending = ProfileRequest(**requested, name_invalid_utf8=requested_invalid) if requested["name"] is not None else None
-        return ActorDetail(**data, name_invalid_utf8=name_invalid, supplier=bool(supplier), accredited_claims=sorted(claims),
-                           pending_profile_request=pending, licences=self.licences(licensee=address))  # fmt: skip
+        return ActorDetail(
+            **data,
+            name_invalid_utf8=name_invalid,
+            supplier=bool(supplier),
+            accredited_claims=sorted(claims),
+            pending_profile_request=pending,
+            licences=self.licences(licensee=address),
+        )
 
     def actors(self, limit: int = 50, offset: int = 0) -> list[Actor]:
         """Registered organisations, in registration order."""
         a = schema.actors
         columns = [c for c in a.columns if not c.name.startswith("requested_")]
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(*columns).order_by(a.c.registered_at, a.c.address).limit(limit).offset(offset)).mappings().all()
+            rows = (
+                conn.execute(select(*columns).order_by(a.c.registered_at, a.c.address).limit(limit).offset(offset))
+                .mappings()
+                .all()
+            )
         return [Actor(**r) for r in rows]
 
     def freshness(self) -> IndexFreshness | None:
@@ -271,7 +311,9 @@ class ReadModel:
             return None
         stored = BatchRow.from_row(row)
         status, meta, _ = self.details(stored)
-        names = self.actor_names({a for a in (row["supplier"], row["custodian"], row["recalled_by"], row["reviewed_by"], row["voided_by"]) if a})
+        names = self.actor_names(
+            {a for a in (row["supplier"], row["custodian"], row["recalled_by"], row["reviewed_by"], row["voided_by"]) if a}
+        )
         unnamed = {row[k] for k in ("recalled_by", "reviewed_by", "voided_by") if row[k] and row[k] not in names}
         admins = self.admins() if unnamed else set()
 
@@ -292,9 +334,14 @@ class ReadModel:
             reviewed_by_name=who(row["reviewed_by"]),
             voided_by_name=who(row["voided_by"]),
             # Reasons whose bytes were not valid UTF-8 (shown with U+FFFD): readers add INVALID_TEXT_NOTE.
-            invalid_utf8=self._invalid_columns(row, {"recall_reason": ("recall_tx_hash", "BatchRecalled"),
-                                                     "review_reason": ("review_tx_hash", "RecallReviewed"),
-                                                     "void_reason": ("void_tx_hash", "BatchVoided")}),
+            invalid_utf8=self._invalid_columns(
+                row,
+                {
+                    "recall_reason": ("recall_tx_hash", "BatchRecalled"),
+                    "review_reason": ("review_tx_hash", "RecallReviewed"),
+                    "void_reason": ("void_tx_hash", "BatchVoided"),
+                },
+            ),
         )
 
     def batch_by_gtin_lot(self, gtin: str, lot: str) -> Batch | None:
@@ -316,10 +363,13 @@ class ReadModel:
         b = schema.batches
         query = select(b)
         for condition, clause in (
-            (supplier, b.c.supplier == supplier), (gtin, b.c.gtin == gtin), (status, b.c.status == status),
-            (recalled is not None, b.c.recalled == recalled), (since is not None, b.c.registered_at >= (since or 0)),
+            (supplier, b.c.supplier == supplier),
+            (gtin, b.c.gtin == gtin),
+            (status, b.c.status == status),
+            (recalled is not None, b.c.recalled == recalled),
+            (since is not None, b.c.registered_at >= (since or 0)),
             (until is not None, b.c.registered_at < (until or 0)),
-        ):  # fmt: skip
+        ):
             if condition:
                 query = query.where(clause)
         query = query.order_by(b.c.registered_at.desc(), b.c.batch_id).limit(limit).offset(offset)
@@ -406,20 +456,39 @@ class ReadModel:
     def _summaries(self, batch_ids: set[str]) -> dict[str, LotSummary]:
         b = schema.batches
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                select(b.c.batch_id, b.c.gtin, b.c.lot, b.c.supplier, b.c.registered_quantity, b.c.unit, b.c.recalled, b.c.metadata_hash,
-                       b.c.status)
-                .where(b.c.batch_id.in_(batch_ids))
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(
+                        b.c.batch_id,
+                        b.c.gtin,
+                        b.c.lot,
+                        b.c.supplier,
+                        b.c.registered_quantity,
+                        b.c.unit,
+                        b.c.recalled,
+                        b.c.metadata_hash,
+                        b.c.status,
+                    ).where(b.c.batch_id.in_(batch_ids))
+                )
+                .mappings()
+                .all()
+            )
         names = self.actor_names({r["supplier"] for r in rows})
         return {
             r["batch_id"]: LotSummary(
-                batch_id=r["batch_id"], gtin=r["gtin"], lot=r["lot"], supplier=r["supplier"],
-                supplier_name=names.get(r["supplier"]), quantity=int(r["registered_quantity"]), unit=r["unit"],
-                recalled=r["recalled"], status=r["status"], product=self._product(r["metadata_hash"], r["gtin"], r["lot"]),
+                batch_id=r["batch_id"],
+                gtin=r["gtin"],
+                lot=r["lot"],
+                supplier=r["supplier"],
+                supplier_name=names.get(r["supplier"]),
+                quantity=int(r["registered_quantity"]),
+                unit=r["unit"],
+                recalled=r["recalled"],
+                status=r["status"],
+                product=self._product(r["metadata_hash"], r["gtin"], r["lot"]),
             )
             for r in rows
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------------ history and journey
 
@@ -437,15 +506,25 @@ class ReadModel:
             transformation_ids.update(
                 t for t in conn.execute(select(b.c.transformation_id).where(b.c.batch_id == batch_id)).scalars() if t
             )
-            tx_hashes = conn.execute(
-                select(schema.transformations.c.tx_hash).where(schema.transformations.c.transformation_id.in_(transformation_ids))
-            ).scalars().all()
+            tx_hashes = (
+                conn.execute(
+                    select(schema.transformations.c.tx_hash).where(
+                        schema.transformations.c.transformation_id.in_(transformation_ids)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             e = schema.events
-            rows = conn.execute(
-                select(e)
-                .where(or_(e.c.batch_id.in_(ids), and_(e.c.name == "TransformationRecorded", e.c.tx_hash.in_(tx_hashes))))
-                .order_by(e.c.block_number, e.c.log_index)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(e)
+                    .where(or_(e.c.batch_id.in_(ids), and_(e.c.name == "TransformationRecorded", e.c.tx_hash.in_(tx_hashes))))
+                    .order_by(e.c.block_number, e.c.log_index)
+                )
+                .mappings()
+                .all()
+            )
         actors = {r["actor"] for r in rows if r["actor"]}
         names = self.actor_names(actors)
         then = self.names_at(actors)
@@ -454,13 +533,24 @@ class ReadModel:
         for r in rows:
             args = json.loads(r["args"])
             lot = lots.get(r["batch_id"] or "")
-            events.append(HistoryEvent(
-                name=r["name"], batch_id=r["batch_id"], actor=r["actor"], actor_name=names.get(r["actor"] or ""), args=args,
-                tx_hash=r["tx_hash"], block_number=r["block_number"], log_index=r["log_index"], timestamp=r["timestamp"],
-                data=event_data(r["name"], args), lot=lot.lot if lot else None, gtin=lot.gtin if lot else None,
-                # The organisation's approved name when the event happened (it may have been renamed since).
-                actor_name_then=self.name_then(then.get(r["actor"] or "", []), r["block_number"], r["log_index"]),
-            ))  # fmt: skip
+            events.append(
+                HistoryEvent(
+                    name=r["name"],
+                    batch_id=r["batch_id"],
+                    actor=r["actor"],
+                    actor_name=names.get(r["actor"] or ""),
+                    args=args,
+                    tx_hash=r["tx_hash"],
+                    block_number=r["block_number"],
+                    log_index=r["log_index"],
+                    timestamp=r["timestamp"],
+                    data=event_data(r["name"], args),
+                    lot=lot.lot if lot else None,
+                    gtin=lot.gtin if lot else None,
+                    # The organisation's approved name when the event happened (it may have been renamed since).
+                    actor_name_then=self.name_then(then.get(r["actor"] or "", []), r["block_number"], r["log_index"]),
+                )
+            )
         return events
 
     def transaction_events(self, tx_hash: str) -> list[TransactionEvent]:
@@ -470,12 +560,21 @@ class ReadModel:
             rows = conn.execute(select(e).where(e.c.tx_hash == tx_hash.lower()).order_by(e.c.log_index)).mappings().all()
         names = self.actor_names({r["actor"] for r in rows if r["actor"]})
         return [
-            TransactionEvent(name=r["name"], batch_id=r["batch_id"], actor=r["actor"], actor_name=names.get(r["actor"] or ""),
-                             args=(args := json.loads(r["args"])), tx_hash=r["tx_hash"], block_number=r["block_number"],
-                             log_index=r["log_index"], timestamp=r["timestamp"], data=event_data(r["name"], args),
-                             block_hash=r["block_hash"])
+            TransactionEvent(
+                name=r["name"],
+                batch_id=r["batch_id"],
+                actor=r["actor"],
+                actor_name=names.get(r["actor"] or ""),
+                args=(args := json.loads(r["args"])),
+                tx_hash=r["tx_hash"],
+                block_number=r["block_number"],
+                log_index=r["log_index"],
+                timestamp=r["timestamp"],
+                data=event_data(r["name"], args),
+                block_hash=r["block_hash"],
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     # ------------------------------------------------------------------ claims
 
@@ -498,7 +597,9 @@ class ReadModel:
         keys = {_subject_key(s) for s in subjects}
         att = schema.attestations
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(att).where(att.c.subject.in_(keys)).order_by(att.c.attested_at, att.c.uid)).mappings().all()
+            rows = (
+                conn.execute(select(att).where(att.c.subject.in_(keys)).order_by(att.c.attested_at, att.c.uid)).mappings().all()
+            )
         issuers = {r["issuer"] for r in rows}
         held = self.accreditation_periods(issuers) if issuers else {}
         names = self.actor_names(issuers)
@@ -518,9 +619,15 @@ class ReadModel:
             else:
                 status = "valid"
             bad_reason = "reason" in flagged.get((r["revoked_tx_hash"], "AttestationRevoked"), [])
-            result.setdefault(r["subject"], []).append(Claim(**dict(r), status=status, issuer_name=names.get(r["issuer"]),
-                                                             revoked_by_name=revokers.get(r["revoked_by"]) if r["revoked_by"] else None,
-                                                             revocation_reason_invalid_utf8=bad_reason))  # fmt: skip
+            result.setdefault(r["subject"], []).append(
+                Claim(
+                    **dict(r),
+                    status=status,
+                    issuer_name=names.get(r["issuer"]),
+                    revoked_by_name=revokers.get(r["revoked_by"]) if r["revoked_by"] else None,
+                    revocation_reason_invalid_utf8=bad_reason,
+                )
+            )
         return result
 
     def accreditation_periods(self, certifiers: set[str] | None = None) -> dict[tuple[str, str], list[AccreditationPeriod]]:
@@ -530,7 +637,9 @@ class ReadModel:
         Times come from the accreditations table; blocks and log indexes from the events
         that granted and withdrew the role."""
         acc, ct, e = schema.accreditations, schema.claim_types, schema.events
-        query = select(acc.c.certifier, acc.c.role, ct.c.claim, acc.c.granted_event, acc.c.granted_at, acc.c.revoked_at).join(ct, ct.c.role == acc.c.role)
+        query = select(acc.c.certifier, acc.c.role, ct.c.claim, acc.c.granted_event, acc.c.granted_at, acc.c.revoked_at).join(
+            ct, ct.c.role == acc.c.role
+        )
         revocations = select(e.c.actor, e.c.args, e.c.block_number, e.c.log_index).where(e.c.name == "RoleRevoked")
         if certifiers is not None:
             query = query.where(acc.c.certifier.in_(certifiers))
@@ -538,7 +647,9 @@ class ReadModel:
         with self.store.engine.connect() as conn:
             grants = conn.execute(query.order_by(acc.c.granted_at)).all()
             grant_txs = {g.granted_event.split(":")[0] for g in grants}
-            rows = conn.execute(select(e.c.tx_hash, e.c.block_number).where(e.c.tx_hash.in_(grant_txs))).all() if grant_txs else []
+            rows = (
+                conn.execute(select(e.c.tx_hash, e.c.block_number).where(e.c.tx_hash.in_(grant_txs))).all() if grant_txs else []
+            )
             blocks = {tx_hash: block for tx_hash, block in rows}
             withdrawn: dict[tuple[str, str], list[tuple[int, int]]] = {}
             for actor, args, block, log_index in conn.execute(revocations.order_by(e.c.block_number, e.c.log_index)):
@@ -571,11 +682,21 @@ class ReadModel:
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(e).order_by(e.c.block_number, e.c.log_index)).mappings().all()
         return [
-            TransactionEvent(name=r["name"], batch_id=r["batch_id"], actor=r["actor"], actor_name=None, args=(args := json.loads(r["args"])),
-                             tx_hash=r["tx_hash"], block_number=r["block_number"], log_index=r["log_index"], timestamp=r["timestamp"],
-                             data=event_data(r["name"], args), block_hash=r["block_hash"])
+            TransactionEvent(
+                name=r["name"],
+                batch_id=r["batch_id"],
+                actor=r["actor"],
+                actor_name=None,
+                args=(args := json.loads(r["args"])),
+                tx_hash=r["tx_hash"],
+                block_number=r["block_number"],
+                log_index=r["log_index"],
+                timestamp=r["timestamp"],
+                data=event_data(r["name"], args),
+                block_hash=r["block_hash"],
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def first_event_block(self) -> int:
         """The block of the ledger's first indexed event (0 when none): where its events start."""

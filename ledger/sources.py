@@ -115,7 +115,9 @@ class _SameSiteRedirects(urllib.request.HTTPRedirectHandler):
         same_port = port == self.port or (upgrade and self.port == 80 and port == 443)
         return (scheme == self.scheme or upgrade) and same_port and (host == self.host or host.endswith("." + self.host))
 
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> urllib.request.Request | None:  # noqa: D102
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:  # noqa: D102
         scheme, host, port = _origin(urllib.parse.urljoin(req.full_url, newurl))
         if not self._allowed(scheme, host, port):
             raise urllib.error.HTTPError(req.full_url, code, f"redirect to {scheme}://{host}:{port} refused", headers, fp)
@@ -142,9 +144,13 @@ def _read_bounded(response: Any, limit: int, deadline: float) -> bytes | None:
 
 
 def fetch_verified(
-    sources: Sequence[str], digest: bytes, timeout: float = FETCH_TIMEOUT_SECONDS,
-    deadline_seconds: float = FETCH_DEADLINE_SECONDS, max_bytes: int = MAX_DOCUMENT_BYTES, until: float | None = None,
-) -> bytes | None:  # fmt: skip
+    sources: Sequence[str],
+    digest: bytes,
+    timeout: float = FETCH_TIMEOUT_SECONDS,
+    deadline_seconds: float = FETCH_DEADLINE_SECONDS,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    until: float | None = None,
+) -> bytes | None:
     """The document with `digest` from the first source whose answer hashes to it; with
     `until` (a time.monotonic() instant), no source is asked, or waited for, past it."""
     for source in sources:
@@ -155,7 +161,9 @@ def fetch_verified(
         opener = urllib.request.build_opener(_SameSiteRedirects(request.full_url))
         try:
             with opener.open(request, timeout=timeout if left is None else min(timeout, left)) as response:
-                data = _read_bounded(response, max_bytes, time.monotonic() + (deadline_seconds if left is None else min(deadline_seconds, left)))
+                data = _read_bounded(
+                    response, max_bytes, time.monotonic() + (deadline_seconds if left is None else min(deadline_seconds, left))
+                )
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
             continue  # down, 404, timeout, refused redirect: try the next source
         if data is not None and sha256(data) == digest:
@@ -206,8 +214,8 @@ class FetchingDocumentStore(CheckedDocumentStore):
         fetch per document at a time: concurrent page views wait for it (within their
         budget), then see its result (the document, or the miss it remembered)."""
         remaining = self._remaining()
-        if not self.sources or (remaining is not None and remaining <= 0):
-            return False
+        if not self.sources or (remaining is not None and remaining <= 0) or self.withheld(digest):
+            return False  # a file named private is never asked for, whoever names it publicly
         with self._lock:
             if self._missed_recently(digest):
                 return False

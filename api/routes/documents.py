@@ -22,8 +22,10 @@ Refusals, each a JSON `{"detail": ...}`, cheapest first:
 `GET /api/v1/documents/{sha256}` serves a document held here (checked by hash) or, if
 its hash is anchored, fetched from `document_sources` (checked by hash): a request for
 an unanchored hash never makes this server ask anyone. So servers can be each other's
-sources. Documents marked private by their owner are never served, even by the owner's
-own server. Anyone's bytes never run as a page of this site: `nosniff`, a CSP sandbox
+sources. A document named private (marked so by its owner's writes, or named `"private":
+true` by metadata or an evidence envelope this server took or fetched) is never taken,
+fetched or served (404), even when another organisation names the same hash publicly or
+a copy is held here. Anyone's bytes never run as a page of this site: `nosniff`, a CSP sandbox
 that allows nothing, and every document but JSON sent as an attachment.
 """
 
@@ -48,7 +50,7 @@ from api.deps import ContextDep
 from api.schemas import DocumentStored, Responses, problem
 from ledger.anchors import Anchor, find_anchor
 from ledger.cid import cid_of_digest
-from ledger.documents import MAX_DOCUMENT_BYTES, DocumentStore
+from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, DocumentStore
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
@@ -154,17 +156,26 @@ def _too_big(anchor: Anchor | None) -> JSONResponse:
 def _not_anchored(context: ContextDep, digest: bytes) -> JSONResponse:
     freshness = context.freshness()
     at = f" (its index is at block {freshness.block_number})" if freshness else ""
-    return _refuse(422, f"no document with sha256 {digest.hex()} is anchored on the ledger as this server's index knows it{at}; "
-                        "only documents the chain anchors are accepted")  # fmt: skip
+    return _refuse(
+        422,
+        f"no document with sha256 {digest.hex()} is anchored on the ledger as this server's index knows it{at}; "
+        "only documents the chain anchors are accepted",
+    )
 
 
-def _store(documents: DocumentStore, path: FilePath, digest: bytes, anchor: Anchor) -> bool:
+def _store(documents: DocumentStore, path: FilePath, digest: bytes, anchor: Anchor, size: int) -> bool:
     """Move the received file into place; returns whether the document was held already."""
     existed = documents.verify(digest)
     documents.adopt(path, digest)
-    if anchor.is_metadata:
-        with contextlib.suppress(ValueError):  # an anchored note that is not JSON names no files
-            documents.record_references(digest, json.loads(documents.held(digest)))
+    if size > MAX_METADATA_BYTES:  # a certificate or a photo: not a JSON document naming files
+        return existed
+    data = documents.held(digest)
+    with contextlib.suppress(ValueError):  # an anchored note that is not JSON names no files
+        document = json.loads(data) if data[:1] == b"{" else None
+        if anchor.is_metadata:
+            documents.record_references(digest, document)
+        else:  # evidence (an envelope for private evidence): only what it names privately counts
+            documents.record_private_namings(digest, document)
     return existed
 
 
@@ -206,7 +217,7 @@ async def _upload(request: Request, context: ContextDep, claimed: str | None) ->
                 return _not_anchored(context, digest)
         if size > anchor.max_bytes:
             return _refuse(413, f"a {anchor.kind} document may have at most {anchor.max_bytes} bytes; this one has {size}")
-        existed = await run_in_threadpool(_store, documents, path, digest, anchor)
+        existed = await run_in_threadpool(_store, documents, path, digest, anchor, size)
     stored = DocumentStored(sha256=digest.hex(), cid=cid_of_digest(digest), anchored_as=anchor.kind, size=size)
     return JSONResponse(stored.model_dump(), status_code=200 if existed else 201)
 
@@ -234,15 +245,27 @@ UPLOAD_ANSWERS: Responses = {
 }
 
 
-@router.post("/documents", status_code=201, response_model=DocumentStored, responses=UPLOAD_ANSWERS, openapi_extra=UPLOAD_BODY,
-             summary="Upload a document anchored on the ledger")  # fmt: skip
+@router.post(
+    "/documents",
+    status_code=201,
+    response_model=DocumentStored,
+    responses=UPLOAD_ANSWERS,
+    openapi_extra=UPLOAD_BODY,
+    summary="Upload a document anchored on the ledger",
+)
 async def upload(request: Request, context: ContextDep) -> Response:
     """Store the body if its sha256 is anchored on chain (see the module's refusals)."""
     return _closing_if_refused(await _upload(request, context, None))
 
 
-@router.post("/documents/{sha256_hex}", status_code=201, response_model=DocumentStored, responses=UPLOAD_ANSWERS,
-             openapi_extra=UPLOAD_BODY, summary="Upload a document under its sha256")  # fmt: skip
+@router.post(
+    "/documents/{sha256_hex}",
+    status_code=201,
+    response_model=DocumentStored,
+    responses=UPLOAD_ANSWERS,
+    openapi_extra=UPLOAD_BODY,
+    summary="Upload a document under its sha256",
+)
 async def upload_named(sha256_hex: Sha256Path, request: Request, context: ContextDep) -> Response:
     """As `POST /api/v1/documents`, and the body must hash to `sha256_hex` (400 otherwise)."""
     return _closing_if_refused(await _upload(request, context, sha256_hex))
@@ -270,19 +293,29 @@ _DOCUMENT_HEADERS = {
 }
 
 
-@router.get("/documents/{sha256_hex}", summary="Download a document by its sha256", response_class=Response,
-            responses={200: {"description": "The document: JSON inline, anything else as an attachment", "content": {
-                           "application/json": {"schema": {"anyOf": [{"type": "object"}, {"type": "array"}]}},
-                           "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-                       404: problem("Not held here, private, or not anchored"),
-                       422: problem("The address is not a sha256")})  # fmt: skip
+@router.get(
+    "/documents/{sha256_hex}",
+    summary="Download a document by its sha256",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The document: JSON inline, anything else as an attachment",
+            "content": {
+                "application/json": {"schema": {"anyOf": [{"type": "object"}, {"type": "array"}]}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        404: problem("Not held here, private, or not anchored"),
+        422: problem("The address is not a sha256"),
+    },
+)
 async def download(sha256_hex: Sha256Path, context: ContextDep) -> Response:
     """The document, checked against its hash (from this server or its document sources)."""
     digest = bytes.fromhex(sha256_hex.lower().removeprefix("0x"))
     documents = context.model.documents
     data = (
         None
-        if documents is None or documents.is_private(digest)
+        if documents is None or documents.withheld(digest)  # private: 404 even for a copy held here
         else await run_in_threadpool(_document, context, documents, digest)
     )
     if data is None:

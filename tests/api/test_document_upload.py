@@ -38,11 +38,13 @@ from ledger.deploy import ensure_deployed
 from ledger.documents import MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, MAX_REFERENCES_PER_DOCUMENT, DocumentStore, canonical_json
 from ledger.indexer.scanner import Scanner
 from ledger.indexer.store import IndexStore
-from ledger.models import BatchCreate, DocumentRef, LicenceScope
+from ledger.models import BatchCreate, DocumentRef, LicenceScope, TransformationKind
 from ledger.signers import NodeAccountSigner
+from ledger.sources import FetchingDocumentStore
 from ledger.writer import LedgerWriter
 
 GTIN = "09506000134352"
+COPY_GTIN = "09506001000007"
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Ledger:
     step_note: bytes  # a step's note (its hash only in the events table), naming `step_photo`
     step_photo: bytes
     passport: bytes  # a private file named (`private: true`) by lot L-PRIV's metadata
+    payslip: bytes  # another, named private by L-PRIV and anchored directly by another supplier's step
     many: list[bytes]  # MAX_REFERENCES_PER_DOCUMENT + 8 files named by lot L-MANY's metadata
     requested_profile: bytes  # a profile an organisation asked for, never approved
 
@@ -62,8 +65,10 @@ class Ledger:
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"><script>fetch("/steal?"+document.cookie)</script></svg>'
 
 
-def _batch(lot: str, **extra: object) -> BatchCreate:
-    return BatchCreate(gtin=GTIN, lot=lot, quantity=100, unit="KGM", product=f"Green coffee {lot}", origin="Huila, CO", **extra)  # type: ignore[arg-type]
+def _batch(lot: str, gtin: str = GTIN, quantity: int = 100, **extra: object) -> BatchCreate:
+    return BatchCreate(
+        gtin=gtin, lot=lot, quantity=quantity, unit="KGM", product=f"Green coffee {lot}", origin="Huila, CO", **extra
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -84,20 +89,38 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         certificate = b"%PDF-1.4 organic certificate of lot L-DOC"
         svg_ref = DocumentRef(name="label.svg", sha256=farm.documents.put_bytes(SVG).hex())
         step_photo = b"\xff\xd8\xff photo of the shipment"
-        step_note = canonical_json({"note": "shipped cool", "documents": [{"name": "photo.jpg", "sha256": hashlib.sha256(step_photo).hexdigest()}]})
+        step_note = canonical_json(
+            {"note": "shipped cool", "documents": [{"name": "photo.jpg", "sha256": hashlib.sha256(step_photo).hexdigest()}]}
+        )
         passport = b"%PDF-1.4 passport of Juan Perez"
         private_ref = DocumentRef(name="private document 1", sha256=farm.documents.put_bytes(passport).hex(), private=True)
+        payslip = b"%PDF-1.4 payslip of Juan Perez"
+        payslip_ref = DocumentRef(name="private document 2", sha256=farm.documents.put_bytes(payslip).hex(), private=True)
         many = [b"file %d named by one lot" % n for n in range(MAX_REFERENCES_PER_DOCUMENT + 8)]
         many_refs = tuple(DocumentRef(name=f"{n}.txt", sha256=farm.documents.put_bytes(f).hex()) for n, f in enumerate(many))
         batches = [
-            _batch("L-PRIV", documents=(private_ref,)), _batch("L-MANY", documents=many_refs),
+            _batch("L-PRIV", documents=(private_ref, payslip_ref)), _batch("L-MANY", documents=many_refs),
             _batch("L-OK"), _batch("L-AGAIN"), _batch("L-FETCH"),
             _batch("L-DOC", documents=(DocumentRef(name="organic.pdf", sha256=farm.documents.put_bytes(certificate).hex()),)),
             _batch("L-BIG", extra={"notes": "x" * (MAX_METADATA_BYTES + 10)}),
             _batch("L-SVG", documents=(svg_ref,)), _batch("L-TAMPER"), _batch("L-RACE"),
         ]  # fmt: skip
-        for batch in batches:
+        inputs = [_batch(f"L-IN-{n}") for n in range(6)]
+        for batch in batches + inputs:
             farm.register_batch(batch)
+        merged = _batch("L-MERGED", quantity=600)
+        farm.transform(TransformationKind.MERGE, [(i.batch_id, 100) for i in inputs], [merged])
+        # Another supplier names the farm's private passport publicly (a copy it got hold
+        # of) and anchors the private payslip's hash directly as a step's note.
+        admin.register_actor(accounts[2], "Copias del Norte", "CO")
+        admin.grant_supplier(accounts[2])
+        admin.grant_licence(accounts[2], LicenceScope.company_prefix("9506001"))
+        copier = LedgerWriter(conn, NodeAccountSigner(accounts[2]))
+        passport_copy = DocumentRef(name="copy-of-the-private-file.pdf", sha256=hashlib.sha256(passport).hexdigest())
+        copy_lot = _batch("L-COPY", gtin=COPY_GTIN, documents=(passport_copy,))
+        copier.register_batch(copy_lot)
+        copier.record_step(copy_lot.batch_id, "shipping", "Neiva, CO", hashlib.sha256(payslip).digest())
+        batches += [merged, copy_lot]
         farm.record_step(_batch("L-OK").batch_id, "shipping", "Huila, CO", farm.documents.put_bytes(step_note))
         requested_profile = canonical_json({"website": "http://phish.example", "phone": "+1-900-SCAM"})
         farm.request_profile_update("Finca La Esperanza +1-900-SCAM", "CO", farm.documents.put_bytes(requested_profile))
@@ -105,8 +128,19 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         Scanner(conn.w3, conn.address, conn.deploy_block, store).sync()
         store.dispose()
         server = Settings(data_dir=server_dir, rpc_url=settings.rpc_url, contract_address=deployment.address)
-        yield Ledger(settings, server, {b.lot: canonical_json(b.metadata_document()) for b in batches}, certificate, SVG, step_note, step_photo,
-                     passport, many, requested_profile)  # fmt: skip
+        yield Ledger(
+            settings,
+            server,
+            {b.lot: canonical_json(b.metadata_document()) for b in batches},
+            certificate,
+            SVG,
+            step_note,
+            step_photo,
+            passport,
+            payslip,
+            many,
+            requested_profile,
+        )
     finally:
         chain.stop()
 
@@ -123,7 +157,12 @@ def test_an_anchored_metadata_document_is_accepted_then_served(client: TestClien
     assert client.get(f"/api/v1/documents/{digest}").status_code == 404
     answer = client.post("/api/v1/documents", content=body)
     assert answer.status_code == 201, answer.text
-    assert answer.json() == {"sha256": digest, "cid": cid_of_digest(bytes.fromhex(digest)), "anchored_as": "batch metadata", "size": len(body)}
+    assert answer.json() == {
+        "sha256": digest,
+        "cid": cid_of_digest(bytes.fromhex(digest)),
+        "anchored_as": "batch metadata",
+        "size": len(body),
+    }
     assert client.post(f"/api/v1/documents/{digest}", content=body).status_code == 200  # already held
     served = client.get(f"/api/v1/documents/{digest}")
     assert served.status_code == 200 and served.content == body
@@ -134,7 +173,10 @@ def test_an_unanchored_document_is_refused(client: TestClient) -> None:
     body = b'{"gtin":"09506000134352","lot":"L-FORGED","product":"Forged coffee"}'
     answer = client.post("/api/v1/documents", content=body)
     assert answer.status_code == 422
-    assert "is anchored on the ledger" in answer.json()["detail"] and "only documents the chain anchors are accepted" in answer.json()["detail"]
+    assert (
+        "is anchored on the ledger" in answer.json()["detail"]
+        and "only documents the chain anchors are accepted" in answer.json()["detail"]
+    )
     assert client.get(f"/api/v1/documents/{hashlib.sha256(body).hexdigest()}").status_code == 404
 
 
@@ -155,7 +197,9 @@ def test_a_file_is_accepted_once_the_metadata_naming_it_is(client: TestClient, l
     assert served.content == ledger.certificate and served.headers["content-disposition"].startswith("attachment")
 
 
-def test_a_copy_of_a_private_document_is_never_taken_fetched_or_served(client: TestClient, ledger: Ledger, tmp_path: Path) -> None:
+def test_a_copy_of_a_private_document_is_never_taken_fetched_or_served(
+    client: TestClient, ledger: Ledger, tmp_path: Path
+) -> None:
     # Whoever holds a copy of the passport (private in L-PRIV's public metadata) uploads it.
     assert client.post("/api/v1/documents", content=ledger.metadata["L-PRIV"]).status_code == 201
     digest = hashlib.sha256(ledger.passport).hexdigest()
@@ -163,7 +207,7 @@ def test_a_copy_of_a_private_document_is_never_taken_fetched_or_served(client: T
     assert client.post("/api/v1/documents", content=ledger.passport).status_code == 422
     assert client.get(f"/api/v1/documents/{digest}").status_code == 404
     page = client.get(f"/01/{GTIN}/10/L-PRIV").text
-    assert f"private document 1: held by Finca La Esperanza, sha256 <span class=\"mono\">{digest}</span>" in page
+    assert f'private document 1: held by Finca La Esperanza, sha256 <span class="mono">{digest}</span>' in page
     assert f'href="/api/v1/documents/{digest}"' not in page
     # A server that recorded the reference before private ones were told apart: the
     # metadata is read again, so the old record opens nothing.
@@ -172,6 +216,111 @@ def test_a_copy_of_a_private_document_is_never_taken_fetched_or_served(client: T
     documents.record_references(metadata, {"documents": [{"sha256": digest}]})
     assert documents.referenced_by(bytes.fromhex(digest)) == [metadata]
     assert client.post(f"/api/v1/documents/{digest}", content=ledger.passport).status_code == 422
+
+
+def _hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _reader(ledger: Ledger, data_dir: Path, sources: list[str] | None = None) -> TestClient:
+    """A server on the writer's index with its own (empty) document store."""
+    index_url = f"sqlite:///{ledger.server_settings.data_dir / 'index.sqlite'}"
+    return TestClient(
+        create_app(
+            ledger.server_settings.model_copy(
+                update={"data_dir": data_dir, "document_sources": sources or [], "database_url": index_url}
+            )
+        )
+    )
+
+
+def test_another_organisation_naming_a_private_file_publicly_opens_nothing(client: TestClient, ledger: Ledger) -> None:
+    # The farm's metadata (passport and payslip private) is here; then another supplier's
+    # lot names the passport publicly and its step anchors the payslip's hash directly.
+    assert client.post("/api/v1/documents", content=ledger.metadata["L-PRIV"]).status_code in (200, 201)
+    assert client.post("/api/v1/documents", content=ledger.metadata["L-COPY"]).status_code == 201
+    for private in (ledger.passport, ledger.payslip):
+        assert client.post(f"/api/v1/documents/{_hex(private)}", content=private).status_code == 422
+        assert client.post("/api/v1/documents", content=private).status_code == 422
+        assert client.get(f"/api/v1/documents/{_hex(private)}").status_code == 404
+    farm_page = client.get(f"/01/{GTIN}/10/L-PRIV").text
+    for n, private in enumerate((ledger.passport, ledger.payslip), start=1):
+        assert f'private document {n}: held by Finca La Esperanza, sha256 <span class="mono">{_hex(private)}</span>' in farm_page
+    copy_page = client.get(f"/01/{COPY_GTIN}/10/L-COPY").text
+    assert "copy-of-the-private-file.pdf: held by Copias del Norte" in copy_page
+    assert f'href="/api/v1/documents/{_hex(ledger.passport)}"' not in copy_page
+
+
+def test_a_private_naming_arriving_after_the_public_one_still_wins(ledger: Ledger, tmp_path: Path) -> None:
+    with _reader(ledger, tmp_path) as reader:
+        # Public naming first: the server cannot know yet, so it takes the copies.
+        assert reader.post("/api/v1/documents", content=ledger.metadata["L-COPY"]).status_code == 201
+        assert (
+            reader.post("/api/v1/documents", content=ledger.passport).json()["anchored_as"]
+            == "document named by anchored metadata"
+        )
+        assert reader.post("/api/v1/documents", content=ledger.payslip).json()["anchored_as"] == "step note"
+        assert reader.get(f"/api/v1/documents/{_hex(ledger.passport)}").status_code == 200
+        # The farm's metadata arrives: from now on the copies held here are not served or taken.
+        assert reader.post("/api/v1/documents", content=ledger.metadata["L-PRIV"]).status_code == 201
+        for private in (ledger.passport, ledger.payslip):
+            assert reader.get(f"/api/v1/documents/{_hex(private)}").status_code == 404
+            assert reader.post("/api/v1/documents", content=private).status_code == 422
+        assert f'href="/api/v1/documents/{_hex(ledger.passport)}"' not in reader.get(f"/01/{COPY_GTIN}/10/L-COPY").text
+
+
+def test_a_file_named_private_is_never_fetched_whoever_names_it_publicly(ledger: Ledger, tmp_path: Path) -> None:
+    held = {_hex(d): d for d in (ledger.metadata["L-PRIV"], ledger.metadata["L-COPY"], ledger.passport, ledger.payslip)}
+
+    class Everything(_Source):
+        """A source holding every document, the private files included (a leaked copy)."""
+
+        paths: list[str] = []
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.body = held.get(self.path.rsplit("/", 1)[-1], b"")
+            super().do_GET()
+
+    server, url = _serve(Everything)
+    try:
+        with _reader(ledger, tmp_path / "later", [url]) as reader:  # fetched in the order public, then private
+            assert reader.get(f"/api/v1/documents/{_hex(ledger.metadata['L-COPY'])}").status_code == 200
+            assert reader.get(f"/api/v1/documents/{_hex(ledger.passport)}").status_code == 200
+            assert reader.get(f"/api/v1/documents/{_hex(ledger.metadata['L-PRIV'])}").status_code == 200
+            assert reader.get(f"/api/v1/documents/{_hex(ledger.passport)}").status_code == 404
+        Everything.paths.clear()
+        with _reader(ledger, tmp_path / "first", [url]) as reader:  # private naming fetched first
+            for metadata in (ledger.metadata["L-PRIV"], ledger.metadata["L-COPY"]):
+                assert reader.get(f"/api/v1/documents/{_hex(metadata)}").status_code == 200
+            for private in (ledger.passport, ledger.payslip):
+                assert reader.get(f"/api/v1/documents/{_hex(private)}").status_code == 404
+            assert f'href="/api/v1/documents/{_hex(ledger.passport)}"' not in reader.get(f"/01/{COPY_GTIN}/10/L-COPY").text
+        # The fetching store itself never asks for it either (whatever its caller checked).
+        store = FetchingDocumentStore(tmp_path / "first" / "documents", [url])
+        with pytest.raises(FileNotFoundError):
+            store.get(bytes.fromhex(_hex(ledger.passport)))
+        assert not any(_hex(p) in path for path in Everything.paths for p in (ledger.passport, ledger.payslip))
+    finally:
+        server.shutdown()
+
+
+def test_a_merged_lot_whose_inputs_no_source_answers_for_builds_within_the_page_budget(ledger: Ledger, tmp_path: Path) -> None:
+    silent = socket.socket()  # accepts connections (the kernel does) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    try:
+        with _reader(ledger, tmp_path, [f"http://127.0.0.1:{silent.getsockname()[1]}"]) as reader:
+            # Only the merged lot's own metadata is here: its six inputs' metadata is held nowhere.
+            assert reader.post("/api/v1/documents", content=ledger.metadata["L-MERGED"]).status_code == 201
+            started = time.monotonic()
+            page = reader.get(f"/01/{GTIN}/10/L-MERGED").text
+            took = time.monotonic() - started
+            misses = reader.app.state.context.model.documents._misses  # type: ignore[attr-defined]
+        assert "Green coffee L-MERGED" in page and "Green coffee L-IN-" not in page
+        assert took < documents_views.PAGE_FETCH_SECONDS + 3, took  # not 6 x the 2 s socket timeout
+        assert len(misses) <= 1  # cut short by the budget: not remembered as missing
+    finally:
+        silent.close()
 
 
 def test_one_metadata_document_makes_at_most_its_first_references_acceptable(client: TestClient, ledger: Ledger) -> None:
@@ -253,7 +402,9 @@ def test_a_fetched_document_that_does_not_match_its_hash_is_never_shown(ledger: 
     gateway_server, gateway_url = _serve(gateway)
     index_url = f"sqlite:///{ledger.server_settings.data_dir / 'index.sqlite'}"
     try:
-        reader = ledger.server_settings.model_copy(update={"data_dir": tmp_path, "document_sources": [liar_url], "database_url": index_url})
+        reader = ledger.server_settings.model_copy(
+            update={"data_dir": tmp_path, "document_sources": [liar_url], "database_url": index_url}
+        )
         with TestClient(create_app(reader)) as client:
             page = client.get(f"/01/{GTIN}/10/L-FETCH").text
             assert "Green coffee L-FETCH" not in page and "L-FAKE!" not in page
@@ -291,7 +442,9 @@ def test_a_slow_source_delays_a_page_naming_many_documents_by_the_page_budget_on
     server, url = _serve(Slow)
     index_url = f"sqlite:///{ledger.server_settings.data_dir / 'index.sqlite'}"
     try:
-        reader = ledger.server_settings.model_copy(update={"data_dir": tmp_path, "document_sources": [url], "database_url": index_url})
+        reader = ledger.server_settings.model_copy(
+            update={"data_dir": tmp_path, "document_sources": [url], "database_url": index_url}
+        )
         with TestClient(create_app(reader)) as client:
             started = time.monotonic()
             page = client.get(f"/01/{GTIN}/10/L-MANY").text
@@ -322,7 +475,9 @@ def test_an_uploaded_svg_with_a_script_never_runs_in_the_sites_origin(client: Te
     assert metadata.headers["x-content-type-options"] == "nosniff" and "sandbox" in metadata.headers["content-security-policy"]
 
 
-def test_a_step_note_anchored_only_in_the_events_table_is_accepted_with_the_file_it_names(client: TestClient, ledger: Ledger) -> None:
+def test_a_step_note_anchored_only_in_the_events_table_is_accepted_with_the_file_it_names(
+    client: TestClient, ledger: Ledger
+) -> None:
     answer = client.post("/api/v1/documents", content=ledger.step_note)
     assert answer.status_code == 201, answer.text
     assert answer.json()["anchored_as"] == "step note"
@@ -330,16 +485,19 @@ def test_a_step_note_anchored_only_in_the_events_table_is_accepted_with_the_file
     assert answer.status_code == 201 and answer.json()["anchored_as"] == "document named by anchored metadata"
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/documents/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
-    "/api/v1/documents/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-    "/api/v1/documents/..",
-    "/api/v1/documents/" + "a" * 63,
-    "/api/v1/documents/" + "a" * 65,
-    "/api/v1/documents/" + "g" * 64,
-    "/api/v1/documents/" + "a" * 62 + "%2F" + "a" * 2,
-    "/api/v1/documents/0x0x" + "a" * 62,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/documents/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/documents/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/api/v1/documents/..",
+        "/api/v1/documents/" + "a" * 63,
+        "/api/v1/documents/" + "a" * 65,
+        "/api/v1/documents/" + "g" * 64,
+        "/api/v1/documents/" + "a" * 62 + "%2F" + "a" * 2,
+        "/api/v1/documents/0x0x" + "a" * 62,
+    ],
+)
 def test_a_hash_that_is_not_64_hex_digits_reaches_no_file(client: TestClient, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code in (404, 422), (path, answer.status_code)
@@ -416,7 +574,11 @@ def _request(chunks: list[bytes], delay: float) -> tuple[Request, list[int]]:
         if calls[0] > 1:
             await anyio.sleep(delay)
         index = calls[0] - 1
-        return {"type": "http.request", "body": chunks[index] if index < len(chunks) else b"", "more_body": index < len(chunks) - 1}
+        return {
+            "type": "http.request",
+            "body": chunks[index] if index < len(chunks) else b"",
+            "more_body": index < len(chunks) - 1,
+        }
 
     return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive), calls
 
@@ -545,7 +707,9 @@ def _flood(url: str, body: bytes, count: int) -> list[int]:
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     statuses = []
     for n in range(count):
-        connection.request("POST", "/api/v1/documents", body=body, headers={"X-Forwarded-For": f"203.0.113.{n % 250}, 198.51.100.{n // 250}"})
+        connection.request(
+            "POST", "/api/v1/documents", body=body, headers={"X-Forwarded-For": f"203.0.113.{n % 250}, 198.51.100.{n // 250}"}
+        )
         answer = connection.getresponse()
         answer.read()
         statuses.append(answer.status)

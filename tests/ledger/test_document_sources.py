@@ -122,7 +122,9 @@ def test_a_redirect_to_a_file_or_another_host_is_not_followed(serve) -> None:  #
         assert fetch_verified([source], DIGEST, timeout=1.0) is None
     assert other.seen == []
     # The same host is fine (a gateway normalising its path).
-    same_host, recorder = serve(lambda h: _send(h, DOCUMENT) if h.path.endswith("/") else _send(h, b"", 301, Location=h.path + "/"))
+    same_host, recorder = serve(
+        lambda h: _send(h, DOCUMENT) if h.path.endswith("/") else _send(h, b"", 301, Location=h.path + "/")
+    )
     assert fetch_verified([same_host + "/ipfs"], DIGEST) == DOCUMENT
     assert [path for path, _ in recorder.seen] == [f"/ipfs/{cid_of_digest(DIGEST)}", f"/ipfs/{cid_of_digest(DIGEST)}/"]
 
@@ -155,7 +157,12 @@ def test_credentials_in_a_publish_to_url_never_reach_the_queue_or_messages(tmp_p
     assert SECRET not in (tmp_path / "outbox" / f"{digest.hex()}.json").read_text()
     assert box.last_errors() and SECRET not in json.dumps(list(box.last_errors().values()))
     env = {"PROVENANCE_DATA_DIR": str(tmp_path), "PROVENANCE_PUBLISH_TO": closed}
-    for command in (["documents", "status"], ["documents", "status", "--json"], ["documents", "push"], ["documents", "push", "--json"]):
+    for command in (
+        ["documents", "status"],
+        ["documents", "status", "--json"],
+        ["documents", "push"],
+        ["documents", "push", "--json"],
+    ):
         result = CliRunner().invoke(app, command, env=env, catch_exceptions=False)
         assert "cannot be reached" in result.stdout + result.stderr, result.stdout + result.stderr
         assert SECRET not in result.stdout + result.stderr
