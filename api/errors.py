@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.render import render
@@ -18,13 +18,32 @@ log = logging.getLogger("api")
 
 class PageError(Exception):
     """A request the site cannot answer, with a heading, a sentence saying what is wrong,
-    and a hint saying what to do."""
+    and a hint saying what to do. `technical` is the precise reason, for a program (the
+    JSON's `detail`) and folded away on the page; `choices` are (label, path) links to
+    offer, such as the lots a mistyped one may have meant."""
 
     def __init__(
-        self, status: int, heading: str, message: str, hint: str | None = None, form: dict[str, str] | None = None
+        self,
+        status: int,
+        heading: str,
+        message: str,
+        hint: str | None = None,
+        form: dict[str, str] | None = None,
+        technical: str | None = None,
+        choices: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.heading, self.message, self.hint, self.form = status, heading, message, hint, form or {}
+        self.technical, self.choices = technical, choices or []
+
+
+class CanonicalElsewhere(Exception):
+    """The request named a resource by another spelling (a lot in other letter case) of
+    exactly one canonical address: answered with a redirect there, query kept."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
 
 
 def _is_api(request: Request) -> bool:
@@ -40,13 +59,21 @@ def error_response(
     hint: str | None = None,
     form: dict[str, str] | None = None,
     detail: Any = None,
+    technical: str | None = None,
+    choices: list[tuple[str, str]] | None = None,
 ) -> Response:
     """The error as JSON ({"detail": ...}) for programs, as a page for browsers."""
     if _is_api(request):
-        return JSONResponse(
-            {"detail": detail if detail is not None else message, **({"hint": hint} if hint else {})}, status_code=status
-        )
-    return HTMLResponse(render("error.html", heading=heading, message=message, hint=hint, **(form or {})), status_code=status)
+        body: dict[str, Any] = {"detail": detail if detail is not None else technical or message}
+        if hint:
+            body["hint"] = hint
+        if choices:
+            body["choices"] = [path for _, path in choices]
+        return JSONResponse(body, status_code=status)
+    page = render(
+        "error.html", heading=heading, message=message, hint=hint, technical=technical, choices=choices or [], **(form or {})
+    )
+    return HTMLResponse(page, status_code=status)
 
 
 def allowed_methods(allow: str) -> str:
@@ -63,7 +90,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
-        return error_response(request, exc.status, exc.heading, exc.message, exc.hint, exc.form)
+        return error_response(
+            request, exc.status, exc.heading, exc.message, exc.hint, exc.form, technical=exc.technical, choices=exc.choices
+        )
+
+    @app.exception_handler(CanonicalElsewhere)
+    async def canonical_elsewhere(request: Request, exc: CanonicalElsewhere) -> Response:
+        # Temporary (307): a lot spelled exactly so may be registered later, and wins then.
+        query = request.url.query
+        return RedirectResponse(exc.path + (f"?{query}" if query else ""), status_code=307)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -72,8 +107,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 request,
                 404,
                 "Page not found",
-                "There is no page at this address.",
-                "Scan the code on the packaging again, or search by GTIN and lot.",
+                "There is no page at this address. The link may be cut short, or mistyped.",
+                "Scan the QR code on the packaging again, or type the product number (the digits under the "
+                "barcode) and the lot printed next to it.",
                 detail=exc.detail,
             )
         response = error_response(request, exc.status_code, "Request not possible", str(exc.detail), detail=exc.detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 
 from api.deps import ApiContext, ContextDep
-from api.errors import PageError
+from api.errors import CanonicalElsewhere, PageError
 from api.render import render
 from api.schemas import LinkTypeProblem, ResolverAnswer, Responses, problem
 from api.views import PageContext, freshness_view, page_budget, product_view
@@ -53,6 +54,10 @@ PAGE_ERRORS: Responses = {
     404: page_error("No such lot (or no page without a lot)"),
     422: page_error("A parameter is not valid"),
 }
+#: A lot typed in other letter case than registered, when only one lot matches.
+OTHER_CASE: Responses = {
+    307: {"description": "The lot is registered in other letter case: `Location` is its address (query kept)"}
+}
 #: The resolver's default answer class stays JSON, so its models land under application/json.
 RESOLVER_ANSWERS: Responses = {
     200: {
@@ -63,6 +68,7 @@ RESOLVER_ANSWERS: Responses = {
     400: {**problem("The code is not valid"), "content": HTML},
     404: {**problem("No such lot, or no such link type (`available` lists them)", LinkTypeProblem), "content": HTML},
     422: problem("A parameter is not valid"),
+    **OTHER_CASE,
 }
 
 
@@ -84,26 +90,64 @@ def link_from_path(request: Request) -> DigitalLink:
     try:
         return parse_digital_link(path)
     except InvalidInputError as exc:
-        raise PageError(
-            400,
-            "This code is not valid",
-            str(exc),
-            "Check the GTIN (14 digits with its check digit) and the lot printed on the packaging.",
-        ) from exc
+        raise unreadable_code(exc, gtin=request.path_params.get("gtin")) from exc
 
 
-def find_batch(context: ApiContext, link: DigitalLink) -> Batch:
-    """The indexed batch of `link`, or a helpful 404."""
+def unreadable_code(exc: InvalidInputError, form: dict[str, str] | None = None, gtin: str | None = None) -> PageError:
+    """A 400 a shopper understands: which part of the code is wrong (echoing the product
+    number as typed, `gtin`) and what to do, with the validator's exact words (a check
+    digit's expected value...) folded away."""
+    technical = str(exc)
+    if technical.startswith("GTIN"):
+        typed = f" GTIN {gtin!r}" if gtin is not None else " (GTIN)"
+        message = (
+            f"This does not look like a product code from a label: the product number{typed} has a wrong "
+            "digit, or too few or too many digits. It may have been mistyped, or the link cut short."
+        )
+    elif technical.startswith(("lot", "the lot")):
+        message = (
+            "This does not look like a lot from a label: lots are at most 20 letters, digits and a few signs "
+            "such as - or /, without spaces."
+        )
+    else:
+        message = "This does not look like a product code from a label: it should name a product and one of its lots."
+    return PageError(
+        400,
+        "This code does not look right",
+        message,
+        "Scan the QR code on the packaging again, or type the product number (the 8 to 14 digits under the "
+        "barcode) and the lot printed next to it.",
+        form,
+        technical=technical,
+    )
+
+
+def find_batch(context: ApiContext, link: DigitalLink, prefix: str = "") -> Batch:
+    """The indexed batch of `link`; else, when one lot differs from it only by letter case,
+    a redirect to that lot's address under `prefix`; else a helpful 404 (listing the lots
+    when several differ only by case: which one is meant, only the label says)."""
     batch = context.model.batch_by_gtin_lot(link.gtin, link.lot)
-    if batch is None:
+    if batch is not None:
+        return batch
+    spellings = [lot for lot in context.model.lots_ignoring_case(link.gtin, link.lot) if lot != link.lot]
+    if len(spellings) == 1:
+        raise CanonicalElsewhere(prefix + replace(link, lot=spellings[0]).path())
+    if spellings:
         raise PageError(
             404,
-            "Lot not found",
-            f"No lot {link.lot!r} of product {link.gtin} is registered on this ledger.",
-            "Check the lot printed next to the code (letters and digits must match exactly). "
-            "A lot registered in the last few seconds appears as soon as the index catches up.",
+            "Which lot?",
+            f"Product {link.gtin} has {len(spellings)} lots that differ from {link.lot!r} only in capital and small letters.",
+            "Choose the one printed on the packaging, letter for letter.",
+            technical=f"no lot {link.lot!r} of GTIN {link.gtin}; lots differing only by case: {', '.join(spellings)}",
+            choices=[(lot, prefix + replace(link, lot=lot).path()) for lot in spellings],
         )
-    return batch
+    raise PageError(
+        404,
+        "We could not find this lot",
+        f"No lot {link.lot!r} of product {link.gtin} is registered on this ledger.",
+        "Check the lot printed next to the code: every letter, digit and sign must match. "
+        "A lot registered in the last few seconds appears as soon as the index catches up.",
+    )
 
 
 async def cached_page(context: ApiContext, link: DigitalLink) -> tuple[dict[str, Any], bytes]:
@@ -184,18 +228,17 @@ async def landing(context: ContextDep) -> HTMLResponse:
 @router.get(
     "/search", summary="Look a lot up by GTIN and lot", status_code=303, response_class=RedirectResponse, responses=PAGE_ERRORS
 )
-def search(gtin: str = Query(max_length=64), lot: str = Query(max_length=64)) -> Response:
-    """Redirect to the lot's Digital Link page, or say what is wrong with the input."""
+def search(context: ContextDep, gtin: str = Query(max_length=64), lot: str = Query(max_length=64)) -> Response:
+    """Redirect to the lot's Digital Link page (the lot as registered when only its letter
+    case differs, and just one lot matches), or say what is wrong with the input."""
     try:
         link = digital_link(gtin, lot.strip())
     except InvalidInputError as exc:
-        raise PageError(
-            400,
-            "Check the code",
-            str(exc),
-            "The GTIN has 8, 12, 13 or 14 digits; the lot is printed next to it.",
-            form={"form_gtin": gtin, "form_lot": lot},
-        ) from exc
+        raise unreadable_code(exc, form={"form_gtin": gtin, "form_lot": lot}, gtin=gtin) from exc
+    if context.model.batch_by_gtin_lot(link.gtin, link.lot) is None:
+        spellings = context.model.lots_ignoring_case(link.gtin, link.lot)
+        if len(spellings) == 1:
+            link = replace(link, lot=spellings[0])
     return RedirectResponse(link.path(), status_code=303)
 
 
@@ -205,7 +248,7 @@ def product_without_lot(gtin: str) -> Response:
     try:
         parse_gtin(gtin)
     except InvalidInputError as exc:
-        raise PageError(400, "This code is not valid", str(exc)) from exc
+        raise unreadable_code(exc, form={"form_gtin": gtin}, gtin=gtin) from exc
     raise PageError(
         404, "Which lot?", f"Product {gtin} has a page per lot. Enter the lot printed next to the code.", form={"form_gtin": gtin}
     )
@@ -259,7 +302,7 @@ async def resolve(
     "/labels/01/{gtin}/10/{rest:path}",
     response_class=HTMLResponse,
     summary="Printable label sheet for a lot",
-    responses=PAGE_ERRORS,
+    responses={**PAGE_ERRORS, **OTHER_CASE},
 )
 def labels(
     request: Request,
@@ -270,7 +313,7 @@ def labels(
 ) -> HTMLResponse:
     """A sheet of `count` labels with the product, lot and QR code, ready to print."""
     link = link_from_path(request)
-    batch = find_batch(context, link)
+    batch = find_batch(context, link, prefix="/labels")
     url = link.url(context.settings.public_base_url)
     svg = qr_svg(url).decode()
     svg = svg[svg.index("<svg") :]  # inline: drop the XML declaration
