@@ -40,6 +40,11 @@ ClaimStatus = Literal["valid", "not_yet_valid", "expired", "revoked", "issuer_no
 BatchStatus = Literal["active", "consumed", "voided"]
 RecallState = Literal["none", "recalled", "upheld", "withdrawn"]
 IndexPosition = Literal["following", "ahead", "behind"]
+#: A claim on the product page, judged when its lot was traded and now (api.views.CLAIM_STATES).
+ClaimState = Literal[
+    "valid", "expired_since", "revoked_since", "not_accredited_since", "self_declared", "not_yet_valid", "expired",
+    "not_accredited", "revoked",
+]  # fmt: skip
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 
 
@@ -232,6 +237,8 @@ class Claim(ApiModel):
     issuer_name: str | None
     revoked_by_name: str | None
     revocation_reason_invalid_utf8: bool
+    traded_at: int | None = Field(default=None, description="Its subject's time of trade, when judged then")
+    status_at_trade: ClaimStatus | None = Field(default=None, description="At its subject's time of trade, when asked")
 
 
 class ClaimAt(Claim):
@@ -625,8 +632,14 @@ class PageClaim(ApiModel):
 
     claim: str
     claim_name: str
-    status: ClaimStatus | Literal["self_declared"]
+    status: ClaimStatus | Literal["self_declared"] = Field(description="At the page's time (as status_now)")
     status_label: str
+    status_at_trade: ClaimStatus | Literal["self_declared"] = Field(description="When its lot was traded (traded_at)")
+    status_now: ClaimStatus | Literal["self_declared"]
+    traded_at: int | None = Field(description="Its subject's time of trade (an organisation: its latest lot's)")
+    state: ClaimState = Field(description="What the page shows: the status at trade, and what changed since")
+    state_label: str
+    verdict: str = Field(description='In words: "valid", "valid when traded; has since expired", ...')
     issuer: Address
     issuer_name: str | None
     valid_from: int | None
@@ -645,6 +658,17 @@ class PageClaim(ApiModel):
     subject_lot: str | None
     evidence: DocumentLink | None
     also_attested: bool | None = Field(default=None, description="Self-declared claims only: a valid attestation says the same")
+
+
+class ClaimGroup(ApiModel):
+    """One claim type on the page: its coverage, its best state and the claims under it."""
+
+    claim: str
+    claim_name: str
+    coverage: float | None = Field(description="Share of the raw materials it covered when traded; None: self-declared only")
+    state: ClaimState
+    state_label: str
+    claims: list[PageClaim]
 
 
 class ClaimCoverage(ApiModel):
@@ -689,7 +713,8 @@ class ProductPage(ApiModel):
     origins: list[OriginLot]
     journey: list[JourneyEntry]
     claims: list[PageClaim]
-    coverage: list[ClaimCoverage]
+    claim_groups: list[ClaimGroup]
+    coverage: list[ClaimCoverage] = Field(description="Each raw lot judged at its time of trade")
     proof: PageProof
     at: int
 

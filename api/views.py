@@ -224,9 +224,10 @@ def _lot_summary(batch_id: str, batch: Batch | None) -> dict[str, Any]:
 
 def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[str, Any]]:
     """Every claim about the lot, its ingredients' lots and their producers, good and bad,
-    then the supplier's own unattested claims as self-declared."""
+    each judged when its lot was traded and now, then the supplier's own unattested claims
+    as self-declared."""
     suppliers = sorted({b.supplier for b in lots.values() if b and b.supplier})
-    found = model.claims_of(list(lots) + suppliers, at)
+    found = model.claims_at_trade(batch.batch_id, at)
     claims: list[dict[str, Any]] = []
     by_key = {k.lower(): v for k, v in found.items()}
     for bid, lot in lots.items():
@@ -244,10 +245,58 @@ def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[st
             claims.append(
                 {**_claim(c), "about": supplier_names.get(supplier, supplier), "about_kind": "organisation", "subject_lot": None}
             )
-    claims += _self_declared_claims(batch, {c["claim"] for c in claims if c["status"] == "valid"})
-    order = {"valid": 0, "self_declared": 1, "not_yet_valid": 2, "expired": 3, "issuer_not_accredited": 4, "revoked": 5}
-    claims.sort(key=lambda c: (c["claim"], order.get(c["status"], 9), c["about"]))
+    claims += _self_declared_claims(batch, {c["claim"] for c in claims if c["status_at_trade"] == "valid"})
+    claims.sort(key=lambda c: (c["claim"], list(CLAIM_STATES).index(c["state"]), c["about"]))
     return claims
+
+
+#: How a claim reads, judged when its lot was traded and now: state -> (label, sentence).
+#: The order is the page's, best news first.
+CLAIM_STATES = {
+    "valid": ("Valid", "valid"),
+    "expired_since": ("Valid when traded", "valid when traded; has since expired"),
+    "revoked_since": ("Valid when traded", "valid when traded; has since been revoked"),
+    "not_accredited_since": ("Valid when traded", "valid when traded; its certifier has since lost its accreditation"),
+    "self_declared": ("Self-declared", "stated by the supplier itself"),
+    "not_yet_valid": ("Not yet valid", "not yet valid when it was traded"),
+    "expired": ("Expired", "expired before it was traded"),
+    "not_accredited": ("Not accredited", "its certifier was not accredited when it was traded"),
+    "revoked": ("Revoked", "revoked before it was traded"),
+}
+
+#: A claim valid when traded, by its status now.
+_SINCE = {"expired": "expired_since", "revoked": "revoked_since", "issuer_not_accredited": "not_accredited_since"}
+
+
+def claim_state(at_trade: str, now: str) -> str:
+    """The page's state of a claim (a key of CLAIM_STATES) from its status when its lot was
+    traded and its status now: what held at trade decides, what changed since is told."""
+    if at_trade == "valid":
+        return _SINCE.get(now, "valid")
+    return "not_accredited" if at_trade == "issuer_not_accredited" else at_trade
+
+
+def _claim_groups(claims: list[dict[str, Any]], coverage: dict[str, float]) -> list[dict[str, Any]]:
+    """One entry per claim type: its coverage (attested claims only), its best state, and
+    the claims under it (lots and organisations), in the order of `claims`."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for c in claims:
+        grouped.setdefault(c["claim"], []).append(c)
+    groups = []
+    for claim, entries in grouped.items():
+        state = min((c["state"] for c in entries), key=list(CLAIM_STATES).index)
+        attested = any(c["status"] != "self_declared" for c in entries)
+        groups.append(
+            {
+                "claim": claim,
+                "claim_name": claim_name(claim),
+                "coverage": coverage.get(claim, 0.0) if attested else None,
+                "state": state,
+                "state_label": CLAIM_STATES[state][0],
+                "claims": entries,
+            }
+        )
+    return groups
 
 
 def _self_declared_claims(batch: Batch, attested_valid: set[str]) -> list[dict[str, Any]]:
@@ -259,6 +308,12 @@ def _self_declared_claims(batch: Batch, attested_valid: set[str]) -> list[dict[s
             "claim_name": claim_name(claim),
             "status": "self_declared",
             "status_label": STATUS_LABELS["self_declared"],
+            "status_at_trade": "self_declared",
+            "status_now": "self_declared",
+            "traded_at": None,
+            "state": "self_declared",
+            "state_label": CLAIM_STATES["self_declared"][0],
+            "verdict": CLAIM_STATES["self_declared"][1],
             "issuer": batch.supplier,
             "issuer_name": batch.supplier_name,
             "valid_from": None,
@@ -281,8 +336,14 @@ def _self_declared_claims(batch: Batch, attested_valid: set[str]) -> list[dict[s
 
 
 def _claim(c: Claim) -> dict[str, Any]:
+    """An attested claim as the page shows it: `status` and `status_now` are its status at
+    the page's time, `status_at_trade` when its subject was traded (`traded_at`)."""
+    at_trade = c.status_at_trade or c.status
+    state = claim_state(at_trade, c.status)
     return {
         "claim": c.claim, "claim_name": claim_name(c.claim), "status": c.status, "status_label": STATUS_LABELS.get(c.status, c.status),
+        "status_at_trade": at_trade, "status_now": c.status, "traded_at": c.traded_at,
+        "state": state, "state_label": CLAIM_STATES[state][0], "verdict": CLAIM_STATES[state][1],
         "issuer": c.issuer, "issuer_name": c.issuer_name, "valid_from": c.valid_from, "valid_until": c.valid_until or None,
         "uid": c.uid, "tx_hash": c.tx_hash, "revoked_at": c.revoked_at, "revoked_tx_hash": c.revoked_tx_hash,
         "revocation_reason": c.revocation_reason, "revoked_by_name": c.revoked_by_name,
@@ -444,7 +505,8 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
     journey = _journey(history, lots, names)
     recalled = [_recall_view(b, bid == batch.batch_id) for bid, b in lots.items() if b and b.recalled]
     registration = next((e for e in history if isinstance(e.data, BatchRegistered) and e.batch_id == batch.batch_id), None)
-    coverage = model.coverage(batch.batch_id, at)
+    # A raw lot counts when its claim was valid when it was traded (not judged today).
+    coverage = model.coverage(batch.batch_id, at, at_trade=True)
     documents, claims = _lot_documents(model, batch), _with_evidence(model, _claims(model, batch, lots, at))
     return {
         "url": link.url(context.base_url),
@@ -471,6 +533,7 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
         "origins": origins,
         "journey": journey,
         "claims": claims,
+        "claim_groups": _claim_groups(claims, coverage),
         "coverage": [{"claim": c, "claim_name": claim_name(c), "share": share} for c, share in coverage.items()],
         "proof": {"chain_id": context.chain_id, "contract": context.contract, **freshness_view(model.freshness())},
         "at": at,

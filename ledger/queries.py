@@ -6,6 +6,7 @@ Every event returned carries its transaction hash, block number, log index and t
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from ledger.records import (
     BatchListing,
     BatchRow,
     Claim,
+    CustodyTransferAccepted,
     EventRecord,
     HistoryEvent,
     Licence,
@@ -34,6 +36,7 @@ from ledger.records import (
     LotSummary,
     ProfileRequest,
     TransactionEvent,
+    TransformationRecorded,
     event_data,
 )
 
@@ -73,6 +76,21 @@ DETAILS_PROBLEMS = {
 
 #: Attestation subjects are 32 bytes: batch ids as they are, addresses left-padded.
 _subject_key = subject_key
+
+
+def claim_status(att: Attestation, at: int, periods: list[AccreditationPeriod]) -> str:
+    """An attestation's status at `at`: revoked (from the revocation's time on),
+    not_yet_valid, expired, issuer_not_accredited (per the issuer's accreditation periods
+    for this claim type), else valid."""
+    if att.revoked_at is not None and att.revoked_at <= at:
+        return "revoked"
+    if at < att.valid_from:
+        return "not_yet_valid"
+    if att.valid_until and at >= att.valid_until:
+        return "expired"
+    if not accredited_at(periods, end_of_second(at)):
+        return "issuer_not_accredited"
+    return "valid"
 
 
 @dataclass
@@ -348,6 +366,15 @@ class ReadModel:
         """Lookup by GTIN + lot (the id is derived, as on chain)."""
         return self.batch("0x" + derive_batch_id(gtin, lot).hex())
 
+    def lots_ignoring_case(self, gtin: str, lot: str) -> list[str]:
+        """The lots of product `gtin` spelled like `lot` but for letter case, sorted: a
+        shopper types "tp-b-1107-a" for "TP-B-1107-A". GS1 lots are ASCII (CSET 82), whose
+        case both SQLite's and PostgreSQL's lower() fold alike."""
+        b = schema.batches
+        query = select(b.c.lot).where(b.c.gtin == gtin, func.lower(b.c.lot) == lot.lower()).order_by(b.c.lot)
+        with self.store.engine.connect() as conn:
+            return [row.lot for row in conn.execute(query)]
+
     def batches(
         self,
         supplier: str | None = None,
@@ -592,9 +619,13 @@ class ReadModel:
             return None
         return next((c for c in self.claims_of([subject], at).get(subject, []) if c.uid == uid.lower()), None)
 
-    def claims_of(self, subjects: list[str], at: int) -> dict[str, list[Claim]]:
-        """`claims` for many subjects at once (two queries in all), by subject key."""
+    def claims_of(self, subjects: list[str], at: int, traded: Mapping[str, int] | None = None) -> dict[str, list[Claim]]:
+        """`claims` for many subjects at once (two queries in all), by subject key. With
+        `traded` (subject -> its time of trade, see `times_of_trade`), each claim of a
+        subject in it is also judged at that time (never later than `at`): `traded_at`,
+        `status_at_trade`."""
         keys = {_subject_key(s) for s in subjects}
+        trade_at = {_subject_key(s): min(t, at) for s, t in (traded or {}).items()}
         att = schema.attestations
         with self.store.engine.connect() as conn:
             rows = (
@@ -607,28 +638,72 @@ class ReadModel:
         flagged = self.invalid_text({r["revoked_tx_hash"] for r in rows if r["revoked_tx_hash"]})
         result: dict[str, list[Claim]] = {}
         for r in rows:
-            accredited = accredited_at(held.get((r["issuer"], r["claim"]), []), end_of_second(at))
-            if r["revoked_at"] is not None and r["revoked_at"] <= at:
-                status = "revoked"
-            elif at < r["valid_from"]:
-                status = "not_yet_valid"
-            elif r["valid_until"] and at >= r["valid_until"]:
-                status = "expired"
-            elif not accredited:
-                status = "issuer_not_accredited"
-            else:
-                status = "valid"
+            stored = Attestation(**r)
+            periods = held.get((r["issuer"], r["claim"]), [])
+            traded_at = trade_at.get(r["subject"])
             bad_reason = "reason" in flagged.get((r["revoked_tx_hash"], "AttestationRevoked"), [])
             result.setdefault(r["subject"], []).append(
                 Claim(
                     **dict(r),
-                    status=status,
+                    status=claim_status(stored, at, periods),
                     issuer_name=names.get(r["issuer"]),
                     revoked_by_name=revokers.get(r["revoked_by"]) if r["revoked_by"] else None,
                     revocation_reason_invalid_utf8=bad_reason,
+                    traded_at=traded_at,
+                    status_at_trade=None if traded_at is None else claim_status(stored, traded_at, periods),
                 )
             )
         return result
+
+    def times_of_trade(self, batch_id: str, depth: int = DEFAULT_DEPTH) -> dict[str, int]:
+        """When each lot of a product's lineage was traded, the time its claims are judged
+        at (a certificate that expired after the goods changed hands still covered them):
+
+        - an input lot: the block time it was first handed over to another party
+          (CustodyTransferAccepted) or consumed into the next lot of the lineage (the
+          TransformationRecorded that used it), whichever came first;
+        - the product lot itself: its registration (for a lot made by a transformation,
+          the block time of that transformation, which registers it).
+
+        Lot id -> unix time; a lot the index does not hold is absent."""
+        links = self.ancestors(batch_id, depth)
+        made_by = {tid for tid, _ in links.values()}
+        inputs = {p for _, ins in links.values() for p, _ in ins}
+        b, e, t = schema.batches, schema.events, schema.transformations
+        with self.store.engine.connect() as conn:
+            registered = conn.execute(select(b.c.registered_at).where(b.c.batch_id == batch_id)).scalar()
+            rows = conn.execute(
+                select(e.c.name, e.c.args, e.c.timestamp)
+                .where(
+                    or_(
+                        and_(e.c.name == "CustodyTransferAccepted", e.c.batch_id.in_(inputs)),
+                        and_(
+                            e.c.name == "TransformationRecorded",
+                            e.c.tx_hash.in_(select(t.c.tx_hash).where(t.c.transformation_id.in_(made_by))),
+                        ),
+                    )
+                )
+                .order_by(e.c.block_number, e.c.log_index)
+            ).all()
+        traded: dict[str, int] = {} if registered is None else {batch_id: int(registered)}
+        for name, args, timestamp in rows:
+            for lot in _lots_traded(event_data(name, json.loads(args)), made_by, inputs):
+                traded.setdefault(lot, int(timestamp))  # chain order: the first time is kept
+        return traded
+
+    def claims_at_trade(self, batch_id: str, at: int, depth: int = DEFAULT_DEPTH) -> dict[str, list[Claim]]:
+        """The claims about every lot of a product's lineage and about those lots'
+        suppliers (by subject key), each judged at `at` (`status`) and at its time of trade
+        (`status_at_trade`, see `times_of_trade`). An organisation's claims are judged at
+        the time of trade of its latest lot in the lineage: the last moment they had to hold."""
+        traded = self.times_of_trade(batch_id, depth)
+        b = schema.batches
+        with self.store.engine.connect() as conn:
+            suppliers = conn.execute(select(b.c.batch_id, b.c.supplier).where(b.c.batch_id.in_(set(traded)))).all()
+        subjects: dict[str, int] = dict(traded)
+        for lot, supplier in suppliers:
+            subjects[supplier] = max(subjects.get(supplier, 0), traded[lot])
+        return self.claims_of(list(subjects), at, subjects)
 
     def accreditation_periods(self, certifiers: set[str] | None = None) -> dict[tuple[str, str], list[AccreditationPeriod]]:
         """(certifier, claim type) -> every period it held that accreditation (of these
@@ -723,20 +798,38 @@ class ReadModel:
         attribute(batch_id, 1.0, 0)
         return shares
 
-    def coverage(self, batch_id: str, at: int, depth: int = DEFAULT_DEPTH) -> dict[str, float]:
+    def coverage(self, batch_id: str, at: int, depth: int = DEFAULT_DEPTH, at_trade: bool = False) -> dict[str, float]:
         """For each claim: the share of the product's raw-material input quantity that carries
-        it validly at `at` (the raw lot itself or its supplier attested); see `input_shares`."""
+        it validly (the raw lot itself or its supplier attested); see `input_shares`. Judged
+        at `at`, or with `at_trade` at each raw lot's time of trade (`times_of_trade`, never
+        later than `at`): a lot counts when its claim was valid when it was traded."""
         shares = self.input_shares(batch_id, depth)
         b = schema.batches
         with self.store.engine.connect() as conn:
             suppliers = dict(conn.execute(select(b.c.batch_id, b.c.supplier).where(b.c.batch_id.in_(set(shares)))).all())
         found = self.claims_of(list(shares) + list(set(suppliers.values())), at)
+        traded = self.times_of_trade(batch_id, depth) if at_trade else {}
+        periods = self.accreditation_periods({c.issuer for cs in found.values() for c in cs}) if at_trade else {}
         coverage: dict[str, float] = {}
         for root, share in shares.items():
-            held = {c.claim for c in found.get(_subject_key(root), []) if c.status == "valid"}
-            supplier = suppliers.get(root)
-            if supplier:
-                held |= {c.claim for c in found.get(_subject_key(supplier), []) if c.status == "valid"}
+            moment = min(traded.get(root, at), at)
+            carried = found.get(_subject_key(root), []) + found.get(_subject_key(suppliers.get(root) or root), [])
+            held = {
+                c.claim
+                for c in carried
+                if (claim_status(c, moment, periods.get((c.issuer, c.claim), [])) if at_trade else c.status) == "valid"
+            }
             for claim in held:
                 coverage[claim] = coverage.get(claim, 0.0) + share
         return {claim: round(share, 6) for claim, share in sorted(coverage.items())}
+
+
+def _lots_traded(event: Any, made_by: set[str], inputs: set[str]) -> list[str]:
+    """The lineage's input lots an event trades: a hand-over to another party, or the
+    transformation that consumed them into the next lot of the lineage."""
+    match event:
+        case CustodyTransferAccepted() as accepted if accepted.sender != accepted.to and accepted.batch_id in inputs:
+            return [accepted.batch_id]
+        case TransformationRecorded() as made if made.transformation_id in made_by:
+            return [lot for lot, _ in made.inputs if lot in inputs]
+    return []

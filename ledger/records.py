@@ -374,12 +374,16 @@ class Attestation(_Record):
 @dataclass(frozen=True, slots=True)
 class Claim(Attestation):
     """An attestation with its status at a time: valid, not_yet_valid, expired, revoked or
-    issuer_not_accredited, and the names of who issued and revoked it."""
+    issuer_not_accredited, and the names of who issued and revoked it; with its subject's
+    time of trade, its status then as well."""
 
     status: str
     issuer_name: str | None
     revoked_by_name: str | None
     revocation_reason_invalid_utf8: bool
+    # Judged when the subject was traded (ReadModel.times_of_trade), when asked for.
+    traded_at: int | None = None
+    status_at_trade: str | None = None
 
 
 # ---------------------------------------------------------------------- organisations

@@ -53,18 +53,24 @@ def test_product_page_shows_product_origins_claims_journey_and_proof(client, sit
     for farm, share in (("Finca La Esperanza", "46%"), ("Finca El Mirador", "31%"), ("Finca Los Naranjos", "23%")):
         assert re.search(rf"{farm} · {farm}, \w+, Huila, Colombia Lot \S+ · {share} of the inputs", text), farm
     # Claims: coverage, and bad news as plainly as good news.
-    assert "Deforestation-free : 100%" in text and "Fair trade : 69%" in text and "Organic : 46%" in text
-    # Every claim card with its status badge: exactly one expired (Mirador's fair trade) and one
-    # revoked (Los Naranjos' organic), every other one valid.
-    badges = re.findall(r'<h3>([^<]+?) <span class="badge (\w+)">\w+</span></h3>\s*<div>About [^<]*?\(lot ([^,]+),', html)
-    assert sorted(b for b in badges if b[1] != "valid") == [
-        ("Fair trade", "expired", "MIR-2026-07"),
-        ("Organic", "revoked", "NAR-2026-07"),
+    # Claims are judged when each lot was traded: Mirador's fair trade (expired since) and Los
+    # Naranjos' organic (revoked since) still covered their lots then.
+    for claim, share in (("Deforestation-free", "100%"), ("Fair trade", "100%"), ("Organic", "69%")):
+        assert f"{claim} Valid {share} of the raw materials, by quantity, carried a valid certificate when traded" in text
+    # One entry per claim type, with the lots under it, each with its state: exactly one
+    # expired since (Mirador's fair trade) and one revoked since (Los Naranjos' organic).
+    assert re.findall(r'<h3>([^<]+?) <span class="badge claim-(\w+)">', html) == [
+        ("Deforestation-free", "valid"),
+        ("Fair trade", "valid"),
+        ("Organic", "valid"),
     ]
-    assert len(badges) == 8  # claims about the three farm lots (the cooperative's own is checked below)
+    lots = re.findall(r'<li class="claim-(\w+)"><span class="badge claim-\1">[^<]+</span> [^<]*?\(lot ([^,]+),', html)
+    assert sorted(b for b in lots if b[0] != "valid") == [("expired_since", "MIR-2026-07"), ("revoked_since", "NAR-2026-07")]
+    assert len(lots) == 8  # claims about the three farm lots (the cooperative's own is checked below)
+    assert "valid when traded; has since expired" in text and "valid when traded; has since been revoked" in text
     assert "Revoked by EthicCert Labs on" in text and "“Pesticide residue found in re-audit”" in text  # the reason, as text
     assert "</time> until <time" in html and "</time>until" not in html  # words stay apart around dates
-    assert "About Cooperativa Cafetera Alto Huila" in text  # an organisation's claim counts too
+    assert "Valid Cooperativa Cafetera Alto Huila." in text  # an organisation's claim counts too
     # The journey runs back to the farms, oldest first.
     journey = html[html.index('id="journey"') :]
     titles = re.findall(r"<h3>([^<]+)</h3>", journey)
@@ -131,7 +137,8 @@ def test_each_link_type_serves_its_json(client, link_type, key):
         assert body["recalled"] is False and body["recalls"] == []
     if key == "claims":
         assert {c["claim"] for c in body["claims"]} == {"FAIRTRADE", "ORGANIC", "DEFORESTATION_FREE"}
-        assert {c["claim"]: c["share"] for c in body["coverage"]}["FAIRTRADE"] == pytest.approx(18 / 26, abs=1e-6)
+        # Every farm lot's fair-trade certificate was valid when the lot was traded (Mirador's has expired since).
+        assert {c["claim"]: c["share"] for c in body["coverage"]}["FAIRTRADE"] == pytest.approx(1.0, abs=1e-6)
     if key == "journey":
         assert body["history"].startswith("/api/v1/batches/0x") and len(body["origins"]) == 3
 
