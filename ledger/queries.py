@@ -662,16 +662,15 @@ class ReadModel:
         - an input lot: the block time it was first handed over to another party
           (CustodyTransferAccepted) or consumed into the next lot of the lineage (the
           TransformationRecorded that used it), whichever came first;
-        - the product lot itself: its registration (for a lot made by a transformation,
-          the block time of that transformation, which registers it).
+        - the product lot itself is absent: it is what the shopper is buying now, so its own
+          claims are judged at the time asked (a certificate revoked today is revoked for it).
 
         Lot id -> unix time; a lot the index does not hold is absent."""
         links = self.ancestors(batch_id, depth)
         made_by = {tid for tid, _ in links.values()}
         inputs = {p for _, ins in links.values() for p, _ in ins}
-        b, e, t = schema.batches, schema.events, schema.transformations
+        e, t = schema.events, schema.transformations
         with self.store.engine.connect() as conn:
-            registered = conn.execute(select(b.c.registered_at).where(b.c.batch_id == batch_id)).scalar()
             rows = conn.execute(
                 select(e.c.name, e.c.args, e.c.timestamp)
                 .where(
@@ -685,7 +684,7 @@ class ReadModel:
                 )
                 .order_by(e.c.block_number, e.c.log_index)
             ).all()
-        traded: dict[str, int] = {} if registered is None else {batch_id: int(registered)}
+        traded: dict[str, int] = {}
         for name, args, timestamp in rows:
             for lot in _lots_traded(event_data(name, json.loads(args)), made_by, inputs):
                 traded.setdefault(lot, int(timestamp))  # chain order: the first time is kept
@@ -696,7 +695,8 @@ class ReadModel:
         suppliers (by subject key), each judged at `at` (`status`) and at its time of trade
         (`status_at_trade`, see `times_of_trade`). An organisation's claims are judged at
         the time of trade of its latest lot in the lineage: the last moment they had to hold."""
-        traded = self.times_of_trade(batch_id, depth)
+        # The product lot itself is judged at `at`: it is being sold now.
+        traded = {**self.times_of_trade(batch_id, depth), batch_id: at}
         b = schema.batches
         with self.store.engine.connect() as conn:
             suppliers = conn.execute(select(b.c.batch_id, b.c.supplier).where(b.c.batch_id.in_(set(traded)))).all()

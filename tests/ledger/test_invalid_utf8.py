@@ -249,7 +249,7 @@ def test_page_shows_the_recall_banner_and_the_revoked_claim(hostile, local_ledge
     assert page.status_code == 200
     html = page.text
     assert "Recall: do not eat or sell this product." in html and f"“contaminated {FFFD}”" in html
-    assert 'badge revoked">Revoked<' in html and 'badge valid"' not in html
+    assert 'badge claim-revoked">Revoked<' in html and 'badge claim-valid"' not in html
     assert html.count(INVALID_TEXT_NOTE) >= 3  # the recall reason, the revocation reason, the step's place
     (recall,) = data["recalled"]
     assert recall["reason"] == "contaminated " + FFFD and recall["reason_note"] == INVALID_TEXT_NOTE

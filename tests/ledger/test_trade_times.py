@@ -112,8 +112,7 @@ def test_time_of_trade_is_the_hand_over_before_the_merge(trades: Trades, model: 
     assert model.times_of_trade(trades.blend) == {
         trades.before: trades.times["accept RB-1"],
         trades.after: trades.times["accept RA-1"],
-        trades.blend: trades.times["merge"],  # the product lot: its registration, by the merge
-    }
+    }  # the product lot itself is judged now: the shopper buys it now
 
 
 def test_a_claim_revoked_before_trade_is_not_valid_then_and_does_not_count(trades: Trades, model: ReadModel):
