@@ -590,10 +590,24 @@ class OriginLot(LotSummary):
     share: float
 
 
+class AffectedLot(ApiModel):
+    """A lot a recall reaches: the recalled lot or one made from it."""
+
+    batch_id: str
+    gtin: str | None
+    lot: str | None
+    product: DocumentText
+
+
 class RecalledLot(LotSummary):
-    """A recalled lot of the lineage."""
+    """A recalled lot of the lineage, with the notice a shopper reads."""
 
     is_this_lot: bool
+    headline: str = Field(description="The recall document's notice, else 'Recall of <product> (lot <lot>)'")
+    what_to_do: str = Field(description="The recall document's advice, else: return it to the shop for a refund")
+    contact: str | None = Field(description="Whom to contact: the recall document's contact, else the product's maker")
+    notice_url: str | None = Field(description="The official notice (http or https only)")
+    affected_lots: list[AffectedLot] = Field(description="The recalled lot, then the lots made from it downstream")
     recalled_at: int | None
     tx_hash: str | None
     recalled_by: str | None
@@ -686,6 +700,15 @@ class PageProof(Freshness):
     contract: Address | None
 
 
+class Verdict(ApiModel):
+    """What the first screen says beside one chip per claim group."""
+
+    places: list[str] = Field(description="Regions and countries of the raw lots' origins, in plain words")
+    origin_lots: int = Field(description="How many raw (origin) lots went in")
+    producers: int = Field(description="How many producers (farms) registered those lots")
+    recall_headline: str = Field(description="'No recall', or the headline of the recall notice")
+
+
 class ProductPage(ApiModel):
     """Everything the product page shows, as data (`Accept: application/json`)."""
 
@@ -714,6 +737,7 @@ class ProductPage(ApiModel):
     journey: list[JourneyEntry]
     claims: list[PageClaim]
     claim_groups: list[ClaimGroup]
+    verdict: Verdict
     coverage: list[ClaimCoverage] = Field(description="Each raw lot judged at its time of trade")
     proof: PageProof
     at: int

@@ -8,8 +8,10 @@ by the template engine when rendered.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ledger.conversions import subject_of_address
 from ledger.documents import document_references, enveloped_evidence
@@ -435,24 +437,100 @@ def _with_evidence(model: ReadModel, claims: list[dict[str, Any]]) -> list[dict[
     return claims
 
 
-def _recall_view(b: Batch, is_this_lot: bool) -> dict[str, Any]:
-    """A recalled lot of the lineage: the recall, its review, and notes on text that was not UTF-8."""
-    invalid = b.invalid_utf8 or []
-    return _lot_summary(b.batch_id, b) | {
-        "is_this_lot": is_this_lot,
-        "recalled_at": b.recalled_at,
-        "tx_hash": b.recall_tx_hash,
-        "recalled_by": b.recalled_by_name or b.recalled_by,
-        "reason": b.recall_reason,
-        "reason_hash": b.recall_reason_hash,
-        "state": b.recall_state,
-        "reviewed_by": b.reviewed_by_name or b.reviewed_by,
-        "review_reason": b.review_reason,
-        "reviewed_at": b.reviewed_at,
-        "review_tx_hash": b.review_tx_hash,
-        "reason_note": INVALID_TEXT_NOTE if "recall_reason" in invalid else None,
-        "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in invalid else None,
+#: What a shopper is told to do when the recall's document does not say.
+DEFAULT_WHAT_TO_DO = "Stop using this product and return it to the shop where you bought it for a refund."
+#: The longest text taken from a recall document (it is anyone's JSON).
+_MAX_NOTICE_TEXT = 1000
+
+
+def _recall_document(model: ReadModel, reason_hash: str | None) -> dict[str, Any]:
+    """The recall's reason document ({"reason", "notice", "what_to_do", "contact",
+    "notice_url"}), when this server holds it under the anchored hash ({} otherwise)."""
+    documents = model.documents
+    try:
+        digest = bytes.fromhex((reason_hash or "").lower().removeprefix("0x"))
+    except ValueError:
+        return {}
+    if documents is None or len(digest) != 32 or digest == bytes(32) or documents.withheld(digest):
+        return {}
+    try:
+        document = json.loads(documents.held(digest)) if documents.has(digest) else {}
+    except (OSError, ValueError):  # absent, damaged or not JSON: the notice falls back to defaults
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _notice_text(document: dict[str, Any], key: str) -> str | None:
+    """A text field of a recall document (None: absent, empty or not text)."""
+    value = document.get(key)
+    return value.strip()[:_MAX_NOTICE_TEXT] or None if isinstance(value, str) else None
+
+
+def notice_link(url: str | None) -> str | None:
+    """An official notice's address, only when it is a plain http(s) link (never
+    `javascript:` or `data:`: the page links it)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _affected_lots(model: ReadModel, batch_id: str) -> list[dict[str, Any]]:
+    """The recalled lot and every lot made from it downstream, in the order the recall reaches them."""
+    lots: list[dict[str, Any]] = []
+    pending = [model.lineage_down(batch_id)]
+    while pending:
+        node = pending.pop(0)
+        if all(lot["batch_id"] != node.batch_id for lot in lots):
+            summary = node.summary
+            lots.append(
+                {
+                    "batch_id": node.batch_id,
+                    "gtin": summary.gtin if summary else None,
+                    "lot": summary.lot if summary else None,
+                    "product": summary.product if summary else None,
+                }
+            )
+        pending.extend(node.outputs or ())
+    return lots
+
+
+def _recall_notice(model: ReadModel, b: Batch, contact: str | None) -> dict[str, Any]:
+    """The notice a shopper reads: headline, what to do, whom to contact, the official
+    notice's link and the lots the recall reaches (defaults when the document is silent)."""
+    document = _recall_document(model, b.recall_reason_hash)
+    return {
+        "headline": _notice_text(document, "notice") or f"Recall of {b.product or 'lot'} (lot {b.lot})",
+        "what_to_do": _notice_text(document, "what_to_do") or DEFAULT_WHAT_TO_DO,
+        "contact": _notice_text(document, "contact") or contact,
+        "notice_url": notice_link(_notice_text(document, "notice_url")),
+        "affected_lots": _affected_lots(model, b.batch_id),
     }
+
+
+def _recall_view(model: ReadModel, b: Batch, is_this_lot: bool, contact: str | None) -> dict[str, Any]:
+    """A recalled lot of the lineage: the recall, its review, its notice (`contact`: whom
+    to ask when the notice names no one) and notes on text that was not UTF-8."""
+    invalid = b.invalid_utf8 or []
+    return (
+        _lot_summary(b.batch_id, b)
+        | _recall_notice(model, b, contact)
+        | {
+            "is_this_lot": is_this_lot,
+            "recalled_at": b.recalled_at,
+            "tx_hash": b.recall_tx_hash,
+            "recalled_by": b.recalled_by_name or b.recalled_by,
+            "reason": b.recall_reason,
+            "reason_hash": b.recall_reason_hash,
+            "state": b.recall_state,
+            "reviewed_by": b.reviewed_by_name or b.reviewed_by,
+            "review_reason": b.review_reason,
+            "reviewed_at": b.reviewed_at,
+            "review_tx_hash": b.review_tx_hash,
+            "reason_note": INVALID_TEXT_NOTE if "recall_reason" in invalid else None,
+            "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in invalid else None,
+        }
+    )
 
 
 def _void_view(batch: Batch) -> dict[str, Any] | None:
@@ -503,7 +581,8 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
     # Approved names (never a pending request); an admin acting as such is "the ledger's admin".
     names = model.who({v for e in history for k, v in e.args.items() if isinstance(v, str) and len(v) == 42})
     journey = _journey(history, lots, names)
-    recalled = [_recall_view(b, bid == batch.batch_id) for bid, b in lots.items() if b and b.recalled]
+    maker = batch.supplier_name or batch.supplier
+    recalled = [_recall_view(model, b, bid == batch.batch_id, maker) for bid, b in lots.items() if b and b.recalled]
     registration = next((e for e in history if isinstance(e.data, BatchRegistered) and e.batch_id == batch.batch_id), None)
     # A raw lot counts when its claim was valid when it was traded (not judged today).
     coverage = model.coverage(batch.batch_id, at, at_trade=True)
@@ -534,7 +613,28 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
         "journey": journey,
         "claims": claims,
         "claim_groups": _claim_groups(claims, coverage),
+        "verdict": _verdict(origins, recalled),
         "coverage": [{"claim": c, "claim_name": claim_name(c), "share": share} for c, share in coverage.items()],
         "proof": {"chain_id": context.chain_id, "contract": context.contract, **freshness_view(model.freshness())},
         "at": at,
+    }
+
+
+def _place(origin: str | None) -> str | None:
+    """The region and country of an origin written "farm, town, region, country"
+    ("Huila, Colombia"); a shorter origin as it is."""
+    parts = [p.strip() for p in (origin or "").split(",") if p.strip()]
+    return ", ".join(parts[-2:]) if parts else None
+
+
+def _verdict(origins: list[dict[str, Any]], recalled: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the first screen says beside the claim chips: where the product comes from in
+    plain words, from how many producers and raw lots, and the recall state in words."""
+    places = list(dict.fromkeys(p for p in (_place(o["origin"]) for o in origins) if p))
+    first = next((r for r in recalled if r["is_this_lot"]), recalled[0] if recalled else None)
+    return {
+        "places": places,
+        "origin_lots": len(origins),
+        "producers": len({o["supplier"] for o in origins if o["supplier"]}),
+        "recall_headline": first["headline"] if first else "No recall",
     }

@@ -91,6 +91,11 @@ class Settings(BaseModel):
         default=None, gt=0, description="Most JSON-RPC requests a second sent to the provider."
     )
     rpc_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for one JSON-RPC reply.")
+    explorer_url: str | None = Field(
+        default=None,
+        description="A block explorer of the network (e.g. https://sepolia.etherscan.io): proof pages link "
+        "each transaction to `{explorer_url}/tx/{hash}`. Default: none (the local chain has no explorer).",
+    )
 
     @field_validator("publish_to", "document_sources", mode="before")
     @classmethod
@@ -105,6 +110,17 @@ class Settings(BaseModel):
                     raise ValueError(f"{url!r} is not an http(s) URL")
             return [str(url).rstrip("/") for url in value]
         return value
+
+    @field_validator("explorer_url")
+    @classmethod
+    def _explorer_url_is_http(cls, value: str | None) -> str | None:
+        """An http(s) URL without its trailing slash (pages append `/tx/{hash}`)."""
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"explorer_url must be an http(s) URL, not {value!r}")
+        return value.rstrip("/")
 
     @field_validator("rpc_url")
     @classmethod
@@ -225,5 +241,5 @@ def _read_config_file(path: Path) -> tuple[dict[str, object], dict[str, dict[str
 NETWORK_SETTINGS = {
     "rpc_url", "chain_id", "confirmations", "finality", "max_fee_per_gas", "max_priority_fee_per_gas",
     "log_block_range", "log_result_limit", "requests_per_second", "rpc_timeout", "contract_address",
-    "deploy_block", "account", "database_url", "public_base_url", "admin_transfer_delay",
+    "deploy_block", "account", "database_url", "public_base_url", "admin_transfer_delay", "explorer_url",
 }  # fmt: skip

@@ -277,7 +277,15 @@ def seed_demo(connection: LedgerConnection, say: Callable[[str], None] = lambda 
     org["mill"].recall_batch(
         flour.batch_id,
         recall,
-        org["mill"].documents.put_json({"reason": recall, "notice": "Recall notice MV-2026-11: lot MV-F-2211, all deliveries"}),
+        org["mill"].documents.put_json(
+            {
+                "reason": recall,
+                "notice": "Recall notice MV-2026-11: lot MV-F-2211, all deliveries",
+                "what_to_do": "Do not eat it. Return it to the shop where you bought it for a full refund, with or without a receipt.",
+                "contact": "Moulin de la Vallee customer line, +33 2 47 00 00 00, rappel@moulin-vallee.example",
+                "notice_url": "https://rappel.conso.example/fiche/MV-2026-11",
+            }
+        ),
     )
     clock.day(DEMO_SPAN / DAY)  # today: later blocks carry the wall clock's time
     admin.review_recall(flour.batch_id, True, "Confirmed by the accredited laboratory's analysis of the retained sample")

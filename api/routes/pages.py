@@ -9,12 +9,13 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from api.deps import ApiContext, ContextDep
 from api.errors import CanonicalElsewhere, PageError
+from api.proof_view import network_of, proof_view
 from api.render import render
 from api.schemas import LinkTypeProblem, ResolverAnswer, Responses, problem
 from api.views import PageContext, freshness_view, page_budget, product_view
@@ -320,3 +321,24 @@ def labels(
     return HTMLResponse(
         render("labels.html", count=count, product=batch.product, gtin=link.gtin, lot=link.lot, url=url, qr_svg=Markup(svg))
     )
+
+
+@router.get(
+    "/proof/{tx_hash}", response_class=HTMLResponse, summary="Proof of one transaction, for people", responses=PAGE_ERRORS
+)
+def proof_page(
+    context: ContextDep,
+    tx_hash: str = Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="Transaction hash, 0x + 64 hex"),
+) -> HTMLResponse:
+    """What a transaction recorded on the ledger in plain words, by whom, when, where (block,
+    network) and how to check it; its JSON stays at /api/v1/transactions/{tx_hash}."""
+    view = proof_view(context.model, tx_hash, network_of(context.settings, context.freshness()))
+    if view is None:
+        raise PageError(
+            404,
+            "We could not find this proof",
+            f"No ledger event of transaction {tx_hash} is known here.",
+            "Open the proof link from a product page again. A transaction from the last few seconds appears "
+            "as soon as the index catches up.",
+        )
+    return HTMLResponse(render("proof.html", proof=view))

@@ -80,7 +80,7 @@ def test_product_page_shows_product_origins_claims_journey_and_proof(client, sit
     assert "Handed over: Green coffee, Huila regional blend, lot AH-EXP-0420" in titles
     # Verify it yourself: chain, contract, and a proof link for every fact.
     assert f"{site.connection.address}" in html and "Chain id 31337" in text
-    assert len(re.findall(r'href="/api/v1/transactions/0x[0-9a-f]{64}"', journey)) >= len(titles)
+    assert len(re.findall(r'href="/proof/0x[0-9a-f]{64}"', journey)) >= len(titles)
     assert "up to date" in text
     assert 'class="banner recall"' not in html
 
