@@ -641,6 +641,29 @@ class JourneyEntry(ApiModel):
     recall: bool | None = Field(default=None, description="Present (true) on a recall")
 
 
+class StageLot(ApiModel):
+    """A lot a journey stage names, linked to its own page."""
+
+    product: DocumentText
+    lot: str
+    who: str | None
+    href: str | None = Field(description="The lot's page (Digital Link path); None when the index lacks the lot")
+
+
+class JourneyStage(ApiModel):
+    """A stage of the journey in plain words, summing up records of the full log."""
+
+    kind: Literal["grown", "moved", "blended", "split", "processed", "packed", "recalled", "voided", "step"]
+    title: str = Field(description='In words: "Grown and harvested", "Gathered by ...", "Blended", "Roasted", "Packed" ...')
+    started_at: int
+    ended_at: int
+    places: list[str]
+    who: list[str]
+    lots: list[StageLot]
+    detail: str | None = Field(description="What went in and came out, for a blend or a processing")
+    records: int = Field(description="How many entries of the journey's full log the stage sums up")
+
+
 class PageClaim(ApiModel):
     """A claim as the page shows it: attested, or self-declared by the supplier."""
 
@@ -734,6 +757,7 @@ class ProductPage(ApiModel):
     documents: list[DocumentLink]
     recalled: list[RecalledLot]
     origins: list[OriginLot]
+    stages: list[JourneyStage] = Field(description="The journey in plain stages; `journey` holds every record")
     journey: list[JourneyEntry]
     claims: list[PageClaim]
     claim_groups: list[ClaimGroup]

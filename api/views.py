@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from api.stages import journey_stages, place_of
 from ledger.conversions import subject_of_address
 from ledger.documents import document_references, enveloped_evidence
 from ledger.identifiers import DigitalLink
@@ -610,6 +611,8 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
         "documents": documents,
         "recalled": recalled,
         "origins": origins,
+        # The journey in a few plain stages, then every record it sums up.
+        "stages": journey_stages(journey, {o["lot"] for o in origins}),
         "journey": journey,
         "claims": claims,
         "claim_groups": _claim_groups(claims, coverage),
@@ -620,17 +623,10 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
     }
 
 
-def _place(origin: str | None) -> str | None:
-    """The region and country of an origin written "farm, town, region, country"
-    ("Huila, Colombia"); a shorter origin as it is."""
-    parts = [p.strip() for p in (origin or "").split(",") if p.strip()]
-    return ", ".join(parts[-2:]) if parts else None
-
-
 def _verdict(origins: list[dict[str, Any]], recalled: list[dict[str, Any]]) -> dict[str, Any]:
     """What the first screen says beside the claim chips: where the product comes from in
     plain words, from how many producers and raw lots, and the recall state in words."""
-    places = list(dict.fromkeys(p for p in (_place(o["origin"]) for o in origins) if p))
+    places = list(dict.fromkeys(p for p in (place_of(o["origin"]) for o in origins) if p))
     first = next((r for r in recalled if r["is_this_lot"]), recalled[0] if recalled else None)
     return {
         "places": places,

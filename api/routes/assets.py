@@ -4,6 +4,7 @@ documentation works offline and sends no visitor to a CDN."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import fastapi_offline
@@ -34,8 +35,11 @@ def favicon() -> Response:
 
 
 def _with_language(page: HTMLResponse) -> HTMLResponse:
-    """The page with `lang` on its root element (screen readers pick the voice from it)."""
+    """The page with `lang` on its root element (screen readers pick the voice from it),
+    and Swagger UI's mount point as the page's main landmark (FastAPI's shell has none,
+    so assistive technology had nowhere to jump to; ReDoc's shell has no such div)."""
     body = bytes(page.body).replace(b"<html>", b'<html lang="en">', 1)
+    body = re.sub(rb'<div id="swagger-ui">\s*</div>', b'<main id="swagger-ui"></main>', body, count=1)
     return HTMLResponse(body)
 
 

@@ -17,9 +17,14 @@ def test_demo_page_renders_journey_claims_and_recall_on_a_phone_without_javascri
     response = page.goto(f"{live_server}/01/{DEMO_BAG[0]}/10/{DEMO_BAG[1]}")
     assert response is not None and response.status == 200
     assert page.locator("h1").inner_text() == "Huila blend coffee beans, 250 g bag"
-    journey = page.locator("ol.timeline > li")
-    assert journey.count() >= 15 and journey.first.is_visible()
-    assert "Finca La Esperanza" in journey.first.inner_text()
+    # The journey in a few plain stages, the farms linked; every record folded below them.
+    stages = page.locator("ol.stages > li")
+    assert stages.count() == 6 and stages.first.is_visible()
+    assert stages.first.get_by_role("link", name="Finca La Esperanza: Green coffee, washed Caturra, lot ESP-2026-07").is_visible()
+    records = page.locator("ol.records > li")
+    assert records.count() >= 15 and not records.first.is_visible()
+    page.get_by_text("Every record (22)").click()  # <details> opens without script
+    assert records.first.is_visible() and "Finca La Esperanza" in records.first.inner_text()
     # Claims judged when traded: expired and revoked since wear their own states.
     assert page.locator(".badge.claim-expired_since").first.is_visible()
     assert page.locator(".badge.claim-revoked_since").first.is_visible()

@@ -71,8 +71,8 @@ def test_product_page_shows_product_origins_claims_journey_and_proof(client, sit
     assert "Revoked by EthicCert Labs on" in text and "“Pesticide residue found in re-audit”" in text  # the reason, as text
     assert "</time> until <time" in html and "</time>until" not in html  # words stay apart around dates
     assert "Valid Cooperativa Cafetera Alto Huila." in text  # an organisation's claim counts too
-    # The journey runs back to the farms, oldest first.
-    journey = html[html.index('id="journey"') :]
+    # The journey's full log (folded below its plain stages, see test_journey) runs back to the farms, oldest first.
+    journey = html[html.index('<details class="records">') :]
     titles = re.findall(r"<h3>([^<]+)</h3>", journey)
     assert titles[0] == "Registered: Green coffee, washed Caturra, lot ESP-2026-07"
     assert "Merged: Green coffee, Huila regional blend, lot AH-EXP-0420" in titles
