@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from api.i18n import gettext, ngettext
 from api.views import claim_name, quantity_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,6 +57,7 @@ def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,  # every template, whatever its name
+        extensions=["jinja2.ext.i18n"],
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -69,6 +71,8 @@ def _environment() -> Environment:
         quantity=quantity_text,
         claim_name=claim_name,
     )
+    # New-style gettext: `_("%(n)s lots", n=3)` formats and autoescapes its arguments.
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     return env
 
 
