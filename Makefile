@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/toolchain/bin:$(CURDIR)/.venv/bin:$(PATH)
 # brownie's throwaway test chain listens here; make refuses to reuse whatever already does.
 BROWNIE_TEST_PORT := 8545
 
-.PHONY: install compile artifacts lint test mutants run bench-gas bench-write bench-index bench-api bench-cli clean
+.PHONY: install compile artifacts lint test mutants run bench-gas bench-write bench-index bench-api bench-cli clean i18n
 
 install:
 	@tools/bootstrap.sh
@@ -37,6 +37,13 @@ test: install lint
 # chain of its own (never $(BROWNIE_TEST_PORT)). `make mutants MUTANTS_ARGS="--only NAME"` runs one.
 mutants: install
 	python tools/mutants.py $(MUTANTS_ARGS)
+
+# The shopper's pages in es/fr/de (api/locale/*/LC_MESSAGES/messages.po): bring the
+# catalogues up to the sources (new messages untranslated, translations kept), then list
+# what still needs translating (tests/api/test_i18n.py fails until nothing does).
+i18n: install
+	python tools/i18n.py extract
+	python tools/i18n.py check
 
 run: install
 	provenance run

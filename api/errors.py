@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.i18n import _
 from api.render import render
 
 log = logging.getLogger("api")
@@ -106,13 +107,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 request,
                 404,
-                "Page not found",
-                "There is no page at this address. The link may be cut short, or mistyped.",
-                "Scan the QR code on the packaging again, or type the product number (the digits under the "
-                "barcode) and the lot printed next to it.",
+                _("Page not found"),
+                _("There is no page at this address. The link may be cut short, or mistyped."),
+                _(
+                    "Scan the QR code on the packaging again, or type the product number (the digits under the "
+                    "barcode) and the lot printed next to it."
+                ),
                 detail=exc.detail,
             )
-        response = error_response(request, exc.status_code, "Request not possible", str(exc.detail), detail=exc.detail)
+        response = error_response(request, exc.status_code, _("Request not possible"), str(exc.detail), detail=exc.detail)
         if exc.status_code == 405:
             response.headers["Allow"] = allowed_methods((exc.headers or {}).get("Allow", "GET"))
         return response
@@ -123,12 +126,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             request,
             422,
-            "Check the address",
-            f"The request is not valid: {problems}.",
+            _("Check the address"),
+            _("The request is not valid: %(problems)s.") % {"problems": problems},
             detail=[{k: e[k] for k in ("loc", "msg", "type")} for e in exc.errors()],
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path)
-        return error_response(request, 500, "Something went wrong", "The page could not be built. Please try again in a moment.")
+        return error_response(
+            request, 500, _("Something went wrong"), _("The page could not be built. Please try again in a moment.")
+        )

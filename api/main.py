@@ -14,9 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.brand import BrandMiddleware, brand_of
 from api.deps import ApiContext
 from api.errors import install_error_handlers
-from api.routes import assets, auditor, documents, health, pages, qr
+from api.feedback_view import FeedbackBoard
+from api.language import LanguageMiddleware
+from api.routes import assets, auditor, documents, feedback, health, pages, qr
 from ledger.config import Settings
 from ledger.indexer.store import IndexStore
 from ledger.queries import ReadModel
@@ -29,8 +32,9 @@ DESCRIPTION = """Provenance of products, from the farm to the shelf.
 * **Auditors** query `/api/v1`: batches, full histories (every event with transaction
   hash, block, log index and time), lineage, organisations, claims at any time.
 
-Everything is read-only and served from the index of the ledger's events, except one
-route: `POST /api/v1/documents` takes a document whose sha256 the chain anchors.
+Everything is read-only and served from the index of the ledger's events, except two
+routes: `POST /api/v1/documents` takes a document whose sha256 the chain anchors, and
+`POST /api/v1/feedback` takes a shopper's rating or comment (a hash-chained log, anchored).
 """
 
 #: Below this size compressing saves less than it costs (a packet holds ~1,400 bytes).
@@ -75,10 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         held = document_store(settings.documents_dir, settings.document_sources)
         await run_in_threadpool(documents.clear_spool, held)  # what a killed worker left behind
         app.state.context = ApiContext(settings, ReadModel(store, held))
+        app.state.feedback = FeedbackBoard.open(settings)  # shoppers' feedback: its own store, never the index
         try:
             yield
         finally:
             store.dispose()
+            app.state.feedback.store.dispose()
 
     # /docs and /redoc are served by api.routes.assets, with their scripts from this app.
     app = FastAPI(
@@ -94,11 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/pdf"),
     )
     app.add_middleware(HeadAsGet)
+    app.add_middleware(LanguageMiddleware)  # each request's language, before any route or error page
+    app.add_middleware(BrandMiddleware, brand=brand_of(settings))  # the maker's name and logo on every page
     app.mount(assets.DOCS_ASSETS_PATH, assets.docs_assets(), name="docs-assets")
     app.include_router(assets.router)
     app.include_router(health.router)
     app.include_router(auditor.router)
     app.include_router(qr.router)
     app.include_router(documents.router)
+    app.include_router(feedback.router)
     app.include_router(pages.router)  # last: its Digital Link paths are the broadest
     return app

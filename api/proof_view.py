@@ -15,7 +15,9 @@ from typing import Any
 
 from web3 import Web3
 
-from api.views import KIND_TITLES, STEP_TITLES, claim_name, quantity_text
+from api.formats import number_text
+from api.i18n import N_, _
+from api.views import STEP_TITLES, amount_of, claim_name, kind_title, quantity_text
 from ledger.config import Settings
 from ledger.conversions import SUBJECT_KINDS, address_of_subject
 from ledger.indexer.store import IndexFreshness
@@ -64,18 +66,26 @@ def network_of(settings: Settings, freshness: IndexFreshness | None) -> Network:
     chain_id = freshness.chain_id if freshness else settings.chain_id
     contract = freshness.contract if freshness else settings.contract_address
     if chain_id == LOCAL_CHAIN_ID:
-        name = "local demo chain"
+        name = _("local demo chain")
     elif settings.network:
         name = settings.network
     else:
-        name = f"the chain with id {chain_id}"
+        name = _("the chain with id %(chain_id)s") % {"chain_id": chain_id}
     return Network(name, chain_id, contract, settings.explorer_url)
+
+
+#: The units people meet most, by name in the page's language; the rest of Recommendation
+#: 20 by its English name (ledger.units).
+UNIT_WORDS = {
+    "KGM": N_("kilogram"), "GRM": N_("gram"), "TNE": N_("tonne"), "LTR": N_("litre"), "MLT": N_("millilitre"),
+    "H87": N_("piece"), "EA": N_("each"), "MTR": N_("metre"),
+}  # fmt: skip
 
 
 def unit_phrase(code: str) -> str:
     """A unit's UN/ECE Recommendation 20 name with its code ("kilogram (KGM)"); a code
     outside the list (anyone can put any bytes on chain) as it is."""
-    name = unit_name(code)
+    name = _(UNIT_WORDS[code]) if code in UNIT_WORDS else unit_name(code)
     return f"{name} ({code})" if name else code
 
 
@@ -101,58 +111,101 @@ class _Lots:
         metadata); a lot the index lacks by its id."""
         batch = self.get(batch_id)
         if batch is None:
-            return f"lot {batch_id}"
-        product = batch.product or f"product {batch.gtin}"
-        return f"{product}, lot {batch.lot}"
+            return _("lot %(batch_id)s") % {"batch_id": batch_id}
+        product = batch.product or _("product %(gtin)s") % {"gtin": batch.gtin}
+        return _("%(product)s, lot %(lot)s") % {"product": product, "lot": batch.lot}
 
-    def amount(self, batch_id: str, quantity: int) -> str:
-        """ "13,000 kg of <lot name>"."""
+    def amount(self, batch_id: str, quantity: int, unit: str | None = None) -> str:
+        """ "13,000 kg of <lot name>" (`unit`: the event's, else the lot's)."""
         batch = self.get(batch_id)
-        return f"{quantity_text(quantity, batch.unit) if batch else f'{quantity:,}'} of {self.name(batch_id)}"
+        if unit is not None:
+            return amount_of(quantity_text(quantity, unit), self.name(batch_id))
+        return amount_of(quantity_text(quantity, batch.unit) if batch else number_text(quantity), self.name(batch_id))
 
 
 def _with_reason(sentence: str, reason: str) -> str:
-    return f"{sentence}. Reason given: {reason}" if reason else sentence
+    return _("%(sentence)s. Reason given: %(reason)s") % {"sentence": sentence, "reason": reason} if reason else sentence
+
+
+#: The ledger's other events in words (an organisation's registration, an accreditation
+#: or other role, a licence...): what a proof page says of them.
+EVENT_WORDS = {
+    "ActorRegistered": N_("Organisation registered"),
+    "ActorDeactivated": N_("Organisation deactivated"),
+    "ActorReactivated": N_("Organisation reactivated"),
+    "ActorProfileUpdateRequested": N_("Change of an organisation's profile requested"),
+    "ActorProfileUpdated": N_("Organisation's profile updated"),
+    "ClaimTypeDefined": N_("Claim type defined"),
+    "LicenceGranted": N_("GS1 licence granted"),
+    "LicenceWithdrawn": N_("GS1 licence withdrawn"),
+    "RoleGranted": N_("Role granted (an accreditation or a permission)"),
+    "RoleRevoked": N_("Role revoked (an accreditation or a permission)"),
+    "RoleAdminChanged": N_("Role administrator changed"),
+    "MaxBackdatingSet": N_("Longest backdating allowed set"),
+    "NoncesInvalidated": N_("Signature numbers invalidated"),
+    "DefaultAdminTransferScheduled": N_("Hand-over of the ledger's admin role scheduled"),
+    "DefaultAdminTransferCanceled": N_("Hand-over of the ledger's admin role cancelled"),
+    "DefaultAdminDelayChangeScheduled": N_("Change of the admin hand-over delay scheduled"),
+    "DefaultAdminDelayChangeCanceled": N_("Change of the admin hand-over delay cancelled"),
+    "EIP712DomainChanged": N_("Signature domain changed"),
+    "Anchored": N_("Feedback log anchored"),
+}
 
 
 def _sentence(data: EventData, lots: _Lots, names: dict[str, str], event_name: str) -> str:
     """What one event recorded, in plain words."""
     match data:
         case BatchRegistered():
-            return f"Registered {quantity_text(data.quantity, data.unit)} of {lots.name(data.batch_id)}"
+            return _("Registered %(amount)s") % {"amount": lots.amount(data.batch_id, data.quantity, data.unit)}
         case StepRecorded():
-            step = STEP_TITLES.get(data.biz_step, words_of(data.biz_step))
-            place = f" at {data.location}" if data.location else ""
-            return f"{step}: {lots.name(data.batch_id)}{place}"
+            step = _(STEP_TITLES[data.biz_step]) if data.biz_step in STEP_TITLES else words_of(data.biz_step)
+            what = {"step": step, "lot": lots.name(data.batch_id), "place": data.location}
+            return (_("%(step)s: %(lot)s at %(place)s") if data.location else _("%(step)s: %(lot)s")) % what
         case CustodyTransferProposed():
-            return f"Offered {lots.name(data.batch_id)} to {_who(data.to, names)}"
+            return _("Offered %(lot)s to %(organisation)s") % {
+                "lot": lots.name(data.batch_id),
+                "organisation": _who(data.to, names),
+            }
         case CustodyTransferAccepted():
-            return f"Took over {lots.name(data.batch_id)} from {_who(data.sender, names)}"
+            return _("Took over %(lot)s from %(organisation)s") % {
+                "lot": lots.name(data.batch_id),
+                "organisation": _who(data.sender, names),
+            }
         case CustodyTransferCancelled():
-            return f"Withdrew the offer of {lots.name(data.batch_id)} to {_who(data.to, names)}"
+            return _("Withdrew the offer of %(lot)s to %(organisation)s") % {
+                "lot": lots.name(data.batch_id),
+                "organisation": _who(data.to, names),
+            }
         case TransformationRecorded():
             inputs = "; ".join(lots.amount(batch_id, quantity) for batch_id, quantity in data.inputs)
             outputs = "; ".join(lots.name(batch_id) for batch_id in data.outputs)
-            return f"{KIND_TITLES.get(data.kind, 'Transformed')} {inputs} into {outputs}"
+            return _("%(kind)s %(inputs)s into %(outputs)s") % {
+                "kind": kind_title(data.kind),
+                "inputs": inputs,
+                "outputs": outputs,
+            }
         case BatchRecalled():
-            return _with_reason(f"Recalled {lots.name(data.batch_id)}", data.reason)
+            return _with_reason(_("Recalled %(lot)s") % {"lot": lots.name(data.batch_id)}, data.reason)
         case RecallReviewed():
-            verdict = "Upheld" if data.upheld else "Withdrew"
-            return _with_reason(f"{verdict} the recall of {lots.name(data.batch_id)}", data.reason)
+            sentence = _("Upheld the recall of %(lot)s") if data.upheld else _("Withdrew the recall of %(lot)s")
+            return _with_reason(sentence % {"lot": lots.name(data.batch_id)}, data.reason)
         case BatchVoided():
-            return _with_reason(f"Voided {lots.name(data.batch_id)} as registered in error", data.reason)
+            return _with_reason(_("Voided %(lot)s as registered in error") % {"lot": lots.name(data.batch_id)}, data.reason)
         case Attested():
-            return f"Certified {claim_name(data.claim)} for {_subject(data, lots, names)}"
+            return _("Certified %(claim)s for %(subject)s") % {
+                "claim": claim_name(data.claim),
+                "subject": _subject(data, lots, names),
+            }
         case AttestationRevoked():
-            return _with_reason(f"Revoked the certificate {data.uid}", data.reason)
-    return words_of(event_name)
+            return _with_reason(_("Revoked the certificate %(uid)s") % {"uid": data.uid}, data.reason)
+    return _(EVENT_WORDS[event_name]) if event_name in EVENT_WORDS else words_of(event_name)
 
 
 def _subject(data: Attested, lots: _Lots, names: dict[str, str]) -> str:
     """What a claim is about: a lot, or an organisation."""
     kind = SUBJECT_KINDS[data.subject_kind] if 0 <= data.subject_kind < len(SUBJECT_KINDS) else "batch"
     if kind == "actor":
-        return f"the organisation {_who(_organisation(data.subject), names)}"
+        return _("the organisation %(organisation)s") % {"organisation": _who(_organisation(data.subject), names)}
     return lots.name(data.subject)
 
 
@@ -196,15 +249,22 @@ def _addresses(data: EventData) -> set[str]:
     return {a for a in found if a}
 
 
+#: A transformation's kind as one word (the proof page's "Kind" line).
+TRANSFORMATION_KINDS = {"merge": N_("merge"), "split": N_("split"), "processing": N_("processing")}
+
+
 def _details(data: EventData) -> list[tuple[str, str]]:
     """Facts of an event worth a line of their own (units by name, validity)."""
     match data:
         case BatchRegistered():
-            return [("Quantity", f"{data.quantity:,} {unit_phrase(data.unit)}"), ("GTIN", str(data.gtin).zfill(14))]
+            return [
+                (_("Quantity"), f"{number_text(data.quantity)} {unit_phrase(data.unit)}"),
+                (_("GTIN"), str(data.gtin).zfill(14)),
+            ]
         case TransformationRecorded():
-            return [("Kind", data.kind)]
+            return [(_("Kind"), _(TRANSFORMATION_KINDS[data.kind]) if data.kind in TRANSFORMATION_KINDS else data.kind)]
         case Attested():
-            return [("Claim", claim_name(data.claim)), ("Certificate id", data.uid)]
+            return [(_("Claim"), claim_name(data.claim)), (_("Certificate id"), data.uid)]
     return []
 
 

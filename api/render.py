@@ -3,39 +3,19 @@ the chain (names, places, lots, products) is escaped wherever a template prints 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from api.i18n import gettext, ngettext
+from api.brand import current_brand
+from api.formats import date_text, iso_time, percent, time_text
+from api.i18n import current_language, gettext, language_links, ngettext
 from api.views import claim_name, quantity_text
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-def _utc(timestamp: int | None, layout: str) -> str:
-    """`timestamp` in UTC laid out by `layout` (strftime); an empty string for none (0 too:
-    the read model's "never")."""
-    if not timestamp:
-        return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime(layout)
-
-
-def date_text(timestamp: int | None) -> str:
-    """`22 Nov 2026` (UTC), or an empty string."""
-    return _utc(timestamp, "%-d %b %Y")
-
-
-def time_text(timestamp: int | None) -> str:
-    """`22 Nov 2026, 14:03 UTC`, or an empty string."""
-    return _utc(timestamp, "%-d %b %Y, %H:%M UTC")
-
-
-def iso_time(timestamp: int | None) -> str:
-    """The machine-readable form for <time datetime=...>."""
-    return _utc(timestamp, "%Y-%m-%dT%H:%M:%SZ")
+#: Filters the templates use that other modules import from here.
+__all__ = ["ENVIRONMENT", "date_text", "iso_time", "percent", "render", "short_hash", "time_text"]
 
 
 def short_hash(value: str | None) -> str:
@@ -43,14 +23,6 @@ def short_hash(value: str | None) -> str:
     if not value:
         return ""
     return f"{value[:6]}…{value[-4:]}" if len(value) > 14 else value
-
-
-def percent(share: float) -> str:
-    """`82%`, or `<1%` for a trace."""
-    value = share * 100
-    if 0 < value < 1:
-        return "<1%"
-    return f"{value:.0f}%"
 
 
 def _environment() -> Environment:
@@ -71,8 +43,13 @@ def _environment() -> Environment:
         quantity=quantity_text,
         claim_name=claim_name,
     )
+    # The page's language (<html lang>) and the switcher's links, read at render time.
+    env.globals.update(current_language=current_language, language_links=language_links)
+    # Whitespace inside {% trans %} is collapsed, as the catalogues hold it (babel.cfg: trimmed).
+    env.policies["ext.i18n.trimmed"] = True
     # New-style gettext: `_("%(n)s lots", n=3)` formats and autoescapes its arguments.
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["brand"] = current_brand  # the maker's name and logo in every page's header
     return env
 
 

@@ -638,6 +638,9 @@ class JourneyEntry(ApiModel):
     where: DocumentText = Field(description="The step's location, or the lot's origin")
     detail: str | None
     text_note: str | None
+    step: str | None = Field(
+        default=None, description="The CBV business step (StepRecorded) or transformation kind (TransformationRecorded)"
+    )
     recall: bool | None = Field(default=None, description="Present (true) on a recall")
 
 
@@ -697,6 +700,31 @@ class PageClaim(ApiModel):
     also_attested: bool | None = Field(default=None, description="Self-declared claims only: a valid attestation says the same")
 
 
+class Accreditation(ApiModel):
+    """One period a certifier was accredited for a claim type."""
+
+    since: int
+    until: int | None
+    by: str | None = Field(description='Who granted it, by name ("the ledger\'s admin")')
+    tx_hash: str = Field(description="The grant's transaction (its proof page is /proof/{tx_hash})")
+
+
+class Certifier(ApiModel):
+    """A certifier behind a claim type's certificates, with its accreditations for it."""
+
+    issuer: str
+    name: str
+    accreditations: list[Accreditation]
+
+
+class ClaimExplainer(ApiModel):
+    """What a claim type means, in the page's language, and who vouches for it."""
+
+    text: str | None = Field(description="The admin's explainer text; None when the claim type has none")
+    scheme_url: str | None = Field(description="The scheme's official site (https)")
+    certifiers: list[Certifier]
+
+
 class ClaimGroup(ApiModel):
     """One claim type on the page: its coverage, its best state and the claims under it."""
 
@@ -706,6 +734,29 @@ class ClaimGroup(ApiModel):
     state: ClaimState
     state_label: str
     claims: list[PageClaim]
+    explainer: ClaimExplainer
+
+
+class MapCountry(ApiModel):
+    """One country drawn on the origin map."""
+
+    code: str = Field(description="ISO 3166-1 alpha-2")
+    name: str = Field(description="In the page's language")
+    role: Literal["grown", "processed"]
+    path: str = Field(description="SVG path data in the map's frame")
+    dot: list[int] = Field(description="x, y of the country's dot")
+
+
+class OriginMap(ApiModel):
+    """The inline SVG map of the countries the lot's lineage went through."""
+
+    width: int
+    height: int
+    land: str = Field(description="SVG path data of the land around, for context")
+    countries: list[MapCountry]
+    dot_radius: int
+    grown: list[str] = Field(description="Names of the countries the raw materials were grown in")
+    processed: list[str] = Field(description="Names of the countries the product was processed in")
 
 
 class ClaimCoverage(ApiModel):
@@ -761,6 +812,7 @@ class ProductPage(ApiModel):
     journey: list[JourneyEntry]
     claims: list[PageClaim]
     claim_groups: list[ClaimGroup]
+    origin_map: OriginMap | None = Field(description="None when no country is known or no atlas is installed")
     verdict: Verdict
     coverage: list[ClaimCoverage] = Field(description="Each raw lot judged at its time of trade")
     proof: PageProof
@@ -822,3 +874,99 @@ class ResolverAnswer(RootModel[ProductPage | CertificationInfo | Traceability | 
     """What the resolver answers in JSON: the page's data (`Accept: application/json`), a
     link type's document (`?linkType=gs1:…`), or the link set (`?linkType=all`, served as
     application/linkset+json)."""
+
+
+# ---------------------------------------------------------------------------- shoppers' feedback
+
+
+class FeedbackSummary(ApiModel):
+    """What a lot's (or product's) comments still shown add up to (hidden ones apart)."""
+
+    comments: int
+    ratings: int
+    average_rating: float | None = Field(description="Mean of the ratings (1-5), two decimals; null without ratings")
+    distribution: dict[str, int] = Field(description='Ratings by stars, "5" to "1"')
+    questions: int
+    questions_answered: int = Field(description="Questions with at least one reply from the maker")
+    hidden: int = Field(description="Comments the maker hid (each leaves a tombstone)")
+
+
+class FeedbackTombstone(ApiModel):
+    """Where a comment was hidden: by whom, when, why (entry `sequence` is the hide)."""
+
+    sequence: int
+    by: Address
+    by_name: str
+    at: int
+    reason: str
+
+
+class FeedbackReply(ApiModel):
+    """The maker's public answer (entry `sequence`), signed by `by`."""
+
+    sequence: int
+    by: Address
+    by_name: str
+    at: int
+    text: str
+
+
+class FeedbackComment(ApiModel):
+    """A shopper's comment (entry `sequence`), or its tombstone when hidden."""
+
+    sequence: int
+    at: int
+    hidden: FeedbackTombstone | None
+    rating: int | None
+    text: str | None
+    question: bool
+    replies: list[FeedbackReply]
+
+
+class Feedback(ApiModel):
+    """A lot's or product's feedback, with a form token for posting (lots only)."""
+
+    summary: FeedbackSummary
+    comments: list[FeedbackComment]
+    form_token: str | None = Field(
+        default=None, description="Send it back with POST /api/v1/feedback (not sooner than the minimum fill time)"
+    )
+
+
+class FeedbackPost(ApiModel):
+    """A shopper's rating and/or comment or question on a lot. Nothing personal is asked or kept."""
+
+    batch_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    token: str = Field(max_length=64, description="`form_token` of GET /api/v1/batches/{batch_id}/feedback")
+    rating: int | None = Field(default=None, ge=1, le=5)
+    text: str = Field(default="", max_length=20_000)
+    question: bool = False
+    website: str = Field(default="", max_length=200, description="Leave empty (a field only programs fill in)")
+
+
+class FeedbackPosted(ApiModel):
+    """The entry appended to the log."""
+
+    sequence: int
+    entry_hash: str
+    content_hash: str
+    page: str = Field(description="The lot's page, at the comment")
+
+
+class FeedbackLogEntry(ApiModel):
+    """One entry of the public log: enough to recompute every hash (see ledger.feedback.chain)."""
+
+    sequence: int
+    kind: Literal["comment", "reply", "hide"]
+    content: dict[str, JsonValue] | None = Field(description="The hashed content (null once erased: its hash stays)")
+    content_hash: str
+    entry_hash: str
+
+
+class FeedbackLog(ApiModel):
+    """A page of the feedback log and its head."""
+
+    entries: list[FeedbackLogEntry]
+    head: str
+    count: int
+    next_after: int | None = Field(description="Pass as `after` for the next page; null at the end")

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.i18n import N_, _
 from ledger.errors import InvalidInputError
 from ledger.identifiers import digital_link
 
 #: Words that, opening a processed lot's product name, say what the processing was
-#: ("Roasted coffee, ..." was roasted); anything else reads "Processed".
-PROCESS_WORDS = frozenset(
-    {"roasted", "ground", "milled", "baked", "brewed", "dried", "fermented", "smoked", "pressed", "distilled", "cured"}
-)
+#: ("Roasted coffee, ..." was roasted), with the stage's title; anything else reads "Processed".
+PROCESS_WORDS = {
+    "roasted": N_("Roasted"), "ground": N_("Ground"), "milled": N_("Milled"), "baked": N_("Baked"),
+    "brewed": N_("Brewed"), "dried": N_("Dried"), "fermented": N_("Fermented"), "smoked": N_("Smoked"),
+    "pressed": N_("Pressed"), "distilled": N_("Distilled"), "cured": N_("Cured"),
+}  # fmt: skip
 
-#: Business steps that move goods between places and hands: a run of them is one stage.
-MOVING_STEPS = frozenset({"Shipped", "Received", "Loaded", "Unloaded", "Transported", "Departed", "Arrived"})
+#: Business steps (CBV) that move goods between places and hands: a run of them is one stage.
+MOVING_STEPS = frozenset({"shipping", "receiving", "loading", "unloading", "transporting", "departing", "arriving"})
 
-#: Journey entry titles (api.views) that start a stage of their own, by stage kind.
-_TRANSFORMATION_KINDS = {"Merged": "blended", "Split": "split", "Processed": "processed", "Transformed": "processed"}
+#: Transformation kinds (a journey entry's `step`) that start a stage of their own, by stage kind.
+_TRANSFORMATION_KINDS = {"merge": "blended", "split": "split", "processing": "processed"}
 
 
 def place_of(origin: str | None) -> str | None:
@@ -47,14 +50,14 @@ def lot_path(gtin: str | None, lot: str | None) -> str | None:
 def _kind(entry: dict[str, Any]) -> str:
     """The stage an entry opens or joins: grown, moved, blended, processed, split, packed,
     recalled, voided, or "step" (a step that joins the stage before it)."""
-    title = entry["title"]
+    step = entry.get("step")  # the CBV step or transformation kind: titles are in the page's language
     if entry["event"] == "BatchRegistered":
         return "grown"
     if entry["event"] == "TransformationRecorded":
-        return _TRANSFORMATION_KINDS.get(title, "processed")
-    if entry["event"] == "CustodyTransferAccepted" or title in MOVING_STEPS:
+        return _TRANSFORMATION_KINDS.get(step or "", "processed")
+    if entry["event"] == "CustodyTransferAccepted" or step in MOVING_STEPS:
         return "moved"
-    if title == "Packed":
+    if step == "packing":
         return "packed"
     if entry["event"] in ("BatchRecalled", "BatchVoided"):
         return "recalled" if entry["event"] == "BatchRecalled" else "voided"
@@ -64,7 +67,7 @@ def _kind(entry: dict[str, Any]) -> str:
 def _processed_title(entry: dict[str, Any]) -> str:
     """ "Roasted" for a processing whose output is "Roasted coffee, ..."; else "Processed"."""
     first = (entry.get("product") or "").split(" ", 1)[0].strip(",").lower()
-    return first.capitalize() if first in PROCESS_WORDS else "Processed"
+    return _(PROCESS_WORDS.get(first, N_("Processed")))
 
 
 def _new_stage(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -101,23 +104,35 @@ def _unique(values: list[str | None]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
+def _gatherer(entries: list[dict[str, Any]], raw_lots: set[str]) -> str | None:
+    """Who gathered raw lots, when a run of moves brings several of them to one receiver."""
+    receivers = _unique([e["who"] for e in entries if e["event"] == "CustodyTransferAccepted"])
+    lots = _unique([e["lot"] for e in entries])
+    if len(lots) > 1 and len(receivers) == 1 and all(lot in raw_lots for lot in lots):
+        return receivers[0]
+    return None
+
+
+#: Stages whose title is one word, whatever they hold.
+_STAGE_TITLES = {"packed": N_("Packed"), "blended": N_("Blended"), "split": N_("Divided into lots"), "recalled": N_("Recalled"), "voided": N_("Voided")}  # fmt: skip
+
+
 def _title(kind: str, entries: list[dict[str, Any]], raw_lots: set[str]) -> str:
-    """The stage in plain words."""
+    """The stage in plain words (in the page's language)."""
     first = entries[0]
     if kind == "grown":
-        return "Grown and harvested" if all(e["lot"] in raw_lots for e in entries) else "Produced"
+        return _("Grown and harvested") if all(e["lot"] in raw_lots for e in entries) else _("Produced")
     if kind == "moved":
+        gatherer = _gatherer(entries, raw_lots)
+        if gatherer is not None:
+            return _("Gathered by %(organisation)s") % {"organisation": gatherer}
         receivers = _unique([e["who"] for e in entries if e["event"] == "CustodyTransferAccepted"])
-        lots = _unique([e["lot"] for e in entries])
-        if len(lots) > 1 and len(receivers) == 1 and all(lot in raw_lots for lot in lots):
-            return f"Gathered by {receivers[0]}"
-        return f"Shipped to {receivers[-1]}" if receivers else "Shipped"
+        return _("Shipped to %(organisation)s") % {"organisation": receivers[-1]} if receivers else _("Shipped")
     if kind == "processed":
         return _processed_title(first)
-    if kind == "packed":
-        return "Packed"
-    titles = {"blended": "Blended", "split": "Divided into lots", "recalled": "Recalled", "voided": "Voided"}
-    return titles.get(kind, str(first["title"]))
+    if kind in _STAGE_TITLES:
+        return _(_STAGE_TITLES[kind])
+    return str(first["title"])
 
 
 def _stage(kind: str, entries: list[dict[str, Any]], raw_lots: set[str]) -> dict[str, Any]:
@@ -127,9 +142,10 @@ def _stage(kind: str, entries: list[dict[str, Any]], raw_lots: set[str]) -> dict
     # A farm's origin reads as its region and country; a step's location as recorded.
     places = _unique([place_of(e["where"]) if grown else e["where"] for e in entries])
     who = _unique([e["who"] for e in entries])
-    if title.startswith("Gathered by "):  # where and by whom they were gathered, not each farm's send-off
-        places = _unique([e["where"] for e in entries if e["title"] != "Shipped"])
-        who = [title.removeprefix("Gathered by ")]
+    gatherer = _gatherer(entries, raw_lots) if kind == "moved" else None
+    if gatherer is not None:  # where and by whom they were gathered, not each farm's send-off
+        places = _unique([e["where"] for e in entries if e.get("step") != "shipping"])
+        who = [gatherer]
     lots, seen = [], set()
     for e in entries:
         if e["lot"] and (e["gtin"], e["lot"]) not in seen:

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from api.claim_types import with_explainers
+from api.formats import number_text
+from api.i18n import N_, _, who_name
+from api.origin_map import lineage_map
 from api.stages import journey_stages, place_of
+from ledger.claim_types import ClaimType, claim_types
 from ledger.conversions import subject_of_address
 from ledger.documents import document_references, enveloped_evidence
 from ledger.identifiers import DigitalLink
-from ledger.indexer.decoding import INVALID_TEXT_NOTE
 from ledger.indexer.store import IndexFreshness
 from ledger.queries import ReadModel
 from ledger.records import (
@@ -34,39 +39,70 @@ from ledger.records import (
 )
 
 #: UN/ECE Rec 20 codes a customer would not read as words.
-UNIT_NAMES = {"KGM": "kg", "GRM": "g", "TNE": "t", "LTR": "L", "MLT": "mL", "H87": "pieces", "EA": "each", "MTR": "m"}
+UNIT_NAMES = {
+    "KGM": N_("kg"), "GRM": N_("g"), "TNE": N_("t"), "LTR": N_("L"), "MLT": N_("mL"), "H87": N_("pieces"), "EA": N_("each"),
+    "MTR": N_("m"),
+}  # fmt: skip
 
 #: How each CBV business step reads on the timeline.
 STEP_TITLES = {
-    "commissioning": "Produced", "inspecting": "Inspected", "shipping": "Shipped", "receiving": "Received",
-    "packing": "Packed", "storing": "Stored", "loading": "Loaded", "unloading": "Unloaded", "transporting": "Transported",
-    "processing": "Processed", "sampling": "Sampled", "holding": "Held", "accepting": "Accepted", "departing": "Departed",
-    "arriving": "Arrived", "repackaging": "Repackaged", "retail_selling": "Sold", "destroying": "Destroyed",
+    "commissioning": N_("Produced"), "inspecting": N_("Inspected"), "shipping": N_("Shipped"), "receiving": N_("Received"),
+    "packing": N_("Packed"), "storing": N_("Stored"), "loading": N_("Loaded"), "unloading": N_("Unloaded"),
+    "transporting": N_("Transported"), "processing": N_("Processed"), "sampling": N_("Sampled"), "holding": N_("Held"),
+    "accepting": N_("Accepted"), "departing": N_("Departed"), "arriving": N_("Arrived"), "repackaging": N_("Repackaged"),
+    "retail_selling": N_("Sold"), "destroying": N_("Destroyed"),
 }  # fmt: skip
 
 STATUS_LABELS = {
-    "valid": "Valid",
-    "expired": "Expired",
-    "revoked": "Revoked",
-    "not_yet_valid": "Not yet valid",
-    "issuer_not_accredited": "Certifier no longer accredited",
-    "self_declared": "Self-declared",
+    "valid": N_("Valid"),
+    "expired": N_("Expired"),
+    "revoked": N_("Revoked"),
+    "not_yet_valid": N_("Not yet valid"),
+    "issuer_not_accredited": N_("Certifier no longer accredited"),
+    "self_declared": N_("Self-declared"),
 }
 
 #: How each transformation kind reads on the timeline.
-KIND_TITLES = {"split": "Split", "merge": "Merged", "processing": "Processed"}
+KIND_TITLES = {"split": N_("Split"), "merge": N_("Merged"), "processing": N_("Processed")}
+TRANSFORMED = N_("Transformed")
 
-CLAIM_NAMES = {"FAIRTRADE": "Fair trade", "ORGANIC": "Organic", "DEFORESTATION_FREE": "Deforestation-free"}
+CLAIM_NAMES = {"FAIRTRADE": N_("Fair trade"), "ORGANIC": N_("Organic"), "DEFORESTATION_FREE": N_("Deforestation-free")}
 
 
 def quantity_text(quantity: int, unit: str) -> str:
-    """`12,000 kg`, `2,000 pieces`; unknown codes are shown as they are."""
-    return f"{quantity:,} {UNIT_NAMES.get(unit, unit)}"
+    """`12,000 kg`, `2,000 pieces` (`12.000 kg` in German...); unknown codes are shown as they are."""
+    return f"{number_text(quantity)} {_(UNIT_NAMES[unit]) if unit in UNIT_NAMES else unit}"
 
 
 def claim_name(claim: str) -> str:
-    """A claim type as people say it."""
-    return CLAIM_NAMES.get(claim, claim.replace("_", " ").capitalize())
+    """A claim type as people say it (in the page's language)."""
+    return _(CLAIM_NAMES[claim]) if claim in CLAIM_NAMES else claim.replace("_", " ").capitalize()
+
+
+def step_title(biz_step: str) -> str:
+    """A CBV business step as the timeline says it; one outside the list by its own words."""
+    return _(STEP_TITLES[biz_step]) if biz_step in STEP_TITLES else biz_step.replace("_", " ").capitalize()
+
+
+def kind_title(kind: str) -> str:
+    """A transformation's kind as the timeline says it ("Merged")."""
+    return _(KIND_TITLES.get(kind, TRANSFORMED))
+
+
+def status_label(status: str) -> str:
+    """A claim's status in words."""
+    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
+def text_note() -> str:
+    """The note beside text whose bytes were not UTF-8 (ledger.indexer.decoding's
+    INVALID_TEXT_NOTE, in the page's language)."""
+    return _("this text contains bytes that are not valid UTF-8; they are shown as \ufffd")
+
+
+def lot_name(product: str | None, lot: str) -> str:
+    """ "Green coffee (lot ESP-2026-07)"; a lot without a product name as "lot (lot X)"."""
+    return _("%(product)s (lot %(lot)s)") % {"product": product or _("lot"), "lot": lot}
 
 
 @dataclass(frozen=True)
@@ -76,6 +112,8 @@ class PageContext:
     base_url: str
     chain_id: int
     contract: str | None
+    #: What each claim type means and its scheme's site (the packaged texts unless the config file says otherwise).
+    claim_types: Mapping[str, ClaimType] = field(default_factory=lambda: claim_types(None))
 
 
 #: The lots of a page's lineage by id: None for an id the index does not hold.
@@ -84,9 +122,9 @@ Lots = dict[str, Batch | None]
 
 def _lot_label(lots: Lots, batch_id: str) -> str:
     if batch_id not in lots:
-        return "an unknown lot"
+        return _("an unknown lot")
     batch = lots[batch_id]
-    return f"{batch.product or 'lot'} (lot {batch.lot})" if batch else "lot (lot ?)"
+    return lot_name(batch.product, batch.lot) if batch else lot_name(None, "?")
 
 
 def _lot_fields(lots: Lots, batch_id: str | None) -> dict[str, Any]:
@@ -99,6 +137,11 @@ def _lot_fields(lots: Lots, batch_id: str | None) -> dict[str, Any]:
     )
 
 
+def amount_of(quantity: str, lot: str) -> str:
+    """ "12,000 kg of Green coffee (lot X)"."""
+    return _("%(quantity)s of %(lot)s") % {"quantity": quantity, "lot": lot}
+
+
 def _transformation_entry(a: TransformationRecorded, lots: Lots, names: dict[str, str]) -> dict[str, Any]:
     """A split, merge or process: what went in and what came out, shown on its first output."""
 
@@ -109,13 +152,15 @@ def _transformation_entry(a: TransformationRecorded, lots: Lots, names: dict[str
     def made(batch_id: str) -> str:
         batch = lots.get(batch_id)
         label = _lot_label(lots, batch_id)
-        return f"{quantity_text(batch.registered_quantity, batch.unit)} of {label}" if batch else label
+        return amount_of(quantity_text(batch.registered_quantity, batch.unit), label) if batch else label
 
-    inputs = [f"{quantity_text(q, unit(b))} of {_lot_label(lots, b)}" for b, q in a.inputs]
+    inputs = [amount_of(quantity_text(q, unit(b)), _lot_label(lots, b)) for b, q in a.inputs]
     return {
-        "title": KIND_TITLES.get(a.kind, "Transformed"),
+        "title": kind_title(a.kind),
+        "step": a.kind,
         "who": names.get(a.custodian, a.custodian),
-        "detail": f"{'; '.join(inputs)} into {'; '.join(made(b) for b in a.outputs)}",
+        "detail": _("%(inputs)s into %(outputs)s")
+        % {"inputs": "; ".join(inputs), "outputs": "; ".join(made(b) for b in a.outputs)},
         **(_lot_fields(lots, a.outputs[0]) if a.outputs else {"lot": None, "gtin": None, "product": None}),
     }
 
@@ -127,35 +172,37 @@ def _entry_fields(e: HistoryEvent, lots: Lots, names: dict[str, str]) -> dict[st
     match e.data:
         case BatchRegistered() as a:  # a lot registered on its own: who produced how much, and where
             return {
-                "title": "Registered",
+                "title": _("Registered"),
                 "who": names.get(a.supplier, a.supplier),
                 "where": lot.origin if lot else None,
                 "detail": quantity_text(a.quantity, a.unit),
             }
         case StepRecorded() as a:  # a business step (CBV), titled as customers read it
             return {
-                "title": STEP_TITLES.get(a.biz_step, a.biz_step.replace("_", " ").capitalize()),
+                "title": step_title(a.biz_step),
+                "step": a.biz_step,
                 "who": names.get(a.actor, a.actor),
                 "where": a.location or None,
             }
         case CustodyTransferAccepted() as a:  # an accepted hand-over, told from the new custodian
             return {
-                "title": "Handed over",
+                "title": _("Handed over"),
                 "who": names.get(a.to, a.to),
-                "detail": f"from {names.get(a.sender, a.sender)} to {names.get(a.to, a.to)}",
+                "detail": _("from %(sender)s to %(receiver)s")
+                % {"sender": names.get(a.sender, a.sender), "receiver": names.get(a.to, a.to)},
             }
         case TransformationRecorded() as a:
             return _transformation_entry(a, lots, names)
         case BatchRecalled() as a:  # flagged so the page can show it as one
-            return {"title": "Recalled", "who": names.get(a.by, a.by), "detail": a.reason, "recall": True}
+            return {"title": _("Recalled"), "who": names.get(a.by, a.by), "detail": a.reason, "recall": True}
         case RecallReviewed() as a:
             return {
-                "title": "Recall upheld" if a.upheld else "Recall withdrawn",
+                "title": _("Recall upheld") if a.upheld else _("Recall withdrawn"),
                 "who": names.get(a.by, a.by),
                 "detail": a.reason,
             }
         case BatchVoided() as a:  # a lot voided as registered in error
-            return {"title": "Voided", "who": names.get(a.by, a.by), "detail": a.reason}
+            return {"title": _("Voided"), "who": names.get(a.by, a.by), "detail": a.reason}
     return None
 
 
@@ -180,9 +227,9 @@ def _journey_entry(e: HistoryEvent, lots: Lots) -> dict[str, Any]:
     return {
         "event": e.name, "timestamp": e.timestamp, "tx_hash": e.tx_hash, "block_number": e.block_number,
         "log_index": e.log_index, **_lot_fields(lots, e.batch_id), "who": e.actor_name or e.actor, "where": None,
-        "detail": None,
+        "detail": None, "step": None,
         # A raw transaction put bytes that are not UTF-8 into this event's text (shown with U+FFFD).
-        "text_note": INVALID_TEXT_NOTE if e.invalid_text else None,
+        "text_note": text_note() if e.invalid_text else None,
     }  # fmt: skip
 
 
@@ -236,11 +283,13 @@ def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[st
     for bid, lot in lots.items():
         for c in by_key.get(bid.lower(), []):
             if bid == batch.batch_id:
-                about = "this lot"
-            elif lot is None:
-                about = "lot (lot ?, None)"
+                about = _("this lot")
             else:
-                about = f"{lot.product or 'lot'} (lot {lot.lot}, {lot.supplier_name or lot.supplier})"
+                about = _("%(product)s (lot %(lot)s, %(supplier)s)") % {
+                    "product": (lot.product if lot else None) or _("lot"),
+                    "lot": lot.lot if lot else "?",
+                    "supplier": (lot.supplier_name or lot.supplier) if lot else None,
+                }
             claims.append({**_claim(c), "about": about, "about_kind": "batch", "subject_lot": lot.lot if lot else "?"})
     supplier_names = model.actor_names(set(suppliers))
     for supplier in suppliers:
@@ -256,16 +305,27 @@ def _claims(model: ReadModel, batch: Batch, lots: Lots, at: int) -> list[dict[st
 #: How a claim reads, judged when its lot was traded and now: state -> (label, sentence).
 #: The order is the page's, best news first.
 CLAIM_STATES = {
-    "valid": ("Valid", "valid"),
-    "expired_since": ("Valid when traded", "valid when traded; has since expired"),
-    "revoked_since": ("Valid when traded", "valid when traded; has since been revoked"),
-    "not_accredited_since": ("Valid when traded", "valid when traded; its certifier has since lost its accreditation"),
-    "self_declared": ("Self-declared", "stated by the supplier itself"),
-    "not_yet_valid": ("Not yet valid", "not yet valid when it was traded"),
-    "expired": ("Expired", "expired before it was traded"),
-    "not_accredited": ("Not accredited", "its certifier was not accredited when it was traded"),
-    "revoked": ("Revoked", "revoked before it was traded"),
+    "valid": (N_("Valid"), N_("valid")),
+    "expired_since": (N_("Valid when traded"), N_("valid when traded; has since expired")),
+    "revoked_since": (N_("Valid when traded"), N_("valid when traded; has since been revoked")),
+    "not_accredited_since": (N_("Valid when traded"), N_("valid when traded; its certifier has since lost its accreditation")),
+    "self_declared": (N_("Self-declared"), N_("stated by the supplier itself")),
+    "not_yet_valid": (N_("Not yet valid"), N_("not yet valid when it was traded")),
+    "expired": (N_("Expired"), N_("expired before it was traded")),
+    "not_accredited": (N_("Not accredited"), N_("its certifier was not accredited when it was traded")),
+    "revoked": (N_("Revoked"), N_("revoked before it was traded")),
 }
+
+
+def state_label(state: str) -> str:
+    """A claim's page state (a key of CLAIM_STATES) as its badge says it."""
+    return _(CLAIM_STATES[state][0])
+
+
+def state_verdict(state: str) -> str:
+    """A claim's page state in a sentence's words."""
+    return _(CLAIM_STATES[state][1])
+
 
 #: A claim valid when traded, by its status now.
 _SINCE = {"expired": "expired_since", "revoked": "revoked_since", "issuer_not_accredited": "not_accredited_since"}
@@ -295,7 +355,7 @@ def _claim_groups(claims: list[dict[str, Any]], coverage: dict[str, float]) -> l
                 "claim_name": claim_name(claim),
                 "coverage": coverage.get(claim, 0.0) if attested else None,
                 "state": state,
-                "state_label": CLAIM_STATES[state][0],
+                "state_label": state_label(state),
                 "claims": entries,
             }
         )
@@ -310,18 +370,18 @@ def _self_declared_claims(batch: Batch, attested_valid: set[str]) -> list[dict[s
             "claim": claim,
             "claim_name": claim_name(claim),
             "status": "self_declared",
-            "status_label": STATUS_LABELS["self_declared"],
+            "status_label": status_label("self_declared"),
             "status_at_trade": "self_declared",
             "status_now": "self_declared",
             "traded_at": None,
             "state": "self_declared",
-            "state_label": CLAIM_STATES["self_declared"][0],
-            "verdict": CLAIM_STATES["self_declared"][1],
+            "state_label": state_label("self_declared"),
+            "verdict": state_verdict("self_declared"),
             "issuer": batch.supplier,
             "issuer_name": batch.supplier_name,
             "valid_from": None,
             "valid_until": None,
-            "about": "this lot",
+            "about": _("this lot"),
             "about_kind": "batch",
             "subject_lot": batch.lot,
             "uid": None,
@@ -344,13 +404,13 @@ def _claim(c: Claim) -> dict[str, Any]:
     at_trade = c.status_at_trade or c.status
     state = claim_state(at_trade, c.status)
     return {
-        "claim": c.claim, "claim_name": claim_name(c.claim), "status": c.status, "status_label": STATUS_LABELS.get(c.status, c.status),
+        "claim": c.claim, "claim_name": claim_name(c.claim), "status": c.status, "status_label": status_label(c.status),
         "status_at_trade": at_trade, "status_now": c.status, "traded_at": c.traded_at,
-        "state": state, "state_label": CLAIM_STATES[state][0], "verdict": CLAIM_STATES[state][1],
+        "state": state, "state_label": state_label(state), "verdict": state_verdict(state),
         "issuer": c.issuer, "issuer_name": c.issuer_name, "valid_from": c.valid_from, "valid_until": c.valid_until or None,
         "uid": c.uid, "tx_hash": c.tx_hash, "revoked_at": c.revoked_at, "revoked_tx_hash": c.revoked_tx_hash,
-        "revocation_reason": c.revocation_reason, "revoked_by_name": c.revoked_by_name,
-        "revocation_reason_note": INVALID_TEXT_NOTE if c.revocation_reason_invalid_utf8 else None,
+        "revocation_reason": c.revocation_reason, "revoked_by_name": who_name(c.revoked_by_name),
+        "revocation_reason_note": text_note() if c.revocation_reason_invalid_utf8 else None,
         "evidence_hash": c.evidence_hash, "attested_at": c.attested_at,
     }  # fmt: skip
 
@@ -413,14 +473,14 @@ def page_budget(model: ReadModel) -> contextlib.AbstractContextManager[None]:
 def _evidence_view(model: ReadModel, evidence_hex: str, holder: str | None) -> dict[str, Any]:
     """An attestation's evidence: a link to it, or, when the chain anchors an envelope for
     private evidence, the private file's hash held by the issuer (never a link)."""
-    view = document_view(model, evidence_hex, "evidence", holder)
+    view = document_view(model, evidence_hex, _("evidence"), holder)
     if view["available"] and model.documents is not None:
         digest = bytes.fromhex(view["sha256"])
         with contextlib.suppress(OSError):
             if model.documents.path_of(digest).stat().st_size <= _MAX_ENVELOPE_BYTES:
                 private = enveloped_evidence(model.documents.held(digest))
                 if private is not None:
-                    return document_view(model, private.hex(), "private evidence", holder, private=True) | {
+                    return document_view(model, private.hex(), _("private evidence"), holder, private=True) | {
                         "envelope": view["sha256"]
                     }
     return view
@@ -439,7 +499,7 @@ def _with_evidence(model: ReadModel, claims: list[dict[str, Any]]) -> list[dict[
 
 
 #: What a shopper is told to do when the recall's document does not say.
-DEFAULT_WHAT_TO_DO = "Stop using this product and return it to the shop where you bought it for a refund."
+DEFAULT_WHAT_TO_DO = N_("Stop using this product and return it to the shop where you bought it for a refund.")
 #: The longest text taken from a recall document (it is anyone's JSON).
 _MAX_NOTICE_TEXT = 1000
 
@@ -501,8 +561,9 @@ def _recall_notice(model: ReadModel, b: Batch, contact: str | None) -> dict[str,
     notice's link and the lots the recall reaches (defaults when the document is silent)."""
     document = _recall_document(model, b.recall_reason_hash)
     return {
-        "headline": _notice_text(document, "notice") or f"Recall of {b.product or 'lot'} (lot {b.lot})",
-        "what_to_do": _notice_text(document, "what_to_do") or DEFAULT_WHAT_TO_DO,
+        "headline": _notice_text(document, "notice")
+        or _("Recall of %(product)s (lot %(lot)s)") % {"product": b.product or _("lot"), "lot": b.lot},
+        "what_to_do": _notice_text(document, "what_to_do") or _(DEFAULT_WHAT_TO_DO),
         "contact": _notice_text(document, "contact") or contact,
         "notice_url": notice_link(_notice_text(document, "notice_url")),
         "affected_lots": _affected_lots(model, b.batch_id),
@@ -520,16 +581,16 @@ def _recall_view(model: ReadModel, b: Batch, is_this_lot: bool, contact: str | N
             "is_this_lot": is_this_lot,
             "recalled_at": b.recalled_at,
             "tx_hash": b.recall_tx_hash,
-            "recalled_by": b.recalled_by_name or b.recalled_by,
+            "recalled_by": who_name(b.recalled_by_name) or b.recalled_by,
             "reason": b.recall_reason,
             "reason_hash": b.recall_reason_hash,
             "state": b.recall_state,
-            "reviewed_by": b.reviewed_by_name or b.reviewed_by,
+            "reviewed_by": who_name(b.reviewed_by_name) or b.reviewed_by,
             "review_reason": b.review_reason,
             "reviewed_at": b.reviewed_at,
             "review_tx_hash": b.review_tx_hash,
-            "reason_note": INVALID_TEXT_NOTE if "recall_reason" in invalid else None,
-            "review_reason_note": INVALID_TEXT_NOTE if "review_reason" in invalid else None,
+            "reason_note": text_note() if "recall_reason" in invalid else None,
+            "review_reason_note": text_note() if "review_reason" in invalid else None,
         }
     )
 
@@ -539,11 +600,11 @@ def _void_view(batch: Batch) -> dict[str, Any] | None:
     if batch.status != "voided":
         return None
     return {
-        "by": batch.voided_by_name or batch.voided_by,
+        "by": who_name(batch.voided_by_name) or batch.voided_by,
         "at": batch.voided_at,
         "reason": batch.void_reason,
         "tx_hash": batch.void_tx_hash,
-        "reason_note": INVALID_TEXT_NOTE if "void_reason" in (batch.invalid_utf8 or []) else None,
+        "reason_note": text_note() if "void_reason" in (batch.invalid_utf8 or []) else None,
     }
 
 
@@ -555,7 +616,7 @@ def _producer_view(model: ReadModel, batch: Batch) -> dict[str, Any]:
         "name": batch.supplier_name,
         "country": supplier.country if supplier else None,
         "active": supplier.active if supplier else None,
-        "name_note": INVALID_TEXT_NOTE if supplier and supplier.name_invalid_utf8 else None,
+        "name_note": text_note() if supplier and supplier.name_invalid_utf8 else None,
     }
 
 
@@ -581,6 +642,7 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
     history = model.history(batch.batch_id)
     # Approved names (never a pending request); an admin acting as such is "the ledger's admin".
     names = model.who({v for e in history for k, v in e.args.items() if isinstance(v, str) and len(v) == 42})
+    names = {address: who_name(name) or address for address, name in names.items()}
     journey = _journey(history, lots, names)
     maker = batch.supplier_name or batch.supplier
     recalled = [_recall_view(model, b, bid == batch.batch_id, maker) for bid, b in lots.items() if b and b.recalled]
@@ -614,8 +676,10 @@ def _product_view(model: ReadModel, batch: Batch, link: DigitalLink, context: Pa
         # The journey in a few plain stages, then every record it sums up.
         "stages": journey_stages(journey, {o["lot"] for o in origins}),
         "journey": journey,
+        # Where it was grown and processed, drawn from a packaged atlas (None: no atlas or no country known).
+        "origin_map": lineage_map(model, batch, lots, {o["batch_id"] for o in origins}),
         "claims": claims,
-        "claim_groups": _claim_groups(claims, coverage),
+        "claim_groups": with_explainers(model, _claim_groups(claims, coverage), context.claim_types),
         "verdict": _verdict(origins, recalled),
         "coverage": [{"claim": c, "claim_name": claim_name(c), "share": share} for c, share in coverage.items()],
         "proof": {"chain_id": context.chain_id, "contract": context.contract, **freshness_view(model.freshness())},
@@ -632,5 +696,5 @@ def _verdict(origins: list[dict[str, Any]], recalled: list[dict[str, Any]]) -> d
         "places": places,
         "origin_lots": len(origins),
         "producers": len({o["supplier"] for o in origins if o["supplier"]}),
-        "recall_headline": first["headline"] if first else "No recall",
+        "recall_headline": first["headline"] if first else _("No recall"),
     }

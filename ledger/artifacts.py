@@ -1,4 +1,5 @@
-"""The compiled ledger contract (ABI and bytecode), as committed in `ledger/artifacts/`.
+"""The compiled contracts (ABI and bytecode), as committed in `ledger/artifacts/`: the
+ledger, and Anchors (where the feedback log's head is published).
 
 The committed copy lets the client work from a plain `pip install` without Node or
 brownie; a test compiles the sources afresh and checks the copy still matches.
@@ -16,6 +17,10 @@ from ledger.errors import ArtifactError
 
 ARTIFACT_DIR = Path(__file__).parent / "artifacts"
 CONTRACT_NAME = "ProvenanceLedger"
+#: The small contract that publishes heads of off-chain logs (contracts/Anchors.sol).
+ANCHORS_NAME = "Anchors"
+#: Every contract the client deploys or reads, as committed by tools/export_artifacts.py.
+EXPORTED_CONTRACTS = (CONTRACT_NAME, ANCHORS_NAME)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,43 @@ class Settings(BaseModel):
         description="A block explorer of the network (e.g. https://sepolia.etherscan.io): proof pages link "
         "each transaction to `{explorer_url}/tx/{hash}`. Default: none (the local chain has no explorer).",
     )
+    brand_name: str = Field(
+        default="Provenance ledger",
+        min_length=1,
+        max_length=80,
+        description="The maker's name in the shopper's pages' header and titles.",
+    )
+    brand_logo: Path | None = Field(
+        default=None,
+        description="The maker's logo (a local SVG or PNG file, at most 64 KiB) shown beside the brand name; "
+        "the app serves it at /brand-logo. Default: none.",
+    )
+    featured_products: list[str] = Field(
+        default_factory=list,
+        description="GTINs whose latest lots the landing page lists (comma-separated in "
+        "PROVENANCE_FEATURED_PRODUCTS). Default: none, so test and half-finished lots never show there.",
+    )
+
+    feedback_database_url: str | None = Field(
+        default=None,
+        description="Shoppers' feedback log (not derivable from the chain, so never the index database); "
+        "default: SQLite feedback.sqlite in the data directory.",
+    )
+    feedback_anchor_account: str | None = Field(
+        default=None,
+        description="Who anchors the feedback log's head on chain, and whose anchors `feedback verify` "
+        "trusts: keystore name, node:N or 0x address (verify only). Default: the `account` setting's signer.",
+    )
+    feedback_anchor_minutes: float = Field(
+        default=60, ge=0, description="The server anchors the feedback head at least this often while it moved (0: never)."
+    )
+    feedback_anchor_entries: int = Field(
+        default=25, ge=1, description="...or as soon as this many entries were added since the last anchor."
+    )
+    feedback_min_fill_seconds: float = Field(
+        default=3, ge=0, description="A feedback form sent back sooner than this after it was served is refused (bots)."
+    )
+    feedback_posts_per_hour: int = Field(default=6, ge=1, description="Feedback posts one client may send an hour (per worker).")
 
     @field_validator("publish_to", "document_sources", mode="before")
     @classmethod
@@ -109,6 +146,24 @@ class Settings(BaseModel):
                 if parsed.scheme not in ("http", "https") or not parsed.hostname:
                     raise ValueError(f"{url!r} is not an http(s) URL")
             return [str(url).rstrip("/") for url in value]
+        return value
+
+    @field_validator("featured_products", mode="before")
+    @classmethod
+    def _gtin_list(cls, value: object) -> object:
+        """A comma-separated string (environment variable) or a list (TOML) of GTINs."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and not all(str(v).isdigit() and 8 <= len(str(v)) <= 14 for v in value):
+            raise ValueError(f"featured_products must be GTINs (8 to 14 digits), not {value!r}")
+        return value
+
+    @field_validator("brand_logo")
+    @classmethod
+    def _logo_is_svg_or_png(cls, value: Path | None) -> Path | None:
+        """An .svg or .png file (the app serves it with that type); read and checked when the app starts."""
+        if value is not None and value.suffix.lower() not in (".svg", ".png"):
+            raise ValueError(f"brand_logo must be an .svg or .png file, not {str(value)!r}")
         return value
 
     @field_validator("explorer_url")
@@ -140,6 +195,12 @@ class Settings(BaseModel):
         """Port part of the RPC URL (80/443 when absent)."""
         parsed = urlparse(self.rpc_url)
         return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    @property
+    def config_file(self) -> Path:
+        """The TOML config file these settings are read from (or would be): $PROVENANCE_CONFIG,
+        else `<data dir>/config.toml`."""
+        return Path(os.environ.get(ENV_PREFIX + "CONFIG") or self.data_dir / "config.toml")
 
     @property
     def chain_dir(self) -> Path:
@@ -221,10 +282,12 @@ def _read_config_file(path: Path) -> tuple[dict[str, object], dict[str, dict[str
         raise ConfigurationError(f"config file {path} does not exist (named by {ENV_PREFIX}CONFIG)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - set(Settings.model_fields) - {"networks"})
+    # [claim_types.NAME] tables are what each claim type means to shoppers (ledger.claim_types).
+    unknown = sorted(set(data) - set(Settings.model_fields) - {"networks", "claim_types"})
     if unknown:
         raise ConfigurationError(f"config file {path} has unknown settings: {', '.join(unknown)}")
     networks = data.pop("networks", {})
+    data.pop("claim_types", None)
     if not isinstance(networks, dict) or not all(isinstance(v, dict) for v in networks.values()):
         raise ConfigurationError(f"config file {path}: `networks` must be tables like [networks.sepolia]")
     for name, table in networks.items():

@@ -1,4 +1,5 @@
-"""Deploying the ledger contract once and remembering where it is.
+"""Deploying the ledger contract (and beside it Anchors, where the feedback log's head is
+published) once and remembering where they are.
 
 The record (`deployment.json`) also names the code it was deployed from. A ledger deployed
 from other code (an older version of the contract) is never used silently: it is refused
@@ -8,15 +9,15 @@ with a sentence, or replaced at a new address when the caller asks to redeploy.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from ledger.artifacts import load_artifact
+from ledger.artifacts import ANCHORS_NAME, load_artifact
 from ledger.errors import DeploymentError
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class Deployment:
     #: keccak256 of the artifact's runtime code it was deployed from (None in records
     #: written before versions were told apart).
     code_hash: str | None = None
+    #: The Anchors contract beside it (None in records written before it existed: it is
+    #: then deployed and recorded by the next `provenance run` or `provenance deploy`).
+    anchors: ChecksumAddress | None = None
+    anchors_block: int | None = None
 
 
 def artifact_code_hash() -> str:
@@ -86,7 +91,8 @@ def write_deployment(path: Path, deployment: Deployment) -> None:
 
 
 def deploy_ledger(w3: Web3, admin: ChecksumAddress, admin_transfer_delay: int) -> Deployment:
-    """Deploy the ledger from `admin`, an account the node signs for (the local chain's)."""
+    """Deploy the ledger, then Anchors, from `admin`, an account the node signs for (the
+    local chain's)."""
     artifact = load_artifact()
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     try:
@@ -96,6 +102,7 @@ def deploy_ledger(w3: Web3, admin: ChecksumAddress, admin_transfer_delay: int) -
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
     if receipt["status"] != 1 or not receipt["contractAddress"]:
         raise DeploymentError(f"deploying the ledger failed in transaction {tx_hash.hex()}")
+    anchors, anchors_block = deploy_anchors(w3, admin)
     return Deployment(
         chain_id=w3.eth.chain_id,
         address=receipt["contractAddress"],
@@ -103,6 +110,8 @@ def deploy_ledger(w3: Web3, admin: ChecksumAddress, admin_transfer_delay: int) -
         tx_hash="0x" + bytes(tx_hash).hex().removeprefix("0x"),
         admin=admin,
         code_hash=artifact_code_hash(),
+        anchors=anchors,
+        anchors_block=anchors_block,
     )
 
 
@@ -132,7 +141,7 @@ def ensure_deployed(
         if existing.chain_id == chain_id and w3.eth.get_code(existing.address):
             reason = older_code_reason(w3, existing)
             if reason is None:
-                return existing, False, None
+                return ensure_anchors(w3, record, existing), False, None
             if not redeploy:
                 raise DeploymentError(
                     f"the ledger recorded in {record} ({existing.address}) was deployed from older code ({reason}); "
@@ -151,7 +160,33 @@ def ensure_deployed(
     admin = w3.eth.accounts[0]
     deployment = deploy_ledger(w3, admin, admin_transfer_delay)
     write_deployment(record, deployment)
-    return deployment, True, warning
+    return ensure_anchors(w3, record, deployment), True, warning
+
+
+def deploy_anchors(w3: Web3, sender: ChecksumAddress) -> tuple[ChecksumAddress, int]:
+    """Deploy Anchors from `sender`, an account the node signs for; (address, block)."""
+    artifact = load_artifact(ANCHORS_NAME)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    try:
+        tx_hash = factory.constructor().transact({"from": sender})
+    except Exception as exc:  # noqa: BLE001 - the node's reason is what a person needs
+        raise DeploymentError(f"deploying the Anchors contract failed: {exc}") from exc
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+    if receipt["status"] != 1 or not receipt["contractAddress"]:
+        raise DeploymentError(f"deploying the Anchors contract failed in transaction {tx_hash.hex()}")
+    return receipt["contractAddress"], receipt["blockNumber"]
+
+
+def ensure_anchors(w3: Web3, record: Path, deployment: Deployment, sender: ChecksumAddress | None = None) -> Deployment:
+    """`deployment` with its Anchors contract: the recorded one when its code is on this
+    chain, else one deployed now by `sender` (default: the ledger's admin; an account the
+    node signs for) and recorded."""
+    if deployment.anchors is not None and w3.eth.get_code(deployment.anchors):
+        return deployment
+    address, block = deploy_anchors(w3, sender or deployment.admin)
+    deployment = replace(deployment, anchors=address, anchors_block=block)
+    write_deployment(record, deployment)
+    return deployment
 
 
 def create_address(deployer: str, nonce: int) -> ChecksumAddress:
@@ -180,22 +215,12 @@ def deploy_on_network(
         if deployment is not None:
             write_deployment(record, deployment)
             pending_record.unlink()
-            return deployment
+            return _anchors_on_network(sender, record, deployment, timeout)
         pending_record.unlink()  # never mined (refused, or its nonce went elsewhere): deploy anew
     artifact = load_artifact()
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     data = factory.constructor(sender.signer.address, admin_transfer_delay).data_in_transaction
-    gas = int(w3.eth.estimate_gas({"from": sender.signer.address, "data": data}))
-    nonce = sender.next_nonce()
-    sender.forget_nonce()  # submit takes it again: the same number (nothing else sends here)
-    address = create_address(sender.signer.address, nonce)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    pending_record.write_text(json.dumps({"address": address, "nonce": nonce}))
-    pending = sender.submit({"data": data, "value": 0, "gas": gas * 12 // 10})
-    receipt = sender.wait(pending, timeout)
-    if receipt["status"] != 1:
-        pending_record.unlink()
-        raise DeploymentError(f"deploying the ledger failed in transaction 0x{receipt['transactionHash'].hex()}")
+    address, receipt = _create_on_network(sender, data, pending_record, timeout, "the ledger")
     deployment = Deployment(
         chain_id=w3.eth.chain_id,
         address=address,
@@ -206,6 +231,59 @@ def deploy_on_network(
     )
     write_deployment(record, deployment)
     pending_record.unlink()
+    return _anchors_on_network(sender, record, deployment, timeout)
+
+
+def _create_on_network(
+    sender: TransactionSender, data: Any, pending_record: Path, timeout: float | None, what: str
+) -> tuple[ChecksumAddress, Any]:
+    """Send a contract creation through `sender`, after naming its address in `pending_record`."""
+    w3 = sender.w3
+    gas = int(w3.eth.estimate_gas({"from": sender.signer.address, "data": data}))
+    nonce = sender.next_nonce()
+    sender.forget_nonce()  # submit takes it again: the same number (nothing else sends here)
+    address = create_address(sender.signer.address, nonce)
+    pending_record.parent.mkdir(parents=True, exist_ok=True)
+    pending_record.write_text(json.dumps({"address": address, "nonce": nonce}))
+    pending = sender.submit({"data": data, "value": 0, "gas": gas * 12 // 10})
+    receipt = sender.wait(pending, timeout)
+    if receipt["status"] != 1:
+        pending_record.unlink()
+        raise DeploymentError(f"deploying {what} failed in transaction 0x{receipt['transactionHash'].hex()}")
+    return address, receipt
+
+
+def anchors_on_network(sender: TransactionSender, record: Path, timeout: float | None = None) -> Deployment:
+    """The deployment recorded at `record` with its Anchors contract: the recorded one, the
+    one an interrupted run sent (`<record>.anchors-pending`), else one deployed now through
+    `sender` (for a ledger deployed before Anchors existed, or a deploy stopped in between)."""
+    sender.recover(timeout)
+    deployment = read_deployment(record)
+    if deployment is None or deployment.chain_id != sender.w3.eth.chain_id:
+        raise DeploymentError(f"no ledger deployment of chain {sender.w3.eth.chain_id} recorded in {record}")
+    return _anchors_on_network(sender, record, deployment, timeout)
+
+
+def _anchors_on_network(sender: TransactionSender, record: Path, deployment: Deployment, timeout: float | None) -> Deployment:
+    """`deployment` with its Anchors contract, deployed through `sender` when missing; as
+    crash-safe as the ledger's own deployment (`<record>.anchors-pending` first)."""
+    w3 = sender.w3
+    if deployment.anchors is not None and w3.eth.get_code(deployment.anchors):
+        return deployment
+    pending_record = record.with_suffix(".anchors-pending")
+    if pending_record.exists():
+        address = Web3.to_checksum_address(str(json.loads(pending_record.read_text())["address"]))
+        if w3.eth.get_code(address):
+            deployment = replace(deployment, anchors=address, anchors_block=_creation_block(w3, address))
+            write_deployment(record, deployment)
+            pending_record.unlink()
+            return deployment
+        pending_record.unlink()
+    data = w3.eth.contract(abi=load_artifact(ANCHORS_NAME).abi, bytecode=load_artifact(ANCHORS_NAME).bytecode).constructor()
+    address, receipt = _create_on_network(sender, data.data_in_transaction, pending_record, timeout, "the Anchors contract")
+    deployment = replace(deployment, anchors=address, anchors_block=receipt["blockNumber"])
+    write_deployment(record, deployment)
+    pending_record.unlink()
     return deployment
 
 
@@ -214,7 +292,18 @@ def _finish(w3: Web3, started: dict[str, object], admin: ChecksumAddress) -> Dep
     address = Web3.to_checksum_address(str(started["address"]))
     if not w3.eth.get_code(address):
         return None
-    # The creation block: the first block where the code exists (binary search).
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        address=address,
+        block_number=_creation_block(w3, address),
+        tx_hash="unknown (finished after a restart)",
+        admin=admin,
+        code_hash=artifact_code_hash(),
+    )
+
+
+def _creation_block(w3: Web3, address: ChecksumAddress) -> int:
+    """The first block where code exists at `address` (binary search)."""
     low: int = 0
     high: int = w3.eth.block_number
     while low < high:
@@ -223,11 +312,4 @@ def _finish(w3: Web3, started: dict[str, object], admin: ChecksumAddress) -> Dep
             high = middle
         else:
             low = middle + 1
-    return Deployment(
-        chain_id=w3.eth.chain_id,
-        address=address,
-        block_number=low,
-        tx_hash="unknown (finished after a restart)",
-        admin=admin,
-        code_hash=artifact_code_hash(),
-    )
+    return low

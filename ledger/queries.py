@@ -165,13 +165,14 @@ class ReadModel:
             )
             return {address: name for address, name in rows}
 
-    def admins(self) -> set[str]:
-        """Accounts that hold or held the ledger's admin role."""
+    def admins(self, current: bool = False) -> set[str]:
+        """Accounts that hold or held the ledger's admin role; only those holding it now
+        with `current` (a revoked admin keeps its name on pages, not its powers)."""
+        query = select(schema.accreditations.c.certifier).where(schema.accreditations.c.role == DEFAULT_ADMIN_ROLE)
+        if current:
+            query = query.where(schema.accreditations.c.revoked_at.is_(None))
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                select(schema.accreditations.c.certifier).where(schema.accreditations.c.role == DEFAULT_ADMIN_ROLE)
-            )
-            return {address for (address,) in rows}
+            return {address for (address,) in conn.execute(query)}
 
     def who(self, addresses: set[str]) -> dict[str, str]:
         """Who did something, as a page says it: the organisation's approved name, else

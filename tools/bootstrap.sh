@@ -60,7 +60,7 @@ if ! command -v npm >/dev/null; then
 fi
 stamp_npm="node_modules/.installed-$(cat package-lock.json | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp_npm" ]; then
-  say "Installing the Solidity compiler, anvil and OpenZeppelin (npm install)"
+  say "Installing the Solidity compiler, anvil, OpenZeppelin, axe-core and the world atlas (npm install)"
   # anvil's package ships its native binary as an optional dependency; its postinstall
   # script is not needed, so npm's notice about skipping it is harmless.
   # `npm install`, not `npm ci`: the registry serves only some platforms' anvil binaries,

@@ -12,6 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from api.brand import LOGO_PATH, current_brand
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,11 +24,27 @@ DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_PATH = "/docs-assets"
 #: The icon never changes at this address, so a browser keeps it for a month.
 ICON_CACHE = "public, max-age=2592000"
+#: The logo's address carries its digest: a browser keeps it for a year without asking.
+LOGO_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+}
 
 
 def docs_assets() -> StaticFiles:
     """Swagger UI's and ReDoc's scripts and styles, mounted at DOCS_ASSETS_PATH."""
     return StaticFiles(directory=DOCS_ASSETS)
+
+
+@router.get(LOGO_PATH)
+async def brand_logo() -> Response:
+    """The maker's logo (settings: brand_logo), kept by browsers for a year: its address
+    changes with its content. Served so that an SVG's scripts never run (CSP sandbox)."""
+    brand = current_brand()
+    if brand.logo is None or brand.logo_type is None:
+        raise HTTPException(404)
+    return Response(brand.logo, media_type=brand.logo_type, headers=LOGO_HEADERS)
 
 
 @router.get("/favicon.ico")

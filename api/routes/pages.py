@@ -13,8 +13,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from api.claim_types import configured_claim_types
 from api.deps import ApiContext, ContextDep
 from api.errors import CanonicalElsewhere, PageError
+from api.i18n import DEFAULT_LANGUAGE, _, current_language, in_language
 from api.proof_view import network_of, proof_view
 from api.render import render
 from api.schemas import LinkTypeProblem, ResolverAnswer, Responses, problem
@@ -99,25 +101,31 @@ def unreadable_code(exc: InvalidInputError, form: dict[str, str] | None = None, 
     number as typed, `gtin`) and what to do, with the validator's exact words (a check
     digit's expected value...) folded away."""
     technical = str(exc)
-    if technical.startswith("GTIN"):
-        typed = f" GTIN {gtin!r}" if gtin is not None else " (GTIN)"
-        message = (
-            f"This does not look like a product code from a label: the product number{typed} has a wrong "
+    if technical.startswith("GTIN") and gtin is not None:
+        message = _(
+            "This does not look like a product code from a label: the product number GTIN %(gtin)s has a wrong "
+            "digit, or too few or too many digits. It may have been mistyped, or the link cut short."
+        ) % {"gtin": repr(gtin)}
+    elif technical.startswith("GTIN"):
+        message = _(
+            "This does not look like a product code from a label: the product number (GTIN) has a wrong "
             "digit, or too few or too many digits. It may have been mistyped, or the link cut short."
         )
     elif technical.startswith(("lot", "the lot")):
-        message = (
+        message = _(
             "This does not look like a lot from a label: lots are at most 20 letters, digits and a few signs "
             "such as - or /, without spaces."
         )
     else:
-        message = "This does not look like a product code from a label: it should name a product and one of its lots."
+        message = _("This does not look like a product code from a label: it should name a product and one of its lots.")
     return PageError(
         400,
-        "This code does not look right",
+        _("This code does not look right"),
         message,
-        "Scan the QR code on the packaging again, or type the product number (the 8 to 14 digits under the "
-        "barcode) and the lot printed next to it.",
+        _(
+            "Scan the QR code on the packaging again, or type the product number (the 8 to 14 digits under the "
+            "barcode) and the lot printed next to it."
+        ),
         form,
         technical=technical,
     )
@@ -136,23 +144,29 @@ def find_batch(context: ApiContext, link: DigitalLink, prefix: str = "") -> Batc
     if spellings:
         raise PageError(
             404,
-            "Which lot?",
-            f"Product {link.gtin} has {len(spellings)} lots that differ from {link.lot!r} only in capital and small letters.",
-            "Choose the one printed on the packaging, letter for letter.",
+            _("Which lot?"),
+            _("Product %(gtin)s has %(count)s lots that differ from %(lot)s only in capital and small letters.")
+            % {"gtin": link.gtin, "count": len(spellings), "lot": repr(link.lot)},
+            _("Choose the one printed on the packaging, letter for letter."),
             technical=f"no lot {link.lot!r} of GTIN {link.gtin}; lots differing only by case: {', '.join(spellings)}",
             choices=[(lot, prefix + replace(link, lot=lot).path()) for lot in spellings],
         )
     raise PageError(
         404,
-        "We could not find this lot",
-        f"No lot {link.lot!r} of product {link.gtin} is registered on this ledger.",
-        "Check the lot printed next to the code: every letter, digit and sign must match. "
-        "A lot registered in the last few seconds appears as soon as the index catches up.",
+        _("We could not find this lot"),
+        _("No lot %(lot)s of product %(gtin)s is registered on this ledger.") % {"lot": repr(link.lot), "gtin": link.gtin},
+        _(
+            "Check the lot printed next to the code: every letter, digit and sign must match. "
+            "A lot registered in the last few seconds appears as soon as the index catches up."
+        ),
     )
 
 
-async def cached_page(context: ApiContext, link: DigitalLink) -> tuple[dict[str, Any], bytes]:
-    """The product page's data and HTML, rebuilt (in a worker thread) when the index moved."""
+async def cached_page(context: ApiContext, link: DigitalLink, language: str | None = None) -> tuple[dict[str, Any], bytes]:
+    """The product page's data and HTML, rebuilt (in a worker thread) when the index moved,
+    one per language (`language`: the request's unless given; JSON is always English). The
+    feedback section is a marker here, filled in per request (api.feedback_view)."""
+    language = language or current_language()
 
     def build() -> tuple[dict[str, Any], bytes]:
         with page_budget(context.model):  # one fetch budget for the lot's own metadata and the rest
@@ -162,11 +176,13 @@ async def cached_page(context: ApiContext, link: DigitalLink) -> tuple[dict[str,
                 base_url=context.settings.public_base_url,
                 chain_id=freshness.chain_id if freshness else context.settings.chain_id,
                 contract=freshness.contract if freshness else context.settings.contract_address,
+                claim_types=configured_claim_types(context.settings),
             )
             view = product_view(context.model, batch, link, page_context, int(time.time()))
         return view, render("product.html", page=view).encode()
 
-    return await context.pages.get(("page", link), context.version(), build)  # type: ignore[no-any-return]
+    key = ("page", link, language)  # one page per language
+    return await context.pages.get(key, context.version(), in_language(language, build))  # type: ignore[no-any-return]
 
 
 def with_current_freshness(view: dict[str, Any], context: ApiContext) -> dict[str, Any]:
@@ -215,15 +231,41 @@ def normalise_link_type(value: str) -> str:
     return "gs1:" + value.removeprefix(GS1_VOC) if value.startswith(GS1_VOC) else value
 
 
-@router.get("/", response_class=HTMLResponse, summary="Landing page: search and latest lots")
+#: How many of a featured product's latest lots the landing page links.
+FEATURED_LOTS = 3
+
+
+def featured_products(context: ApiContext) -> list[dict[str, Any]]:
+    """The operator's featured products (settings: featured_products) with their latest
+    lots, voided ones left out; a GTIN with no lot yet is left out."""
+    featured = []
+    for gtin in context.settings.featured_products:
+        lots = [b for b in context.model.batches(gtin=gtin, limit=FEATURED_LOTS * 2) if b.status != "voided"]
+        if lots:
+            featured.append(
+                {
+                    "gtin": gtin,
+                    "product": lots[0].product,
+                    "lots": [
+                        {"lot": b.lot, "recalled": bool(b.recalled), "path": digital_link(b.gtin, b.lot).path()}
+                        for b in lots[:FEATURED_LOTS]
+                    ],
+                }
+            )
+    return featured
+
+
+@router.get("/", response_class=HTMLResponse, summary="Landing page: search, how to read a page, featured products")
 async def landing(context: ContextDep) -> HTMLResponse:
-    """Search by GTIN + lot, and the latest lots."""
+    """Search by GTIN + lot, how to read a product page, and the latest lots of the
+    products the operator features (never every lot registered: test and unfinished
+    lots are no shopper's business)."""
 
     def build() -> bytes:
-        batches = [{**b.as_dict(), "path": digital_link(b.gtin, b.lot).path()} for b in context.model.batches(limit=20)]
-        return render("landing.html", batches=batches).encode()
+        return render("landing.html", featured=featured_products(context)).encode()
 
-    return HTMLResponse(await context.pages.get(("landing",), context.version(), build))
+    language = current_language()
+    return HTMLResponse(await context.pages.get(("landing", language), context.version(), in_language(language, build)))
 
 
 @router.get(
@@ -251,7 +293,10 @@ def product_without_lot(gtin: str) -> Response:
     except InvalidInputError as exc:
         raise unreadable_code(exc, form={"form_gtin": gtin}, gtin=gtin) from exc
     raise PageError(
-        404, "Which lot?", f"Product {gtin} has a page per lot. Enter the lot printed next to the code.", form={"form_gtin": gtin}
+        404,
+        _("Which lot?"),
+        _("Product %(gtin)s has a page per lot. Enter the lot printed next to the code.") % {"gtin": gtin},
+        form={"form_gtin": gtin},
     )
 
 
@@ -275,7 +320,10 @@ async def resolve(
     """The lot's page (HTML), its data (JSON with `Accept: application/json`), or one of
     its GS1 link types."""
     link = link_from_path(request)
-    view, html = await cached_page(context, link)
+    # Programs (JSON, link types) get the view in English; people the page in their language.
+    language = DEFAULT_LANGUAGE if link_type is not None or wants_json(request) else None
+    view, html = await cached_page(context, link, language)
+    html = await request.app.state.feedback.fill(html, context.model, view, link.path(), language)  # shoppers' feedback
     headers = link_headers(view["url"])
     if link_type is not None or wants_json(request):
         view = with_current_freshness(view, context)
@@ -336,9 +384,11 @@ def proof_page(
     if view is None:
         raise PageError(
             404,
-            "We could not find this proof",
-            f"No ledger event of transaction {tx_hash} is known here.",
-            "Open the proof link from a product page again. A transaction from the last few seconds appears "
-            "as soon as the index catches up.",
+            _("We could not find this proof"),
+            _("No ledger event of transaction %(tx_hash)s is known here.") % {"tx_hash": tx_hash},
+            _(
+                "Open the proof link from a product page again. A transaction from the last few seconds appears "
+                "as soon as the index catches up."
+            ),
         )
     return HTMLResponse(render("proof.html", proof=view))

@@ -7,7 +7,21 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli import accounts, actors, audit, auditor, batches, claims, deploy, documents, export, licences, node, verify
+from ledger.cli import (
+    accounts,
+    actors,
+    audit,
+    auditor,
+    batches,
+    claims,
+    deploy,
+    documents,
+    export,
+    feedback,
+    licences,
+    node,
+    verify,
+)
 from ledger.cli.common import OPTIONS
 
 app = typer.Typer(
@@ -55,3 +69,4 @@ app.add_typer(claims.app, name="claim")
 app.add_typer(licences.app, name="licence")
 app.add_typer(export.app, name="export")
 app.add_typer(documents.app, name="documents")
+app.add_typer(feedback.app, name="feedback")

@@ -378,3 +378,36 @@ def status(uid: Annotated[str, typer.Argument(help="The attestation id (0x...)."
             ]
         ),
     )
+
+
+@app.command("describe")
+@handles_errors
+def describe(
+    claim: Annotated[str, typer.Argument(help="The claim type, e.g. FAIRTRADE.")],
+    text: Annotated[
+        str | None, typer.Option(help="What the claim means, in plain words for a shopper (at most 1,000 characters).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="The language of --text: en, es, fr or de.")] = "en",
+    scheme_url: Annotated[str | None, typer.Option(help="The scheme's official site (https only).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set what a claim type means on the shopper's pages and its scheme's site, in the
+    config file ([claim_types.CLAIM]; its comments and layout are kept). No transaction."""
+    from ledger.claim_types import describe_claim_type
+
+    config_file = OPTIONS.settings().config_file
+    described = describe_claim_type(config_file, claim, text, lang, scheme_url)
+    data = {
+        "claim": described.claim,
+        "scheme_url": described.scheme_url,
+        "explainer": described.explainer,
+        "config_file": config_file,
+    }
+    emit(
+        as_json,
+        data,
+        lambda: say(
+            f"{described.claim} described in {config_file} (explainer in {', '.join(sorted(described.explainer)) or 'no language'}; "
+            f"scheme {described.scheme_url or 'not set'}); pages show it within a minute"
+        ),
+    )

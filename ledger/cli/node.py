@@ -13,6 +13,8 @@ from ledger.cli.common import OPTIONS, console, err_console, fail, safe
 from ledger.errors import ConfigurationError, LedgerError
 
 if TYPE_CHECKING:
+    from web3 import Web3
+
     from ledger.cli.web import WebServer
     from ledger.config import Settings
 
@@ -72,6 +74,21 @@ def start_index_follower(settings: Settings, stop: threading.Event) -> str:
     return database_label(store)
 
 
+def start_feedback_anchoring(settings: Settings, w3: Web3, stop: threading.Event) -> str:
+    """Anchor the shoppers' feedback log's head on chain at intervals, in a background thread
+    (ledger.feedback.anchoring); what it does, or why it does not (a warning, not a failure)."""
+    from ledger.feedback.anchoring import start_anchoring
+
+    def notice(line: str) -> None:
+        err_console.print(f"[yellow]feedback:[/] {safe(line)}")
+
+    try:
+        return start_anchoring(settings, w3, stop, notice)
+    except Exception as exc:  # noqa: BLE001 - no key, no Anchors contract, no chain: the server runs without
+        notice(f"not anchoring the feedback log: {exc}")
+        return "nothing (see the warning above)"
+
+
 def keep_running(stop: threading.Event, watched: list[tuple[Callable[[], bool], str]]) -> None:
     """Wait for Ctrl-C (`stop`), failing with the message of the first process that died."""
     while not stop.is_set():
@@ -104,7 +121,15 @@ def run(
     from ledger.chain import LocalChain, connect
     from ledger.cli.web import WebServer
     from ledger.connection import LedgerConnection
-    from ledger.demo import DEMO_AUDIT_POLICY, DEMO_BAG, demo_genesis_timestamp, is_seeded, seed_demo
+    from ledger.demo import (
+        CHOCOLATE_LOAF,
+        COFFEE_BAG,
+        DEMO_AUDIT_POLICY,
+        DEMO_BAG,
+        demo_genesis_timestamp,
+        is_seeded,
+        seed_demo,
+    )
     from ledger.deploy import ensure_deployed
     from ledger.identifiers import digital_link
     from ledger.indexer.store import IndexStore
@@ -113,6 +138,9 @@ def run(
     web: WebServer | None = None
     try:
         settings = _with_served_base_url(OPTIONS.settings(), host, port)
+        if demo and not settings.featured_products:
+            # The landing page lists only featured products; a demo run shows its own two.
+            settings = settings.model_copy(update={"featured_products": [COFFEE_BAG, CHOCOLATE_LOAF]})
         web = WebServer(settings, host, port, workers)
         chain = LocalChain(settings)
         # A new chain meant for the demo begins months ago, so the demo's history has real dates.
@@ -160,6 +188,7 @@ def run(
                 )
         batches = count_registered_batches(settings, deployment.address, deployment.block_number)
         follower = start_index_follower(settings, stop)
+        anchoring = start_feedback_anchoring(settings, w3, stop)
         with console.status(f"Starting the web server on {web.url}..."):
             web.start()
         how = "deployed now" if created else "deployed earlier"
@@ -168,6 +197,7 @@ def run(
         console.print(f"Ledger        {deployment.address}  ({how}, block {deployment.block_number})")
         console.print(f"Batches       {batches} registered")
         console.print(f"Index         {follower}  (following the chain)")
+        console.print(f"Feedback      anchored on {anchoring}")
         console.print(f"Web           {settings.public_base_url}/  (landing page; auditor API at /docs)")
         if demo:
             bag = digital_link(*DEMO_BAG).url(settings.public_base_url)
@@ -215,7 +245,12 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         web.start()
-        console.print(f"Serving {web.url}/ (pages; auditor API at /docs). Press Ctrl-C to stop.")
+        from ledger.connection import web3_for
+
+        anchoring = start_feedback_anchoring(settings, web3_for(settings), stop)
+        console.print(
+            f"Serving {web.url}/ (pages; auditor API at /docs); feedback anchored on {anchoring}. Press Ctrl-C to stop."
+        )
         keep_running(stop, [(web.running, f"the web server stopped unexpectedly; see {web.log_file}")])
     except LedgerError as exc:
         fail(str(exc))

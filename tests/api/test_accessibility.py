@@ -41,9 +41,12 @@ def page_paths(client) -> dict[str, int]:
         "/": 200,
         **dict.fromkeys(lots, 200),
         f"/proof/{registration}": 200,
+        f"/feedback?batch_id={bag_id}": 200,  # the feedback form on a page of its own (lots' pages carry it too)
         f"/01/09506000134377/10/{DEMO_BAG[1]}": 400,  # wrong check digit
         f"/01/{DEMO_BAG[0]}/10/NO-SUCH-LOT": 404,
         "/docs": 200,
+        # Last (its ?lang= is remembered in a cookie): a translated page, switcher and lang attributes included.
+        f"/01/{DEMO_BAG[0]}/10/{DEMO_BAG[1]}?lang=de": 200,
     }
 
 

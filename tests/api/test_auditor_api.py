@@ -127,11 +127,15 @@ def test_healthz_reports_an_unreachable_chain(site):
         assert client.get(f"/01/{DEMO_BAG[0]}/10/{DEMO_BAG[1]}").status_code == 200  # pages still served
 
 
-def test_the_public_api_is_read_only_but_for_document_uploads(client):
+def test_the_public_api_is_read_only_but_for_document_uploads_and_feedback(client):
     schema = client.get("/openapi.json").json()
     writes = {(path, method) for path, operations in schema["paths"].items() for method in operations if method != "get"}
-    # Issue 11: the one write is an upload of a document whose hash the chain anchors.
-    assert writes == {("/api/v1/documents", "post"), ("/api/v1/documents/{sha256_hex}", "post")}
+    # Issue 11: an upload of a document whose hash the chain anchors; issue 13: a shopper's feedback.
+    assert writes == {
+        ("/api/v1/documents", "post"),
+        ("/api/v1/documents/{sha256_hex}", "post"),
+        ("/api/v1/feedback", "post"),
+    }
     for method in ("post", "put", "patch", "delete"):
         assert client.request(method, f"/api/v1/batches/{BAG_ID}").status_code == 405
         assert client.request(method, f"/01/{DEMO_BAG[0]}/10/{DEMO_BAG[1]}").status_code == 405

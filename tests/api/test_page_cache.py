@@ -164,6 +164,7 @@ def lots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LotSite]:
         data_dir=tmp_path_factory.mktemp("lots"),
         rpc_url=f"http://127.0.0.1:{free_loopback_port()}",
         public_base_url="https://provenance.example",
+        featured_products=[GTIN],  # the landing page lists this product's lots
     )
     chain = LocalChain(settings)
     chain.start()
@@ -240,7 +241,7 @@ def test_after_a_rewind_a_vanished_lot_is_the_unknown_lot_page_not_the_cached_on
     path = digital_link(batch.gtin, batch.lot).path()
     assert lots.client.get(path).status_code == 200
     assert batch.lot in lots.client.get("/").text
-    assert ("page", digital_link(batch.gtin, batch.lot)) in lots.context.pages
+    assert ("page", digital_link(batch.gtin, batch.lot), "en") in lots.context.pages  # one page per language
 
     # The chain loses the block and the index rewinds to the common ancestor.
     assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
@@ -254,6 +255,6 @@ def test_after_a_rewind_a_vanished_lot_is_the_unknown_lot_page_not_the_cached_on
     unknown = lots.client.get(digital_link(GTIN, "NEVER-1").path())
     assert gone.status_code == unknown.status_code == 404
     assert gone.text == unknown.text.replace("NEVER-1", "REWIND-1")  # the same page as any unknown lot
-    assert ("page", digital_link(batch.gtin, batch.lot)) not in lots.context.pages  # the failed rebuild dropped it
+    assert ("page", digital_link(batch.gtin, batch.lot), "en") not in lots.context.pages  # the failed rebuild dropped it
     assert batch.lot not in lots.client.get("/").text  # nor listed on the landing page
     assert lots.client.get(path, headers={"Accept": "application/json"}).status_code == 404

@@ -28,11 +28,12 @@ def text_of(html: str) -> str:
     return html_module.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
 
 
-def test_landing_page_offers_search_and_lists_the_latest_lots(client):
+def test_landing_page_offers_search_and_no_list_of_lots(client):
     response = client.get("/")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert 'action="/search"' in response.text and 'name="gtin"' in response.text and 'name="lot"' in response.text
-    assert "Huila blend coffee beans, 250 g bag" in response.text and f'href="{BAG}"' in response.text
+    # Lots are listed only for featured products (tests/api/test_brand.py): none here.
+    assert "Huila blend coffee beans, 250 g bag" not in response.text and "/01/" not in response.text
 
 
 def test_search_redirects_to_the_digital_link_and_explains_bad_input(client):
@@ -89,13 +90,17 @@ def test_product_page_is_light_self_contained_and_accessible(client):
     html = client.get(BAG).text
     assert len(html.encode()) < 60_000
     assert "<script" not in html.lower()
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no external assets"
+    # No external asset: nothing loaded from elsewhere (links to a scheme's site are not assets).
+    assert not re.search(r"""(src=|<link[^>]*href=)["']?(https?:)?//""", html), "no external assets"
     assert '<html lang="en">' in html and 'name="viewport"' in html
     assert html.count("<h1>") == 1 and re.search(r"<h2 id=\"claims\">", html)
     # The share bars are decoration (each share is written out beside it), so hidden from screen readers.
     bars = re.findall(r'<div class="bar"([^>]*)>', html)
     assert len(bars) == 6 and all('aria-hidden="true"' in attributes for attributes in bars)  # 3 origins, 3 claims
-    assert not re.search(r"<(img|svg)\b", html)  # no picture that would need a text alternative
+    assert not re.search(r"<img\b", html)  # no picture that would need a text alternative
+    # The origin map is the one picture: an image with its caption as its name.
+    assert re.findall(r"<svg\b[^>]*>", html) == [re.search(r"<svg\b[^>]*>", html).group(0)]
+    assert 'role="img" aria-labelledby="origin-map-caption"' in html and 'id="origin-map-caption"' in html
 
 
 def test_recall_of_an_input_puts_a_banner_at_the_top(client):
