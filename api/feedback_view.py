@@ -28,7 +28,10 @@ from ledger.feedback.summary import summarise, thread_view, threads
 from ledger.queries import ReadModel
 
 #: The latest comments a product page shows (the page stays small); the rest on /feedback.
-PAGE_COMMENTS = 10
+PAGE_COMMENTS = 6
+#: A comment or answer longer than this is cut on the product page, with a link to all of it,
+#: so six comments of the longest kind keep the page under its 60 KB budget.
+PAGE_TEXT_CUT = 300
 #: What the cached product page holds where the feedback section goes.
 SECTION_MARKER = b"<!--feedback-section-->"
 
@@ -104,11 +107,29 @@ class FeedbackBoard:
         newest = lot["comments"][::-1]
         return {
             "summary": lot["summary"],
-            "comments": newest[:PAGE_COMMENTS],
+            "comments": [shortened(c) for c in newest[:PAGE_COMMENTS]],
             "more": max(0, len(newest) - PAGE_COMMENTS),
             "product_summary": summarise(threads(product)).as_dict(),
             "form": empty_form(batch_id, self.tokens.issue(batch_id), page_path),
         }
+
+
+def _cut(text: str | None) -> str | None:
+    """`text`, or its first PAGE_TEXT_CUT characters ended at a word and an ellipsis."""
+    if text is None or len(text) <= PAGE_TEXT_CUT:
+        return text
+    head = text[:PAGE_TEXT_CUT]
+    return (head.rsplit(maxsplit=1)[0] if " " in head[PAGE_TEXT_CUT // 2 :] else head).rstrip() + "…"
+
+
+def shortened(thread: dict[str, Any]) -> dict[str, Any]:
+    """A thread as the product page shows it: long texts cut (`cut` says so; the feedback
+    page shows them whole)."""
+    replies = [{**r, "text": _cut(r.get("text"))} for r in thread.get("replies", [])]
+    cut = _cut(thread.get("text")) != thread.get("text") or any(
+        r["text"] != o.get("text") for r, o in zip(replies, thread.get("replies", []), strict=True)
+    )
+    return {**thread, "text": _cut(thread.get("text")), "replies": replies, "cut": cut}
 
 
 def empty_form(batch_id: str, token: str, page_path: str, **typed: Any) -> dict[str, Any]:

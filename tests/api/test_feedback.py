@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.feedback_view import PAGE_COMMENTS
 from api.main import create_app
 from ledger.chain import free_loopback_port
 from ledger.cli import app as cli
@@ -274,6 +275,20 @@ def test_the_page_shows_the_latest_comments_and_links_to_all(shop):
     every = shop.get(link.group(1)).text
     assert all(f'id="comment-{n}"' in every for n in numbers)
     assert len(page.encode()) < 60_000
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
+def test_the_latest_comments_of_the_longest_kind_keep_the_page_under_60_kb(shop, language):
+    words = "rich dark chocolate notes with a long finish and hints of plum ".split()
+    for i in range(PAGE_COMMENTS + 1 if language == "en" else 0):
+        text = " ".join(f"{words[(i + k) % len(words)]}{k}" for k in range(400))[:2000]  # distinct, 2,000 characters
+        assert post_form(shop, text=text, rating="3").status_code == 303
+    page = shop.get(BAG_PAGE, params={"lang": language}).text
+    shown = re.findall(r'<p class="comment-text">([^<]*)</p>', page)
+    assert len(shown) == PAGE_COMMENTS and all(len(t) <= 301 for t in shown)
+    cut = re.search(r'href="(/feedback\?batch_id=0x[0-9a-f]{64}#comment-(\d+))"', page)
+    assert cut is not None and f'id="comment-{cut.group(2)}"' in shop.get(cut.group(1)).text
+    assert len(page.encode()) < 60_000, f"{len(page.encode()):,} bytes"
 
 
 def test_a_post_shows_at_once_on_every_worker(settings, tmp_path):
