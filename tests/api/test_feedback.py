@@ -279,7 +279,7 @@ def test_the_page_shows_the_latest_comments_and_links_to_all(shop):
 
 @pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
 def test_the_latest_comments_of_the_longest_kind_keep_the_page_under_60_kb(shop, language):
-    words = "rich dark chocolate notes with a long finish and hints of plum ".split()
+    words = ["rich", "dark", "chocolate", "notes", "with", "a", "long", "finish", "and", "hints", "of", "plum"]
     for i in range(PAGE_COMMENTS + 1 if language == "en" else 0):
         text = " ".join(f"{words[(i + k) % len(words)]}{k}" for k in range(400))[:2000]  # distinct, 2,000 characters
         assert post_form(shop, text=text, rating="3").status_code == 303
