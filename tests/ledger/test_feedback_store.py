@@ -5,7 +5,6 @@ documented one, and erasing a comment's text keeps the chain intact."""
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -40,18 +39,13 @@ while True:
 """.replace("BATCH", repr(BATCH)).replace("GTIN", repr(GTIN))
 
 
-def postgres_url() -> str | None:
-    return os.environ.get("PROVENANCE_TEST_DATABASE_URL")
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty feedback store's URL ('' for the data directory's SQLite file)."""
     if request.param == "sqlite":
         return ""
-    url = postgres_url()
-    if not url:
-        pytest.skip("no PostgreSQL named by PROVENANCE_TEST_DATABASE_URL")
+    # The project's PostgreSQL fixture (tests/ledger/conftest.py) provides one or fails: no skip.
+    url: str = request.getfixturevalue("postgres_url")
     engine = create_engine("postgresql+psycopg://" + url.removeprefix("postgresql://"))
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS feedback_entries, feedback_anchors"))
