@@ -69,7 +69,8 @@ class FeedbackBoard:
 
     async def fill(self, html: bytes, model: ReadModel, view: dict[str, Any], page_path: str, language: str | None) -> bytes:
         """The cached product page `html` with the lot's feedback section in place of its marker."""
-        if SECTION_MARKER not in html:
+        at = html.find(SECTION_MARKER)
+        if at < 0:
             return html
         language = language or current_language()
 
@@ -80,7 +81,7 @@ class FeedbackBoard:
 
         key = ("feedback", view["batch_id"], language)
         section: bytes = await self.sections.get(key, self.section_version(), build)
-        return html.replace(SECTION_MARKER, section, 1)
+        return b"".join((html[:at], section, html[at + len(SECTION_MARKER) :]))
 
     def discussion(self, model: ReadModel, found: list[Entry]) -> dict[str, Any]:
         """Summary and threads of `found`, makers named as the ledger names them."""
