@@ -134,6 +134,7 @@ def accepted_languages(header: str | None) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1024)  # every request asks; browsers send a handful of distinct headers
+@functools.lru_cache(maxsize=4096)  # asked on every request; browsers send a few distinct headers
 def choose_language(requested: str | None, remembered: str | None, accept_language: str | None) -> str:
     """The page's language: the switcher's `?lang=`, else the one the shopper chose
     before (cookie), else the best match of the browser's Accept-Language, else English."""
