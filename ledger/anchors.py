@@ -106,7 +106,7 @@ def _public_references_of(documents: DocumentStore, parent: bytes) -> list[str]:
     """The files `parent` names publicly, read again from the document itself (references
     recorded before private ones were told apart must not open a private file)."""
     try:
-        if documents.path_of(parent).stat().st_size > MAX_METADATA_BYTES:
+        if documents.size_of(parent) > MAX_METADATA_BYTES:
             return []
         return public_references(json.loads(documents.held(parent)))
     except (OSError, ValueError):

@@ -1,5 +1,6 @@
 """The compiled contracts (ABI and bytecode), as committed in `ledger/artifacts/`: the
-ledger, and Anchors (where the feedback log's head is published).
+ledger, Anchors (where the feedback log's head is published) and BatchLookup (the bulk
+path's many-lots-in-one-call lookup).
 
 The committed copy lets the client work from a plain `pip install` without Node or
 brownie; a test compiles the sources afresh and checks the copy still matches.
@@ -19,8 +20,10 @@ ARTIFACT_DIR = Path(__file__).parent / "artifacts"
 CONTRACT_NAME = "ProvenanceLedger"
 #: The small contract that publishes heads of off-chain logs (contracts/Anchors.sol).
 ANCHORS_NAME = "Anchors"
+#: The never-deployed lookup the bulk path runs in one eth_call (contracts/lookup/BatchLookup.sol).
+BATCH_LOOKUP_NAME = "BatchLookup"
 #: Every contract the client deploys or reads, as committed by tools/export_artifacts.py.
-EXPORTED_CONTRACTS = (CONTRACT_NAME, ANCHORS_NAME)
+EXPORTED_CONTRACTS = (CONTRACT_NAME, ANCHORS_NAME, BATCH_LOOKUP_NAME)
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import rfc8785
 
+from ledger.document_packs import PackIndex
 from ledger.errors import InvalidInputError
 
 #: Most bytes a server accepts for a JSON document anchored directly (batch metadata,
@@ -143,6 +144,8 @@ class DocumentStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: Documents the bulk path wrote many at a time (ledger.document_packs).
+        self.packs = PackIndex(root)
 
     def path_of(self, digest: bytes) -> Path:
         """Where the document with `digest` lives (whether or not it exists)."""
@@ -157,6 +160,16 @@ class DocumentStore:
         if not self.verify(digest):
             _write_atomically(target, data)
         return digest
+
+    def put_many(self, documents: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store many (sha256, content) pairs whose hashes the caller computed (the bulk
+        path): those not held yet go into one pack (ledger.document_packs), a single file
+        for all of them. Read back like any other document."""
+        # Only the packs are asked: a document also held as a file is packed again
+        # (harmless, and a spare copy), which spares a file-system look-up per document.
+        packed = self.packs.packed([digest for digest, _ in documents])
+        missing = {digest: data for digest, data in documents if digest not in packed}
+        self.packs.add(list(missing.items()))
 
     @contextmanager
     def incoming(self) -> Iterator[tuple[IO[bytes], Path]]:
@@ -209,12 +222,32 @@ class DocumentStore:
         """The content stored under `digest`, as it is (FileNotFoundError if absent): for
         checkers that report a mismatch themselves (`provenance verify`). Readers that show
         documents use a CheckedDocumentStore (ledger.sources.document_store)."""
-        return self.path_of(digest).read_bytes()
+        return self._read(digest)
+
+    def _read(self, digest: bytes) -> bytes:
+        """The bytes stored under `digest`, from its file or its pack (unchecked)."""
+        try:
+            return self.path_of(digest).read_bytes()
+        except FileNotFoundError:
+            return self.packs.read(digest)
+
+    def size_of(self, digest: bytes) -> int:
+        """The size of the document stored under `digest` (FileNotFoundError if absent)."""
+        try:
+            return self.path_of(digest).stat().st_size
+        except FileNotFoundError:
+            size = self.packs.size(digest)
+            if size is None:
+                raise
+            return size
 
     def held(self, digest: bytes) -> bytes:
         """The content stored here under `digest`, checked: FileNotFoundError if absent,
         DamagedDocumentError (a FileNotFoundError) if it no longer hashes to `digest`."""
-        data = self.path_of(digest).read_bytes()
+        data = self._read(digest)
+        if sha256(data) != digest:
+            with contextlib.suppress(FileNotFoundError):  # a damaged file: its packed copy, if any
+                data = self.packs.read(digest)
         if sha256(data) != digest:
             raise DamagedDocumentError(f"the file stored as {digest.hex()} holds other content")
         return data
@@ -229,7 +262,7 @@ class DocumentStore:
 
     def has(self, digest: bytes) -> bool:
         """Whether a document with `digest` is stored here."""
-        return self.path_of(digest).is_file()
+        return self.path_of(digest).is_file() or self.packs.location(digest) is not None
 
     def _marker(self, kind: str, digest: bytes) -> Path:
         return self.root / kind / digest.hex()
@@ -262,7 +295,13 @@ class DocumentStore:
         """The public documents writes of this data directory anchored (see mark_anchored)."""
         folder = self.root / "anchored"
         names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
-        return sorted(bytes.fromhex(n) for n in names if _is_sha256_hex(n))
+        marked = {bytes.fromhex(n) for n in names if _is_sha256_hex(n)}
+        return sorted(marked | set(self.packs.anchored()))
+
+    def mark_anchored_many(self, digests: Iterable[bytes]) -> None:
+        """mark_anchored for many documents at once (a bulk import): kept in the pack index,
+        not as one marker file each."""
+        self.packs.mark_anchored(digests)
 
     def record_references(self, parent: bytes, document: Any) -> None:
         """Remember the public files a metadata document names (`documents: [{sha256}]`,
@@ -308,7 +347,11 @@ class DocumentStore:
 
     def export(self, digest: bytes, target: Path) -> None:
         """Copy a stored document out to `target`."""
-        shutil.copyfile(self.path_of(digest), target)
+        source = self.path_of(digest)
+        if source.is_file():
+            shutil.copyfile(source, target)
+        else:
+            Path(target).write_bytes(self.packs.read(digest))
 
 
 class CheckedDocumentStore(DocumentStore):

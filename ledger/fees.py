@@ -226,6 +226,10 @@ class Outbox:
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
 
+    def drop_from(self, nonce: int) -> None:
+        """Forget the records of `nonce` and every later one (never sent), atomically."""
+        self._rewrite([r for r in self.read() if r["nonce"] < nonce])
+
     def keep_from(self, nonce: int) -> None:
         """Forget records below `nonce` (mined), atomically."""
         self._rewrite([r for r in self.read() if r["nonce"] >= nonce])
@@ -324,21 +328,33 @@ class TransactionSender:
         """Sign `tx` (to, data, value, gas) with the next nonce and fees within the caps
         (or `fees`), record it, send it. A lost reply is not an error: :meth:`wait` finds it
         or sends it again."""
+        pending = self.prepare(tx, fees)
+        self.send_prepared(pending)
+        return pending
+
+    def prepare(self, tx: dict[str, Any], fees: Fees | None = None) -> Pending:
+        """The first half of :meth:`submit`: `tx` signed with the next nonce and recorded in
+        the outbox, not sent yet. Prepared transactions must be sent in nonce order
+        (:meth:`send_prepared`): the bulk path signs the next one while this one is sent."""
         fees = fees or self.policy.initial(self.w3)
         pending = Pending(self.next_nonce(), dict(tx), fees)
         self._sign(pending)
+        return pending
+
+    def send_prepared(self, pending: Pending) -> None:
+        """The second half of :meth:`submit`. When the node refuses the transaction outright
+        (no funds, invalid), its nonce was not taken, nor any later prepared one's: they
+        leave the outbox, the next nonce is asked of the node again, and ChainError is raised."""
         self.stats["sent"] += 1
         try:
             self._broadcast(pending)
         except _Underpriced:
             pass  # wait() replaces it
         except ChainError:
-            # Refused outright (no funds, invalid): the nonce was not taken.
             if self.outbox is not None:
-                self.outbox.drop(pending.nonce)
+                self.outbox.drop_from(pending.nonce)
             self.forget_nonce()
             raise
-        return pending
 
     def _broadcast(self, pending: Pending) -> None:
         """Send the current version; 'already known' and 'nonce used' are not errors here

@@ -11,18 +11,15 @@ locally, receipts collected afterwards); re-running it after a crash skips what 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
 from eth_typing import ChecksumAddress, Hash32, HexStr
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 from web3.logs import DISCARD
 
+from ledger.bulk import DEFAULT_CHUNK, TX_GAS_CAP, BulkRegistrar, BulkReport
 from ledger.connection import LedgerConnection
 from ledger.conversions import short_text
 from ledger.documents import DocumentStore
@@ -34,7 +31,7 @@ from ledger.errors import (
     LedgerError,
     SimilarNameError,
 )
-from ledger.fees import FeePolicy, Outbox, Pending, TransactionSender
+from ledger.fees import FeePolicy, Outbox, TransactionSender
 from ledger.identifiers import (
     attestation_uid,
     check_country,
@@ -61,13 +58,7 @@ from ledger.models import (
 from ledger.rpc import mined_receipt
 from ledger.signers import LocalKeySigner, Signer
 
-TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more
-GAS_PER_BULK_BATCH = 32_000  # measured ~29,950 (docs/BENCHMARKS.md), with headroom
-BULK_CALL_OVERHEAD = 80_000
 DEFAULT_MAX_BACKDATING = 90 * 86400  # IProvenanceLedger: until the admin sets a claim type's own
-DEFAULT_CHUNK = 200  # registrations per transaction: ~6.4M gas, well under the cap
-MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
-BATCH_INPUT_ARRAY = "(uint64,bytes20,uint64,bytes3,bytes32)[]"  # IProvenanceLedger.BatchInput[]
 
 ATTEST_TYPES = [
     {"name": "issuer", "type": "address"},
@@ -95,16 +86,6 @@ def hex0x(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-@dataclass
-class BulkReport:
-    """What a bulk registration did, row by row (rows are indexes into the input)."""
-
-    registered: list[tuple[int, RegistrationResult]] = field(default_factory=list)
-    already_registered: list[tuple[int, RegistrationResult]] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    transactions: int = 0
-
-
 class LedgerWriter:
     """Writes to the ledger as one signer."""
 
@@ -115,7 +96,6 @@ class LedgerWriter:
         self.signer = signer
         self.documents = documents or DocumentStore(connection.settings.documents_dir)
         self._nonce: int | None = None
-        self._register_batches_selector = keccak(text=f"registerBatches({BATCH_INPUT_ARRAY})")[:4]
         settings = connection.settings
         self.fee_policy = FeePolicy.from_settings(settings)
         #: A local key's transactions go through the sender: fees within the caps, stuck ones
@@ -488,148 +468,29 @@ class LedgerWriter:
 
     def register_batches(
         self,
-        batches: Sequence[BatchCreate],
+        batches: Iterable[BatchCreate],
         progress: Callable[[int], None] | None = None,
         chunk_size: int = DEFAULT_CHUNK,
+        keep_results: bool = True,
+        on_settled: Callable[[list[bytes]], None] | None = None,
     ) -> BulkReport:
-        """Register many batches: `chunk_size` per transaction, many transactions in flight.
+        """Register many batches: `chunk_size` per transaction, many transactions in
+        flight, the input streamed (any iterable; see ledger.bulk).
 
         Safe to re-run after a crash: rows already on chain with the same content are
         reported as already registered, never sent twice; nothing is skipped.
-        `progress(n)` is called as rows are settled.
+        `progress(n)` is called as rows are settled; `on_settled(metadata hashes)` as rows
+        are registered or found registered. Without `keep_results` the report keeps counts
+        and failures only (memory stays flat for any number of rows).
         """
-        report = BulkReport()
-        self._recover()
-        chunk_size = max(1, min(chunk_size, (self._gas_limit() - BULK_CALL_OVERHEAD) // GAS_PER_BULK_BATCH))
-        # Storing metadata is file I/O: a few threads overlap it.
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            hashes = list(pool.map(self._store_metadata, batches))
-        existing = self._registrations([b.batch_id for b in batches])
-        todo: list[int] = []
-        seen: dict[bytes, int] = {}
-        for index, batch in enumerate(batches):
-            log = existing.get(batch.batch_id)
-            if batch.batch_id in seen:
-                report.failed.append(
-                    (index, f"lot {batch.lot} of GTIN {batch.gtin} appears twice (row {seen[batch.batch_id] + 1})")
-                )
-            elif log is not None:
-                difference = self._compare(batch, hashes[index], log)
-                if difference:
-                    report.failed.append((index, str(self._conflict(batch, log, difference))))
-                else:
-                    report.already_registered.append(
-                        (
-                            index,
-                            self._result(
-                                batch, hashes[index], "already_registered", hex0x(log["transactionHash"]), log["blockNumber"]
-                            ),
-                        )
-                    )
-            else:
-                todo.append(index)
-            seen.setdefault(batch.batch_id, index)
-        todo = self._refused_gtins(todo, batches, hashes, report)
-        if progress:
-            progress(len(batches) - len(todo))
-        in_flight: list[tuple[list[int], Any, bytes | Pending]] = []
-        fees = self._fees() if todo and self.sender is None else {}
-        for chunk in _chunks(todo, chunk_size):
-            items = [batches[i].contract_input(hashes[i]) for i in chunk]
-            call = self.contract.functions.registerBatches(items)
-            gas = min(TX_GAS_CAP, BULK_CALL_OVERHEAD + GAS_PER_BULK_BATCH * len(chunk))
-            if self.sender is not None:
-                # Fees are taken for each transaction: on a network they move while it runs.
-                sent: bytes | Pending = self.sender.submit(self._bulk_payload(items, gas))
-            else:
-                sent = self.signer.send(self.w3, self._bulk_transaction(items, gas, fees))
-            in_flight.append((chunk, call, sent))
-            report.transactions += 1
-            if len(in_flight) >= MAX_IN_FLIGHT:
-                self._settle(in_flight.pop(0), batches, hashes, report, progress)
-        while in_flight:
-            self._settle(in_flight.pop(0), batches, hashes, report, progress)
-        return report
+        registrar = BulkRegistrar(self, chunk_size, progress, keep_results, on_settled)
+        return registrar.run(batches)
 
     def _gas_limit(self) -> int:
         """Most gas one transaction may use here: EIP-7825's cap, or less on a chain whose
         blocks are smaller (a transaction must fit in one block)."""
         block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
         return min(TX_GAS_CAP, block_limit * 9 // 10)
-
-    def _bulk_payload(self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int) -> dict[str, Any]:
-        """A registerBatches call's to/data/value/gas, ABI-encoded directly: web3's
-        build_transaction validates every field of every item and costs more than signing
-        and sending."""
-        data = self._register_batches_selector + abi_encode([BATCH_INPUT_ARRAY], [items])
-        return {"to": self.connection.address, "data": "0x" + data.hex(), "value": 0, "gas": gas}
-
-    def _bulk_transaction(
-        self, items: list[tuple[int, bytes, int, bytes, bytes]], gas: int, fees: dict[str, int]
-    ) -> dict[str, Any]:
-        """A complete registerBatches transaction for a signer the node signs for."""
-        return {
-            "from": self.signer.address,
-            **self._bulk_payload(items, gas),
-            "nonce": self._next_nonce(),
-            "chainId": self.connection.settings.chain_id,
-            **fees,
-        }
-
-    def _refused_gtins(
-        self, todo: list[int], batches: Sequence[BatchCreate], hashes: Sequence[bytes], report: BulkReport
-    ) -> list[int]:
-        """Simulate the first registration of each GTIN among the rows to send, and the rows
-        the contract would take.
-
-        A signer who may not register at all (unknown, inactive, no supplier role) gets the
-        contract's reason raised before anything is sent. A GTIN the signer holds no licence
-        for fails its rows with the contract's sentence, so one unlicensed GTIN cannot sink
-        the 200-row transactions of the licensed ones. Nothing is judged in Python: the
-        contract alone decides (the licence views are not part of its ABI).
-        """
-        first_of: dict[str, int] = {}
-        for index in todo:
-            first_of.setdefault(batches[index].gtin, index)
-        refused: dict[str, str] = {}
-        for gtin, index in first_of.items():
-            try:
-                self._simulate(self.contract.functions.registerBatch(batches[index].contract_input(hashes[index])))
-            except ContractRevertError as exc:
-                if exc.error_name not in ("ProvenanceNotLicensed", "ProvenanceInvalidGtin"):
-                    raise
-                refused[gtin] = str(exc)
-        if not refused:
-            return todo
-        report.failed.extend((i, refused[batches[i].gtin]) for i in todo if batches[i].gtin in refused)
-        return [i for i in todo if batches[i].gtin not in refused]
-
-    def _settle(
-        self,
-        flight: tuple[list[int], Any, bytes | Pending],
-        batches: Sequence[BatchCreate],
-        hashes: Sequence[bytes],
-        report: BulkReport,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        chunk, call, sent = flight
-        if isinstance(sent, Pending):
-            assert self.sender is not None
-            receipt = self.sender.wait(sent)
-            tx_hash = receipt["transactionHash"]  # the version mined (a replacement has another hash)
-        else:
-            tx_hash = sent
-            receipt = self._lean_receipt(tx_hash)
-        if receipt["status"] == 1:
-            for i in chunk:
-                report.registered.append(
-                    (i, self._result(batches[i], hashes[i], "registered", hex0x(tx_hash), receipt["blockNumber"]))
-                )
-        else:
-            reason = str(self._explain_failure(call, receipt))
-            report.failed.extend((i, reason) for i in chunk)
-        if progress:
-            progress(len(chunk))
 
     def transfer_custody(self, batch_id: bytes, to: str) -> TxReceipt:
         """Propose `to` as the batch's next custodian."""
@@ -769,11 +630,6 @@ def uid_of(issuer: str, request: AttestationCreate, valid_from: int) -> bytes:
     return attestation_uid(
         Web3.to_checksum_address(issuer), kind, subject, claim, requested_from or valid_from, valid_until, evidence
     )
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def attestation_typed_data(chain_id: int, contract: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +27,7 @@ from ledger.cli.common import (
     writer,
 )
 from ledger.cli.documents import BULK_PUSH_SECONDS, publish_after_write
-from ledger.errors import InvalidInputError, LedgerError
+from ledger.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from ledger.connection import LedgerConnection
@@ -162,109 +160,33 @@ def register(
     emit(as_json, {**result.model_dump(), "qr": str(qr) if qr else None}, human)
 
 
-def _read_rows(path: Path) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
-    """Valid rows (with their CSV line numbers) and per-row errors."""
-    text = _read_csv_text(path)
-    try:
-        return _parse_rows(path, csv.DictReader(io.StringIO(text, newline="")))
-    except csv.Error as exc:  # e.g. a field beyond the reader's size limit (a damaged file)
-        raise InvalidInputError(f"{path} is not a readable CSV file: {exc}; check it in a text editor") from exc
-
-
-def _read_csv_text(path: Path) -> str:
-    """The whole CSV file as text: UTF-8, with or without a byte-order mark. Anything else
-    is refused as a whole, naming the first offending line and byte, before any row is read
-    (and so before anything is registered)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InvalidInputError(
-            f"{path} is UTF-16 text, not UTF-8: save it again as UTF-8 (in Excel: Save As, 'CSV UTF-8 (Comma delimited)')"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InvalidInputError(
-            f"{path} is not UTF-8 text: line {line}, byte {column} of that line is 0x{data[exc.start]:02x}"
-            f"{_as_windows_1252(data[exc.start : exc.start + 1])}, which UTF-8 does not allow there (the file is probably "
-            "Latin-1 or Windows-1252); save it again as UTF-8 (in Excel: "
-            "Save As, 'CSV UTF-8 (Comma delimited)'; or run: iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv)"
-        ) from exc
-
-
-def _as_windows_1252(byte: bytes) -> str:
-    """' (é in Windows-1252)' for a byte that is a printable character there, else ''."""
-    try:
-        char = byte.decode("cp1252")
-    except UnicodeDecodeError:
-        return ""
-    return f" ({char} in Windows-1252)" if char.isprintable() else ""
-
-
-def _parse_rows(path: Path, reader: csv.DictReader[str]) -> tuple[list[tuple[int, BatchCreate]], list[tuple[int, str]]]:
-    """Valid rows (with their CSV line numbers) and per-row errors."""
-    from ledger.models import BatchCreate
-
-    required = {"gtin", "lot", "quantity", "unit", "product"}
-    missing = required - set(reader.fieldnames or [])
-    if missing:
-        raise InvalidInputError(
-            f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
-            "expected a header like gtin,lot,quantity,unit,product,origin"
-        )
-    rows: list[tuple[int, BatchCreate]] = []
-    errors: list[tuple[int, str]] = []
-    for line, raw in enumerate(reader, start=2):
-        # A short row leaves its last columns None (not a crash below, but a sentence).
-        row = {key: value or "" for key, value in raw.items() if isinstance(key, str)}
-        try:
-            absent = [name for name in reader.fieldnames or [] if raw.get(name) is None and name in required]
-            if absent:
-                raise InvalidInputError(f"the row ends early: it has no {', '.join(absent)} (check for a missing comma)")
-            quantity_text = row["quantity"].strip()
-            # ASCII digits only: Python's int() also reads Arabic-Indic and other digits.
-            if not (quantity_text.lstrip("-").isascii() and quantity_text.lstrip("-").isdigit()):
-                raise InvalidInputError(f"quantity {quantity_text!r} is not a whole number in digits 0-9")
-            if row["lot"] != row["lot"].strip():
-                # A lot is an identifier printed on the pack: never guess which one was meant.
-                raise InvalidInputError(f"lot {row['lot']!r} has spaces or line breaks around it; remove them")
-            rows.append(
-                (
-                    line,
-                    BatchCreate(
-                        gtin=row["gtin"].strip(),
-                        lot=row["lot"].strip(),
-                        quantity=int(quantity_text),
-                        unit=row["unit"].strip(),
-                        product=row["product"].strip(),
-                        origin=row.get("origin", "").strip() or None,
-                    ),
-                )
-            )
-        except LedgerError as exc:
-            errors.append((line, str(exc)))
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            errors.append((line, str(exc).splitlines()[-1].strip()))
-    return rows, errors
-
-
 @app.command("import")
 @handles_errors
 def import_csv(
     path: Annotated[Path, typer.Argument(help="CSV with columns gtin,lot,quantity,unit,product[,origin].")],
-    chunk_size: Annotated[int, typer.Option(help="Registrations per transaction.")] = 200,
+    chunk_size: Annotated[
+        int, typer.Option(help="Registrations per transaction (fewer where the chain's gas limits require).")
+    ] = 500,  # ledger.bulk.DEFAULT_CHUNK, written out: importing it would load web3 for --help
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register every row of a CSV in bulk. Safe to re-run after a crash: rows already
-    registered are skipped (never duplicated), the rest are registered (never skipped)."""
-    rows, errors = _read_rows(path)
+    registered are skipped (never duplicated), the rest are registered (never skipped).
+    The file is streamed: its size is bounded by the disk, not by memory."""
+    from ledger.cli.csv_rows import CsvRows
+
+    rows = CsvRows.open(path)  # the whole file checked before anything is sent
     w = writer(account)
-    batches = [batch for _, batch in rows]
+    settings = w.connection.settings
+    documents = w.documents
+    published: list[bytes] = []  # only when documents are pushed to a server (publish_to)
+
+    def anchored(digests: list[bytes]) -> None:
+        # Remembered for `documents push --all` as they land, in bulk (not a file each).
+        documents.mark_anchored_many(digests)
+        if settings.publish_to:
+            published.extend(digests)
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -274,17 +196,22 @@ def import_csv(
         disable=as_json,
         transient=False,
     ) as progress:
-        task = progress.add_task("Registering", total=len(batches))
-        report = w.register_batches(batches, progress=lambda n: progress.advance(task, n), chunk_size=chunk_size)
-    # Every metadata document is queued, then pushed in one round (not one push per row).
-    settled = [result for _, result in report.registered + report.already_registered]
-    publish_after_write(w.connection.settings, [bytes.fromhex(r.metadata_hash[2:]) for r in settled], wait=BULK_PUSH_SECONDS)
-    errors += [(rows[i][0], message) for i, message in report.failed]
+        task = progress.add_task("Registering", total=rows.count)
+        report = w.register_batches(
+            rows,
+            progress=lambda n: progress.advance(task, n),
+            chunk_size=chunk_size,
+            keep_results=False,
+            on_settled=anchored,
+        )
+    if published:
+        publish_after_write(settings, published, wait=BULK_PUSH_SECONDS)
+    errors = rows.errors + [(rows.line_of(i), message) for i, message in report.failed]
     errors.sort()
     summary = {
-        "rows": len(rows) + len(errors) - len(report.failed),
-        "registered": len(report.registered),
-        "already_registered": len(report.already_registered),
+        "rows": rows.count,
+        "registered": report.registered_count,
+        "already_registered": report.already_registered_count,
         "failed": len(errors),
         "transactions": report.transactions,
         "errors": [{"line": line, "error": message} for line, message in errors],

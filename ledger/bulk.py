@@ -1,0 +1,540 @@
+"""Registering many batches: few transactions, each row's work done once, memory flat.
+
+`LedgerWriter.register_batches` and `provenance batch import` come here. The rows stream
+through in windows of WINDOW_ROWS, so a million-row CSV never has a million row objects
+alive. For each window:
+
+1. **Prepare** each row once (:class:`Row`): its batch id (one keccak), its metadata
+   document's canonical bytes and their sha256, and its ABI encoding (5 words). Nothing
+   is recomputed later; a transaction's calldata is those encodings joined.
+2. **Look up** which ids the ledger already holds, in one `eth_call` per LOOKUP_IDS ids
+   (:class:`RegistrationLookup`, running contracts/lookup/BatchLookup.sol without
+   deploying it). Only the rows found are read from the logs, and only in the blocks of
+   their registration times, so a look-up costs the same on a chain of a million lots.
+   Found with the same content: already registered (never sent twice); other content:
+   a conflict. The same lot twice in the input: the later row fails.
+3. **Ask the contract** (a simulation) about the first row of each GTIN not seen before:
+   a signer who may not register at all is refused before anything is sent; rows of a
+   GTIN it holds no licence for fail alone.
+4. **Store** the window's metadata documents (a thread writes them while the previous
+   window's transactions are sent), then hand the rows to the dispatcher, chunk by chunk.
+
+The dispatcher (:class:`_Dispatcher`, one thread) signs and sends each chunk as one
+`registerBatches` transaction, keeps up to MAX_IN_FLIGHT of them unconfirmed, and settles
+their receipts, while the main thread prepares the next window: signing and sending
+overlap with preparing. A local key's transactions go through the TransactionSender (fees
+within the caps, replacement when stuck, the outbox written before each send); a node's
+account signs at the node. After a crash, the next run first sees the outbox's
+transactions mined, then finds their lots on chain and skips them: nothing is lost or
+sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from queue import Empty, Full, Queue
+from typing import TYPE_CHECKING, Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+
+from ledger.artifacts import BATCH_LOOKUP_NAME, load_artifact
+from ledger.documents import canonical_json, sha256
+from ledger.errors import ChainError, ContractRevertError
+from ledger.fees import Pending
+from ledger.hashing import keccak256
+from ledger.identifiers import LOT_MAX_LENGTH, DigitalLink
+from ledger.models import BatchCreate, RegistrationResult
+from ledger.rpc import rpc_call
+
+if TYPE_CHECKING:
+    from ledger.writer import LedgerWriter
+
+TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more
+GAS_PER_BULK_BATCH = 32_000  # measured ~29,950 (docs/BENCHMARKS.md), with headroom
+BULK_CALL_OVERHEAD = 80_000
+DEFAULT_CHUNK = 500  # registrations per transaction: ~16.1M gas, under EIP-7825's cap (16.78M)
+MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
+#: Rows prepared and looked up at a time: memory holds about two windows and the rows of
+#: the transactions in flight, whatever the input's length.
+WINDOW_ROWS = 2_000
+#: Batch ids per BatchLookup eth_call: ~12,000 gas each, well inside nodes' eth_call caps.
+LOOKUP_IDS = 500
+#: Chunks waiting for the dispatcher: the main thread runs at most this far ahead.
+QUEUED_CHUNKS = 20
+REGISTER_BATCHES = "registerBatches((uint64,bytes20,uint64,bytes3,bytes32)[])"
+_WORD = 32
+
+
+@dataclass
+class BulkReport:
+    """What a bulk registration did, row by row (rows are indexes into the input).
+
+    The counts are always kept; the per-row results only when asked (`keep_results`):
+    a million-row import keeps its counts and its failures, not a million results."""
+
+    registered: list[tuple[int, RegistrationResult]] = field(default_factory=list)
+    already_registered: list[tuple[int, RegistrationResult]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    transactions: int = 0
+    registered_count: int = 0
+    already_registered_count: int = 0
+    keep_results: bool = True
+
+
+@dataclass(slots=True)
+class Row:
+    """One input row, prepared once: everything the bulk path needs of it."""
+
+    index: int
+    batch: BatchCreate
+    batch_id: bytes
+    document: bytes  # the metadata document's canonical JSON (RFC 8785)
+    metadata_hash: bytes
+    encoded: bytes  # its IProvenanceLedger.BatchInput, ABI-encoded (5 words)
+
+
+def canonical_metadata(document: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of a batch's metadata document.
+
+    A document made by BatchCreate.metadata_document without `extra` holds ASCII keys,
+    strings, booleans and integers below 2^53 only; for those, the standard library's
+    sorted compact JSON without ASCII escaping is byte for byte JCS, at a third of
+    rfc8785's cost (tests/ledger/test_bulk_rows.py checks that on generated documents).
+    `extra` may hold anything (floats, non-ASCII keys): rfc8785 then, as for text that
+    is not valid Unicode (a lone surrogate)."""
+    if "extra" in document:
+        return canonical_json(document)
+    try:
+        return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return canonical_json(document)  # raises the error that names the problem
+
+
+def prepare(index: int, batch: BatchCreate) -> Row:
+    """The row's id, metadata and encoding, computed once (the batch is already validated)."""
+    lot = batch.lot.encode("ascii")
+    gtin = int(batch.gtin)
+    document = canonical_metadata(batch.metadata_document())
+    metadata_hash = sha256(document)
+    encoded = b"".join(
+        (
+            gtin.to_bytes(_WORD, "big"),
+            lot.ljust(_WORD, b"\0"),
+            batch.quantity.to_bytes(_WORD, "big"),
+            batch.unit.encode("ascii").ljust(_WORD, b"\0"),
+            metadata_hash,
+        )
+    )
+    batch_id = keccak256(gtin.to_bytes(8, "big") + lot.ljust(LOT_MAX_LENGTH, b"\0"))
+    return Row(index, batch, batch_id, document, metadata_hash, encoded)
+
+
+def register_batches_calldata(rows: Sequence[Row]) -> bytes:
+    """`registerBatches(rows)` calldata: the selector, the array's offset and length, and
+    the rows' encodings (a static tuple's elements sit in place)."""
+    head = _SELECTOR + _WORD.to_bytes(_WORD, "big") + len(rows).to_bytes(_WORD, "big")
+    return head + b"".join(row.encoded for row in rows)
+
+
+_SELECTOR = keccak256(REGISTER_BATCHES.encode())[:4]
+
+
+def windows(batches: Iterable[BatchCreate], size: int) -> Iterator[list[Row]]:
+    """The input, prepared, `size` rows at a time."""
+    window: list[Row] = []
+    for index, batch in enumerate(batches):
+        window.append(prepare(index, batch))
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+class RegistrationLookup:
+    """Which batch ids the ledger holds, and their registration events."""
+
+    def __init__(self, writer: LedgerWriter) -> None:
+        self.writer = writer
+        self.w3 = writer.w3
+        self._creation = load_artifact(BATCH_LOOKUP_NAME).bytecode.removeprefix("0x")
+        self._block_times: dict[int, int] = {}
+
+    def registered_at(self, batch_ids: Sequence[bytes]) -> list[int]:
+        """Each id's registration time (0: not registered), LOOKUP_IDS ids per eth_call."""
+        times: list[int] = []
+        address = self.writer.connection.address
+        for start in range(0, len(batch_ids), LOOKUP_IDS):
+            part = list(batch_ids[start : start + LOOKUP_IDS])
+            data = self._creation + abi_encode(["address", "bytes32[]"], [address, part]).hex()
+            answer = rpc_call(self.w3, "eth_call", [{"data": "0x" + data}, "latest"])
+            (found,) = abi_decode(["uint64[]"], bytes.fromhex(answer.removeprefix("0x")))
+            if len(found) != len(part):
+                raise ChainError(f"the batch look-up answered {len(found)} times for {len(part)} ids")
+            times.extend(found)
+        return times
+
+    def find(self, batch_ids: Sequence[bytes]) -> dict[bytes, Any]:
+        """The BatchRegistered logs of those ids the ledger holds, by id."""
+        times = self.registered_at(batch_ids)
+        held = [(batch_id, at) for batch_id, at in zip(batch_ids, times, strict=True) if at]
+        if not held:
+            return {}
+        first = self._first_block_at_or_after(min(at for _, at in held))
+        last = self._last_block_at_or_before(max(at for _, at in held))
+        found: dict[bytes, Any] = {}
+        ids = [batch_id for batch_id, _ in held]
+        for start in range(0, len(ids), 200):
+            for log in self._logs(ids[start : start + 200], first, last):
+                found.setdefault(bytes(log["args"]["batchId"]), log)
+        missing = [batch_id for batch_id in ids if batch_id not in found]
+        if missing:  # a block time off by a reorg or a node's rounding: ask the whole range
+            found.update(self.writer._registrations(missing))
+        return found
+
+    def _logs(self, ids: list[bytes], first: int, last: int) -> list[Any]:
+        from ledger.indexer.decoding import read_logs
+
+        connection = self.writer.connection
+        return read_logs(self.w3, connection.address, "BatchRegistered", first, to_block=last, batchId=ids)
+
+    def _time_of(self, number: int) -> int:
+        if number not in self._block_times:
+            block = rpc_call(self.w3, "eth_getBlockByNumber", [hex(number), False])
+            self._block_times[number] = int(block["timestamp"], 16)
+        return self._block_times[number]
+
+    def _first_block_at_or_after(self, time: int) -> int:
+        low, high = self.writer.connection.deploy_block, int(rpc_call(self.w3, "eth_blockNumber", []), 16)
+        while low < high:
+            middle = (low + high) // 2
+            if self._time_of(middle) < time:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+    def _last_block_at_or_before(self, time: int) -> int:
+        low, high = self.writer.connection.deploy_block, int(rpc_call(self.w3, "eth_blockNumber", []), 16)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._time_of(middle) > time:
+                high = middle - 1
+            else:
+                low = middle
+        return low
+
+
+class BulkRegistrar:
+    """One bulk registration run of one writer (see the module)."""
+
+    def __init__(
+        self,
+        writer: LedgerWriter,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Callable[[int], None] | None = None,
+        keep_results: bool = True,
+        on_settled: Callable[[list[bytes]], None] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.chunk_size = chunk_size
+        self.progress = progress or (lambda _n: None)
+        self.report = BulkReport(keep_results=keep_results)
+        self.on_settled = on_settled
+        self.lookup = RegistrationLookup(writer)
+        self._seen: dict[bytes, int] = {}
+        self._gtin_refusal: dict[str, str | None] = {}
+        self._base_url = writer.connection.settings.public_base_url
+
+    def run(self, batches: Iterable[BatchCreate]) -> BulkReport:
+        """Register `batches` (see the module); the report of what happened to each row."""
+        self.writer._recover()
+        limit = (self.writer._gas_limit() - BULK_CALL_OVERHEAD) // GAS_PER_BULK_BATCH
+        self.chunk_size = max(1, min(self.chunk_size, limit))
+        dispatcher = _Dispatcher(self)
+        # One window behind: while a window's documents are written (I/O, in a thread),
+        # the next window is read, prepared and looked up; its chunks go to the
+        # dispatcher only once they are on disk, so an anchored hash always has its document.
+        waiting: tuple[list[Row], Future[None]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents") as documents:
+            try:
+                for window in windows(batches, WINDOW_ROWS):
+                    todo, keep = self._sort(window)
+                    self.progress(len(window) - len(todo))
+                    storing = documents.submit(self.writer.documents.put_many, [(r.metadata_hash, r.document) for r in keep])
+                    if waiting is not None:
+                        self._dispatch(dispatcher, *waiting)
+                    waiting = (todo, storing)
+                if waiting is not None:
+                    self._dispatch(dispatcher, *waiting)
+            except BaseException:
+                dispatcher.abandon()
+                raise
+            dispatcher.finish()
+        return self.report
+
+    def _dispatch(self, dispatcher: _Dispatcher, todo: list[Row], storing: Future[None]) -> None:
+        storing.result()  # the documents are on disk (raises what writing them raised)
+        for start in range(0, len(todo), self.chunk_size):
+            dispatcher.put(todo[start : start + self.chunk_size])
+
+    def _sort(self, window: list[Row]) -> tuple[list[Row], list[Row]]:
+        """The window's rows to send, and every row whose document to keep (to send, or
+        already registered with this content); the others are reported here."""
+        fresh: list[Row] = []
+        for row in window:
+            first = self._seen.setdefault(row.batch_id, row.index)
+            if first != row.index:
+                self.fail(row.index, f"lot {row.batch.lot} of GTIN {row.batch.gtin} appears twice (row {first + 1})")
+            else:
+                fresh.append(row)
+        found = self.lookup.find([row.batch_id for row in fresh])
+        todo: list[Row] = []
+        keep: list[Row] = []
+        for row in fresh:
+            log = found.get(row.batch_id)
+            if log is None:
+                todo.append(row)
+                continue
+            difference = self.writer._compare(row.batch, row.metadata_hash, log)
+            if difference:
+                self.fail(row.index, str(self.writer._conflict(row.batch, log, difference)))
+            else:
+                keep.append(row)
+                self.settled([row], "already_registered", "0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"])
+        todo = self._licensed(todo)
+        return todo, keep + todo
+
+    def _licensed(self, rows: list[Row]) -> list[Row]:
+        """The rows of GTINs the contract lets the signer register: the first row of each
+        new GTIN is simulated (see LedgerWriter._refused_gtins for why)."""
+        for row in rows:
+            gtin = row.batch.gtin
+            if gtin in self._gtin_refusal:
+                continue
+            call = self.writer.contract.functions.registerBatch(row.batch.contract_input(row.metadata_hash))
+            try:
+                self.writer._simulate(call)
+                self._gtin_refusal[gtin] = None
+            except ContractRevertError as exc:
+                if exc.error_name not in ("ProvenanceNotLicensed", "ProvenanceInvalidGtin"):
+                    raise
+                self._gtin_refusal[gtin] = str(exc)
+        kept = []
+        for row in rows:
+            refusal = self._gtin_refusal[row.batch.gtin]
+            if refusal is None:
+                kept.append(row)
+            else:
+                self.fail(row.index, refusal)
+        return kept
+
+    def fail(self, index: int, reason: str) -> None:
+        """Report row `index` as not registered, for `reason`."""
+        self.report.failed.append((index, reason))
+
+    def settled(self, rows: Sequence[Row], status: str, tx_hash: str, block: int) -> None:
+        """Report `rows` as registered (or found already registered) by `tx_hash`."""
+        report = self.report
+        if status == "registered":
+            report.registered_count += len(rows)
+        else:
+            report.already_registered_count += len(rows)
+        if report.keep_results:
+            target = report.registered if status == "registered" else report.already_registered
+            target.extend((row.index, self._result(row, status, tx_hash, block)) for row in rows)
+        if self.on_settled is not None:
+            self.on_settled([row.metadata_hash for row in rows])
+
+    def _result(self, row: Row, status: str, tx_hash: str, block: int) -> RegistrationResult:
+        batch = row.batch
+        # Built without validation: every field comes from a validated batch or the chain.
+        return RegistrationResult.model_construct(
+            batch_id="0x" + row.batch_id.hex(),
+            gtin=batch.gtin,
+            lot=batch.lot,
+            status=status,
+            tx_hash=tx_hash,
+            block_number=block,
+            url=DigitalLink(batch.gtin, batch.lot).url(self._base_url),
+            metadata_hash="0x" + row.metadata_hash.hex(),
+        )
+
+
+@dataclass
+class _Flight:
+    rows: list[Row]
+    transaction: dict[str, Any] | Pending  # a node account's transaction, or the sender's signed record
+    tx_hash: bytes = b""  # a node-signed transaction's hash, once sent
+
+
+class _Dispatcher:
+    """Three threads joined by bounded queues, so the chain is never kept waiting:
+
+    - **sign**: takes the chunks the main thread hands over, builds each transaction and
+      signs it with the next nonce (recorded in the outbox first, for a local key);
+    - **send**: sends them in nonce order, back to back (the local chain applies writes one
+      at a time: the next one is ready the moment the last is mined);
+    - **settle**: collects the receipts, up to MAX_IN_FLIGHT behind, and reports the rows.
+
+    A failure in any of them stops the others and is raised in the main thread. What was
+    signed is still sent (it is in the outbox: a later run would send it anyway), unless
+    sending itself failed.
+    """
+
+    def __init__(self, registrar: BulkRegistrar) -> None:
+        self.registrar = registrar
+        self.writer = registrar.writer
+        self.chunks: Queue[list[Row] | None] = Queue(maxsize=QUEUED_CHUNKS)
+        self.signed: Queue[_Flight | None] = Queue(maxsize=2)
+        self.sent: Queue[_Flight | None] = Queue(maxsize=MAX_IN_FLIGHT)
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+        self._fees: dict[str, int] | None = None
+        self.threads = [
+            threading.Thread(target=self._guard, args=(stage,), name=f"bulk-{stage.__name__.strip('_')}", daemon=True)
+            for stage in (self._sign_stage, self._send_stage, self._settle_stage)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    # ---------------------------------------------------------------- main thread
+
+    def put(self, rows: list[Row]) -> None:
+        """Hand a chunk over (waits while QUEUED_CHUNKS wait); raises what failed in a stage."""
+        self._put(self.chunks, rows)
+        if self.error is not None:
+            raise self.error
+
+    def finish(self) -> None:
+        """Wait until every chunk is sent and settled; raises what failed in a stage."""
+        self._put(self.chunks, None)
+        for thread in self.threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """Stop signing (the main thread failed); what was signed is sent and settled."""
+        self.stopping.set()
+        self._put(self.chunks, None)
+        for thread in self.threads:
+            thread.join()
+
+    def _put(self, queue: Queue[Any], item: Any) -> None:
+        while True:
+            try:
+                queue.put(item, timeout=0.1)
+                return
+            except Full:
+                if self.error is not None and item is not None:
+                    return  # nobody will take it: the caller raises the error
+                if self.error is not None and not any(t.is_alive() for t in self.threads):
+                    return
+
+    # ---------------------------------------------------------------- stages
+
+    def _guard(self, stage: Callable[[], None]) -> None:
+        try:
+            stage()
+        except BaseException as exc:  # handed to the main thread, which raises it
+            if self.error is None:
+                self.error = exc
+            self.stopping.set()
+            self._drain_after(stage)
+
+    def _drain_after(self, stage: Callable[[], None]) -> None:
+        """Unblock the stages before a failed one and tell the ones after it to end."""
+        upstream: Queue[Any]
+        downstream: Queue[Any] | None
+        if stage == self._sign_stage:
+            upstream, downstream = self.chunks, self.signed
+        elif stage == self._send_stage:
+            upstream, downstream = self.signed, self.sent
+        else:
+            upstream, downstream = self.sent, None
+        if downstream is not None:
+            self._put(downstream, None)
+        while True:
+            try:
+                if upstream.get(timeout=0.1) is None:
+                    return
+            except Empty:
+                if not any(t.is_alive() for t in self.threads if t is not threading.current_thread()):
+                    return
+
+    def _sign_stage(self) -> None:
+        while (rows := self.chunks.get()) is not None:
+            if self.stopping.is_set():
+                continue  # drain: nothing more is signed
+            self._put(self.signed, _Flight(rows, self._sign(rows)))
+        self._put(self.signed, None)
+
+    def _send_stage(self) -> None:
+        while (flight := self.signed.get()) is not None:
+            self._send(flight)
+            self.registrar.report.transactions += 1
+            self._put(self.sent, flight)
+        self._put(self.sent, None)
+
+    def _settle_stage(self) -> None:
+        while (flight := self.sent.get()) is not None:
+            self._settle(flight)
+
+    # ---------------------------------------------------------------- one transaction
+
+    def _sign(self, rows: list[Row]) -> dict[str, Any] | Pending:
+        writer = self.writer
+        payload = {
+            "to": writer.connection.address,
+            "data": "0x" + register_batches_calldata(rows).hex(),
+            "value": 0,
+            "gas": min(TX_GAS_CAP, BULK_CALL_OVERHEAD + GAS_PER_BULK_BATCH * len(rows)),
+        }
+        if writer.sender is not None:
+            # Fees are taken for each transaction: on a network they move while it runs.
+            return writer.sender.prepare(payload)
+        if self._fees is None:
+            self._fees = writer._fees()
+        return {
+            "from": writer.signer.address,
+            **payload,
+            "nonce": writer._next_nonce(),
+            "chainId": writer.connection.settings.chain_id,
+            **self._fees,
+        }
+
+    def _send(self, flight: _Flight) -> None:
+        writer = self.writer
+        if isinstance(flight.transaction, Pending):
+            assert writer.sender is not None
+            writer.sender.send_prepared(flight.transaction)
+            return
+        try:
+            flight.tx_hash = writer.signer.send(writer.w3, flight.transaction)
+        except Exception:
+            writer._nonce = None  # the node may not have taken it: ask again next time
+            raise
+
+    def _settle(self, flight: _Flight) -> None:
+        writer = self.writer
+        if isinstance(flight.transaction, Pending):
+            assert writer.sender is not None
+            receipt = writer.sender.wait(flight.transaction)
+            tx_hash = receipt["transactionHash"]  # the version mined (a replacement has another hash)
+        else:
+            tx_hash = flight.tx_hash
+            receipt = writer._lean_receipt(tx_hash)
+        if receipt["status"] == 1:
+            self.registrar.settled(flight.rows, "registered", "0x" + bytes(tx_hash).hex(), receipt["blockNumber"])
+        else:
+            call = writer.contract.functions.registerBatches([r.batch.contract_input(r.metadata_hash) for r in flight.rows])
+            reason = str(writer._explain_failure(call, receipt))
+            for row in flight.rows:
+                self.registrar.fail(row.index, reason)
+        self.registrar.progress(len(flight.rows))
