@@ -477,7 +477,7 @@ def _evidence_view(model: ReadModel, evidence_hex: str, holder: str | None) -> d
     if view["available"] and model.documents is not None:
         digest = bytes.fromhex(view["sha256"])
         with contextlib.suppress(OSError):
-            if model.documents.path_of(digest).stat().st_size <= _MAX_ENVELOPE_BYTES:
+            if model.documents.size_of(digest) <= _MAX_ENVELOPE_BYTES:
                 private = enveloped_evidence(model.documents.held(digest))
                 if private is not None:
                     return document_view(model, private.hex(), _("private evidence"), holder, private=True) | {
