@@ -240,8 +240,11 @@ class BulkRegistrar:
         progress: Callable[[int], None] | None = None,
         keep_results: bool = True,
         on_settled: Callable[[list[bytes]], None] | None = None,
+        row_label: Callable[[int], str] | None = None,
     ) -> None:
         self.writer = writer
+        #: How a message names an input row (the CLI: its CSV line).
+        self.row_label = row_label or (lambda index: f"row {index + 1}")
         self.chunk_size = chunk_size
         self.progress = progress or (lambda _n: None)
         self.report = BulkReport(keep_results=keep_results)
@@ -260,16 +263,17 @@ class BulkRegistrar:
         # One window behind: while a window's documents are written (I/O, in a thread),
         # the next window is read, prepared and looked up; its chunks go to the
         # dispatcher only once they are on disk, so an anchored hash always has its document.
-        waiting: tuple[list[Row], Future[None]] | None = None
+        waiting: tuple[list[Row], list[tuple[Row, Any]], Future[None]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents") as documents:
             try:
                 for window in windows(batches, WINDOW_ROWS):
-                    todo, keep = self._sort(window)
+                    todo, found = self._sort(window)
                     self.progress(len(window) - len(todo))
+                    keep = [row for row, _ in found] + todo
                     storing = documents.submit(self.writer.documents.put_many, [(r.metadata_hash, r.document) for r in keep])
                     if waiting is not None:
                         self._dispatch(dispatcher, *waiting)
-                    waiting = (todo, storing)
+                    waiting = (todo, found, storing)
                 if waiting is not None:
                     self._dispatch(dispatcher, *waiting)
             except BaseException:
@@ -278,24 +282,26 @@ class BulkRegistrar:
             dispatcher.finish()
         return self.report
 
-    def _dispatch(self, dispatcher: _Dispatcher, todo: list[Row], storing: Future[None]) -> None:
+    def _dispatch(self, dispatcher: _Dispatcher, todo: list[Row], found: list[tuple[Row, Any]], storing: Future[None]) -> None:
         storing.result()  # the documents are on disk (raises what writing them raised)
+        for row, log in found:  # reported (and so marked anchored) once their documents are held
+            self.settled([row], "already_registered", "0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"])
         for start in range(0, len(todo), self.chunk_size):
             dispatcher.put(todo[start : start + self.chunk_size])
 
-    def _sort(self, window: list[Row]) -> tuple[list[Row], list[Row]]:
-        """The window's rows to send, and every row whose document to keep (to send, or
-        already registered with this content); the others are reported here."""
+    def _sort(self, window: list[Row]) -> tuple[list[Row], list[tuple[Row, Any]]]:
+        """The window's rows to send, and the rows already registered with this content
+        (with their registration's log); the others are reported failed here."""
         fresh: list[Row] = []
         for row in window:
             first = self._seen.setdefault(row.batch_id, row.index)
             if first != row.index:
-                self.fail(row.index, f"lot {row.batch.lot} of GTIN {row.batch.gtin} appears twice (row {first + 1})")
+                self.fail(row.index, f"lot {row.batch.lot} of GTIN {row.batch.gtin} appears twice ({self.row_label(first)})")
             else:
                 fresh.append(row)
         found = self.lookup.find([row.batch_id for row in fresh])
         todo: list[Row] = []
-        keep: list[Row] = []
+        registered: list[tuple[Row, Any]] = []
         for row in fresh:
             log = found.get(row.batch_id)
             if log is None:
@@ -305,10 +311,8 @@ class BulkRegistrar:
             if difference:
                 self.fail(row.index, str(self.writer._conflict(row.batch, log, difference)))
             else:
-                keep.append(row)
-                self.settled([row], "already_registered", "0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"])
-        todo = self._licensed(todo)
-        return todo, keep + todo
+                registered.append((row, log))
+        return self._licensed(todo), registered
 
     def _licensed(self, rows: list[Row]) -> list[Row]:
         """The rows of GTINs the contract lets the signer register: the first row of each
@@ -395,6 +399,8 @@ class _Dispatcher:
         self.sent: Queue[_Flight | None] = Queue(maxsize=MAX_IN_FLIGHT)
         self.error: BaseException | None = None
         self.stopping = threading.Event()
+        #: The nonce of the transaction the node refused, when sending failed.
+        self.unsent_from: int | None = None
         self._fees: dict[str, int] | None = None
         self.threads = [
             threading.Thread(target=self._guard, args=(stage,), name=f"bulk-{stage.__name__.strip('_')}", daemon=True)
@@ -407,34 +413,48 @@ class _Dispatcher:
 
     def put(self, rows: list[Row]) -> None:
         """Hand a chunk over (waits while QUEUED_CHUNKS wait); raises what failed in a stage."""
-        self._put(self.chunks, rows)
+        self._put(self.chunks, rows, self.threads[0])
         if self.error is not None:
             raise self.error
 
     def finish(self) -> None:
         """Wait until every chunk is sent and settled; raises what failed in a stage."""
-        self._put(self.chunks, None)
+        self._put(self.chunks, None, self.threads[0])
         for thread in self.threads:
             thread.join()
+        self._forget_unsent()
         if self.error is not None:
             raise self.error
 
     def abandon(self) -> None:
         """Stop signing (the main thread failed); what was signed is sent and settled."""
         self.stopping.set()
-        self._put(self.chunks, None)
+        self._put(self.chunks, None, self.threads[0])
         for thread in self.threads:
             thread.join()
+        self._forget_unsent()
 
-    def _put(self, queue: Queue[Any], item: Any) -> None:
+    def _forget_unsent(self) -> None:
+        """After sending failed, forget every nonce from the refused one on (the sign stage
+        may have signed more meanwhile): the next write asks the node again."""
+        if self.unsent_from is None:
+            return
+        writer = self.writer
+        if writer.sender is not None:
+            if writer.sender.outbox is not None:
+                writer.sender.outbox.drop_from(self.unsent_from)
+            writer.sender.forget_nonce()
+        writer._nonce = None
+
+    def _put(self, queue: Queue[Any], item: Any, consumer: threading.Thread) -> None:
+        """Put `item`, waiting for room as long as `consumer` runs: a signed transaction is
+        never dropped while the send stage can still send it."""
         while True:
             try:
                 queue.put(item, timeout=0.1)
                 return
             except Full:
-                if self.error is not None and item is not None:
-                    return  # nobody will take it: the caller raises the error
-                if self.error is not None and not any(t.is_alive() for t in self.threads):
+                if not consumer.is_alive():
                     return
 
     # ---------------------------------------------------------------- stages
@@ -459,7 +479,7 @@ class _Dispatcher:
         else:
             upstream, downstream = self.sent, None
         if downstream is not None:
-            self._put(downstream, None)
+            self._put(downstream, None, self.threads[2] if downstream is self.sent else self.threads[1])
         while True:
             try:
                 if upstream.get(timeout=0.1) is None:
@@ -472,15 +492,15 @@ class _Dispatcher:
         while (rows := self.chunks.get()) is not None:
             if self.stopping.is_set():
                 continue  # drain: nothing more is signed
-            self._put(self.signed, _Flight(rows, self._sign(rows)))
-        self._put(self.signed, None)
+            self._put(self.signed, _Flight(rows, self._sign(rows)), self.threads[1])
+        self._put(self.signed, None, self.threads[1])
 
     def _send_stage(self) -> None:
         while (flight := self.signed.get()) is not None:
             self._send(flight)
             self.registrar.report.transactions += 1
-            self._put(self.sent, flight)
-        self._put(self.sent, None)
+            self._put(self.sent, flight, self.threads[2])
+        self._put(self.sent, None, self.threads[2])
 
     def _settle_stage(self) -> None:
         while (flight := self.sent.get()) is not None:
@@ -513,12 +533,16 @@ class _Dispatcher:
         writer = self.writer
         if isinstance(flight.transaction, Pending):
             assert writer.sender is not None
-            writer.sender.send_prepared(flight.transaction)
+            try:
+                writer.sender.send_prepared(flight.transaction)
+            except ChainError:
+                self.unsent_from = flight.transaction.nonce  # refused outright: not taken
+                raise
             return
         try:
             flight.tx_hash = writer.signer.send(writer.w3, flight.transaction)
         except Exception:
-            writer._nonce = None  # the node may not have taken it: ask again next time
+            self.unsent_from = int(flight.transaction["nonce"])  # the node may not have taken it
             raise
 
     def _settle(self, flight: _Flight) -> None:

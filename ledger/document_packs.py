@@ -46,6 +46,11 @@ class PackIndex:
         if not write and not self.index_path.exists():
             yield None
             return
+        if not write and not self._has_tables():
+            # A writer creates the file a moment before its tables (or a crash left it so):
+            # nothing is indexed yet.
+            yield None
+            return
         if write:
             self.folder.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.index_path, timeout=30)
@@ -57,6 +62,17 @@ class PackIndex:
             yield connection
         finally:
             connection.close()
+
+    def _has_tables(self) -> bool:
+        try:
+            connection = sqlite3.connect(self.index_path, timeout=30)
+            try:
+                found = connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'packed'").fetchone()
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError:
+            return False
+        return bool(found and found[0])
 
     def add(self, documents: Sequence[tuple[bytes, bytes]]) -> None:
         """Write `documents` ((sha256, content) pairs) as one pack and index them."""

@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -346,12 +345,8 @@ class DocumentStore:
         return self.is_private(digest) or self._marker(_NAMED_PRIVATE, digest).exists()
 
     def export(self, digest: bytes, target: Path) -> None:
-        """Copy a stored document out to `target`."""
-        source = self.path_of(digest)
-        if source.is_file():
-            shutil.copyfile(source, target)
-        else:
-            Path(target).write_bytes(self.packs.read(digest))
+        """Copy a stored document out to `target`, checked against its hash."""
+        Path(target).write_bytes(self.held(digest))  # checked: a damaged file's packed copy, never its bytes
 
 
 class CheckedDocumentStore(DocumentStore):

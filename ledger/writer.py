@@ -473,6 +473,7 @@ class LedgerWriter:
         chunk_size: int = DEFAULT_CHUNK,
         keep_results: bool = True,
         on_settled: Callable[[list[bytes]], None] | None = None,
+        row_label: Callable[[int], str] | None = None,
     ) -> BulkReport:
         """Register many batches: `chunk_size` per transaction, many transactions in
         flight, the input streamed (any iterable; see ledger.bulk).
@@ -481,9 +482,10 @@ class LedgerWriter:
         reported as already registered, never sent twice; nothing is skipped.
         `progress(n)` is called as rows are settled; `on_settled(metadata hashes)` as rows
         are registered or found registered. Without `keep_results` the report keeps counts
-        and failures only (memory stays flat for any number of rows).
+        and failures only (memory stays flat for any number of rows). `row_label(index)`
+        names an input row in messages (default "row N", counting from 1).
         """
-        registrar = BulkRegistrar(self, chunk_size, progress, keep_results, on_settled)
+        registrar = BulkRegistrar(self, chunk_size, progress, keep_results, on_settled, row_label)
         return registrar.run(batches)
 
     def _gas_limit(self) -> int:

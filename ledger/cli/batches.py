@@ -203,6 +203,7 @@ def import_csv(
             chunk_size=chunk_size,
             keep_results=False,
             on_settled=anchored,
+            row_label=lambda index: f"line {rows.line_of(index)}",
         )
     if published:
         publish_after_write(settings, published, wait=BULK_PUSH_SECONDS)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from ledger.errors import InvalidInputError, LedgerError
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ class CsvRows:
                         f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
                         "expected a header like gtin,lot,quantity,unit,product,origin"
                     )
-                rows.count = sum(1 for _ in reader)
+                rows.count = sum(1 for row in reader if row)  # blank lines are no rows (DictReader skips them)
         except csv.Error as exc:  # e.g. a field beyond the reader's size limit (a damaged file)
             raise InvalidInputError(f"{path} is not a readable CSV file: {exc}; check it in a text editor") from exc
         return rows
@@ -67,17 +69,40 @@ class CsvRows:
     def __iter__(self) -> Iterator[BatchCreate]:
         with open(self.path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            for line, raw in enumerate(reader, start=2):
+            for raw in reader:
+                line = first_line(reader.line_num, raw)
                 try:
                     batch = parse_row(reader.fieldnames or [], raw)
                 except LedgerError as exc:
                     self.errors.append((line, str(exc)))
                     continue
-                except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                    self.errors.append((line, str(exc).splitlines()[-1].strip()))
+                except ValidationError as exc:
+                    self.errors.append((line, validation_message(exc)))
                     continue
                 self.lines.append(line)
                 yield batch
+
+
+def first_line(line_num: int, raw: dict[str | None, str | list[str] | None]) -> int:
+    """The file line a record starts on: the reader's line after it, less the line breaks
+    inside its quoted fields (blank lines before it are not counted against it)."""
+    breaks = 0
+    for value in raw.values():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                breaks += text.count("\n") + text.count("\r") - text.count("\r\n")
+    return line_num - breaks
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic refusal as a sentence per field ("product: String should have at least 1
+    character"), without pydantic's link lines."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def parse_row(columns: Sequence[str], raw: dict[str | None, str | list[str] | None]) -> BatchCreate:
@@ -124,11 +149,10 @@ def check_utf8(path: Path) -> None:
                 try:
                     decoder.decode(block)
                 except UnicodeDecodeError as exc:
-                    # The decoder may hold back up to 3 bytes of an earlier block: the error's
-                    # offsets count from those.
-                    held = len(exc.object) - len(block)
-                    bad = exc.start - held
-                    _refuse(path, block, bad, lines_before, last_line_start - offset, exc.object[exc.start : exc.start + 1])
+                    # exc.object is what the decoder held back of earlier blocks (a partial
+                    # character, up to 3 bytes) and this block (less a BOM it skipped).
+                    start = offset + len(block) - len(exc.object) + exc.start
+                    _refuse(path, block, offset, start, lines_before, last_line_start, exc.object[exc.start : exc.start + 1])
                 lines_before += block.count(b"\n")
                 newline = block.rfind(b"\n")
                 if newline >= 0:
@@ -136,18 +160,24 @@ def check_utf8(path: Path) -> None:
                 offset += len(block)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:  # the file ends inside a character
-        _refuse(path, b"", 0, lines_before, last_line_start - offset, exc.object[exc.start : exc.start + 1])
+        start = offset - len(exc.object) + exc.start
+        _refuse(path, b"", offset, start, lines_before, last_line_start, exc.object[exc.start : exc.start + 1])
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _refuse(path: Path, block: bytes, bad: int, lines_before: int, line_start: int, byte: bytes) -> None:
-    """The error for an invalid byte at `bad` in `block` (`line_start`: where its line
-    starts, relative to the block; negative when it started in an earlier block)."""
-    bad = max(bad, 0)
-    line = lines_before + block.count(b"\n", 0, bad) + 1
-    newline = block.rfind(b"\n", 0, bad)
-    column = bad - (newline + 1 if newline >= 0 else line_start) + 1
+def _refuse(path: Path, block: bytes, offset: int, bad: int, lines_before: int, line_start: int, byte: bytes) -> None:
+    """The error for an invalid byte at file offset `bad`; `block` starts at `offset`,
+    `lines_before` newlines come before it and the last of them ends at `line_start`
+    (a byte before the block belongs to a character cut by the block's start, on the
+    line that was open there)."""
+    within = bad - offset
+    if within > 0:
+        line = lines_before + block.count(b"\n", 0, within) + 1
+        newline = block.rfind(b"\n", 0, within)
+        column = within - newline if newline >= 0 else bad - line_start + 1
+    else:
+        line, column = lines_before + 1, bad - line_start + 1
     raise InvalidInputError(
         f"{path} is not UTF-8 text: line {line}, byte {column} of that line is 0x{byte[0]:02x}"
         f"{_as_windows_1252(byte)}, which UTF-8 does not allow there (the file is probably "
