@@ -884,3 +884,20 @@ def test_import_csv_refuses_non_ascii_digits_and_padded_lots(cli, tmp_path):
     assert code == 1 and report["registered"] == 1, report
     errors = [e["error"] for e in report["errors"]]
     assert "digits 0-9" in errors[0] and "spaces or line breaks" in errors[1], errors
+
+
+def test_import_csv_names_the_line_of_a_lots_first_appearance(cli, tmp_path):
+    """'appears twice' points at the CSV line of the first row, not its place among valid rows."""
+    path = tmp_path / "twice.csv"
+    path.write_text(
+        "gtin,lot,quantity,unit,product\n"
+        f"{GTIN},bad lot,5,KGM,Coffee\n"  # line 2: refused (a space), so valid rows start at line 3
+        f"{GTIN},TW-1,5,KGM,Coffee\n"
+        f"{GTIN},TW-2,5,KGM,Coffee\n"
+        f"{GTIN},TW-1,5,KGM,Coffee\n"
+    )
+    code, out, _ = cli("batch", "import", str(path), "--account", FARM, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["registered"] == 2, report
+    twice = [e for e in report["errors"] if "appears twice" in e["error"]]
+    assert twice == [{"line": 5, "error": f"lot TW-1 of GTIN {GTIN} appears twice (line 3)"}], report["errors"]
