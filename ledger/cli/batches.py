@@ -166,7 +166,7 @@ def import_csv(
     path: Annotated[Path, typer.Argument(help="CSV with columns gtin,lot,quantity,unit,product[,origin].")],
     chunk_size: Annotated[
         int, typer.Option(help="Registrations per transaction (fewer where the chain's gas limits require).")
-    ] = 500,  # ledger.bulk.DEFAULT_CHUNK, written out: importing it would load web3 for --help
+    ] = 480,  # ledger.bulk.DEFAULT_CHUNK, written out: importing it would load web3 for --help
     account: AccountOption = None,
     as_json: JsonOption = False,
 ) -> None:
