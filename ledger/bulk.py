@@ -68,6 +68,9 @@ WINDOW_ROWS = 2_000
 LOOKUP_IDS = 500
 #: Chunks waiting for the dispatcher: the main thread runs at most this far ahead.
 QUEUED_CHUNKS = 20
+#: Settled transactions between two trims of the outbox (which then holds at most about
+#: this many plus those in flight: tens of MB, whatever the import's length).
+OUTBOX_TRIM = 16
 REGISTER_BATCHES = "registerBatches((uint64,bytes20,uint64,bytes3,bytes32)[])"
 _WORD = 32
 
@@ -403,6 +406,7 @@ class _Dispatcher:
         self.stopping = threading.Event()
         #: The nonce of the transaction the node refused, when sending failed.
         self.unsent_from: int | None = None
+        self._settled = 0
         self._fees: dict[str, int] | None = None
         self.threads = [
             threading.Thread(target=self._guard, args=(stage,), name=f"bulk-{stage.__name__.strip('_')}", daemon=True)
@@ -547,12 +551,21 @@ class _Dispatcher:
             self.unsent_from = int(flight.transaction["nonce"])  # the node may not have taken it
             raise
 
+    def _trim_outbox(self, mined: int) -> None:
+        """Forget the outbox's records up to `mined` every OUTBOX_TRIM transactions: each
+        holds its ~300 KB transaction, and the next command reads the file whole."""
+        self._settled += 1
+        outbox = self.writer.sender.outbox if self.writer.sender is not None else None
+        if outbox is not None and self._settled % OUTBOX_TRIM == 0:
+            outbox.keep_from(mined + 1)  # settled in nonce order: every earlier one is mined
+
     def _settle(self, flight: _Flight) -> None:
         writer = self.writer
         if isinstance(flight.transaction, Pending):
             assert writer.sender is not None
             receipt = writer.sender.wait(flight.transaction)
             tx_hash = receipt["transactionHash"]  # the version mined (a replacement has another hash)
+            self._trim_outbox(flight.transaction.nonce)
         else:
             tx_hash = flight.tx_hash
             receipt = writer._lean_receipt(tx_hash)

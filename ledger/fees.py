@@ -28,7 +28,9 @@ import contextlib
 import json
 import math
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,6 +182,9 @@ class Outbox:
 
     def __init__(self, data_dir: Path, chain_id: int, address: str) -> None:
         self.path = Path(data_dir) / "transactions" / f"{chain_id}-{to_checksum_address(address)}.jsonl"
+        #: The bulk path appends from one thread and trims from another: a rewrite must not
+        #: lose a record appended while it runs.
+        self._lock = threading.RLock()
 
     def read(self) -> list[dict[str, Any]]:
         """Every record, oldest first (a torn last line from a crash is ignored)."""
@@ -197,6 +202,10 @@ class Outbox:
 
     def record(self, pending: Pending) -> None:
         """Write the current version of `pending` before it is sent."""
+        with self._lock:
+            self._append(pending)
+
+    def _append(self, pending: Pending) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(
             {
@@ -214,12 +223,15 @@ class Outbox:
 
     def drop(self, nonce: int) -> None:
         """Forget the records of `nonce` (a transaction the node refused outright)."""
-        self._rewrite([r for r in self.read() if r["nonce"] != nonce])
+        self._rewrite(lambda r: r["nonce"] != nonce)
 
-    def _rewrite(self, records: list[dict[str, Any]]) -> None:
-        if not self.path.exists():
-            return
-        temporary = self.path.with_suffix(".tmp")
+    def _rewrite(self, keep: Callable[[dict[str, Any]], bool]) -> None:
+        with self._lock:
+            if self.path.exists():
+                self._write_all([r for r in self.read() if keep(r)])
+
+    def _write_all(self, records: list[dict[str, Any]]) -> None:
+        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")  # another process may rewrite too
         with open(temporary, "w") as handle:
             handle.write("".join(json.dumps(r) + "\n" for r in records))
             handle.flush()
@@ -228,11 +240,11 @@ class Outbox:
 
     def drop_from(self, nonce: int) -> None:
         """Forget the records of `nonce` and every later one (never sent), atomically."""
-        self._rewrite([r for r in self.read() if r["nonce"] < nonce])
+        self._rewrite(lambda r: r["nonce"] < nonce)
 
     def keep_from(self, nonce: int) -> None:
         """Forget records below `nonce` (mined), atomically."""
-        self._rewrite([r for r in self.read() if r["nonce"] >= nonce])
+        self._rewrite(lambda r: r["nonce"] >= nonce)
 
 
 def _jsonable(tx: dict[str, Any]) -> dict[str, Any]:
