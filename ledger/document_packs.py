@@ -16,6 +16,7 @@ are not all there. Every read is checked against the hash by DocumentStore, as f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import sqlite3
@@ -39,6 +40,7 @@ class PackIndex:
         self.folder = root / "packs"
         self.index_path = self.folder / "index.sqlite"
         self._lock = threading.Lock()
+        self._ready = False
 
     @contextlib.contextmanager
     def _connect(self, write: bool) -> Iterator[sqlite3.Connection | None]:
@@ -46,7 +48,7 @@ class PackIndex:
         if not write and not self.index_path.exists():
             yield None
             return
-        if not write and not self._has_tables():
+        if not write and not self._ready and not self._has_tables():
             # A writer creates the file a moment before its tables (or a crash left it so):
             # nothing is indexed yet.
             yield None
@@ -64,6 +66,7 @@ class PackIndex:
             connection.close()
 
     def _has_tables(self) -> bool:
+        """Whether the index has its tables (once it has, it keeps them)."""
         try:
             connection = sqlite3.connect(self.index_path, timeout=30)
             try:
@@ -72,7 +75,8 @@ class PackIndex:
                 connection.close()
         except sqlite3.DatabaseError:
             return False
-        return bool(found and found[0])
+        self._ready = bool(found and found[0])
+        return self._ready
 
     def add(self, documents: Sequence[tuple[bytes, bytes]]) -> None:
         """Write `documents` ((sha256, content) pairs) as one pack and index them."""
@@ -83,24 +87,50 @@ class PackIndex:
         temporary = self.folder / f".{name}.partial"
         entries = []
         offset = 0
-        with open(temporary, "wb") as handle:
-            for digest, content in documents:
-                handle.write(content)
-                entries.append((digest, name, offset, len(content)))
-                offset += len(content)
-        os.replace(temporary, self.folder / name)
+        try:
+            with open(temporary, "wb") as handle:
+                for digest, content in documents:
+                    handle.write(content)
+                    entries.append((digest, name, offset, len(content)))
+                    offset += len(content)
+                handle.flush()
+                # On disk before the index names it (the index commits with an fsync): a power
+                # loss never leaves an index entry over an empty pack.
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.folder / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(self.folder)
         with self._lock, self._connect(write=True) as connection:
             assert connection is not None
-            with connection:  # one transaction
-                connection.executemany("INSERT OR IGNORE INTO packed VALUES (?, ?, ?, ?)", entries)
+            with connection:  # one transaction; a document packed again (its old copy damaged) moves
+                connection.executemany("INSERT OR REPLACE INTO packed VALUES (?, ?, ?, ?)", entries)
 
     def location(self, digest: bytes) -> tuple[Path, int, int] | None:
-        """Where a packed document lies (pack file, offset, length), or None."""
+        """Where a packed document lies (pack file, offset, length), or None (also when the
+        index is unreadable: the store then holds what its files hold)."""
         with self._connect(write=False) as connection:
             if connection is None:
                 return None
-            row = connection.execute("SELECT pack, offset, length FROM packed WHERE digest = ?", (digest,)).fetchone()
-        return None if row is None else (self.folder / row[0], int(row[1]), int(row[2]))
+            try:
+                row = connection.execute("SELECT pack, offset, length FROM packed WHERE digest = ?", (digest,)).fetchone()
+            except sqlite3.DatabaseError:
+                return None
+        if row is None or not _sane(row):
+            return None
+        return (self.folder / str(row[0]), int(row[1]), int(row[2]))
+
+    def holds(self, digest: bytes) -> bool:
+        """Whether a pack is indexed for the document and is long enough to hold it."""
+        found = self.location(digest)
+        if found is None:
+            return False
+        path, offset, length = found
+        try:
+            return path.stat().st_size >= offset + length
+        except OSError:
+            return False
 
     def read(self, digest: bytes) -> bytes:
         """The packed document's bytes, unchecked (FileNotFoundError when not packed)."""
@@ -108,9 +138,12 @@ class PackIndex:
         if found is None:
             raise FileNotFoundError(f"no document {digest.hex()} in the packs")
         path, offset, length = found
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read(length)
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read(length)
+        except OSError as exc:  # a pack lost, or not a file: the document is not held
+            raise FileNotFoundError(f"pack {path.name} of document {digest.hex()} cannot be read ({exc})") from exc
         if len(data) != length:
             raise FileNotFoundError(f"pack {path.name} ends before document {digest.hex()}")
         return data
@@ -120,16 +153,34 @@ class PackIndex:
         found = self.location(digest)
         return None if found is None else found[2]
 
-    def packed(self, digests: Sequence[bytes]) -> set[bytes]:
-        """Those of `digests` the packs hold."""
-        held: set[bytes] = set()
+    def intact(self, digests: Sequence[bytes]) -> set[bytes]:
+        """Those of `digests` the packs hold with the right bytes (each pack read once)."""
+        rows: list[tuple[bytes, str, int, int]] = []
         with self._connect(write=False) as connection:
             if connection is None:
-                return held
-            for start in range(0, len(digests), _QUERY_IDS):
-                part = list(digests[start : start + _QUERY_IDS])
-                marks = ",".join("?" * len(part))
-                held.update(bytes(r[0]) for r in connection.execute(f"SELECT digest FROM packed WHERE digest IN ({marks})", part))
+                return set()
+            try:
+                for start in range(0, len(digests), _QUERY_IDS):
+                    part = list(digests[start : start + _QUERY_IDS])
+                    marks = ",".join("?" * len(part))
+                    query = f"SELECT digest, pack, offset, length FROM packed WHERE digest IN ({marks})"
+                    rows.extend((bytes(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in connection.execute(query, part))
+            except sqlite3.DatabaseError:
+                return set()
+        held: set[bytes] = set()
+        by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
+        for digest, pack, offset, length in rows:
+            if _sane((pack, offset, length)):
+                by_pack.setdefault(pack, []).append((digest, offset, length))
+        for pack, entries in by_pack.items():
+            try:
+                with open(self.folder / pack, "rb") as handle:
+                    for digest, offset, length in sorted(entries, key=lambda e: e[1]):
+                        handle.seek(offset)
+                        if hashlib.sha256(handle.read(length)).digest() == digest:
+                            held.add(digest)
+            except OSError:
+                continue
         return held
 
     def mark_anchored(self, digests: Iterable[bytes]) -> None:
@@ -147,4 +198,31 @@ class PackIndex:
         with self._connect(write=False) as connection:
             if connection is None:
                 return []
-            return [bytes(r[0]) for r in connection.execute("SELECT digest FROM anchored")]
+            try:
+                return [bytes(r[0]) for r in connection.execute("SELECT digest FROM anchored")]
+            except sqlite3.DatabaseError:
+                return []
+
+
+def _sane(row: tuple[object, ...]) -> bool:
+    """An index row that names a pack of this folder and a place inside a file."""
+    pack, offset, length = row
+    return (
+        isinstance(pack, str)
+        and pack.endswith(".pack")
+        and "/" not in pack
+        and not pack.startswith(".")
+        and isinstance(offset, int)
+        and isinstance(length, int)
+        and offset >= 0
+        and length >= 0
+    )
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -164,9 +164,10 @@ class DocumentStore:
         """Store many (sha256, content) pairs whose hashes the caller computed (the bulk
         path): those not held yet go into one pack (ledger.document_packs), a single file
         for all of them. Read back like any other document."""
-        # Only the packs are asked: a document also held as a file is packed again
-        # (harmless, and a spare copy), which spares a file-system look-up per document.
-        packed = self.packs.packed([digest for digest, _ in documents])
+        # Only the packs are asked (a document packed but damaged or lost is packed again;
+        # one also held as a file is packed too: harmless, a spare copy, and it spares a
+        # file-system look-up per document).
+        packed = self.packs.intact([digest for digest, _ in documents])
         missing = {digest: data for digest, data in documents if digest not in packed}
         self.packs.add(list(missing.items()))
 
@@ -261,7 +262,7 @@ class DocumentStore:
 
     def has(self, digest: bytes) -> bool:
         """Whether a document with `digest` is stored here."""
-        return self.path_of(digest).is_file() or self.packs.location(digest) is not None
+        return self.path_of(digest).is_file() or self.packs.holds(digest)
 
     def _marker(self, kind: str, digest: bytes) -> Path:
         return self.root / kind / digest.hex()
