@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 
 from ledger.artifacts import BATCH_LOOKUP_NAME, load_artifact
 from ledger.documents import canonical_json, sha256
@@ -64,7 +65,9 @@ MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
 #: Rows prepared and looked up at a time: memory holds about two windows and the rows of
 #: the transactions in flight, whatever the input's length.
 WINDOW_ROWS = 2_000
-#: Batch ids per BatchLookup eth_call: ~12,000 gas each, well inside nodes' eth_call caps.
+#: Batch ids per BatchLookup eth_call: 8.0M gas for 500 (3.2M of it the answer's deposit as
+#: code), inside the usual eth_call caps; the answer (32 bytes an id) is returned as contract
+#: code, so EIP-170's 24,576 bytes allow at most 766 ids.
 LOOKUP_IDS = 500
 #: Chunks waiting for the dispatcher: the main thread runs at most this far ahead.
 QUEUED_CHUNKS = 20
@@ -169,6 +172,8 @@ class RegistrationLookup:
         self.w3 = writer.w3
         self._creation = load_artifact(BATCH_LOOKUP_NAME).bytecode.removeprefix("0x")
         self._block_times: dict[int, int] = {}
+        #: Why the node refused the one-call look-up, once it has (then logs are asked).
+        self.unavailable: str | None = None
 
     def registered_at(self, batch_ids: Sequence[bytes]) -> list[int]:
         """Each id's registration time (0: not registered), LOOKUP_IDS ids per eth_call."""
@@ -184,12 +189,22 @@ class RegistrationLookup:
             times.extend(found)
         return times
 
-    def find(self, batch_ids: Sequence[bytes]) -> dict[bytes, Any]:
-        """The BatchRegistered logs of those ids the ledger holds, by id."""
-        times = self.registered_at(batch_ids)
+    def find(self, batch_ids: Sequence[bytes]) -> tuple[dict[bytes, Any], set[bytes]]:
+        """The BatchRegistered logs of those ids the ledger holds, by id; and the ids it
+        holds whose log the node could not give (its logs lagging behind its state).
+
+        A node that refuses the look-up (some providers refuse an eth_call without `to`,
+        or cap its gas) is asked the old way from then on: the logs of each id."""
+        if self.unavailable is None:
+            try:
+                times = self.registered_at(batch_ids)
+            except (ChainError, DecodingError, ValueError) as exc:
+                self.unavailable = str(exc)
+        if self.unavailable is not None:
+            return self.writer._registrations(batch_ids), set()
         held = [(batch_id, at) for batch_id, at in zip(batch_ids, times, strict=True) if at]
         if not held:
-            return {}
+            return {}, set()
         first = self._first_block_at_or_after(min(at for _, at in held))
         last = self._last_block_at_or_before(max(at for _, at in held))
         found: dict[bytes, Any] = {}
@@ -200,7 +215,7 @@ class RegistrationLookup:
         missing = [batch_id for batch_id in ids if batch_id not in found]
         if missing:  # a block time off by a reorg or a node's rounding: ask the whole range
             found.update(self.writer._registrations(missing))
-        return found
+        return found, {batch_id for batch_id in missing if batch_id not in found}
 
     def _logs(self, ids: list[bytes], first: int, last: int) -> list[Any]:
         from ledger.indexer.decoding import read_logs
@@ -281,10 +296,10 @@ class BulkRegistrar:
                     waiting = (todo, found, storing)
                 if waiting is not None:
                     self._dispatch(dispatcher, *waiting)
+                dispatcher.finish()
             except BaseException:
-                dispatcher.abandon()
+                dispatcher.abandon()  # Ctrl-C included: nothing more is signed
                 raise
-            dispatcher.finish()
         return self.report
 
     def _dispatch(self, dispatcher: _Dispatcher, todo: list[Row], found: list[tuple[Row, Any]], storing: Future[None]) -> None:
@@ -304,11 +319,19 @@ class BulkRegistrar:
                 self.fail(row.index, f"lot {row.batch.lot} of GTIN {row.batch.gtin} appears twice ({self.row_label(first)})")
             else:
                 fresh.append(row)
-        found = self.lookup.find([row.batch_id for row in fresh])
+        found, unreadable = self.lookup.find([row.batch_id for row in fresh])
         todo: list[Row] = []
         registered: list[tuple[Row, Any]] = []
         for row in fresh:
             log = found.get(row.batch_id)
+            if row.batch_id in unreadable:
+                # Held, but not told how: never sent (its chunk would revert), never guessed.
+                self.fail(
+                    row.index,
+                    f"lot {row.batch.lot} of GTIN {row.batch.gtin} is registered, but the node did not return its "
+                    "registration event (its logs may lag behind): run the import again in a minute",
+                )
+                continue
             if log is None:
                 todo.append(row)
                 continue
