@@ -160,6 +160,10 @@ def register(
     emit(as_json, {**result.model_dump(), "qr": str(qr) if qr else None}, human)
 
 
+#: Rows of the human "Rows not registered" table (the JSON summary lists every one).
+SHOWN_ERRORS = 1_000
+
+
 @app.command("import")
 @handles_errors
 def import_csv(
@@ -205,8 +209,8 @@ def import_csv(
             on_settled=anchored,
             row_label=lambda index: f"line {rows.line_of(index)}",
         )
-    if published:
-        publish_after_write(settings, published, wait=BULK_PUSH_SECONDS)
+    if published:  # already marked anchored in bulk, above: not again as a file each
+        publish_after_write(settings, published, wait=BULK_PUSH_SECONDS, mark=False)
     errors = rows.errors + [(rows.line_of(i), message) for i, message in report.failed]
     errors.sort()
     summary = {
@@ -224,10 +228,13 @@ def import_csv(
             f"(skipped), {summary['failed']} failed; {summary['transactions']} transaction(s)"
         )
         if errors:
+            # A table of a million rows is read by nobody and costs gigabytes to render.
             table = Table("line", "error", title="Rows not registered")
-            for line, message in errors:
+            for line, message in errors[:SHOWN_ERRORS]:
                 table.add_row(str(line), cell(message))
             console.print(table)
+            if len(errors) > SHOWN_ERRORS:
+                say(f"... and {len(errors) - SHOWN_ERRORS:,} more rows not registered (--json lists every one)")
 
     emit(as_json, summary, human)
     if errors:

@@ -33,18 +33,19 @@ def outbox(settings: Settings) -> Outbox:
     return Outbox(settings.data_dir, DocumentStore(settings.documents_dir), settings.publish_to)
 
 
-def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: float | None = None) -> None:
+def publish_after_write(settings: Settings, digests: Iterable[bytes], wait: float | None = None, mark: bool = True) -> None:
     """Queue the public documents a write just anchored (zero hashes, private documents
     and documents not held here are skipped) and push them to every `publish_to` server
     in one round, saying on stderr what was delivered and what stays queued. `wait`: how
     long to keep retrying a server that does not see them anchored yet or asks to slow
     down (default ledger.publishing.ANCHOR_WAIT_SECONDS). Never fails the command: the
-    write is done, and the queue keeps what is pending."""
+    write is done, and the queue keeps what is pending. `mark=False`: the caller already
+    remembered them as anchored (a bulk import, in the pack index)."""
     from ledger.documents import DocumentStore
 
     digests = list(digests)
     store = DocumentStore(settings.documents_dir)
-    for digest in digests:  # remembered even with no publish_to yet: `documents push --all`
+    for digest in digests if mark else ():  # remembered even with no publish_to yet: `documents push --all`
         if digest != bytes(32) and not store.is_private(digest) and store.has(digest):
             store.mark_anchored(digest)
     if not settings.publish_to:  # most writes publish nowhere

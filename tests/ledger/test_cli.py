@@ -901,3 +901,16 @@ def test_import_csv_names_the_line_of_a_lots_first_appearance(cli, tmp_path):
     assert code == 1 and report["registered"] == 2, report
     twice = [e for e in report["errors"] if "appears twice" in e["error"]]
     assert twice == [{"line": 5, "error": f"lot TW-1 of GTIN {GTIN} appears twice (line 3)"}], report["errors"]
+
+
+def test_import_csv_shows_the_first_errors_and_counts_the_rest(cli, tmp_path, monkeypatch):
+    """A file whose every row fails does not print a table of every row; --json lists all."""
+    import ledger.cli.batches as batches
+
+    monkeypatch.setattr(batches, "SHOWN_ERRORS", 2)
+    path = tmp_path / "all-bad.csv"
+    path.write_text("gtin,lot,quantity,unit,product\n" + "".join(f"{GTIN},SE-{i},0,KGM,Coffee\n" for i in range(5)))
+    code, out, _ = cli("batch", "import", str(path), "--account", FARM)
+    assert code == 1 and "... and 3 more rows not registered (--json lists every one)" in out, out
+    code, out, _ = cli("batch", "import", str(path), "--account", FARM, "--json")
+    assert len(json.loads(out)["errors"]) == 5
