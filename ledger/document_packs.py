@@ -24,6 +24,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from ledger.localnode.journal import fsync_directory  # standard library only, as this module
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS packed (digest BLOB PRIMARY KEY, pack TEXT NOT NULL, "
     "offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID"
@@ -101,7 +103,7 @@ class PackIndex:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        _fsync_directory(self.folder)
+        fsync_directory(self.folder)
         with self._lock, self._connect(write=True) as connection:
             assert connection is not None
             with connection:  # one transaction; a document packed again (its old copy damaged) moves
@@ -217,12 +219,3 @@ def _sane(row: tuple[object, ...]) -> bool:
         and offset >= 0
         and length >= 0
     )
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename in `folder` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
