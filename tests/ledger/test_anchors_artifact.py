@@ -1,5 +1,6 @@
 """The committed Anchors artifact is what contracts/Anchors.sol compiles to, and the export
-tool checks every contract the client uses (the ledger and Anchors), not just the first."""
+tool checks every contract the client uses (the ledger, Anchors and the bulk path's
+BatchLookup), not just the first."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger.artifacts import ANCHORS_NAME, ARTIFACT_DIR, EXPORTED_CONTRACTS, load_artifact
+from ledger.artifacts import ANCHORS_NAME, ARTIFACT_DIR, BATCH_LOOKUP_NAME, EXPORTED_CONTRACTS, load_artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -22,7 +23,7 @@ def test_every_exported_artifact_matches_a_fresh_compile(tmp_path, monkeypatch, 
     subprocess.run(["brownie", "compile"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
     check = subprocess.run([sys.executable, "tools/export_artifacts.py", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    assert set(EXPORTED_CONTRACTS) == {"ProvenanceLedger", ANCHORS_NAME}
+    assert set(EXPORTED_CONTRACTS) == {"ProvenanceLedger", ANCHORS_NAME, BATCH_LOOKUP_NAME}
     # A stale Anchors copy is caught, not only a stale ledger (checked on a copy of the artifacts).
     tool = importlib.import_module("export_artifacts")
     copy = tmp_path / "artifacts"
