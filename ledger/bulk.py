@@ -48,7 +48,7 @@ from ledger.documents import canonical_json, sha256
 from ledger.errors import ChainError, ContractRevertError
 from ledger.fees import Pending
 from ledger.hashing import keccak256
-from ledger.identifiers import LOT_MAX_LENGTH, DigitalLink
+from ledger.identifiers import DigitalLink, checked_batch_id
 from ledger.models import BatchCreate, RegistrationResult
 from ledger.rpc import rpc_call
 
@@ -138,7 +138,7 @@ def prepare(index: int, batch: BatchCreate) -> Row:
             metadata_hash,
         )
     )
-    batch_id = keccak256(gtin.to_bytes(8, "big") + lot.ljust(LOT_MAX_LENGTH, b"\0"))
+    batch_id = checked_batch_id(gtin, lot)
     return Row(index, batch, batch_id, document, metadata_hash, encoded)
 
 
@@ -344,7 +344,10 @@ class BulkRegistrar:
 
     def _licensed(self, rows: list[Row]) -> list[Row]:
         """The rows of GTINs the contract lets the signer register: the first row of each
-        new GTIN is simulated (see LedgerWriter._refused_gtins for why)."""
+        new GTIN is simulated. A signer who may not register at all gets the contract's
+        reason raised before anything is sent; an unlicensed GTIN's rows fail with its
+        sentence, so one such GTIN cannot sink the transactions of the others. The contract
+        alone decides (its licence views are not part of its ABI)."""
         for row in rows:
             gtin = row.batch.gtin
             if gtin in self._gtin_refusal:

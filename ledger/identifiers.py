@@ -16,6 +16,7 @@ from eth_utils.crypto import keccak
 from ledger import units
 from ledger.conversions import short_text
 from ledger.errors import InvalidInputError
+from ledger.hashing import keccak256
 
 LOT_MAX_LENGTH = 20
 REASON_MAX_BYTES = 280  # IProvenanceLedger: recall, review, void and revocation reasons
@@ -94,7 +95,13 @@ def lot_from_bytes(raw: bytes) -> str:
 
 def batch_id(gtin: str, lot: str) -> bytes:
     """The ledger's batch id of GTIN + lot: keccak256(uint64 gtin ‖ bytes20 lot)."""
-    return keccak(int(parse_gtin(gtin)).to_bytes(8, "big") + lot_bytes(lot))
+    return checked_batch_id(int(parse_gtin(gtin)), check_lot(lot).encode("ascii"))
+
+
+def checked_batch_id(gtin: int, lot: bytes) -> bytes:
+    """:func:`batch_id` of a GTIN and an ASCII lot already checked (a validated BatchCreate;
+    the bulk path computes it once per row, so it skips checking again)."""
+    return keccak256(gtin.to_bytes(8, "big") + lot.ljust(LOT_MAX_LENGTH, b"\0"))
 
 
 def check_reason(reason: str, what: str = "reason") -> str:

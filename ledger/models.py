@@ -145,7 +145,7 @@ class BatchCreate(BaseModel):
     @property
     def batch_id(self) -> bytes:
         """The ledger's id of this GTIN + lot."""
-        return identifiers.batch_id(self.gtin, self.lot)
+        return identifiers.checked_batch_id(int(self.gtin), self.lot.encode("ascii"))  # fields validated
 
     def metadata_document(self) -> dict[str, Any]:
         """The off-chain metadata document whose RFC 8785 hash is anchored on chain."""
