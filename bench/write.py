@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from eth_account import Account
+from web3 import Web3
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,6 +94,7 @@ def client_cpu() -> float:
 
 def measure_bulk(writer: LedgerWriter, chain_pid: int, count: int, start: int) -> dict:
     """Register `count` fresh lots through the bulk path; rate and both sides' CPU."""
+    block0 = writer.w3.eth.block_number
     chain0, client0, t0 = process_cpu(chain_pid), client_cpu(), time.perf_counter()
     report = writer.register_batches(batches(BULK_GTIN, "B", count, start), keep_results=False)
     seconds = time.perf_counter() - t0
@@ -100,6 +102,7 @@ def measure_bulk(writer: LedgerWriter, chain_pid: int, count: int, start: int) -
     return {
         "batches": count,
         "transactions": report.transactions,
+        "blocks": writer.w3.eth.block_number - block0,
         "seconds": round(seconds, 3),
         "per_second": round(count / seconds, 1),
         "client_cpu_s": round(client_cpu() - client0, 2),
@@ -107,7 +110,7 @@ def measure_bulk(writer: LedgerWriter, chain_pid: int, count: int, start: int) -
     }
 
 
-def measure_csv_import(settings: Settings, rows: int, chain_pid: int, tmp: Path) -> dict:
+def measure_csv_import(settings: Settings, w3: Web3, rows: int, chain_pid: int, tmp: Path) -> dict:
     """`provenance batch import` of a `rows`-row CSV in a subprocess: rate and peak memory."""
     path = tmp / "lots.csv"
     with open(path, "w") as handle:
@@ -130,6 +133,7 @@ def measure_csv_import(settings: Settings, rows: int, chain_pid: int, tmp: Path)
         f"node:{CSV_NODE_ACCOUNT}",
         "--json",
     ]
+    block0 = w3.eth.block_number
     chain0, t0 = process_cpu(chain_pid), time.perf_counter()
     with open(tmp / "import.out", "wb") as out_file, open(tmp / "import.err", "wb") as err_file:
         process = subprocess.Popen(command, env=env, stdout=out_file, stderr=err_file)
@@ -145,6 +149,7 @@ def measure_csv_import(settings: Settings, rows: int, chain_pid: int, tmp: Path)
     return {
         "batches": rows,
         "transactions": report["transactions"],
+        "blocks": w3.eth.block_number - block0,
         "seconds": round(seconds, 1),
         "per_second": round(rows / seconds, 1),
         "peak_memory_mib": round(usage.ru_maxrss / 1024, 1),
@@ -204,7 +209,7 @@ def main() -> int:
             )
             if CSV_ROWS:
                 print(f"CSV import: {CSV_ROWS:,} rows...", file=sys.stderr)
-                results["csv"] = measure_csv_import(settings, CSV_ROWS, chain_pid, Path(tmp))
+                results["csv"] = measure_csv_import(settings, w3, CSV_ROWS, chain_pid, Path(tmp))
 
     naive_rate = results["naive"]["per_second"]
     results["speedup"] = round(results[f"bulk_{BULK_SIZES[0]}"]["per_second"] / naive_rate, 1)
@@ -221,21 +226,21 @@ def render(results: dict) -> str:
     """The results as a Markdown table."""
     naive = results["naive"]
     lines = [
-        "| path | batches | transactions | seconds | confirmed batches/s | client CPU s | chain CPU s | peak memory |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-        f"| naive loop (send, wait for receipt, next) | {naive['batches']:,} | {naive['transactions']:,} | {naive['seconds']} | {naive['per_second']:,} | | | |",
+        "| path | batches | transactions | blocks | seconds | confirmed batches/s | client CPU s | chain CPU s | peak memory |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| naive loop (send, wait for receipt, next) | {naive['batches']:,} | {naive['transactions']:,} | {naive['transactions']:,} | {naive['seconds']} | {naive['per_second']:,} | | | |",
     ]  # fmt: skip
     for size in BULK_SIZES:
         b = results[f"bulk_{size}"]
         lines.append(
-            f"| bulk path, local key, {size:,} rows | {b['batches']:,} | {b['transactions']:,} | {b['seconds']} | "
+            f"| bulk path, local key, {size:,} rows | {b['batches']:,} | {b['transactions']:,} | {b['blocks']:,} | {b['seconds']} | "
             f"{b['per_second']:,} | {b['client_cpu_s']} | {b['chain_cpu_s']} | |"
         )
     if "csv" in results:
         c = results["csv"]
         lines.append(
             f"| `provenance batch import`, {c['batches']:,}-row CSV ({c['csv_mib']} MiB), node account | {c['batches']:,} | "
-            f"{c['transactions']:,} | {c['seconds']} | {c['per_second']:,} | {c['client_cpu_s']} | {c['chain_cpu_s']} | "
+            f"{c['transactions']:,} | {c['blocks']:,} | {c['seconds']} | {c['per_second']:,} | {c['client_cpu_s']} | {c['chain_cpu_s']} | "
             f"{c['peak_memory_mib']} MiB |"
         )
     small, large = results[f"bulk_{BULK_SIZES[0]}"], results[f"bulk_{BULK_SIZES[1]}"]

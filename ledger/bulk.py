@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,12 +46,12 @@ from eth_abi.exceptions import DecodingError
 
 from ledger.artifacts import BATCH_LOOKUP_NAME, load_artifact
 from ledger.documents import canonical_json, sha256
-from ledger.errors import ChainError, ContractRevertError
-from ledger.fees import Pending
+from ledger.errors import ChainError, ContractRevertError, RpcError
+from ledger.fees import Pending, SendRefused
 from ledger.hashing import keccak256
 from ledger.identifiers import DigitalLink, checked_batch_id
 from ledger.models import BatchCreate, RegistrationResult
-from ledger.rpc import rpc_call
+from ledger.rpc import rpc_answers, rpc_call
 
 if TYPE_CHECKING:
     from ledger.writer import LedgerWriter
@@ -74,6 +75,14 @@ QUEUED_CHUNKS = 20
 #: Settled transactions between two trims of the outbox (which then holds at most about
 #: this many plus those in flight: tens of MB, whatever the import's length).
 OUTBOX_TRIM = 16
+#: Signed transactions sent in one JSON-RPC batch at most, unless the `send_batch_size`
+#: setting says otherwise. The local chain mines each such batch as one block: 16 are 7,680
+#: rows and a 2.5 MB request. A network's provider mines nothing on request and may cap a
+#: request's size (4 are ~0.6 MB).
+SEND_GROUP_LOCAL = 16
+SEND_GROUP_NETWORK = 4
+#: How long a group waits for more signed transactions before it is sent as it is.
+GROUP_WAIT = 0.25
 REGISTER_BATCHES = "registerBatches((uint64,bytes20,uint64,bytes3,bytes32)[])"
 _WORD = 32
 
@@ -150,6 +159,11 @@ def register_batches_calldata(rows: Sequence[Row]) -> bytes:
 
 
 _SELECTOR = keccak256(REGISTER_BATCHES.encode())[:4]
+
+
+def _json_transaction(tx: dict[str, Any]) -> dict[str, Any]:
+    """A transaction for eth_sendTransaction as JSON: numbers as hex quantities."""
+    return {key: hex(value) if isinstance(value, int) else value for key, value in tx.items()}
 
 
 def windows(batches: Iterable[BatchCreate], size: int) -> Iterator[list[Row]]:
@@ -271,6 +285,8 @@ class BulkRegistrar:
         self.on_settled = on_settled
         self.lookup = RegistrationLookup(writer)
         self._seen: dict[bytes, int] = {}
+        #: Rows to send that do not fill a chunk yet (sent with the next window's, or last).
+        self._short_chunk: list[Row] = []
         self._gtin_refusal: dict[str, str | None] = {}
         self._base_url = writer.connection.settings.public_base_url
 
@@ -296,6 +312,8 @@ class BulkRegistrar:
                     waiting = (todo, found, storing)
                 if waiting is not None:
                     self._dispatch(dispatcher, *waiting)
+                if self._short_chunk:
+                    dispatcher.put(self._short_chunk)
                 dispatcher.finish()
             except BaseException:
                 dispatcher.abandon()  # Ctrl-C included: nothing more is signed
@@ -306,8 +324,13 @@ class BulkRegistrar:
         storing.result()  # the documents are on disk (raises what writing them raised)
         for row, log in found:  # reported (and so marked anchored) once their documents are held
             self.settled([row], "already_registered", "0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"])
-        for start in range(0, len(todo), self.chunk_size):
-            dispatcher.put(todo[start : start + self.chunk_size])
+        # A window's last rows wait for the next window's to fill their chunk: transactions
+        # stay full whatever the window and chunk sizes (their documents are already held).
+        rows = self._short_chunk + todo
+        full = len(rows) - len(rows) % self.chunk_size
+        for start in range(0, full, self.chunk_size):
+            dispatcher.put(rows[start : start + self.chunk_size])
+        self._short_chunk = rows[full:]
 
     def _sort(self, window: list[Row]) -> tuple[list[Row], list[tuple[Row, Any]]]:
         """The window's rows to send, and the rows already registered with this content
@@ -426,7 +449,10 @@ class _Dispatcher:
         self.registrar = registrar
         self.writer = registrar.writer
         self.chunks: Queue[list[Row] | None] = Queue(maxsize=QUEUED_CHUNKS)
-        self.signed: Queue[_Flight | None] = Queue(maxsize=2)
+        settings = self.writer.connection.settings
+        on_local_chain = settings.is_local_chain and not settings.network
+        self.group_size = settings.send_batch_size or (SEND_GROUP_LOCAL if on_local_chain else SEND_GROUP_NETWORK)
+        self.signed: Queue[_Flight | None] = Queue(maxsize=self.group_size)
         self.sent: Queue[_Flight | None] = Queue(maxsize=MAX_IN_FLIGHT)
         self.error: BaseException | None = None
         self.stopping = threading.Event()
@@ -528,11 +554,32 @@ class _Dispatcher:
         self._put(self.signed, None, self.threads[1])
 
     def _send_stage(self) -> None:
-        while (flight := self.signed.get()) is not None:
-            self._send(flight)
-            self.registrar.report.transactions += 1
-            self._put(self.sent, flight, self.threads[2])
+        ended = False
+        while not ended and (flight := self.signed.get()) is not None:
+            # With it, the transactions signed meanwhile: one request, and on the local
+            # chain one block.
+            group, ended = self._group_after(flight)
+            self._send(group)
+            for sent in group:
+                self.registrar.report.transactions += 1
+                self._put(self.sent, sent, self.threads[2])
         self._put(self.sent, None, self.threads[2])
+
+    def _group_after(self, first: _Flight) -> tuple[list[_Flight], bool]:
+        """`first` and the transactions signed after it, up to the group size, waiting up
+        to GROUP_WAIT for them; and whether the input ended. On the local chain a group is
+        one block, and each block costs a state root that grows with the ledger."""
+        group = [first]
+        deadline = time.monotonic() + GROUP_WAIT
+        while len(group) < self.group_size:
+            try:
+                more = self.signed.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                break
+            if more is None:
+                return group, True
+            group.append(more)
+        return group, False
 
     def _settle_stage(self) -> None:
         while (flight := self.sent.get()) is not None:
@@ -561,21 +608,32 @@ class _Dispatcher:
             **self._fees,
         }
 
-    def _send(self, flight: _Flight) -> None:
+    def _send(self, group: list[_Flight]) -> None:
+        """Send a group of signed transactions (in nonce order) in one request."""
         writer = self.writer
-        if isinstance(flight.transaction, Pending):
-            assert writer.sender is not None
+        prepared = [flight.transaction for flight in group if isinstance(flight.transaction, Pending)]
+        if prepared:
+            assert writer.sender is not None and len(prepared) == len(group)
             try:
-                writer.sender.send_prepared(flight.transaction)
-            except ChainError:
-                self.unsent_from = flight.transaction.nonce  # refused outright: not taken
+                writer.sender.send_prepared_many(prepared)
+            except SendRefused as exc:
+                self.unsent_from = exc.nonce  # refused outright: it and every later one not taken
                 raise
             return
+        at_node = [flight.transaction for flight in group if not isinstance(flight.transaction, Pending)]
         try:
-            flight.tx_hash = writer.signer.send(writer.w3, flight.transaction)
+            if len(at_node) == 1:
+                group[0].tx_hash = writer.signer.send(writer.w3, at_node[0])
+                return
+            answers = rpc_answers(writer.w3, "eth_sendTransaction", [[_json_transaction(tx)] for tx in at_node])
         except Exception:
-            self.unsent_from = int(flight.transaction["nonce"])  # the node may not have taken it
+            self.unsent_from = int(at_node[0]["nonce"])  # the node may not have taken any
             raise
+        for flight, answer in zip(group, answers, strict=True):
+            if isinstance(answer, RpcError):
+                self.unsent_from = int(flight.transaction["nonce"])  # type: ignore[index]  # a node's dict
+                raise answer
+            flight.tx_hash = bytes.fromhex(str(answer)[2:])
 
     def _trim_outbox(self, mined: int) -> None:
         """Forget the outbox's records up to `mined` every OUTBOX_TRIM transactions: each

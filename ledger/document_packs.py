@@ -31,6 +31,8 @@ _SCHEMA = (
     "offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID"
 )
 _ANCHORED = "CREATE TABLE IF NOT EXISTS anchored (digest BLOB PRIMARY KEY) WITHOUT ROWID"
+#: The index connection's page cache (KiB): 64 MiB holds the index of a few million lots.
+_CACHE_KIB = 65536
 #: SQLite's default limit on bound parameters is 32,766 (999 before 3.32): stay well below.
 _QUERY_IDS = 500
 
@@ -43,38 +45,64 @@ class PackIndex:
         self.index_path = self.folder / "index.sqlite"
         self._lock = threading.Lock()
         self._ready = False
+        # One connection, kept between calls: a new one starts with a cold page cache and
+        # reads the index's pages again (random digests touch most of them), which made
+        # each window of a large import slower than the one before.
+        self._connection: sqlite3.Connection | None = None
+        self._identity: tuple[int, int, int] | None = None  # (process, device, inode) it was opened on
+        self._schema = False
 
     @contextlib.contextmanager
     def _connect(self, write: bool) -> Iterator[sqlite3.Connection | None]:
-        """A connection to the index; None when reading and no index exists yet."""
-        if not write and not self.index_path.exists():
-            yield None
-            return
-        if not write and not self._ready and not self._has_tables():
-            # A writer creates the file a moment before its tables (or a crash left it so):
-            # nothing is indexed yet.
-            yield None
-            return
-        if write:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.index_path, timeout=30)
-        try:
-            if write:
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute(_SCHEMA)
-                connection.execute(_ANCHORED)
-            yield connection
-        finally:
-            connection.close()
+        """The index's connection, one caller at a time; None when reading and no index
+        exists yet (or only its file, a writer's moment before it creates the tables)."""
+        with self._lock:
+            yield self._open(write)
 
-    def _has_tables(self) -> bool:
+    def _open(self, write: bool) -> sqlite3.Connection | None:
+        try:
+            found = os.stat(self.index_path)
+            identity: tuple[int, int, int] | None = (os.getpid(), found.st_dev, found.st_ino)
+        except FileNotFoundError:
+            identity = None
+        if identity != self._identity:
+            # Removed, replaced, or opened before a fork: never go on with the old file.
+            self._drop()
+        if identity is None and not write:
+            return None
+        try:
+            if self._connection is None:
+                if write:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                self._connection = sqlite3.connect(self.index_path, timeout=30, check_same_thread=False)
+                stat = os.stat(self.index_path)
+                self._identity = (os.getpid(), stat.st_dev, stat.st_ino)
+                self._connection.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            if write and not self._schema:
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute(_SCHEMA)
+                self._connection.execute(_ANCHORED)
+                self._schema = self._ready = True
+        except sqlite3.DatabaseError:
+            self._drop()
+            if write:
+                raise
+            return None  # an unreadable index: the store holds what its files hold
+        if not self._ready and not self._has_tables(self._connection):
+            return None
+        return self._connection
+
+    def _drop(self) -> None:
+        """Forget the connection (closed, unless another process opened it)."""
+        if self._connection is not None and self._identity is not None and self._identity[0] == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+        self._connection, self._identity, self._schema, self._ready = None, None, False, False
+
+    def _has_tables(self, connection: sqlite3.Connection) -> bool:
         """Whether the index has its tables (once it has, it keeps them)."""
         try:
-            connection = sqlite3.connect(self.index_path, timeout=30)
-            try:
-                found = connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'packed'").fetchone()
-            finally:
-                connection.close()
+            found = connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'packed'").fetchone()
         except sqlite3.DatabaseError:
             return False
         self._ready = bool(found and found[0])
@@ -104,7 +132,7 @@ class PackIndex:
             temporary.unlink(missing_ok=True)
             raise
         fsync_directory(self.folder)
-        with self._lock, self._connect(write=True) as connection:
+        with self._connect(write=True) as connection:
             assert connection is not None
             with connection:  # one transaction; a document packed again (its old copy damaged) moves
                 connection.executemany("INSERT OR REPLACE INTO packed VALUES (?, ?, ?, ?)", entries)
@@ -190,7 +218,7 @@ class PackIndex:
         rows = [(digest,) for digest in digests]
         if not rows:
             return
-        with self._lock, self._connect(write=True) as connection:
+        with self._connect(write=True) as connection:
             assert connection is not None
             with connection:
                 connection.executemany("INSERT OR IGNORE INTO anchored VALUES (?)", rows)

@@ -30,19 +30,21 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger.errors import ChainError, LedgerError, RpcError
+from ledger.hashing import keccak256 as keccak
 from ledger.rpc import mined_receipt, rpc_call
 
 if TYPE_CHECKING:
+    from web3.types import RPCEndpoint
+
     from ledger.config import Settings
 
 GWEI = 10**9
@@ -107,7 +109,10 @@ class FeePolicy:
 
     def base_fee(self, w3: Web3) -> int:
         """The latest block's base fee (0 on chains without one)."""
-        return int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        # Raw: web3's formatting of the block cost more than the round trip (the bulk path
+        # asks once a transaction).
+        block = rpc_call(w3, "eth_getBlockByNumber", ["latest", False]) or {}
+        return int(block.get("baseFeePerGas") or "0x0", 16)
 
     def suggested_tip(self, w3: Web3, base_fee: int) -> int:
         """The node's tip, within the cap. A chain with a zero base fee (the local one, many
@@ -368,6 +373,47 @@ class TransactionSender:
             self.forget_nonce()
             raise
 
+    def send_prepared_many(self, pendings: Sequence[Pending]) -> None:
+        """:meth:`send_prepared` for several prepared transactions (in nonce order) in one
+        JSON-RPC batch: one round trip, and the local chain mines such a batch as one block.
+        On the first refusal, that nonce and every later one leave the outbox (as
+        send_prepared does) and ChainError is raised; the ones before it were taken."""
+        from web3.providers.base import JSONBaseProvider
+
+        from ledger.network import RetriesExhausted
+
+        provider = self.w3.provider
+        responses: Any = None
+        if len(pendings) >= 2 and isinstance(provider, JSONBaseProvider):
+            requests = [(cast("RPCEndpoint", "eth_sendRawTransaction"), ["0x" + p.raws[-1].hex()]) for p in pendings]
+            try:
+                responses = provider.make_batch_request(requests)
+            except RetriesExhausted:
+                self.stats["sent"] += len(pendings)
+                return  # maybe sent: wait() looks each up and sends it again
+        if not isinstance(responses, list) or len(responses) != len(pendings):
+            # One transaction, or a node that does not take batches (it answers one error).
+            for pending in pendings:
+                try:
+                    self.send_prepared(pending)
+                except ChainError as exc:
+                    raise SendRefused(str(exc), pending.nonce) from exc
+            return
+        for pending, response in zip(pendings, responses, strict=True):
+            self.stats["sent"] += 1
+            error: Any = response.get("error")
+            if error is None:
+                continue
+            try:
+                self._judge_refusal(str(error.get("message", error) if isinstance(error, dict) else error))
+            except _Underpriced:
+                continue  # wait() replaces it
+            except ChainError as exc:
+                if self.outbox is not None:
+                    self.outbox.drop_from(pending.nonce)
+                self.forget_nonce()
+                raise SendRefused(str(exc), pending.nonce) from exc
+
     def _broadcast(self, pending: Pending) -> None:
         """Send the current version; 'already known' and 'nonce used' are not errors here
         (wait() decides whether the nonce went to this transaction)."""
@@ -379,7 +425,12 @@ class TransactionSender:
         except RetriesExhausted:
             return  # maybe sent: wait() looks it up and sends it again
         except RpcError as exc:
-            message = exc.message
+            self._judge_refusal(exc.message)
+
+    def _judge_refusal(self, message: str) -> None:
+        """Raise what a node's answer to a send means, unless it is no error here: 'already
+        known' and 'nonce used' return (wait() decides whether the nonce went to this
+        transaction); 'underpriced' raises _Underpriced (wait() replaces it)."""
         if _matches(message, ALREADY_KNOWN) or _matches(message, NONCE_USED):
             return
         if _matches(message, UNDERPRICED):
@@ -465,6 +516,15 @@ class TransactionSender:
         self.stats["replaced"] += 1
         with contextlib.suppress(_Underpriced):  # the next check raises it again
             self._broadcast(pending)
+
+
+class SendRefused(ChainError):
+    """The node refused a transaction of a group outright: it and every later nonce of the
+    group were not taken (they left the outbox); the ones before it were."""
+
+    def __init__(self, message: str, nonce: int) -> None:
+        super().__init__(message)
+        self.nonce = nonce
 
 
 class _Underpriced(ChainError):

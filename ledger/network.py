@@ -152,7 +152,8 @@ class ResilientHTTPProvider(HTTPProvider):
         return self._post(request_data, method)
 
     def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
-        """A JSON-RPC batch, retried as a whole (batches here are reads)."""
+        """A JSON-RPC batch, retried as a whole: reads, or sends of signed transactions (a
+        retry sends the same bytes again, which a node that took them answers 'already known')."""
         from web3._utils.batching import sort_batch_response_by_response_ids
 
         raw = self._post(self.encode_batch_rpc_request(batch_requests), "a batch request")

@@ -43,6 +43,16 @@ def rpc_batch(w3: Web3, method: str, params: Sequence[Sequence[Any]]) -> list[An
     """The results of `method` called once for each entry of `params`, sent as one JSON-RPC
     batch, in the order asked. Raises RpcError when any call answers an error, and
     ChainError when the node refuses the batch as a whole."""
+    answers = rpc_answers(w3, method, params)
+    for answer in answers:
+        if isinstance(answer, RpcError):
+            raise answer
+    return answers
+
+
+def rpc_answers(w3: Web3, method: str, params: Sequence[Sequence[Any]]) -> list[Any]:
+    """As :func:`rpc_batch`, but each call's error answer is returned in its place (an
+    RpcError) rather than raised: for sends, where the ones before a refusal were taken."""
     from web3.providers.base import JSONBaseProvider
 
     provider = w3.provider
@@ -54,7 +64,13 @@ def rpc_batch(w3: Web3, method: str, params: Sequence[Sequence[Any]]) -> list[An
         raise ChainError(f"{method} failed for a batch of {len(requests)}: {responses!r}")
     if len(responses) != len(requests):
         raise ChainError(f"{method} failed: {len(requests)} calls in a batch, {len(responses)} answers")
-    return [_result(method, response) for response in responses]
+    answers: list[Any] = []
+    for response in responses:
+        try:
+            answers.append(_result(method, response))
+        except RpcError as exc:
+            answers.append(exc)
+    return answers
 
 
 def mined_receipt(w3: Web3, tx_hash: bytes) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ledger.localnode.anvil import RpcError
-from ledger.localnode.node import DurableNode, is_read
+from ledger.localnode.node import DurableNode, groups_into_block, is_read
 
 #: A request body larger than this is refused (anvil's own limit is similar).
 MAX_BODY = 256 * 1024 * 1024
@@ -42,6 +42,8 @@ class NodeServer(ThreadingHTTPServer):
         if isinstance(message, list) and message:
             if all(isinstance(m, dict) and is_read(str(m.get("method", ""))) for m in message):
                 return self.node.anvil.post(body)
+            if groups_into_block(message):
+                return 200, json.dumps(self.node.write_block_of_sends(message)).encode()
             return 200, json.dumps(
                 [self._one(m) if isinstance(m, dict) else _error(None, "invalid request", -32600) for m in message]
             ).encode()
