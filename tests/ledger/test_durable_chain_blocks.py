@@ -1,0 +1,246 @@
+"""The durable local chain mines a JSON-RPC batch of sends as one block: the block is
+journalled as one entry, a replay rebuilds it with the same hash, a refused send in it is
+answered alone, and what a client saw confirmed survives kill -9 at any moment."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger.chain import LocalChain, connect, free_loopback_port
+from ledger.config import Settings
+from ledger.localnode.anvil import BLOCK_GAS_LIMIT
+from ledger.localnode.node import BLOCK_OF_SENDS
+
+CHAIN_ID = 31337
+
+
+def signed_transfer(account: LocalAccount, nonce: int, value: int = 1) -> str:
+    """A zero-fee transfer (the local chain's base fee is zero), signed, as 0x hex."""
+    tx = {
+        "type": 2,
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+        "to": "0x000000000000000000000000000000000000dEaD",
+        "value": value,
+        "gas": 21_000,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+    }
+    return "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
+
+
+def post(rpc_url: str, body: Any, timeout: float = 10) -> Any:
+    """One JSON-RPC body (a request or a batch) posted as it is; the decoded answer."""
+    response = requests.post(rpc_url, json=body, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def batch_of_sends(raws: list[str], first_id: int = 1) -> list[dict[str, Any]]:
+    return [
+        {"jsonrpc": "2.0", "id": first_id + i, "method": "eth_sendRawTransaction", "params": [raw]} for i, raw in enumerate(raws)
+    ]
+
+
+def funded_account(w3: Web3) -> LocalAccount:
+    """A new local key with some ether from the node's first account (transfers move value)."""
+    account = Account.create()
+    tx_hash = w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**21})
+    w3.eth.wait_for_transaction_receipt(tx_hash)
+    return account
+
+
+def test_a_batch_of_sends_is_one_block_under_a_raised_gas_limit_and_a_replay_rebuilds_it(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    # No snapshot but the first: the block must come back from the journal alone.
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        account = funded_account(w3)
+        head = w3.eth.block_number
+        raws = [signed_transfer(account, nonce) for nonce in range(5)]
+        answers = post(settings.rpc_url, batch_of_sends(raws, first_id=7))
+        assert [a["id"] for a in answers] == [7, 8, 9, 10, 11], "each answer keeps its request's id, in order"
+        hashes = [a["result"] for a in answers]
+        # Answered once mined: every receipt is there, all in the one new block.
+        receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+        assert {r["blockNumber"] for r in receipts} == {head + 1} and w3.eth.block_number == head + 1
+        assert all(r["status"] == 1 for r in receipts)
+        block = w3.eth.get_block(head + 1)
+        assert [Web3.to_hex(t) for t in block["transactions"]] == hashes, "one block, in nonce order"
+        assert block["gasLimit"] == BLOCK_GAS_LIMIT * 5
+        # The limit is set back: a transaction sent alone is mined under the usual one.
+        alone = w3.eth.send_raw_transaction(signed_transfer(account, 5))
+        assert w3.eth.wait_for_transaction_receipt(alone)["blockNumber"] == head + 2
+        assert w3.eth.get_block(head + 2)["gasLimit"] == BLOCK_GAS_LIMIT
+        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
+
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before, "the replay built other blocks"
+        assert chain.recovery["transactions"] == 1 + 5 + 1, "a block entry counts each of its sends"
+        assert w3.eth.get_balance("0x000000000000000000000000000000000000dEaD") >= 6
+    finally:
+        chain.stop()
+
+
+def test_a_refused_send_in_a_batch_is_answered_alone_and_the_others_are_mined(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        account = funded_account(w3)
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed_transfer(account, 0)))
+        # Nonce 0 again (used), between two good ones; and a body that is no transaction.
+        raws = [signed_transfer(account, 1), signed_transfer(account, 0, value=2), signed_transfer(account, 2), "0x1234"]
+        answers = post(settings.rpc_url, batch_of_sends(raws))
+        assert "result" in answers[0] and "result" in answers[2]
+        assert "error" in answers[1] and "nonce" in answers[1]["error"]["message"].lower()
+        assert "error" in answers[3]
+        assert w3.eth.get_transaction_receipt(answers[2]["result"])["status"] == 1
+        assert w3.eth.get_transaction_count(account.address) == 3
+        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before
+        assert w3.eth.get_transaction_count(account.address) == 3
+    finally:
+        chain.stop()
+
+
+def test_the_journal_record_of_a_block_is_no_method_a_client_may_call(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        account = funded_account(w3)
+        head = w3.eth.block_number
+        forged = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": BLOCK_OF_SENDS,
+            "params": [["eth_sendRawTransaction", [signed_transfer(account, 0)]]],
+        }
+        answer = post(settings.rpc_url, forged)
+        assert "error" in answer and "not a method" in answer["error"]["message"]
+        # A batch mixing a send with anything else is not grouped: each request as usual.
+        mixed = [
+            batch_of_sends([signed_transfer(account, 0)])[0],
+            {"jsonrpc": "2.0", "id": 2, "method": "evm_mine", "params": []},
+        ]
+        answers = post(settings.rpc_url, mixed)
+        assert all("result" in a for a in answers)
+        assert w3.eth.block_number == head + 2, "a send and an evm_mine: two blocks"
+        assert w3.eth.get_transaction_count(account.address) == 1
+    finally:
+        chain.stop()
+
+
+@dataclass
+class GroupWriter:
+    """Sends groups of four signed transfers as one batch, again and again, and keeps what
+    it saw confirmed (each answer comes once the group's block is mined)."""
+
+    rpc_url: str
+    account: LocalAccount
+    stopped: threading.Event
+    paused: threading.Event
+    confirmed: list[tuple[str, int, bytes]] = field(default_factory=list)
+    in_flight: bool = False
+    errors: int = 0
+
+    def run(self) -> None:
+        w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 5}))
+        nonce: int | None = None
+        while not self.stopped.is_set():
+            if self.paused.is_set():
+                time.sleep(0.01)
+                continue
+            self.in_flight = True
+            time.sleep(0.005)  # a pause between groups: thousands of blocks would only slow the checks
+            try:
+                if nonce is None:
+                    nonce = w3.eth.get_transaction_count(self.account.address, "pending")
+                answers = post(
+                    self.rpc_url, batch_of_sends([signed_transfer(self.account, nonce + i) for i in range(4)]), timeout=5
+                )
+                if not all("result" in a for a in answers):
+                    nonce = None  # a group the journal had already taken before a kill: ask again
+                    continue
+                nonce += 4
+                for answer in answers:
+                    receipt = w3.eth.get_transaction_receipt(answer["result"])
+                    self.confirmed.append((answer["result"], receipt["blockNumber"], bytes(receipt["blockHash"])))
+            except Exception:  # noqa: BLE001 - the chain was killed under us: try again when it is back
+                self.errors += 1
+                nonce = None
+                time.sleep(0.02)
+            finally:
+                self.in_flight = False
+
+
+def test_groups_a_client_saw_confirmed_survive_sigkills_of_the_chain(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=0.3, snapshot_entries=15)
+    chain.start()
+    rng = random.Random(20261203)
+    stopped, paused = threading.Event(), threading.Event()
+    writers: list[GroupWriter] = []
+    threads: list[threading.Thread] = []
+    try:
+        w3 = connect(settings.rpc_url)
+        writers = [GroupWriter(settings.rpc_url, funded_account(w3), stopped, paused) for _ in range(2)]
+        threads = [threading.Thread(target=w.run, daemon=True) for w in writers]
+        for thread in threads:
+            thread.start()
+        print("\nkill  in flight  confirmed so far  restored")
+        for round_ in range(8):
+            time.sleep(rng.uniform(0.2, 1.0))
+            in_flight = sum(w.in_flight for w in writers)
+            chain.kill()
+            seen = [c for w in writers for c in w.confirmed]
+            chain.start()
+            print(f"{round_ + 1:>4}  {in_flight:>9}  {len(seen):>16}  {chain.recovery['sentence']}")
+            w3 = connect(settings.rpc_url)
+            blocks = sorted({(number, block_hash) for _, number, block_hash in seen})
+            for start in range(0, len(blocks), 500):
+                part = blocks[start : start + 500]
+                answers = w3.provider.make_batch_request([("eth_getBlockByNumber", [hex(n), False]) for n, _ in part])
+                for (number, block_hash), answer in zip(part, answers, strict=True):
+                    found = answer.get("result")
+                    assert found is not None, f"block {number} of a confirmed group is gone"
+                    assert bytes.fromhex(found["hash"][2:]) == block_hash, f"block {number} of a confirmed group changed"
+            paused.set()
+            while any(w.in_flight for w in writers):
+                time.sleep(0.01)
+            for writer in writers:
+                # Every nonce taken exactly once: the count of mined transfers is the nonce.
+                mined = w3.eth.get_transaction_count(writer.account.address)
+                assert mined >= len(writer.confirmed)
+                assert len({h for h, _, _ in writer.confirmed}) == len(writer.confirmed)
+            paused.clear()
+        total = sum(len(w.confirmed) for w in writers)
+        print(f"{total} transfers confirmed in groups of four")
+        assert total >= 80, "too few groups were confirmed for the kills to prove anything"
+        blocks = {number for w in writers for _, number, _ in w.confirmed}
+        assert len(blocks) * 2 <= total, "groups were not mined as blocks of several transactions"
+    finally:
+        stopped.set()
+        for thread in threads:
+            thread.join(timeout=20)
+        chain.stop()
