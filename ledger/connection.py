@@ -16,6 +16,10 @@ from ledger.deploy import read_deployment
 from ledger.errors import ChainError, ConfigurationError, ErrorDecoder
 from ledger.identifiers import lot_from_bytes
 
+#: Seconds a reply from the local chain may take (its node holds writes back while it
+#: dumps the state into a snapshot: tens of seconds for a million lots).
+LOCAL_REPLY_TIMEOUT = 300.0
+
 
 class LedgerConnection:
     """web3, the ledger contract and the helpers every reader and writer needs."""
@@ -164,7 +168,9 @@ def web3_for(settings: Settings) -> Web3:
     named network or any remote endpoint through the provider that keeps the request rate
     and retries 429s, timeouts and dropped replies (ledger.network)."""
     if settings.is_local_chain and not settings.network:
-        return connect(settings.rpc_url)
+        # A refused connection still fails at once; a reply may wait while the node saves a
+        # snapshot, which takes tens of seconds for a ledger of a million lots.
+        return connect(settings.rpc_url, timeout=max(settings.rpc_timeout, LOCAL_REPLY_TIMEOUT))
     from ledger.network import connect_resilient
 
     return connect_resilient(settings.rpc_url, settings.rpc_timeout, settings.requests_per_second)

@@ -49,6 +49,8 @@ SETS_NEXT_TIME = frozenset({"evm_setNextBlockTimestamp", "anvil_setNextBlockTime
 #: new chain): a replay runs at another time, so it could not rebuild the same blocks.
 UNREPLAYABLE = frozenset({"anvil_mine", "hardhat_mine", "anvil_reset", "hardhat_reset"})
 SETS_INTERVAL_MINING = frozenset({"evm_setIntervalMining", "anvil_setIntervalMining"})
+#: A snapshot waits until this many times the last one's pause has passed since it.
+SNAPSHOT_DUTY = 10
 #: The legacy state file `--state` wrote before the journal existed, imported once.
 LEGACY_STATE = "state.json"
 
@@ -135,6 +137,8 @@ class DurableNode:
         self._snapshot_lock = threading.Lock()
         self.snapshot_seq = 0
         self.snapshot_at = time.monotonic()
+        #: How long the last snapshot held writes back (its dump).
+        self.snapshot_pause = 0.0
         # The clock the node gives blocks: wall time plus what evm_increaseTime/evm_setTime
         # asked for, never behind the last block; a client's evm_setNextBlockTimestamp wins.
         self.time_offset = 0
@@ -386,8 +390,11 @@ class DurableNode:
 
     def _maybe_snapshot(self) -> None:
         pending = self.journal.last_seq - self.snapshot_seq
-        due = pending >= self.snapshot_entries or (pending and time.monotonic() - self.snapshot_at >= self.snapshot_seconds)
-        if due and not self._snapshot_lock.locked():
+        since = time.monotonic() - self.snapshot_at
+        due = pending >= self.snapshot_entries or (pending and since >= self.snapshot_seconds)
+        # Writes wait while anvil dumps its state, and a dump grows with the ledger (seconds
+        # for a million lots): never more than 1/SNAPSHOT_DUTY of the time goes to them.
+        if due and since >= SNAPSHOT_DUTY * self.snapshot_pause and not self._snapshot_lock.locked():
             threading.Thread(target=self.snapshot, name="snapshot", daemon=True).start()
 
     def snapshot(self, wait: bool = False) -> Snapshot | None:
@@ -400,11 +407,13 @@ class DurableNode:
             with self.write_lock:
                 if self.evm_snapshots or self._pool_holds_transactions():
                     return None
+                paused = time.monotonic()
                 seq = self.journal.last_seq
                 state = bytes.fromhex(str(self.anvil.call("anvil_dumpState", []))[2:])
                 block = self.anvil.head()[0]
                 self.journal.rotate()
             self.snapshot_at = time.monotonic()
+            self.snapshot_pause = self.snapshot_at - paused
             snapshot = self.snapshots.write(seq, block, state)
             self.snapshot_seq = seq
             kept = self.snapshots.list()
