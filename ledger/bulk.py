@@ -51,7 +51,7 @@ from ledger.fees import Pending, SendRefused
 from ledger.hashing import keccak256
 from ledger.identifiers import DigitalLink, checked_batch_id
 from ledger.models import BatchCreate, RegistrationResult
-from ledger.rpc import rpc_answers, rpc_call
+from ledger.rpc import mined_receipts, rpc_answers, rpc_call
 
 if TYPE_CHECKING:
     from ledger.writer import LedgerWriter
@@ -582,8 +582,24 @@ class _Dispatcher:
         return group, False
 
     def _settle_stage(self) -> None:
-        while (flight := self.sent.get()) is not None:
-            self._settle(flight)
+        ended = False
+        while not ended and (flight := self.sent.get()) is not None:
+            flights = [flight]
+            while True:  # with the ones sent meanwhile: their receipts in one request
+                try:
+                    more = self.sent.get_nowait()
+                except Empty:
+                    break
+                if more is None:
+                    ended = True
+                    break
+                flights.append(more)
+            for each, receipt in zip(flights, mined_receipts(self.writer.w3, [self._hash(f) for f in flights]), strict=True):
+                self._settle(each, receipt)
+
+    @staticmethod
+    def _hash(flight: _Flight) -> bytes:
+        return flight.transaction.tx_hash if isinstance(flight.transaction, Pending) else flight.tx_hash
 
     # ---------------------------------------------------------------- one transaction
 
@@ -643,16 +659,17 @@ class _Dispatcher:
         if outbox is not None and self._settled % OUTBOX_TRIM == 0:
             outbox.keep_from(mined + 1)  # settled in nonce order: every earlier one is mined
 
-    def _settle(self, flight: _Flight) -> None:
+    def _settle(self, flight: _Flight, known: dict[str, Any] | None) -> None:
+        """Report a transaction's rows from its receipt (`known`: read already, else waited for)."""
         writer = self.writer
         if isinstance(flight.transaction, Pending):
             assert writer.sender is not None
-            receipt = writer.sender.wait(flight.transaction)
+            receipt = writer.sender.wait(flight.transaction, known=known)
             tx_hash = receipt["transactionHash"]  # the version mined (a replacement has another hash)
             self._trim_outbox(flight.transaction.nonce)
         else:
             tx_hash = flight.tx_hash
-            receipt = writer._lean_receipt(tx_hash)
+            receipt = known or writer._lean_receipt(tx_hash)
         if receipt["status"] == 1:
             self.registrar.settled(flight.rows, "registered", "0x" + bytes(tx_hash).hex(), receipt["blockNumber"])
         else:

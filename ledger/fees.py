@@ -231,14 +231,25 @@ class Outbox:
         self._rewrite(lambda r: r["nonce"] != nonce)
 
     def _rewrite(self, keep: Callable[[dict[str, Any]], bool]) -> None:
+        """Keep the records `keep` accepts (it is asked about the nonce only), atomically. The
+        kept lines are copied as they are: each holds a ~300 KB transaction, and decoding and
+        encoding them again cost the bulk path ~60 ms a trim."""
         with self._lock:
-            if self.path.exists():
-                self._write_all([r for r in self.read() if keep(r)])
+            try:
+                lines = self.path.read_bytes().split(b"\n")
+            except FileNotFoundError:
+                return
+            kept = []
+            for line in lines:
+                nonce = _line_nonce(line)
+                if nonce is not None and keep({"nonce": nonce}):
+                    kept.append(line + b"\n")
+            self._write_lines(kept)
 
-    def _write_all(self, records: list[dict[str, Any]]) -> None:
+    def _write_lines(self, lines: list[bytes]) -> None:
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")  # another process may rewrite too
-        with open(temporary, "w") as handle:
-            handle.write("".join(json.dumps(r) + "\n" for r in records))
+        with open(temporary, "wb") as handle:
+            handle.write(b"".join(lines))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
@@ -250,6 +261,23 @@ class Outbox:
     def keep_from(self, nonce: int) -> None:
         """Forget records below `nonce` (mined), atomically."""
         self._rewrite(lambda r: r["nonce"] >= nonce)
+
+
+def _line_nonce(line: bytes) -> int | None:
+    """The nonce of an outbox line, or None for a line that is not a whole record (torn by a
+    crash). Lines are written as `{"nonce": N, ..., "tip": T}`; any other shape is decoded
+    in full."""
+    head = b'{"nonce": '
+    _, tip, last = line.rpartition(b'"tip": ')
+    if line.startswith(head) and tip and last.endswith(b"}") and last[:-1].isdigit():  # a whole line ends so
+        end = line.find(b",", len(head))
+        if end > len(head) and line[len(head) : end].isdigit():
+            return int(line[len(head) : end])
+    try:
+        record = json.loads(line)
+        return int(record["nonce"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _jsonable(tx: dict[str, Any]) -> dict[str, Any]:
@@ -451,10 +479,12 @@ class TransactionSender:
                 return receipt
         return None
 
-    def wait(self, pending: Pending, timeout: float | None = None) -> dict[str, Any]:
+    def wait(self, pending: Pending, timeout: float | None = None, known: dict[str, Any] | None = None) -> dict[str, Any]:
         """The receipt of whichever version of `pending` was mined, replacing it with higher
         fees while it is stuck below the base fee, and sending it again while the node does
-        not know it."""
+        not know it. `known`: the receipt of its current version, read already."""
+        if known is not None:
+            return known
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         next_check = time.monotonic() + self.poll

@@ -82,6 +82,21 @@ def mined_receipt(w3: Web3, tx_hash: bytes) -> dict[str, Any] | None:
         raw = rpc_call(w3, "eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
     except RpcError:
         return None
+    return _lean(raw, tx_hash)
+
+
+def mined_receipts(w3: Web3, tx_hashes: Sequence[bytes]) -> list[dict[str, Any] | None]:
+    """:func:`mined_receipt` for several transactions in one JSON-RPC batch (None for each
+    not mined, or refused); all None when the node refuses the batch as a whole."""
+    try:
+        answers = rpc_answers(w3, "eth_getTransactionReceipt", [["0x" + h.hex()] for h in tx_hashes])
+    except ChainError:
+        return [None] * len(tx_hashes)
+    return [None if isinstance(raw, RpcError) else _lean(raw, h) for raw, h in zip(answers, tx_hashes, strict=True)]
+
+
+def _lean(raw: Any, tx_hash: bytes) -> dict[str, Any] | None:
+    """The fields a writer needs of a raw receipt (None: not mined)."""
     if not raw:
         return None
     return {

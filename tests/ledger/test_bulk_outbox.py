@@ -36,3 +36,31 @@ def test_the_outbox_is_trimmed_while_a_bulk_import_runs(local_ledger, monkeypatc
     # What is left is the tail, in order, and every trimmed transaction was mined.
     mined = conn.w3.eth.get_transaction_count(key.address, "latest")
     assert mined == 30 and nonces == sorted(nonces) and all(n >= 30 - len(set(nonces)) - 3 for n in nonces)
+
+
+def test_a_trim_copies_whole_records_as_they_are_and_drops_a_torn_one(tmp_path):
+    """The trim reads only each line's nonce (decoding 300 KB records cost ~60 ms a trim):
+    it must still keep every whole record byte for byte, in any key order an earlier
+    version wrote, and drop the torn line a crash leaves."""
+    import json
+
+    from ledger.fees import Fees, Outbox, Pending
+
+    outbox = Outbox(tmp_path, 31337, "0x000000000000000000000000000000000000dEaD")
+    tx = {"to": "0x000000000000000000000000000000000000dEaD", "data": "0x" + "ab" * 5_000, "value": 0, "gas": 21_000}
+    for nonce in range(6):
+        outbox.record(Pending(nonce, dict(tx), Fees(7, 1), [bytes([nonce]) * 100]))
+    lines = outbox.path.read_bytes().split(b"\n")[:-1]
+    # A record written with its keys in another order (decoded in full), and a torn last line.
+    reordered = json.dumps({"tip": 1, "nonce": 6, "raw": "0x06", "tx": tx, "max_fee": 7}).encode()
+    outbox.path.write_bytes(b"\n".join([*lines, reordered, lines[5][: len(lines[5]) // 2]]) + b"\n")
+
+    outbox.keep_from(2)
+    kept = outbox.path.read_bytes().split(b"\n")[:-1]
+    assert kept == [*lines[2:], reordered], "whole records kept byte for byte, the torn one dropped"
+    assert [r["nonce"] for r in outbox.read()] == [2, 3, 4, 5, 6]
+    outbox.drop_from(5)
+    assert [r["nonce"] for r in outbox.read()] == [2, 3, 4]
+    outbox.drop(3)
+    assert [r["nonce"] for r in outbox.read()] == [2, 4]
+    assert outbox.read()[0]["raw"] == "0x" + bytes([2]).hex() * 100 and outbox.read()[0]["tx"] == tx
