@@ -40,10 +40,6 @@ from dataclasses import dataclass, field
 from queue import Empty, Full, Queue
 from typing import TYPE_CHECKING, Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
-
 from ledger.artifacts import BATCH_LOOKUP_NAME, load_artifact
 from ledger.documents import canonical_json, sha256
 from ledger.errors import ChainError, ContractRevertError, RpcError
@@ -178,6 +174,29 @@ def windows(batches: Iterable[BatchCreate], size: int) -> Iterator[list[Row]]:
         yield window
 
 
+def _lookup_arguments(address: str, batch_ids: Sequence[bytes]) -> str:
+    """BatchLookup's constructor arguments (address, bytes32[]) ABI-encoded as hex, by hand:
+    an address word, the array's offset (64) and length, then the ids."""
+    head = bytes(12) + bytes.fromhex(address.removeprefix("0x")) + (64).to_bytes(_WORD, "big")
+    return (head + len(batch_ids).to_bytes(_WORD, "big") + b"".join(batch_ids)).hex()
+
+
+def _registration_times(answer: bytes, count: int) -> list[int]:
+    """The uint64[] BatchLookup answers, decoded by hand and checked as strictly as eth_abi
+    would: offset 32, `count` entries, nothing after them, each a uint64."""
+    if len(answer) != 2 * _WORD + count * _WORD:
+        raise ChainError(f"the batch look-up answered {len(answer)} bytes for {count} ids")
+    if int.from_bytes(answer[:_WORD], "big") != _WORD or int.from_bytes(answer[_WORD : 2 * _WORD], "big") != count:
+        raise ChainError(f"the batch look-up's answer is not an array of {count} times")
+    times = []
+    for start in range(2 * _WORD, len(answer), _WORD):
+        word = answer[start : start + _WORD]
+        if any(word[:24]):
+            raise ChainError("the batch look-up answered a time that is not a uint64")
+        times.append(int.from_bytes(word, "big"))
+    return times
+
+
 class RegistrationLookup:
     """Which batch ids the ledger holds, and their registration events."""
 
@@ -195,12 +214,8 @@ class RegistrationLookup:
         address = self.writer.connection.address
         for start in range(0, len(batch_ids), LOOKUP_IDS):
             part = list(batch_ids[start : start + LOOKUP_IDS])
-            data = self._creation + abi_encode(["address", "bytes32[]"], [address, part]).hex()
-            answer = rpc_call(self.w3, "eth_call", [{"data": "0x" + data}, "latest"])
-            (found,) = abi_decode(["uint64[]"], bytes.fromhex(answer.removeprefix("0x")))
-            if len(found) != len(part):
-                raise ChainError(f"the batch look-up answered {len(found)} times for {len(part)} ids")
-            times.extend(found)
+            answer = rpc_call(self.w3, "eth_call", [{"data": "0x" + self._creation + _lookup_arguments(address, part)}, "latest"])
+            times.extend(_registration_times(bytes.fromhex(str(answer).removeprefix("0x")), len(part)))
         return times
 
     def find(self, batch_ids: Sequence[bytes]) -> tuple[dict[bytes, Any], set[bytes]]:
@@ -212,7 +227,7 @@ class RegistrationLookup:
         if self.unavailable is None:
             try:
                 times = self.registered_at(batch_ids)
-            except (ChainError, DecodingError, ValueError) as exc:
+            except (ChainError, ValueError) as exc:
                 self.unavailable = str(exc)
         if self.unavailable is not None:
             return self.writer._registrations(batch_ids), set()

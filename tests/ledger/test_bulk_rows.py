@@ -224,3 +224,37 @@ def test_register_batches_calldata_equals_the_eth_abi_encoding(count: int) -> No
 def test_register_batches_calldata_equals_the_eth_abi_encoding_for_generated_batches(batch_list: list[BatchCreate]) -> None:
     rows = [prepare(i, b) for i, b in enumerate(batch_list)]
     assert register_batches_calldata(rows) == reference_calldata(batch_list)
+
+
+@given(
+    st.binary(min_size=20, max_size=20),
+    st.lists(st.binary(min_size=32, max_size=32), max_size=40),
+    st.data(),
+)
+def test_the_look_up_arguments_and_answer_are_coded_as_eth_abi_codes_them(address: bytes, ids: list[bytes], data: Any) -> None:
+    from eth_abi import decode as abi_decode
+
+    from ledger.bulk import _lookup_arguments, _registration_times
+
+    checksum = "0x" + address.hex()
+    assert _lookup_arguments(checksum, ids) == abi_encode(["address", "bytes32[]"], [checksum, ids]).hex()
+    times = data.draw(st.lists(st.integers(0, 2**64 - 1), min_size=len(ids), max_size=len(ids)))
+    answer = abi_encode(["uint64[]"], [times])
+    assert _registration_times(answer, len(ids)) == list(abi_decode(["uint64[]"], answer)[0]) == times
+
+
+def test_a_look_up_answer_of_another_shape_is_refused_not_misread() -> None:
+    from ledger.bulk import _registration_times
+    from ledger.errors import ChainError
+
+    good = abi_encode(["uint64[]"], [[1, 2, 3]])
+    assert _registration_times(good, 3) == [1, 2, 3]
+    for bad, count in (
+        (good, 2),  # fewer ids asked than answered
+        (good + bytes(32), 3),  # a word after the array
+        (good[:-1], 3),  # cut short
+        (abi_encode(["uint256[]"], [[1, 2**64, 3]]), 3),  # a time wider than uint64
+        ((64).to_bytes(32, "big") + good[32:], 3),  # another offset
+    ):
+        with pytest.raises(ChainError):
+            _registration_times(bad, count)
