@@ -111,6 +111,11 @@ class Row:
     encoded: bytes  # its IProvenanceLedger.BatchInput, ABI-encoded (5 words)
 
 
+#: The standard library's sorted compact JSON, its encoder made once (json.dumps with these
+#: options makes one a call: a third of the time of the encoding itself).
+_SORTED_COMPACT = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_metadata(document: dict[str, Any]) -> bytes:
     """RFC 8785 bytes of a batch's metadata document.
 
@@ -123,7 +128,7 @@ def canonical_metadata(document: dict[str, Any]) -> bytes:
     if "extra" in document:
         return canonical_json(document)
     try:
-        return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return _SORTED_COMPACT.encode(document).encode("utf-8")
     except UnicodeEncodeError:
         return canonical_json(document)  # raises the error that names the problem
 
