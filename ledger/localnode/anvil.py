@@ -149,9 +149,11 @@ class Anvil:
         block = self.call("eth_getBlockByNumber", ["latest", False])
         return int(block["number"], 16), int(block["timestamp"], 16)
 
-    def wait_mined(self, tx_hash: str, timeout: float = 5.0) -> bool:
-        """Wait until a transaction anvil accepted is in a block (automine is quick but not
-        synchronous); False if it stays pending (e.g. queued behind a missing nonce)."""
+    def wait_mined(self, tx_hash: str, timeout: float = 120.0) -> bool:
+        """Wait until a transaction anvil accepted under automine is in a block: True; False
+        when it cannot be mined now (queued behind a missing nonce: the pool holds nothing
+        ready). Both are states of the chain, not of timing, so a replay decides the same;
+        RpcError if a ready transaction is still not mined after `timeout`."""
         deadline = time.monotonic() + timeout
         pause = 0.0005
         while True:
@@ -159,10 +161,12 @@ class Anvil:
             found = self.call("eth_getTransactionByHash", [tx_hash])
             if found is not None and found.get("blockNumber") is not None:
                 return True
+            if not _int(self.call("txpool_status", []).get("pending") or 0):
+                # Nothing ready: mined meanwhile, or queued. Ask once more to tell which.
+                found = self.call("eth_getTransactionByHash", [tx_hash])
+                return found is not None and found.get("blockNumber") is not None
             if time.monotonic() > deadline:
-                return False
-            if pause >= 0.004 and not _int(self.call("txpool_status", []).get("pending") or 0):
-                return False  # queued behind a missing nonce: nothing will mine it now
+                raise RpcError(f"transaction {tx_hash} was not mined within {timeout:.0f}s")
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
 

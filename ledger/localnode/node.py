@@ -37,7 +37,15 @@ from ledger.localnode.snapshots import Snapshot, SnapshotStore
 READ_PREFIXES = ("eth_", "net_", "web3_", "txpool_", "debug_", "trace_", "ots_")
 READ_METHODS = frozenset({"anvil_nodeInfo", "anvil_metadata", "anvil_dumpState"})
 #: Methods that send a transaction, which automine puts in a block of its own.
-SENDS = frozenset({"eth_sendTransaction", "eth_sendRawTransaction", "eth_sendRawTransactionSync", "eth_sendTransactionSync"})
+SENDS = frozenset(
+    {
+        "eth_sendTransaction",
+        "eth_sendRawTransaction",
+        "eth_sendRawTransactionSync",
+        "eth_sendTransactionSync",
+        "eth_sendUnsignedTransaction",  # anvil's, for an impersonated account
+    }
+)
 #: Sends a batch may group into one block (the Sync ones wait for a block of their own).
 GROUPABLE = frozenset({"eth_sendTransaction", "eth_sendRawTransaction"})
 #: The journal's method for a batch of sends mined as one block (params: [[method, params], ...]).
@@ -49,8 +57,12 @@ SETS_NEXT_TIME = frozenset({"evm_setNextBlockTimestamp", "anvil_setNextBlockTime
 #: new chain): a replay runs at another time, so it could not rebuild the same blocks.
 UNREPLAYABLE = frozenset({"anvil_mine", "hardhat_mine", "anvil_reset", "hardhat_reset"})
 SETS_INTERVAL_MINING = frozenset({"evm_setIntervalMining", "anvil_setIntervalMining"})
+#: Client settings a block of sends changes for a moment and puts back as the client left them.
+SETS_AUTOMINE = frozenset({"evm_setAutomine", "anvil_setAutomine"})
+SETS_GAS_LIMIT = frozenset({"evm_setBlockGasLimit", "anvil_setBlockGasLimit"})
 #: A snapshot waits until this many times the last one's pause has passed since it.
 SNAPSHOT_DUTY = 10
+SNAPSHOT_CEILING = 10
 #: The legacy state file `--state` wrote before the journal existed, imported once.
 LEGACY_STATE = "state.json"
 
@@ -139,6 +151,9 @@ class DurableNode:
         self.snapshot_at = time.monotonic()
         #: How long the last snapshot held writes back (its dump).
         self.snapshot_pause = 0.0
+        #: anvil's automine and block gas limit as the journal's requests left them.
+        self.automine = True
+        self.gas_limit = BLOCK_GAS_LIMIT
         # The clock the node gives blocks: wall time plus what evm_increaseTime/evm_setTime
         # asked for, never behind the last block; a client's evm_setNextBlockTimestamp wins.
         self.time_offset = 0
@@ -275,38 +290,77 @@ class DurableNode:
             params = [anvil_id]
         response = self.anvil.request(entry.method, params, request_id)
         if entry.method in SENDS and isinstance(response.get("result"), str):
-            self.anvil.wait_mined(response["result"])
-        elif entry.method == "evm_snapshot" and "result" in response:
+            if self.automine and not self.anvil.wait_mined(response["result"]):
+                return self._refuse_unmined(response["result"], request_id)
+        elif "result" in response:
+            self._follow(entry, response)
+        return response
+
+    def _follow(self, entry: Entry, response: dict[str, Any]) -> None:
+        """Keep what an applied request changed that anvil's state dump does not hold: its
+        snapshots' ids, and the automine and gas-limit settings a block of sends restores."""
+        if entry.method in SETS_AUTOMINE:
+            self.automine = bool(entry.params and entry.params[0])
+        elif entry.method in SETS_GAS_LIMIT and entry.params:
+            self.gas_limit = _int(entry.params[0])
+        elif entry.method == "evm_snapshot":
             self.evm_snapshots[entry.seq] = response["result"]
             response["result"] = hex(entry.seq)
         elif entry.method == "evm_revert" and response.get("result") is True:
             # Reverting to a snapshot removes it and every later one, in anvil as here.
             reverted = _int(entry.params[0])
             self.evm_snapshots = {k: v for k, v in self.evm_snapshots.items() if k < reverted}
-        return response
 
     def _mine_block_of_sends(self, entry: Entry) -> list[dict[str, Any]]:
         """Put each send of a block entry in anvil's pool, then mine them as one block (under
-        a gas limit raised to hold them all, set back after). Returns each send's response."""
+        a gas limit raised to hold them all; limit and automine set back after). A send the
+        block does not hold (a nonce gap, a nonce used twice in the batch, funds spent by an
+        earlier send) leaves the pool and is answered as refused. Returns each answer."""
         anvil = self.anvil
         anvil.call("evm_setAutomine", [False])
         try:
             responses = [anvil.request(str(method), list(params), index) for index, (method, params) in enumerate(entry.params)]
             # Raised only now: the pool checked each transaction against the usual limit.
-            anvil.call("evm_setBlockGasLimit", [hex(BLOCK_GAS_LIMIT * len(entry.params))])
+            anvil.call("evm_setBlockGasLimit", [hex(max(self.gas_limit, BLOCK_GAS_LIMIT) * len(entry.params))])
             anvil.call("evm_mine", [])
+            mined = set(anvil.call("eth_getBlockByNumber", ["latest", False])["transactions"])
+            for index, response in enumerate(responses):
+                tx_hash = response.get("result")
+                if isinstance(tx_hash, str) and tx_hash not in mined:
+                    responses[index] = self._refuse_unmined(tx_hash, index)
         finally:
-            anvil.call("evm_setBlockGasLimit", [hex(BLOCK_GAS_LIMIT)])
-            anvil.call("evm_setAutomine", [True])
+            anvil.call("evm_setBlockGasLimit", [hex(self.gas_limit)])
+            anvil.call("evm_setAutomine", [self.automine])
         return responses
+
+    def _refuse_unmined(self, tx_hash: str, request_id: Any) -> dict[str, Any]:
+        """Take a sent transaction that was not mined out of anvil's pool, and say why. The
+        durable chain keeps nothing waiting in a pool: a transaction queued behind a missing
+        nonce would be mined when the gap is filled, in blocks anvil dates by its own clock,
+        which a replay could not rebuild."""
+        found = self.anvil.call("eth_getTransactionByHash", [tx_hash])
+        if found is not None:
+            # anvil_dropTransaction leaves a queued transaction where it is; this takes every
+            # transaction of the sender out of the pool, and a sender has none ready there
+            # (automine, or the block just mined, took them).
+            self.anvil.call("anvil_removePoolTransactions", [found["from"]])
+        return {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "error": {
+                "code": -32000,
+                "message": f"transaction {tx_hash} was not mined and was not kept: its nonce is ahead of the "
+                "sender's next one (send the missing nonce first), or an earlier transaction of the same "
+                "batch took its nonce or spent its funds; the local chain takes each sender's "
+                "transactions in nonce order only",
+            },
+        }
 
     def write_block_of_sends(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Journal a batch of sends as one entry (one fsync), pool them and mine one block;
         the answers, in the batch's order, come once the block is mined."""
         ids = [request.get("id") for request in requests]
-        calls: list[list[Any]] = [
-            [str(r["method"]), r.get("params") if isinstance(r.get("params"), list) else []] for r in requests
-        ]
+        calls: list[list[Any]] = [[str(r["method"]), _params(r.get("params"))] for r in requests]
         with self.write_lock:
             timestamp = self.next_timestamp() if self.client_time is None else None
             try:
@@ -394,7 +448,10 @@ class DurableNode:
         due = pending >= self.snapshot_entries or (pending and since >= self.snapshot_seconds)
         # Writes wait while anvil dumps its state, and a dump grows with the ledger (seconds
         # for a million lots): never more than 1/SNAPSHOT_DUTY of the time goes to them.
-        if due and since >= SNAPSHOT_DUTY * self.snapshot_pause and not self._snapshot_lock.locked():
+        # ...unless the journal since the last one grows past SNAPSHOT_CEILING times the usual
+        # count (a restart replays all of it).
+        rested = since >= SNAPSHOT_DUTY * self.snapshot_pause or pending >= SNAPSHOT_CEILING * self.snapshot_entries
+        if due and rested and not self._snapshot_lock.locked():
             threading.Thread(target=self.snapshot, name="snapshot", daemon=True).start()
 
     def snapshot(self, wait: bool = False) -> Snapshot | None:
@@ -440,6 +497,13 @@ class DurableNode:
         path = self.chain_dir / "recovery.json"
         path.with_suffix(".tmp").write_text(json.dumps(asdict(recovery) | {"sentence": recovery.sentence()}))
         path.with_suffix(".tmp").replace(path)
+
+
+def _params(value: Any) -> list[Any]:
+    """A request's params as a list, as a single request's are taken (absent: none)."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def _int(value: Any) -> int:

@@ -244,3 +244,83 @@ def test_groups_a_client_saw_confirmed_survive_sigkills_of_the_chain(tmp_path: P
         for thread in threads:
             thread.join(timeout=20)
         chain.stop()
+
+
+def test_a_send_the_block_does_not_hold_is_answered_as_refused_never_as_a_hash(tmp_path: Path) -> None:
+    """Found by review: in one batch, a second transfer the funds no longer cover, and a
+    nonce sent twice, were each answered with a hash that would never be mined. The node
+    now checks the mined block and refuses what it does not hold; the replay agrees."""
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        poor = Account.create()
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": poor.address, "value": 10**18})
+        )
+        spend = [signed_transfer(poor, 0, value=6 * 10**17), signed_transfer(poor, 1, value=6 * 10**17)]
+        answers = post(settings.rpc_url, batch_of_sends(spend))
+        assert "result" in answers[0] and w3.eth.get_transaction_receipt(answers[0]["result"])["status"] == 1
+        assert "error" in answers[1] and "not mined and was not kept" in answers[1]["error"]["message"]
+        rich = funded_account(w3)
+        twice = [signed_transfer(rich, 0, value=1), signed_transfer(rich, 0, value=2)]
+        answers = post(settings.rpc_url, batch_of_sends(twice))
+        held = [a for a in answers if "result" in a]
+        assert len(held) == 1 and w3.eth.get_transaction_receipt(held[0]["result"])["status"] == 1
+        assert sum("error" in a for a in answers) == 1, "the nonce's other transaction is refused, not answered"
+        status = w3.provider.make_request("txpool_status", [])["result"]
+        assert status == {"pending": "0x0", "queued": "0x0"}
+        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before
+    finally:
+        chain.stop()
+
+
+def test_a_block_of_sends_leaves_the_clients_automine_and_gas_limit_as_it_set_them(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        account = funded_account(w3)
+        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_setBlockGasLimit", "params": [hex(50_000_000)]})
+        # A send whose params are not a list is taken as a single request's would be.
+        bare = [
+            {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": signed_transfer(account, i)}
+            for i in range(2)
+        ]
+        assert all("result" in a for a in post(settings.rpc_url, bare))
+        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_setAutomine", "params": [False]})
+        assert all("result" in a for a in post(settings.rpc_url, batch_of_sends([signed_transfer(account, n) for n in (2, 3)])))
+        assert post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "anvil_getAutomine", "params": []})["result"] is False
+        head = w3.eth.block_number
+        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []})
+        assert w3.eth.get_block(head + 1)["gasLimit"] == 50_000_000, "the client's gas limit, not the node's default"
+    finally:
+        chain.stop()
+
+
+def test_an_unsigned_send_of_an_impersonated_account_is_journalled(tmp_path: Path) -> None:
+    """Found by review: anvil's eth_sendUnsignedTransaction went to anvil unjournalled, so
+    its transaction, answered with a hash, was gone after a restart."""
+    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
+    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+    chain.start()
+    try:
+        w3 = connect(settings.rpc_url)
+        someone = Account.create().address
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": someone, "value": 10**18}))
+        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "anvil_impersonateAccount", "params": [someone]})
+        tx = {"from": someone, "to": "0x000000000000000000000000000000000000dEaD", "value": hex(7)}
+        answer = post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "eth_sendUnsignedTransaction", "params": [tx]})
+        mined = w3.eth.wait_for_transaction_receipt(answer["result"], timeout=10)
+        chain.kill()
+        chain.start()
+        w3 = connect(settings.rpc_url)
+        assert w3.eth.get_transaction_receipt(answer["result"])["blockHash"] == mined["blockHash"]
+    finally:
+        chain.stop()
