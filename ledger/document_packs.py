@@ -136,6 +136,7 @@ class PackIndex:
             assert connection is not None
             with connection:  # one transaction; a document packed again (its old copy damaged) moves
                 connection.executemany("INSERT OR REPLACE INTO packed VALUES (?, ?, ?, ?)", entries)
+            _checkpoint(connection)
 
     def location(self, digest: bytes) -> tuple[Path, int, int] | None:
         """Where a packed document lies (pack file, offset, length), or None (also when the
@@ -222,6 +223,7 @@ class PackIndex:
             assert connection is not None
             with connection:
                 connection.executemany("INSERT OR IGNORE INTO anchored VALUES (?)", rows)
+            _checkpoint(connection)
 
     def anchored(self) -> list[bytes]:
         """The documents remembered by mark_anchored."""
@@ -232,6 +234,16 @@ class PackIndex:
                 return [bytes(r[0]) for r in connection.execute("SELECT digest FROM anchored")]
             except sqlite3.DatabaseError:
                 return []
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    """Move what a write put in the write-ahead log into index.sqlite and empty the log. The
+    connection stays open between calls, and with it the log: without this, a copy of
+    index.sqlite alone (a backup) held none of it, and a restored index.sqlite was overlaid
+    with the old log by the process that had it open. A reader in the middle of a read
+    makes the checkpoint partial; the next write's finishes it."""
+    with contextlib.suppress(sqlite3.OperationalError):  # busy: another process reads or writes
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _sane(row: tuple[object, ...]) -> bool:
