@@ -114,6 +114,13 @@ def _is_validation_error(exc: Exception) -> TypeGuard[ValidationError]:
     return pydantic is not None and isinstance(exc, pydantic.ValidationError)
 
 
+def _is_transport_error(exc: Exception) -> bool:
+    """Whether `exc` is a lost connection or timeout of the HTTP client web3 uses (raised
+    as it is from the bulk path's threads). Looked up, never imported, as pydantic is."""
+    requests = sys.modules.get("requests")
+    return requests is not None and isinstance(exc, requests.exceptions.RequestException)
+
+
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn the client's errors into one clear line on stderr and exit code 1."""
 
@@ -124,6 +131,11 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         except LedgerError as exc:
             fail(str(exc))
         except Exception as exc:
+            if _is_transport_error(exc):
+                fail(
+                    f"the chain stopped answering ({type(exc).__name__}: {exc}); is it running? What the command "
+                    "reported done is kept; a `batch import` can simply be run again and carries on where it stopped"
+                )
             if not _is_validation_error(exc):
                 raise
             fail("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))

@@ -184,3 +184,23 @@ def test_config_file_errors_are_clear(tmp_path):
         Settings.from_env({"PROVENANCE_CONFIG": str(tmp_path / "missing.toml")})
     with pytest.raises(ConfigurationError, match="rpc_url must look like"):
         Settings.from_env({"PROVENANCE_RPC_URL": "localhost:8545"})
+
+
+def test_a_connection_lost_inside_a_command_is_one_clear_line_not_a_traceback(capsys):
+    """Found by review: the chain killed during `batch import` surfaced, from the bulk
+    path's threads, as requests' ConnectionError with a raw traceback."""
+    import requests
+    import typer
+
+    from ledger.cli.common import handles_errors
+
+    @handles_errors
+    def command() -> None:
+        raise requests.exceptions.ConnectionError("HTTPConnectionPool(host='127.0.0.1', port=8546): connection refused")
+
+    with pytest.raises(typer.Exit) as exited:
+        command()
+    assert exited.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert "the chain stopped answering (ConnectionError" in err and "run again" in err
+    assert "Traceback" not in err
