@@ -73,10 +73,11 @@ QUEUED_CHUNKS = 20
 OUTBOX_TRIM = 16
 #: Signed transactions sent in one JSON-RPC batch at most, unless the `send_batch_size`
 #: setting says otherwise. The local chain mines each such batch as one block: 16 are 7,680
-#: rows and a 2.5 MB request. A network's provider mines nothing on request and may cap a
-#: request's size (4 are ~0.6 MB).
+#: rows and a 2.5 MB request. On a network a batch only saves round trips (sends are
+#: pipelined anyway), and a provider that refuses one send of a batch may still queue the
+#: later ones behind the gap, to be mined once the next run reuses the nonce: each alone.
 SEND_GROUP_LOCAL = 16
-SEND_GROUP_NETWORK = 4
+SEND_GROUP_NETWORK = 1
 #: How long a group waits for more signed transactions before it is sent as it is.
 GROUP_WAIT = 0.25
 REGISTER_BATCHES = "registerBatches((uint64,bytes20,uint64,bytes3,bytes32)[])"

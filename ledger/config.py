@@ -95,7 +95,7 @@ class Settings(BaseModel):
         ge=1,
         le=64,
         description="Signed transactions a bulk import sends in one JSON-RPC batch (the local chain mines each "
-        "batch as one block). Default: 16 on the local chain, 4 on a network; 1 sends each alone.",
+        "batch as one block). Default: 16 on the local chain, 1 (each alone) on a network.",
     )
     rpc_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for one JSON-RPC reply.")
     explorer_url: str | None = Field(
