@@ -7,10 +7,12 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -60,95 +62,96 @@ def funded_account(w3: Web3) -> LocalAccount:
     return account
 
 
-def test_a_batch_of_sends_is_one_block_under_a_raised_gas_limit_and_a_replay_rebuilds_it(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
-    # No snapshot but the first: the block must come back from the journal alone.
-    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
-    chain.start()
-    try:
-        w3 = connect(settings.rpc_url)
-        account = funded_account(w3)
-        head = w3.eth.block_number
-        raws = [signed_transfer(account, nonce) for nonce in range(5)]
-        answers = post(settings.rpc_url, batch_of_sends(raws, first_id=7))
-        assert [a["id"] for a in answers] == [7, 8, 9, 10, 11], "each answer keeps its request's id, in order"
-        hashes = [a["result"] for a in answers]
-        # Answered once mined: every receipt is there, all in the one new block.
-        receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
-        assert {r["blockNumber"] for r in receipts} == {head + 1} and w3.eth.block_number == head + 1
-        assert all(r["status"] == 1 for r in receipts)
-        block = w3.eth.get_block(head + 1)
-        assert [Web3.to_hex(t) for t in block["transactions"]] == hashes, "one block, in nonce order"
-        assert block["gasLimit"] == BLOCK_GAS_LIMIT * 5
-        # The limit is set back: a transaction sent alone is mined under the usual one.
-        alone = w3.eth.send_raw_transaction(signed_transfer(account, 5))
-        assert w3.eth.wait_for_transaction_receipt(alone)["blockNumber"] == head + 2
-        assert w3.eth.get_block(head + 2)["gasLimit"] == BLOCK_GAS_LIMIT
-        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
-
-        chain.kill()
-        chain.start()
-        w3 = connect(settings.rpc_url)
-        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before, "the replay built other blocks"
-        assert chain.recovery["transactions"] == 1 + 5 + 1, "a block entry counts each of its sends"
-        assert w3.eth.get_balance("0x000000000000000000000000000000000000dEaD") >= 6
-    finally:
-        chain.stop()
-
-
-def test_a_refused_send_in_a_batch_is_answered_alone_and_the_others_are_mined(tmp_path: Path) -> None:
+@pytest.fixture
+def journal_chain(tmp_path: Path) -> Iterator[tuple[LocalChain, Settings]]:
+    """A durable local chain that takes no snapshot but the first: what it rebuilds after a
+    kill comes back from the journal alone."""
     settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
     chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
     chain.start()
     try:
-        w3 = connect(settings.rpc_url)
-        account = funded_account(w3)
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed_transfer(account, 0)))
-        # Nonce 0 again (used), between two good ones; and a body that is no transaction.
-        raws = [signed_transfer(account, 1), signed_transfer(account, 0, value=2), signed_transfer(account, 2), "0x1234"]
-        answers = post(settings.rpc_url, batch_of_sends(raws))
-        assert "result" in answers[0] and "result" in answers[2]
-        assert "error" in answers[1] and "nonce" in answers[1]["error"]["message"].lower()
-        assert "error" in answers[3]
-        assert w3.eth.get_transaction_receipt(answers[2]["result"])["status"] == 1
-        assert w3.eth.get_transaction_count(account.address) == 3
-        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
-        chain.kill()
-        chain.start()
-        w3 = connect(settings.rpc_url)
-        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before
-        assert w3.eth.get_transaction_count(account.address) == 3
+        yield chain, settings
     finally:
         chain.stop()
 
 
-def test_the_journal_record_of_a_block_is_no_method_a_client_may_call(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
-    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
+def replayed(chain: LocalChain, settings: Settings) -> Web3:
+    """Kill the chain, start it again, and check that every block came back with its hash."""
+    w3 = connect(settings.rpc_url)
+    before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
+    chain.kill()
     chain.start()
-    try:
-        w3 = connect(settings.rpc_url)
-        account = funded_account(w3)
-        head = w3.eth.block_number
-        forged = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": BLOCK_OF_SENDS,
-            "params": [["eth_sendRawTransaction", [signed_transfer(account, 0)]]],
-        }
-        answer = post(settings.rpc_url, forged)
-        assert "error" in answer and "not a method" in answer["error"]["message"]
-        # A batch mixing a send with anything else is not grouped: each request as usual.
-        mixed = [
-            batch_of_sends([signed_transfer(account, 0)])[0],
-            {"jsonrpc": "2.0", "id": 2, "method": "evm_mine", "params": []},
-        ]
-        answers = post(settings.rpc_url, mixed)
-        assert all("result" in a for a in answers)
-        assert w3.eth.block_number == head + 2, "a send and an evm_mine: two blocks"
-        assert w3.eth.get_transaction_count(account.address) == 1
-    finally:
-        chain.stop()
+    w3 = connect(settings.rpc_url)
+    assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before, "the replay built other blocks"
+    return w3
+
+
+def test_a_batch_of_sends_is_one_block_under_a_raised_gas_limit_and_a_replay_rebuilds_it(
+    journal_chain: tuple[LocalChain, Settings],
+) -> None:
+    chain, settings = journal_chain
+    w3 = connect(settings.rpc_url)
+    account = funded_account(w3)
+    head = w3.eth.block_number
+    raws = [signed_transfer(account, nonce) for nonce in range(5)]
+    answers = post(settings.rpc_url, batch_of_sends(raws, first_id=7))
+    assert [a["id"] for a in answers] == [7, 8, 9, 10, 11], "each answer keeps its request's id, in order"
+    hashes = [a["result"] for a in answers]
+    # Answered once mined: every receipt is there, all in the one new block.
+    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert {r["blockNumber"] for r in receipts} == {head + 1} and w3.eth.block_number == head + 1
+    assert all(r["status"] == 1 for r in receipts)
+    block = w3.eth.get_block(head + 1)
+    assert [Web3.to_hex(t) for t in block["transactions"]] == hashes, "one block, in nonce order"
+    assert block["gasLimit"] == BLOCK_GAS_LIMIT * 5
+    # The limit is set back: a transaction sent alone is mined under the usual one.
+    alone = w3.eth.send_raw_transaction(signed_transfer(account, 5))
+    assert w3.eth.wait_for_transaction_receipt(alone)["blockNumber"] == head + 2
+    assert w3.eth.get_block(head + 2)["gasLimit"] == BLOCK_GAS_LIMIT
+    w3 = replayed(chain, settings)
+    assert chain.recovery["transactions"] == 1 + 5 + 1, "a block entry counts each of its sends"
+    assert w3.eth.get_balance("0x000000000000000000000000000000000000dEaD") >= 6
+
+
+def test_a_refused_send_in_a_batch_is_answered_alone_and_the_others_are_mined(journal_chain: tuple[LocalChain, Settings]) -> None:
+    chain, settings = journal_chain
+    w3 = connect(settings.rpc_url)
+    account = funded_account(w3)
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed_transfer(account, 0)))
+    # Nonce 0 again (used), between two good ones; and a body that is no transaction.
+    raws = [signed_transfer(account, 1), signed_transfer(account, 0, value=2), signed_transfer(account, 2), "0x1234"]
+    answers = post(settings.rpc_url, batch_of_sends(raws))
+    assert "result" in answers[0] and "result" in answers[2]
+    assert "error" in answers[1] and "nonce" in answers[1]["error"]["message"].lower()
+    assert "error" in answers[3]
+    assert w3.eth.get_transaction_receipt(answers[2]["result"])["status"] == 1
+    assert w3.eth.get_transaction_count(account.address) == 3
+    w3 = replayed(chain, settings)
+    assert w3.eth.get_transaction_count(account.address) == 3
+
+
+def test_the_journal_record_of_a_block_is_no_method_a_client_may_call(journal_chain: tuple[LocalChain, Settings]) -> None:
+    chain, settings = journal_chain
+    w3 = connect(settings.rpc_url)
+    account = funded_account(w3)
+    head = w3.eth.block_number
+    forged = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": BLOCK_OF_SENDS,
+        "params": [["eth_sendRawTransaction", [signed_transfer(account, 0)]]],
+    }
+    answer = post(settings.rpc_url, forged)
+    assert "error" in answer and "not a method" in answer["error"]["message"]
+    # A batch mixing a send with anything else is not grouped: each request as usual.
+    mixed = [
+        batch_of_sends([signed_transfer(account, 0)])[0],
+        {"jsonrpc": "2.0", "id": 2, "method": "evm_mine", "params": []},
+    ]
+    answers = post(settings.rpc_url, mixed)
+    assert all("result" in a for a in answers)
+    assert w3.eth.block_number == head + 2, "a send and an evm_mine: two blocks"
+    assert w3.eth.get_transaction_count(account.address) == 1
 
 
 @dataclass
@@ -246,81 +249,63 @@ def test_groups_a_client_saw_confirmed_survive_sigkills_of_the_chain(tmp_path: P
         chain.stop()
 
 
-def test_a_send_the_block_does_not_hold_is_answered_as_refused_never_as_a_hash(tmp_path: Path) -> None:
+def test_a_send_the_block_does_not_hold_is_answered_as_refused_never_as_a_hash(
+    journal_chain: tuple[LocalChain, Settings],
+) -> None:
     """Found by review: in one batch, a second transfer the funds no longer cover, and a
     nonce sent twice, were each answered with a hash that would never be mined. The node
     now checks the mined block and refuses what it does not hold; the replay agrees."""
-    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
-    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
-    chain.start()
-    try:
-        w3 = connect(settings.rpc_url)
-        poor = Account.create()
-        w3.eth.wait_for_transaction_receipt(
-            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": poor.address, "value": 10**18})
-        )
-        spend = [signed_transfer(poor, 0, value=6 * 10**17), signed_transfer(poor, 1, value=6 * 10**17)]
-        answers = post(settings.rpc_url, batch_of_sends(spend))
-        assert "result" in answers[0] and w3.eth.get_transaction_receipt(answers[0]["result"])["status"] == 1
-        assert "error" in answers[1] and "not mined and was not kept" in answers[1]["error"]["message"]
-        rich = funded_account(w3)
-        twice = [signed_transfer(rich, 0, value=1), signed_transfer(rich, 0, value=2)]
-        answers = post(settings.rpc_url, batch_of_sends(twice))
-        held = [a for a in answers if "result" in a]
-        assert len(held) == 1 and w3.eth.get_transaction_receipt(held[0]["result"])["status"] == 1
-        assert sum("error" in a for a in answers) == 1, "the nonce's other transaction is refused, not answered"
-        status = w3.provider.make_request("txpool_status", [])["result"]
-        assert status == {"pending": "0x0", "queued": "0x0"}
-        before = [w3.eth.get_block(n)["hash"] for n in range(w3.eth.block_number + 1)]
-        chain.kill()
-        chain.start()
-        w3 = connect(settings.rpc_url)
-        assert [w3.eth.get_block(n)["hash"] for n in range(len(before))] == before
-    finally:
-        chain.stop()
+    chain, settings = journal_chain
+    w3 = connect(settings.rpc_url)
+    poor = Account.create()
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": poor.address, "value": 10**18})
+    )
+    spend = [signed_transfer(poor, 0, value=6 * 10**17), signed_transfer(poor, 1, value=6 * 10**17)]
+    answers = post(settings.rpc_url, batch_of_sends(spend))
+    assert "result" in answers[0] and w3.eth.get_transaction_receipt(answers[0]["result"])["status"] == 1
+    assert "error" in answers[1] and "not mined and was not kept" in answers[1]["error"]["message"]
+    rich = funded_account(w3)
+    twice = [signed_transfer(rich, 0, value=1), signed_transfer(rich, 0, value=2)]
+    answers = post(settings.rpc_url, batch_of_sends(twice))
+    held = [a for a in answers if "result" in a]
+    assert len(held) == 1 and w3.eth.get_transaction_receipt(held[0]["result"])["status"] == 1
+    assert sum("error" in a for a in answers) == 1, "the nonce's other transaction is refused, not answered"
+    status = w3.provider.make_request("txpool_status", [])["result"]
+    assert status == {"pending": "0x0", "queued": "0x0"}
+    w3 = replayed(chain, settings)
 
 
-def test_a_block_of_sends_leaves_the_clients_automine_and_gas_limit_as_it_set_them(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
-    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
-    chain.start()
-    try:
-        w3 = connect(settings.rpc_url)
-        account = funded_account(w3)
-        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_setBlockGasLimit", "params": [hex(50_000_000)]})
-        # A send whose params are not a list is taken as a single request's would be.
-        bare = [
-            {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": signed_transfer(account, i)}
-            for i in range(2)
-        ]
-        assert all("result" in a for a in post(settings.rpc_url, bare))
-        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_setAutomine", "params": [False]})
-        assert all("result" in a for a in post(settings.rpc_url, batch_of_sends([signed_transfer(account, n) for n in (2, 3)])))
-        assert post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "anvil_getAutomine", "params": []})["result"] is False
-        head = w3.eth.block_number
-        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []})
-        assert w3.eth.get_block(head + 1)["gasLimit"] == 50_000_000, "the client's gas limit, not the node's default"
-    finally:
-        chain.stop()
+def test_a_block_of_sends_leaves_the_clients_automine_and_gas_limit_as_it_set_them(
+    journal_chain: tuple[LocalChain, Settings],
+) -> None:
+    chain, settings = journal_chain
+    w3 = connect(settings.rpc_url)
+    account = funded_account(w3)
+    post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_setBlockGasLimit", "params": [hex(50_000_000)]})
+    # A send whose params are not a list is taken as a single request's would be.
+    bare = [
+        {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": signed_transfer(account, i)} for i in range(2)
+    ]
+    assert all("result" in a for a in post(settings.rpc_url, bare))
+    post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_setAutomine", "params": [False]})
+    assert all("result" in a for a in post(settings.rpc_url, batch_of_sends([signed_transfer(account, n) for n in (2, 3)])))
+    assert post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "anvil_getAutomine", "params": []})["result"] is False
+    head = w3.eth.block_number
+    post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []})
+    assert w3.eth.get_block(head + 1)["gasLimit"] == 50_000_000, "the client's gas limit, not the node's default"
 
 
-def test_an_unsigned_send_of_an_impersonated_account_is_journalled(tmp_path: Path) -> None:
+def test_an_unsigned_send_of_an_impersonated_account_is_journalled(journal_chain: tuple[LocalChain, Settings]) -> None:
     """Found by review: anvil's eth_sendUnsignedTransaction went to anvil unjournalled, so
     its transaction, answered with a hash, was gone after a restart."""
-    settings = Settings(data_dir=tmp_path, rpc_url=f"http://127.0.0.1:{free_loopback_port()}")
-    chain = LocalChain(settings, snapshot_seconds=3600, snapshot_entries=10**6)
-    chain.start()
-    try:
-        w3 = connect(settings.rpc_url)
-        someone = Account.create().address
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": someone, "value": 10**18}))
-        post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "anvil_impersonateAccount", "params": [someone]})
-        tx = {"from": someone, "to": "0x000000000000000000000000000000000000dEaD", "value": hex(7)}
-        answer = post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "eth_sendUnsignedTransaction", "params": [tx]})
-        mined = w3.eth.wait_for_transaction_receipt(answer["result"], timeout=10)
-        chain.kill()
-        chain.start()
-        w3 = connect(settings.rpc_url)
-        assert w3.eth.get_transaction_receipt(answer["result"])["blockHash"] == mined["blockHash"]
-    finally:
-        chain.stop()
+    chain, settings = journal_chain
+    w3 = connect(settings.rpc_url)
+    someone = Account.create().address
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": someone, "value": 10**18}))
+    post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "anvil_impersonateAccount", "params": [someone]})
+    tx = {"from": someone, "to": "0x000000000000000000000000000000000000dEaD", "value": hex(7)}
+    answer = post(settings.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "eth_sendUnsignedTransaction", "params": [tx]})
+    mined = w3.eth.wait_for_transaction_receipt(answer["result"], timeout=10)
+    w3 = replayed(chain, settings)
+    assert w3.eth.get_transaction_receipt(answer["result"])["blockHash"] == mined["blockHash"]
