@@ -151,9 +151,9 @@ class Anvil:
 
     def wait_mined(self, tx_hash: str, timeout: float = 120.0) -> bool:
         """Wait until a transaction anvil accepted under automine is in a block: True; False
-        when it cannot be mined now (queued behind a missing nonce: the pool holds nothing
-        ready). Both are states of the chain, not of timing, so a replay decides the same;
-        RpcError if a ready transaction is still not mined after `timeout`."""
+        when the pool holds it queued (behind a missing nonce). Both are states of the chain,
+        not of timing, so a replay decides the same; a transaction on its way into a block is
+        waited for. RpcError if it is neither mined nor queued after `timeout`."""
         deadline = time.monotonic() + timeout
         pause = 0.0005
         while True:
@@ -161,14 +161,22 @@ class Anvil:
             found = self.call("eth_getTransactionByHash", [tx_hash])
             if found is not None and found.get("blockNumber") is not None:
                 return True
-            if not _int(self.call("txpool_status", []).get("pending") or 0):
-                # Nothing ready: mined meanwhile, or queued. Ask once more to tell which.
-                found = self.call("eth_getTransactionByHash", [tx_hash])
-                return found is not None and found.get("blockNumber") is not None
+            if pause >= 0.002 and self._queued(tx_hash):
+                return False
             if time.monotonic() > deadline:
                 raise RpcError(f"transaction {tx_hash} was not mined within {timeout:.0f}s")
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
+
+    def _queued(self, tx_hash: str) -> bool:
+        """Whether the pool holds `tx_hash` among the transactions it cannot mine yet."""
+        queued = (self.call("txpool_content", []) or {}).get("queued") or {}
+        return any(
+            isinstance(tx, dict) and str(tx.get("hash", "")).lower() == tx_hash.lower()
+            for by_nonce in queued.values()
+            if isinstance(by_nonce, dict)
+            for tx in by_nonce.values()
+        )
 
 
 def _int(value: Any) -> int:
