@@ -62,6 +62,7 @@ SETS_AUTOMINE = frozenset({"evm_setAutomine", "anvil_setAutomine"})
 SETS_GAS_LIMIT = frozenset({"evm_setBlockGasLimit", "anvil_setBlockGasLimit"})
 #: A snapshot waits until this many times the last one's pause has passed since it.
 SNAPSHOT_DUTY = 10
+#: ...unless the journal since the last one holds this many times `snapshot_entries`.
 SNAPSHOT_CEILING = 10
 #: The legacy state file `--state` wrote before the journal existed, imported once.
 LEGACY_STATE = "state.json"
