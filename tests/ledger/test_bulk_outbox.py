@@ -64,3 +64,48 @@ def test_a_trim_copies_whole_records_as_they_are_and_drops_a_torn_one(tmp_path):
     outbox.drop(3)
     assert [r["nonce"] for r in outbox.read()] == [2, 4]
     assert outbox.read()[0]["raw"] == "0x" + bytes([2]).hex() * 100 and outbox.read()[0]["tx"] == tx
+
+
+def test_the_bulk_path_reads_fees_again_once_a_reading_is_old_not_for_each_transaction(local_ledger, monkeypatch):
+    """A fee reading is a round trip: read for each of an import's transactions it held up
+    the signing; never read again, a long import on a network would sign below a risen base
+    fee. Read when FEE_READING_AGE old, then."""
+    import time
+
+    from eth_account import Account
+
+    import ledger.bulk as bulk
+    from ledger.config import Settings
+    from ledger.connection import LedgerConnection
+    from ledger.fees import FeePolicy
+    from ledger.models import BatchCreate, LicenceScope
+    from ledger.signers import LocalKeySigner, NodeAccountSigner
+    from ledger.writer import LedgerWriter
+
+    gtin = complete_gtin("0950600018002")
+    monkeypatch.setattr(bulk, "FEE_READING_AGE", 0.1)
+    readings: list[float] = []
+    initial = FeePolicy.initial
+
+    def reading(policy: FeePolicy, w3):  # noqa: ANN001, ANN202 - FeePolicy.initial's own signature
+        readings.append(time.monotonic())
+        return initial(policy, w3)
+
+    monkeypatch.setattr(FeePolicy, "initial", reading)
+    conn = LedgerConnection.open(Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url))
+    admin = LedgerWriter(conn, NodeAccountSigner(conn.w3.eth.accounts[0]))
+    key = Account.create()
+    admin.register_actor(key.address, "Fee Farm", "CO")
+    admin.grant_supplier(key.address)
+    admin.grant_licence(key.address, LicenceScope.single_gtin(gtin))
+    farm = LedgerWriter(conn, LocalKeySigner(key))
+    rows = (BatchCreate(gtin=gtin, lot=f"FEE-{i:05d}", quantity=1 + i, unit="KGM", product="Coffee") for i in range(1_200))
+    readings.clear()
+    started = time.monotonic()
+    report = farm.register_batches(rows, chunk_size=10)
+    took = time.monotonic() - started
+    assert report.registered_count == 1_200 and report.transactions == 120
+    assert 1 <= len(readings) < report.transactions / 4, f"{len(readings)} fee readings for {report.transactions} transactions"
+    assert all(later - earlier >= 0.1 for earlier, later in zip(readings, readings[1:], strict=False))
+    if took > 0.5:
+        assert len(readings) >= 2, f"fees read once in a {took:.1f}s import"

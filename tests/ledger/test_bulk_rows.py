@@ -258,3 +258,28 @@ def test_a_look_up_answer_of_another_shape_is_refused_not_misread() -> None:
     ):
         with pytest.raises(ChainError):
             _registration_times(bad, count)
+
+
+@pytest.mark.parametrize(
+    ("rows", "first", "sizes"),
+    [
+        (10_000, 480, [480, 960, 1920, 2000, 2000, 2000, 640]),
+        (700, 480, [480, 220]),
+        (5, 480, [5]),
+        (4_500, None, [2000, 2000, 500]),
+        (6_000, 5_000, [2000, 2000, 2000]),
+    ],
+)
+def test_windows_start_at_one_transaction_double_up_to_the_window_and_keep_every_row_in_order(
+    rows: int, first: int | None, sizes: list[int]
+) -> None:
+    """The first window holds one transaction's rows (so the chain gets it sooner), the
+    next ones double up to the window size; no row is lost, repeated or moved."""
+    from ledger.bulk import windows
+
+    gtin = complete_gtin("950600013440")
+    batches = (BatchCreate(gtin=gtin, lot=f"W{i}", quantity=1 + i, unit="KGM", product="Coffee") for i in range(rows))
+    made = list(windows(batches, 2000, first=first))
+    assert [len(window) for window in made] == sizes
+    assert [row.index for window in made for row in window] == list(range(rows))
+    assert [row.batch.lot for window in made for row in window] == [f"W{i}" for i in range(rows)]
