@@ -90,6 +90,7 @@ SEND_GROUP_NETWORK = 1
 #: and lost ~10% at 100,000 (30 blocks, not 18).
 GROUP_WAIT = 0.25
 REGISTER_BATCHES = "registerBatches((uint64,bytes20,uint64,bytes3,bytes32)[])"
+_BATCH_REGISTERED = "0x" + keccak256(b"BatchRegistered(bytes32,address,uint64,bytes20,uint64,bytes3,bytes32)").hex()
 _WORD = 32
 
 
@@ -472,7 +473,9 @@ class _Dispatcher:
       signs it with the next nonce (recorded in the outbox first, for a local key);
     - **send**: sends them in nonce order, back to back (the local chain applies writes one
       at a time: the next one is ready the moment the last is mined);
-    - **settle**: collects the receipts, up to MAX_IN_FLIGHT behind, and reports the rows.
+    - **settle**: sees them mined, up to MAX_IN_FLIGHT behind, and reports the rows: on
+      the local chain from each one's last BatchRegistered event, else (and for a
+      transaction without its event: reverted, or replaced) from its receipt.
 
     A failure in any of them stops the others and is raised in the main thread. What was
     signed is still sent (it is in the outbox: a later run would send it anyway), unless
@@ -495,6 +498,9 @@ class _Dispatcher:
         self._settled = 0
         self._fees: dict[str, int] | None = None
         self._fee_reading: tuple[float, Fees] | None = None
+        #: On the local chain, the first block the settle stage looks for events in (its
+        #: logs never lag behind its blocks; a network's may, and its receipts are read).
+        self._logs_from: int | None = self.writer.w3.eth.block_number if on_local_chain else None
         self.threads = [
             threading.Thread(target=self._guard, args=(stage,), name=f"bulk-{stage.__name__.strip('_')}", daemon=True)
             for stage in (self._sign_stage, self._send_stage, self._settle_stage)
@@ -629,8 +635,48 @@ class _Dispatcher:
                     ended = True
                     break
                 flights.append(more)
-            for each, receipt in zip(flights, mined_receipts(self.writer.w3, [self._hash(f) for f in flights]), strict=True):
+            known: list[dict[str, Any] | None] = (
+                self._mined_by_logs(flights) if self._logs_from is not None else [None] * len(flights)
+            )
+            unknown = [index for index, receipt in enumerate(known) if receipt is None]
+            if unknown:
+                receipts = mined_receipts(self.writer.w3, [self._hash(flights[index]) for index in unknown])
+                for index, receipt in zip(unknown, receipts, strict=True):
+                    known[index] = receipt
+            for each, receipt in zip(flights, known, strict=True):
                 self._settle(each, receipt)
+
+    def _mined_by_logs(self, flights: list[_Flight]) -> list[dict[str, Any] | None]:
+        """On the local chain, the flights whose last row's BatchRegistered event is on
+        chain, emitted by that very transaction, as lean receipts (status 1); None for the
+        others, whose receipts are then read. A transaction registers all its rows or none,
+        so that one event shows them all: a receipt holds 480 events (~300 KB of JSON for
+        the node to write and this client to read, the bulk path's costliest read)."""
+        assert self._logs_from is not None
+        query = {
+            "address": self.writer.connection.address,
+            "fromBlock": hex(self._logs_from),
+            "toBlock": "latest",
+            "topics": [_BATCH_REGISTERED, ["0x" + flight.rows[-1].batch_id.hex() for flight in flights]],
+        }
+        try:
+            logs = rpc_call(self.writer.w3, "eth_getLogs", [query])
+        except (ChainError, RpcError):
+            return [None] * len(flights)
+        emitted = {bytes.fromhex(log["topics"][1][2:]): log for log in logs if not log.get("removed")}
+        known: list[dict[str, Any] | None] = []
+        for flight in flights:
+            log, tx_hash = emitted.get(flight.rows[-1].batch_id), self._hash(flight)
+            if log is None or bytes.fromhex(log["transactionHash"][2:]) != tx_hash:
+                known.append(None)
+                continue
+            block = int(log["blockNumber"], 16)
+            known.append(
+                {"status": 1, "blockNumber": block, "gasUsed": None, "transactionHash": tx_hash, "contractAddress": None}
+            )
+            # A later nonce is never mined in an earlier block: the next look starts here.
+            self._logs_from = max(self._logs_from, block)
+        return known
 
     @staticmethod
     def _hash(flight: _Flight) -> bytes:
