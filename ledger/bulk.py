@@ -332,13 +332,17 @@ class BulkRegistrar:
         self.chunk_size = max(1, min(self.chunk_size, limit))
         dispatcher = _Dispatcher(self)
         # One window behind: while a window's documents are written (I/O, in a thread),
-        # the next window is read, prepared and looked up; its chunks go to the
-        # dispatcher only once they are on disk, so an anchored hash always has its document.
+        # the next window is read, prepared and looked up (in another thread); its chunks
+        # go to the dispatcher only once they are on disk, so an anchored hash always has
+        # its document.
         waiting: tuple[list[Row], list[tuple[Row, Any]], Future[None]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents") as documents:
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents") as documents,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-up") as lookups,
+        ):
             try:
-                for window in windows(batches, WINDOW_ROWS, first=self.chunk_size):
-                    todo, found = self._sort(window)
+                for window, fresh, looking in self._looked_up(batches, lookups):
+                    todo, found = self._sort(fresh, *looking.result())
                     self.progress(len(window) - len(todo))
                     keep = [row for row, _ in found] + todo
                     storing = documents.submit(self.writer.documents.put_many, [(r.metadata_hash, r.document) for r in keep])
@@ -367,9 +371,24 @@ class BulkRegistrar:
             dispatcher.put(rows[start : start + self.chunk_size])
         self._short_chunk = rows[full:]
 
-    def _sort(self, window: list[Row]) -> tuple[list[Row], list[tuple[Row, Any]]]:
-        """The window's rows to send, and the rows already registered with this content
-        (with their registration's log); the others are reported failed here."""
+    def _looked_up(
+        self, batches: Iterable[BatchCreate], lookups: ThreadPoolExecutor
+    ) -> Iterator[tuple[list[Row], list[Row], Future[tuple[dict[bytes, Any], set[bytes]]]]]:
+        """Each window, its rows not seen before in the input, and their look-up, which
+        runs in a thread while the next window is read and prepared: the look-up waits on
+        the chain, and preparing needs this process's CPU."""
+        ahead = None
+        for window in windows(batches, WINDOW_ROWS, first=self.chunk_size):
+            fresh = self._first_seen(window)
+            looking = lookups.submit(self.lookup.find, [row.batch_id for row in fresh])
+            if ahead is not None:
+                yield ahead
+            ahead = (window, fresh, looking)
+        if ahead is not None:
+            yield ahead
+
+    def _first_seen(self, window: list[Row]) -> list[Row]:
+        """The window's rows whose lot the input has not held before; the others fail."""
         fresh: list[Row] = []
         for row in window:
             first = self._seen.setdefault(row.batch_id, row.index)
@@ -377,7 +396,12 @@ class BulkRegistrar:
                 self.fail(row.index, f"lot {row.batch.lot} of GTIN {row.batch.gtin} appears twice ({self.row_label(first)})")
             else:
                 fresh.append(row)
-        found, unreadable = self.lookup.find([row.batch_id for row in fresh])
+        return fresh
+
+    def _sort(self, fresh: list[Row], found: dict[bytes, Any], unreadable: set[bytes]) -> tuple[list[Row], list[tuple[Row, Any]]]:
+        """Of rows new to the input and what the look-up found of them: the rows to send,
+        and the rows already registered with this content (with their registration's
+        log); the others are reported failed here."""
         todo: list[Row] = []
         registered: list[tuple[Row, Any]] = []
         for row in fresh:

@@ -35,6 +35,7 @@ from ledger.cli.csv_rows import CsvRows
 from ledger.config import Settings
 from ledger.connection import LedgerConnection
 from ledger.documents import DocumentStore
+from ledger.errors import ChainError
 from ledger.fees import Outbox
 from ledger.identifiers import complete_gtin
 from ledger.keys import Keystore
@@ -193,8 +194,11 @@ class Breaking:
             yield row
 
 
+@pytest.mark.parametrize("failure", ["the input", "a look-up"])
 @pytest.mark.parametrize("account", ["local key", "node account"])
-def test_an_exception_in_the_main_thread_leaves_no_stuck_nonce_and_loses_nothing(setup, account, monkeypatch):
+def test_an_exception_in_the_main_thread_leaves_no_stuck_nonce_and_loses_nothing(setup, account, failure, monkeypatch):
+    """The input breaks mid-run, or a look-up (which runs in its own thread, a window
+    ahead) fails: the error reaches the caller, and what was signed is sent and settled."""
     settings, connection, admin = setup
     w3 = connection.w3
     monkeypatch.setattr(bulk, "WINDOW_ROWS", 150)  # windows, and chunks queued, when the input breaks
@@ -203,10 +207,10 @@ def test_an_exception_in_the_main_thread_leaves_no_stuck_nonce_and_loses_nothing
         writer = LedgerWriter(connection, LocalKeySigner(key))
         assert writer.sender is not None
         writer.sender.timeout = 20  # a stuck nonce fails the test here, not after ten minutes
-        gtin, name = complete_gtin("950600013450"), "Tostadora Delta"
+        gtin, name = complete_gtin("95060001345" + ("0" if failure == "the input" else "2")), f"Tostadora Delta ({failure})"
     else:
-        writer = LedgerWriter(connection, NodeAccountSigner(w3.eth.accounts[5]))
-        gtin, name = complete_gtin("950600013451"), "Beneficio Epsilon"
+        writer = LedgerWriter(connection, NodeAccountSigner(w3.eth.accounts[5 if failure == "the input" else 6]))
+        gtin, name = complete_gtin("95060001345" + ("1" if failure == "the input" else "3")), f"Beneficio Epsilon ({failure})"
     address = writer.signer.address
     supplier(admin, address, name, gtin)
     first_block = w3.eth.block_number + 1
@@ -215,8 +219,22 @@ def test_an_exception_in_the_main_thread_leaves_no_stuck_nonce_and_loses_nothing
         for i in range(2_000)
     ]
 
-    with pytest.raises(OSError, match="the input broke"):
-        writer.register_batches(Breaking(rows, 1_234), chunk_size=20)
+    if failure == "the input":
+        with pytest.raises(OSError, match="the input broke"):
+            writer.register_batches(Breaking(rows, 1_234), chunk_size=20)
+    else:
+        find, calls = bulk.RegistrationLookup.find, []
+
+        def failing(lookup: bulk.RegistrationLookup, ids: list[bytes]):  # noqa: ANN202 - find's own answer
+            calls.append(len(ids))
+            if len(calls) == 9:  # rows 1,040 to 1,189 (windows of 20, 40, 80, then 150)
+                raise ChainError("eth_call failed: the node went away")
+            return find(lookup, ids)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(bulk.RegistrationLookup, "find", failing)
+            with pytest.raises(ChainError, match="the node went away"):
+                writer.register_batches(rows, chunk_size=20)
 
     # Everything signed before the failure was sent and mined: no nonce left waiting.
     mined = w3.eth.get_transaction_count(address, "latest")
