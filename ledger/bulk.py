@@ -63,10 +63,11 @@ MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
 #: Rows prepared and looked up at a time: memory holds about two windows and the rows of
 #: the transactions in flight, whatever the input's length.
 WINDOW_ROWS = 2_000
-#: How long a fee reading is used for the next transactions before it is read again: a
-#: reading per transaction cost the bulk path a round trip each, and a network's base fee
-#: moves once a block at most (the fees keep a margin over it, and a transaction stuck
-#: below the base fee is replaced).
+#: On the local chain, how long a fee reading is used for the next transactions before it
+#: is read again (a reading per transaction cost the bulk path a round trip each; the
+#: local chain's fees are zero). On a network fees are read for each transaction: where
+#: blocks come faster than this and the base fee rises, a reading this old signs below the
+#: next block's base fee, and such a transaction waits a minute to be replaced.
 FEE_READING_AGE = 1.0
 #: Batch ids per BatchLookup eth_call: 8.0M gas for 500 (3.2M of it the answer's deposit as
 #: code), inside the usual eth_call caps; the answer (32 bytes an id) is returned as contract
@@ -522,6 +523,7 @@ class _Dispatcher:
         self._settled = 0
         self._fees: dict[str, int] | None = None
         self._fee_reading: tuple[float, Fees] | None = None
+        self._reuse_fees = on_local_chain
         #: On the local chain, the first block the settle stage looks for events in (its
         #: logs never lag behind its blocks; a network's may, and its receipts are read).
         self._logs_from: int | None = self.writer.w3.eth.block_number if on_local_chain else None
@@ -729,12 +731,13 @@ class _Dispatcher:
         }
 
     def _current_fees(self, sender: TransactionSender) -> Fees:
-        """Fees within the caps, read again once FEE_READING_AGE old: on a network they move
-        while an import runs."""
+        """Fees within the caps: read for each transaction on a network (they move while an
+        import runs), again once FEE_READING_AGE old on the local chain."""
         now = time.monotonic()
-        if self._fee_reading is None or now - self._fee_reading[0] >= FEE_READING_AGE:
-            self._fee_reading = (now, sender.policy.initial(sender.w3))
-        return self._fee_reading[1]
+        reading = self._fee_reading
+        if reading is None or now - reading[0] >= FEE_READING_AGE or not self._reuse_fees:
+            reading = self._fee_reading = (now, sender.policy.initial(sender.w3))
+        return reading[1]
 
     def _send(self, group: list[_Flight]) -> None:
         """Send a group of signed transactions (in nonce order) in one request."""

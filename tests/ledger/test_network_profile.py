@@ -175,24 +175,13 @@ class FaultyProvider:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def anvil():
-    """anvil alone: 1 s blocks, a non-zero base fee that rises when blocks are over half full."""
+def plain_anvil(chain_id: int, *options: str):  # noqa: ANN201 - a generator of Web3
+    """anvil alone (not the durable local chain): a 1 gwei starting base fee and 8M-gas
+    blocks, so a bulk import's transactions fill blocks and push the base fee up."""
     port = free_loopback_port()
     process = subprocess.Popen(
-        [
-            str(find_anvil()),
-            "--port",
-            str(port),
-            "--chain-id",
-            str(CHAIN_ID),
-            "--block-time",
-            "1",
-            "--block-base-fee-per-gas",
-            "1000000000",
-            "--gas-limit",
-            "8000000",
-        ],
+        [str(find_anvil()), "--port", str(port), "--chain-id", str(chain_id), "--block-base-fee-per-gas", "1000000000"]
+        + ["--gas-limit", "8000000", *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -211,6 +200,12 @@ def anvil():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def anvil():
+    """1 s blocks: the base fee rises when blocks are over half full."""
+    yield from plain_anvil(CHAIN_ID, "--block-time", "1")
 
 
 def fund(w3, address: str) -> None:
@@ -425,3 +420,55 @@ def test_named_network_settings(tmp_path):
     config.write_text('[networks.base]\nrpc_url = "https://base.example"\ndocument_sources = []\n')
     with pytest.raises(ConfigurationError, match=r"\[networks.base\] has settings a network cannot set: document_sources"):
         Settings.from_env(env)
+
+
+def test_a_bulk_import_on_a_fast_chain_signs_each_transaction_above_the_rising_base_fee(tmp_path, monkeypatch):
+    """A chain mining a block per transaction as fast as they come (an L2 does several a
+    second), each block pushing the base fee up ~9%: fees read once for several
+    transactions signed some below the next block's base fee, and each of those waited a
+    minute to be replaced (10,000 rows took 82 s instead of 1.6 s; found by a review). On a
+    network, fees are read for each transaction: nothing needs replacing."""
+    chain_id = CHAIN_ID + 1
+    for w3 in plain_anvil(chain_id):
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[networks.fast]\nrpc_url = "{w3.provider.endpoint_uri}"\nchain_id = {chain_id}\n'
+            "max_fee_per_gas = 500\nmax_priority_fee_per_gas = 2\n"
+        )
+        data_dir = tmp_path / "data"
+        keystore = Keystore(data_dir / "keystore")
+        admin_entry, farm_entry = keystore.create("admin", PASSWORD), keystore.create("farm", PASSWORD)
+        for entry in (admin_entry, farm_entry):
+            fund(w3, entry.address)
+        env = {
+            **os.environ,
+            "PROVENANCE_CONFIG": str(config),
+            "PROVENANCE_DATA_DIR": str(data_dir),
+            "PROVENANCE_KEYSTORE_PASSWORD": PASSWORD,
+        }
+        command = [sys.executable, "-m", "ledger.cli", "deploy", "--network", "fast", "--account", "admin", "--json"]
+        deployed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert deployed.returncode == 0, deployed.stderr
+        monkeypatch.setenv("PROVENANCE_KEYSTORE_PASSWORD", PASSWORD)
+        settings = Settings.from_env({"PROVENANCE_CONFIG": str(config)}, data_dir=data_dir, network="fast")
+        conn = LedgerConnection.open(settings)
+        admin = LedgerWriter(conn, LocalKeySigner(keystore.unlock("admin")))
+        farm_account = keystore.unlock("farm")
+        admin.register_actor(farm_account.address, "Finca Rapida", "CO")
+        admin.grant_supplier(farm_account.address)
+        admin.grant_licence(farm_account.address, LicenceScope.single_gtin(GTIN))
+        farm = LedgerWriter(conn, LocalKeySigner(farm_account))
+        assert farm.sender is not None
+        farm.sender.stuck_after = 20.0  # a transaction left below the base fee fails the time check below
+        first_block = w3.eth.block_number
+        lots = [BatchCreate(gtin=GTIN, lot=f"FAST-{i:05d}", quantity=1 + i, unit="KGM", product="Coffee") for i in range(6_000)]
+
+        started = time.monotonic()
+        report = farm.register_batches(lots, chunk_size=200)
+        took = time.monotonic() - started
+
+        assert report.registered_count == 6_000 and not report.failed
+        fees = [w3.eth.get_block(n)["baseFeePerGas"] for n in range(first_block, w3.eth.block_number + 1)]
+        assert fees[-1] > 2 * fees[0], "the base fee did not rise: the test proves nothing"
+        assert farm.sender.stats["replaced"] == 0, farm.sender.stats
+        assert took < 15, f"{took:.0f}s for 30 transactions: some waited below the base fee"
