@@ -626,11 +626,27 @@ class _Dispatcher:
             # With it, the transactions signed meanwhile: one request, and on the local
             # chain one block.
             group, ended = self._group_after(flight)
-            self._send(group)
-            for sent in group:
-                self.registrar.report.transactions += 1
-                self._put(self.sent, sent, self.threads[2])
+            try:
+                self._send(group)
+            except Exception:
+                # The node took the group's transactions before the one it refused: they
+                # are settled and reported before the run fails.
+                self._hand_over([sent for sent in group if self._taken(sent)])
+                raise
+            self._hand_over(group)
         self._put(self.sent, None, self.threads[2])
+
+    def _hand_over(self, flights: list[_Flight]) -> None:
+        """Count sent transactions and hand them to the settle stage."""
+        for sent in flights:
+            self.registrar.report.transactions += 1
+            self._put(self.sent, sent, self.threads[2])
+
+    def _taken(self, flight: _Flight) -> bool:
+        """Whether the node took a transaction of a group it refused part of."""
+        if isinstance(flight.transaction, Pending):
+            return self.unsent_from is not None and flight.transaction.nonce < self.unsent_from
+        return bool(flight.tx_hash)
 
     def _group_after(self, first: _Flight) -> tuple[list[_Flight], bool]:
         """`first` and the transactions signed after it, up to the group size, waiting up

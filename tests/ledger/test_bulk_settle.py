@@ -77,3 +77,50 @@ def test_a_transaction_is_settled_registered_only_from_its_own_event(local_ledge
         assert result.tx_hash == "0x" + bytes(event[0]["transactionHash"]).hex()
         assert result.block_number == event[0]["blockNumber"]
         assert result.tx_hash != "0x" + bytes(taken["transactionHash"]).hex()
+
+
+def test_the_transactions_a_node_took_before_it_refused_one_of_a_group_are_settled(local_ledger, monkeypatch):
+    """A group of sends is refused part way: the run fails, but the group's first
+    transaction was taken and mined, and its rows are settled and reported (on_settled:
+    the CLI marks their documents anchored) before the error reaches the caller.
+
+    The local chain refuses a group part way only when another program took a nonce in
+    the same instant, which a test cannot time; the refusal is made here the way the
+    sender makes it (the first transaction really sent, the refused nonce and the later
+    ones dropped from the outbox)."""
+    from ledger.fees import SendRefused, TransactionSender
+
+    conn = LedgerConnection.open(Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url))
+    admin = LedgerWriter(conn, NodeAccountSigner(conn.w3.eth.accounts[0]))
+    key = Account.create()
+    gtin = complete_gtin("0950600019003")
+    admin.register_actor(key.address, "Cacao Farm (refused group)", "CO")
+    admin.grant_supplier(key.address)
+    admin.grant_licence(key.address, LicenceScope.single_gtin(gtin))
+    farm = LedgerWriter(conn, LocalKeySigner(key))
+    monkeypatch.setattr(bulk, "GROUP_WAIT", 5.0)  # the four transactions go as one group
+    send_many = TransactionSender.send_prepared_many
+    groups: list[int] = []
+
+    def refused_at_the_second(sender: TransactionSender, pendings: list) -> None:
+        groups.append(len(pendings))
+        send_many(sender, pendings[:1])
+        assert sender.outbox is not None
+        sender.outbox.drop_from(pendings[1].nonce)
+        sender.forget_nonce()
+        raise SendRefused(f"nonce {pendings[1].nonce} refused: nonce too low", pendings[1].nonce)
+
+    monkeypatch.setattr(TransactionSender, "send_prepared_many", refused_at_the_second)
+    settled: list[bytes] = []
+    batches = lots(gtin, "REFUSED", 80)
+    with pytest.raises(SendRefused):
+        farm.register_batches(batches, chunk_size=20, on_settled=settled.extend)
+
+    assert groups == [4]
+    first = [prepare(i, batches[i]) for i in range(20)]
+    assert len(conn.logs("BatchRegistered", batchId=[row.batch_id for row in first])) == 20, "the first was taken"
+    assert sorted(settled) == sorted(row.metadata_hash for row in first), "its rows were settled before the run failed"
+    assert not conn.logs("BatchRegistered", batchId=[prepare(i, batches[i]).batch_id for i in range(20, 80)])
+    monkeypatch.undo()
+    report = farm.register_batches(batches, chunk_size=20)
+    assert (report.already_registered_count, report.registered_count, report.failed) == (20, 60, [])
