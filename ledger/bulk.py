@@ -9,7 +9,7 @@ alive. For each window:
    is recomputed later; a transaction's calldata is those encodings joined.
 2. **Look up** which ids the ledger already holds, in one `eth_call` per LOOKUP_IDS ids
    (:class:`RegistrationLookup`, running contracts/lookup/BatchLookup.sol without
-   deploying it). Only the rows found are read from the logs, and only in the blocks of
+   deploying it), in a thread of its own while the next window is read and prepared. Only the rows found are read from the logs, and only in the blocks of
    their registration times, so a look-up costs the same on a chain of a million lots.
    Found with the same content: already registered (never sent twice); other content:
    a conflict. The same lot twice in the input: the later row fails.
