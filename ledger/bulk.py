@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.artifacts import BATCH_LOOKUP_NAME, load_artifact
 from ledger.documents import canonical_json, sha256
 from ledger.errors import ChainError, ContractRevertError, RpcError
-from ledger.fees import Fees, Pending, SendRefused
+from ledger.fees import FeePolicy, Fees, Pending, SendRefused
 from ledger.hashing import keccak256
 from ledger.identifiers import DigitalLink, checked_batch_id
 from ledger.models import BatchCreate, RegistrationResult
@@ -63,11 +63,11 @@ MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
 #: Rows prepared and looked up at a time: memory holds about two windows and the rows of
 #: the transactions in flight, whatever the input's length.
 WINDOW_ROWS = 2_000
-#: On the local chain, how long a fee reading is used for the next transactions before it
-#: is read again (a reading per transaction cost the bulk path a round trip each; the
-#: local chain's fees are zero). On a network fees are read for each transaction: where
-#: blocks come faster than this and the base fee rises, a reading this old signs below the
-#: next block's base fee, and such a transaction waits a minute to be replaced.
+#: How long a reading of zero fees (the local chain's, many consortium chains') is used
+#: for the next transactions before fees are read again: a reading per transaction cost
+#: the bulk path a round trip each. Other fees are read for each transaction: where blocks
+#: come faster than this and the base fee rises, an older reading signs below the next
+#: block's base fee, and such a transaction waits a minute to be replaced.
 FEE_READING_AGE = 1.0
 #: Batch ids per BatchLookup eth_call: 8.0M gas for 500 (3.2M of it the answer's deposit as
 #: code), inside the usual eth_call caps; the answer (32 bytes an id) is returned as contract
@@ -300,6 +300,35 @@ class RegistrationLookup:
         return low
 
 
+class _LookAhead:
+    """A run's look-ups, one at a time and in order, in a daemon thread: a run that fails
+    (Ctrl-C included) does not wait for the look-up in progress, which on a network can
+    take minutes of a provider's retries; it ends with it, unread."""
+
+    def __init__(self, lookup: RegistrationLookup) -> None:
+        self.lookup = lookup
+        self.tasks: Queue[tuple[list[bytes], Future[tuple[dict[bytes, Any], set[bytes]]]] | None] = Queue()
+        threading.Thread(target=self._work, name="bulk-look-up", daemon=True).start()
+
+    def submit(self, batch_ids: list[bytes]) -> Future[tuple[dict[bytes, Any], set[bytes]]]:
+        """The look-up of `batch_ids`, after those submitted before."""
+        answer: Future[tuple[dict[bytes, Any], set[bytes]]] = Future()
+        self.tasks.put((batch_ids, answer))
+        return answer
+
+    def close(self) -> None:
+        """No more look-ups: the thread ends after the one in progress (not waited for)."""
+        self.tasks.put(None)
+
+    def _work(self) -> None:
+        while (task := self.tasks.get()) is not None:
+            batch_ids, answer = task
+            try:
+                answer.set_result(self.lookup.find(batch_ids))
+            except BaseException as exc:  # handed to the main thread, which raises it
+                answer.set_exception(exc)
+
+
 class BulkRegistrar:
     """One bulk registration run of one writer (see the module)."""
 
@@ -337,10 +366,8 @@ class BulkRegistrar:
         # go to the dispatcher only once they are on disk, so an anchored hash always has
         # its document.
         waiting: tuple[list[Row], list[tuple[Row, Any]], Future[None]] | None = None
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents") as documents,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-up") as lookups,
-        ):
+        lookups = _LookAhead(self.lookup)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents") as documents:
             try:
                 for window, fresh, looking in self._looked_up(batches, lookups):
                     todo, found = self._sort(fresh, *looking.result())
@@ -358,6 +385,8 @@ class BulkRegistrar:
             except BaseException:
                 dispatcher.abandon()  # Ctrl-C included: nothing more is signed
                 raise
+            finally:
+                lookups.close()
         return self.report
 
     def _dispatch(self, dispatcher: _Dispatcher, todo: list[Row], found: list[tuple[Row, Any]], storing: Future[None]) -> None:
@@ -373,7 +402,7 @@ class BulkRegistrar:
         self._short_chunk = rows[full:]
 
     def _looked_up(
-        self, batches: Iterable[BatchCreate], lookups: ThreadPoolExecutor
+        self, batches: Iterable[BatchCreate], lookups: _LookAhead
     ) -> Iterator[tuple[list[Row], list[Row], Future[tuple[dict[bytes, Any], set[bytes]]]]]:
         """Each window, its rows not seen before in the input, and their look-up, which
         runs in a thread while the next window is read and prepared: the look-up waits on
@@ -381,7 +410,7 @@ class BulkRegistrar:
         ahead = None
         for window in windows(batches, WINDOW_ROWS, first=self.chunk_size):
             fresh = self._first_seen(window)
-            looking = lookups.submit(self.lookup.find, [row.batch_id for row in fresh])
+            looking = lookups.submit([row.batch_id for row in fresh])
             if ahead is not None:
                 yield ahead
             ahead = (window, fresh, looking)
@@ -513,7 +542,11 @@ class _Dispatcher:
         self.chunks: Queue[list[Row] | None] = Queue(maxsize=QUEUED_CHUNKS)
         settings = self.writer.connection.settings
         on_local_chain = settings.is_local_chain and not settings.network
-        self.group_size = settings.send_batch_size or (SEND_GROUP_LOCAL if on_local_chain else SEND_GROUP_NETWORK)
+        # Grouped sends are signed before the group's earlier ones are mined: on a chain
+        # that charges fees and mines each alone (a plain anvil), the later ones would be
+        # signed below a base fee their predecessors raised. The local chain charges none.
+        grouped = on_local_chain and FeePolicy().base_fee(self.writer.w3) == 0
+        self.group_size = settings.send_batch_size or (SEND_GROUP_LOCAL if grouped else SEND_GROUP_NETWORK)
         self.signed: Queue[_Flight | None] = Queue(maxsize=self.group_size)
         self.sent: Queue[_Flight | None] = Queue(maxsize=MAX_IN_FLIGHT)
         self.error: BaseException | None = None
@@ -523,7 +556,6 @@ class _Dispatcher:
         self._settled = 0
         self._fees: dict[str, int] | None = None
         self._fee_reading: tuple[float, Fees] | None = None
-        self._reuse_fees = on_local_chain
         #: On the local chain, the first block the settle stage looks for events in (its
         #: logs never lag behind its blocks; a network's may, and its receipts are read).
         self._logs_from: int | None = self.writer.w3.eth.block_number if on_local_chain else None
@@ -747,11 +779,11 @@ class _Dispatcher:
         }
 
     def _current_fees(self, sender: TransactionSender) -> Fees:
-        """Fees within the caps: read for each transaction on a network (they move while an
-        import runs), again once FEE_READING_AGE old on the local chain."""
+        """Fees within the caps: read for each transaction (they move while an import runs),
+        except zero fees, read again once FEE_READING_AGE old."""
         now = time.monotonic()
         reading = self._fee_reading
-        if reading is None or now - reading[0] >= FEE_READING_AGE or not self._reuse_fees:
+        if reading is None or reading[1].max_fee != 0 or now - reading[0] >= FEE_READING_AGE:
             reading = self._fee_reading = (now, sender.policy.initial(sender.w3))
         return reading[1]
 

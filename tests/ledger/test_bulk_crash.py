@@ -263,3 +263,49 @@ def test_an_exception_in_the_main_thread_leaves_no_stuck_nonce_and_loses_nothing
     sent = transactions_from(connection, address, first_block)
     assert w3.eth.get_transaction_count(address) == len(sent) == mined + report.transactions
     assert {bytes(log["transactionHash"]) for log in logs} == set(sent)
+
+
+def test_ctrl_c_while_a_look_up_waits_on_a_slow_node_stops_the_import_at_once(setup, monkeypatch):
+    """Ctrl-C (a real SIGINT) while the look-up thread waits on the node (on a network a
+    provider's retries can take minutes; here one look-up is held 5 s): the import stops
+    at once, without waiting for that look-up, and leaves no nonce pending; the re-run
+    registers the rest. (A found review: it waited for the look-up.)"""
+    import threading
+
+    _, connection, admin = setup
+    w3 = connection.w3
+    account = w3.eth.accounts[7]
+    gtin = complete_gtin("950600013454")
+    supplier(admin, account, "Sigint Farm", gtin)
+    farm = LedgerWriter(connection, NodeAccountSigner(account))
+    monkeypatch.setattr(bulk, "WINDOW_ROWS", 100)
+    registered_at, calls = bulk.RegistrationLookup.registered_at, []
+    held = threading.Event()
+
+    def slow(lookup: bulk.RegistrationLookup, ids: list[bytes]) -> list[int]:
+        calls.append(len(ids))
+        if len(calls) == 4:
+            held.set()
+            time.sleep(5)  # a node taking its time
+        return registered_at(lookup, ids)
+
+    monkeypatch.setattr(bulk.RegistrationLookup, "registered_at", slow)
+    rows = [BatchCreate(gtin=gtin, lot=f"SIG-{i}", quantity=1 + i, unit="KGM", product="Coffee") for i in range(1_000)]
+    interrupted: list[float] = []
+
+    def interrupt() -> None:
+        held.wait(30)
+        time.sleep(0.3)
+        interrupted.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        farm.register_batches(rows, chunk_size=20)
+    latency = time.monotonic() - interrupted[0]
+
+    assert latency < 2, f"Ctrl-C took {latency:.1f}s to stop the import: it waited for the look-up"
+    assert w3.eth.get_transaction_count(account, "latest") == w3.eth.get_transaction_count(account, "pending")
+    monkeypatch.undo()
+    again = farm.register_batches(rows, chunk_size=20)
+    assert again.registered_count + again.already_registered_count == 1_000 and not again.failed

@@ -422,35 +422,41 @@ def test_named_network_settings(tmp_path):
         Settings.from_env(env)
 
 
-def test_a_bulk_import_on_a_fast_chain_signs_each_transaction_above_the_rising_base_fee(tmp_path, monkeypatch):
+@pytest.mark.parametrize("named", [True, False], ids=["a named network", "loopback with the local chain id"])
+def test_a_bulk_import_on_a_fast_chain_signs_each_transaction_above_the_rising_base_fee(tmp_path, monkeypatch, named):
     """A chain mining a block per transaction as fast as they come (an L2 does several a
     second), each block pushing the base fee up ~9%: fees read once for several
     transactions signed some below the next block's base fee, and each of those waited a
-    minute to be replaced (10,000 rows took 82 s instead of 1.6 s; found by a review). On a
-    network, fees are read for each transaction: nothing needs replacing."""
-    chain_id = CHAIN_ID + 1
+    minute to be replaced (10,000 rows took 82 s instead of 1.6 s; found by a review). Fees
+    are read for each transaction unless they are zero: nothing needs replacing, on a
+    named network or on a plain anvil that looks like the local chain (loopback, chain id
+    31337) but charges fees."""
+    chain_id = CHAIN_ID + 1 if named else 31337
     for w3 in plain_anvil(chain_id):
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f'[networks.fast]\nrpc_url = "{w3.provider.endpoint_uri}"\nchain_id = {chain_id}\n'
-            "max_fee_per_gas = 500\nmax_priority_fee_per_gas = 2\n"
-        )
         data_dir = tmp_path / "data"
         keystore = Keystore(data_dir / "keystore")
         admin_entry, farm_entry = keystore.create("admin", PASSWORD), keystore.create("farm", PASSWORD)
         for entry in (admin_entry, farm_entry):
             fund(w3, entry.address)
-        env = {
-            **os.environ,
-            "PROVENANCE_CONFIG": str(config),
-            "PROVENANCE_DATA_DIR": str(data_dir),
-            "PROVENANCE_KEYSTORE_PASSWORD": PASSWORD,
-        }
-        command = [sys.executable, "-m", "ledger.cli", "deploy", "--network", "fast", "--account", "admin", "--json"]
+        env = {**os.environ, "PROVENANCE_DATA_DIR": str(data_dir), "PROVENANCE_KEYSTORE_PASSWORD": PASSWORD}
+        if named:
+            config = tmp_path / "config.toml"
+            config.write_text(
+                f'[networks.fast]\nrpc_url = "{w3.provider.endpoint_uri}"\nchain_id = {chain_id}\n'
+                "max_fee_per_gas = 500\nmax_priority_fee_per_gas = 2\n"
+            )
+            env["PROVENANCE_CONFIG"] = str(config)
+            settings = Settings.from_env({"PROVENANCE_CONFIG": str(config)}, data_dir=data_dir, network="fast")
+            command = ["--network", "fast"]
+        else:
+            env["PROVENANCE_RPC_URL"] = w3.provider.endpoint_uri
+            settings = Settings(data_dir=data_dir, rpc_url=w3.provider.endpoint_uri)
+            assert settings.is_local_chain
+            command = []
+        command = [sys.executable, "-m", "ledger.cli", "deploy", *command, "--account", "admin", "--json"]
         deployed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert deployed.returncode == 0, deployed.stderr
         monkeypatch.setenv("PROVENANCE_KEYSTORE_PASSWORD", PASSWORD)
-        settings = Settings.from_env({"PROVENANCE_CONFIG": str(config)}, data_dir=data_dir, network="fast")
         conn = LedgerConnection.open(settings)
         admin = LedgerWriter(conn, LocalKeySigner(keystore.unlock("admin")))
         farm_account = keystore.unlock("farm")
