@@ -60,8 +60,9 @@ GAS_PER_BULK_BATCH = 34_000
 BULK_CALL_OVERHEAD = 80_000
 DEFAULT_CHUNK = 480  # registrations per transaction: 16.4M gas budgeted, under EIP-7825's cap (16.78M)
 MAX_IN_FLIGHT = 32  # transactions sent before their receipts are collected
-#: Rows prepared and looked up at a time: memory holds about two windows and the rows of
-#: the transactions in flight, whatever the input's length.
+#: Rows prepared and looked up at a time: memory holds about three windows (one being
+#: prepared, one looked up, one stored) and the rows of the transactions in flight,
+#: whatever the input's length.
 WINDOW_ROWS = 2_000
 #: How long a reading of zero fees (the local chain's, many consortium chains') is used
 #: for the next transactions before fees are read again: a reading per transaction cost
