@@ -9,24 +9,32 @@ from ledger.identifiers import complete_gtin
 GTIN = complete_gtin("0950600018001")
 
 
-def test_the_outbox_is_trimmed_while_a_bulk_import_runs(local_ledger, monkeypatch):
+def local_key_farm(local_ledger, name: str, gtin: str):  # noqa: ANN001, ANN201 - fixture object; (connection, writer, key)
+    """A supplier signing with a key of its own (its transactions go through the outbox),
+    licensed for `gtin`."""
     from eth_account import Account
 
-    import ledger.bulk as bulk
     from ledger.config import Settings
     from ledger.connection import LedgerConnection
-    from ledger.models import BatchCreate, LicenceScope
+    from ledger.models import LicenceScope
     from ledger.signers import LocalKeySigner, NodeAccountSigner
     from ledger.writer import LedgerWriter
 
-    monkeypatch.setattr(bulk, "OUTBOX_TRIM", 3)
     conn = LedgerConnection.open(Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url))
     admin = LedgerWriter(conn, NodeAccountSigner(conn.w3.eth.accounts[0]))
     key = Account.create()
-    admin.register_actor(key.address, "Outbox Farm", "CO")
+    admin.register_actor(key.address, name, "CO")
     admin.grant_supplier(key.address)
-    admin.grant_licence(key.address, LicenceScope.single_gtin(GTIN))
-    farm = LedgerWriter(conn, LocalKeySigner(key))
+    admin.grant_licence(key.address, LicenceScope.single_gtin(gtin))
+    return conn, LedgerWriter(conn, LocalKeySigner(key)), key
+
+
+def test_the_outbox_is_trimmed_while_a_bulk_import_runs(local_ledger, monkeypatch):
+    import ledger.bulk as bulk
+    from ledger.models import BatchCreate
+
+    monkeypatch.setattr(bulk, "OUTBOX_TRIM", 3)
+    conn, farm, key = local_key_farm(local_ledger, "Outbox Farm", GTIN)
     assert farm.sender is not None and farm.sender.outbox is not None
     rows = (BatchCreate(gtin=GTIN, lot=f"OB-{i:05d}", quantity=1 + i, unit="KGM", product="Coffee") for i in range(600))
     report = farm.register_batches(rows, chunk_size=20)
@@ -68,19 +76,13 @@ def test_a_trim_copies_whole_records_as_they_are_and_drops_a_torn_one(tmp_path):
 
 def test_the_bulk_path_reads_fees_again_once_a_reading_is_old_not_for_each_transaction(local_ledger, monkeypatch):
     """A fee reading is a round trip: read for each of an import's transactions it held up
-    the signing; never read again, a long import on a network would sign below a risen base
-    fee. Read when FEE_READING_AGE old, then."""
+    the signing. Zero fees (the local chain's) are read again once FEE_READING_AGE old;
+    other fees are read for each transaction (tests/ledger/test_network_profile.py)."""
     import time
 
-    from eth_account import Account
-
     import ledger.bulk as bulk
-    from ledger.config import Settings
-    from ledger.connection import LedgerConnection
     from ledger.fees import FeePolicy
-    from ledger.models import BatchCreate, LicenceScope
-    from ledger.signers import LocalKeySigner, NodeAccountSigner
-    from ledger.writer import LedgerWriter
+    from ledger.models import BatchCreate
 
     gtin = complete_gtin("0950600018002")
     monkeypatch.setattr(bulk, "FEE_READING_AGE", 0.1)
@@ -92,13 +94,7 @@ def test_the_bulk_path_reads_fees_again_once_a_reading_is_old_not_for_each_trans
         return initial(policy, w3)
 
     monkeypatch.setattr(FeePolicy, "initial", reading)
-    conn = LedgerConnection.open(Settings(data_dir=local_ledger.data_dir, rpc_url=local_ledger.rpc_url))
-    admin = LedgerWriter(conn, NodeAccountSigner(conn.w3.eth.accounts[0]))
-    key = Account.create()
-    admin.register_actor(key.address, "Fee Farm", "CO")
-    admin.grant_supplier(key.address)
-    admin.grant_licence(key.address, LicenceScope.single_gtin(gtin))
-    farm = LedgerWriter(conn, LocalKeySigner(key))
+    _, farm, _ = local_key_farm(local_ledger, "Fee Farm", gtin)
     rows = (BatchCreate(gtin=gtin, lot=f"FEE-{i:05d}", quantity=1 + i, unit="KGM", product="Coffee") for i in range(1_200))
     readings.clear()
     started = time.monotonic()
