@@ -9,8 +9,9 @@ alive. For each window:
    is recomputed later; a transaction's calldata is those encodings joined.
 2. **Look up** which ids the ledger already holds, in one `eth_call` per LOOKUP_IDS ids
    (:class:`RegistrationLookup`, running contracts/lookup/BatchLookup.sol without
-   deploying it), in a thread of its own while the next window is read and prepared. Only the rows found are read from the logs, and only in the blocks of
-   their registration times, so a look-up costs the same on a chain of a million lots.
+   deploying it), in a thread of its own while the next window is read and prepared.
+   Only the rows found are read from the logs, and only in the blocks of their
+   registration times, so a look-up costs the same on a chain of a million lots.
    Found with the same content: already registered (never sent twice); other content:
    a conflict. The same lot twice in the input: the later row fails.
 3. **Ask the contract** (a simulation) about the first row of each GTIN not seen before:
@@ -46,6 +47,7 @@ from ledger.errors import ChainError, ContractRevertError, RpcError
 from ledger.fees import FeePolicy, Fees, Pending, SendRefused
 from ledger.hashing import keccak256
 from ledger.identifiers import DigitalLink, checked_batch_id
+from ledger.indexer.decoding import default_decoder
 from ledger.models import BatchCreate, RegistrationResult
 from ledger.rpc import mined_receipts, rpc_answers, rpc_call
 
@@ -92,7 +94,6 @@ SEND_GROUP_NETWORK = 1
 #: and lost ~10% at 100,000 (30 blocks, not 18).
 GROUP_WAIT = 0.25
 REGISTER_BATCHES = "registerBatches((uint64,bytes20,uint64,bytes3,bytes32)[])"
-_BATCH_REGISTERED = "0x" + keccak256(b"BatchRegistered(bytes32,address,uint64,bytes20,uint64,bytes3,bytes32)").hex()
 _WORD = 32
 
 
@@ -560,6 +561,7 @@ class _Dispatcher:
         #: On the local chain, the first block the settle stage looks for events in (its
         #: logs never lag behind its blocks; a network's may, and its receipts are read).
         self._logs_from: int | None = self.writer.w3.eth.block_number if on_local_chain else None
+        self._registered_topic = default_decoder().topics_by_name()["BatchRegistered"]
         self.threads = [
             threading.Thread(target=self._guard, args=(stage,), name=f"bulk-{stage.__name__.strip('_')}", daemon=True)
             for stage in (self._sign_stage, self._send_stage, self._settle_stage)
@@ -732,7 +734,7 @@ class _Dispatcher:
             "address": self.writer.connection.address,
             "fromBlock": hex(self._logs_from),
             "toBlock": "latest",
-            "topics": [_BATCH_REGISTERED, ["0x" + flight.rows[-1].batch_id.hex() for flight in flights]],
+            "topics": [self._registered_topic, ["0x" + flight.rows[-1].batch_id.hex() for flight in flights]],
         }
         try:
             logs = rpc_call(self.writer.w3, "eth_getLogs", [query])
